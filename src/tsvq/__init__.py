@@ -1,0 +1,3 @@
+"""tsvq: VQ-VAE tokenizers for time series."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,248 @@
+"""Command line: `tsvq train|...`; every user error becomes one line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import NoReturn
+
+from .errors import TsvqError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line and exits with status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    return _int_at_least(text, 1)
+
+
+def _non_negative_int(text: str) -> int:
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _flag01(text: str) -> int:
+    if text not in ("0", "1"):
+        raise argparse.ArgumentTypeError(f"expected 0 or 1, got {text!r}")
+    return int(text)
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    from .datasets import DATASET_NAMES
+    from .quantizer import CODEBOOK_INITS, QUANTIZERS
+
+    g = p.add_argument_group("dataset (the specification's flags)")
+    g.add_argument("--dset", default="ettm1", choices=DATASET_NAMES, help="dataset name")
+    g.add_argument("--context_points", type=_positive_int, default=512,
+                   help="window length in time steps (default 512)")
+    g.add_argument("--batch_size", type=_positive_int, default=64,
+                   help="series per step, per process under torchrun (default 64)")
+    g.add_argument("--num_workers", type=_non_negative_int, default=0,
+                   help="accepted for compatibility; batches are gathered in-process from one "
+                        "array, which needs no worker processes")
+    g.add_argument("--scaler", default="standard", choices=("standard", "minmax", "none"),
+                   help="scaling fitted on the training rows (default standard)")
+    g.add_argument("--features", default="M", choices=("M", "S", "MS"),
+                   help="M all channels, S the target only, MS all with the target last")
+    g = p.add_argument_group("data (tsvq)")
+    g.add_argument("--root_path", default=None,
+                   help="data directory (default $TSVQ_DATA_DIR, else ~/.local/share/tsvq)")
+    g.add_argument("--data_path", default=None, help="CSV file for --dset custom")
+    g.add_argument("--target", default="OT", help="target column for S and MS (default OT)")
+    g.add_argument("--channel", type=_non_negative_int, default=None,
+                   help="train on this channel index alone (default: every channel)")
+    g = p.add_argument_group("model (the specification's flags)")
+    g.add_argument("--patch_size", type=_positive_int, default=16)
+    g.add_argument("--embedding_dim", type=_positive_int, default=32)
+    g.add_argument("--num_embeddings", type=_positive_int, default=256)
+    g.add_argument("--compression_factor", type=_positive_int, default=4,
+                   help="4, 8, 12 or 16 (any 4 x 2^a x 3^b dividing patch_size)")
+    g.add_argument("--block_hidden_size", type=_positive_int, default=64)
+    g.add_argument("--num_residual_layers", type=_non_negative_int, default=2)
+    g.add_argument("--res_hidden_size", type=_positive_int, default=32)
+    g.add_argument("--commitment_cost", type=_non_negative_float, default=0.25)
+    g = p.add_argument_group("codebook health (tsvq)")
+    g.add_argument("--quantizer", default="ema", choices=QUANTIZERS,
+                   help="ema: codebook as a moving average of its vectors; vq: learned by "
+                        "gradient (default ema)")
+    g.add_argument("--codebook_init", default="kmeans", choices=CODEBOOK_INITS,
+                   help="kmeans on the first batch's encoder outputs, or the original uniform")
+    g.add_argument("--dead_code_restart", type=_non_negative_int, default=50,
+                   help="every N steps re-seed codes unused since the last check (0: off)")
+    g.add_argument("--ema_decay", type=_positive_float, default=0.99)
+    g = p.add_argument_group("training (the specification's flags)")
+    g.add_argument("--n_epochs", type=_positive_int, default=100)
+    g.add_argument("--lr", type=_positive_float, default=1e-4)
+    g.add_argument("--weight_decay", type=_non_negative_float, default=1e-4)
+    g.add_argument("--revin", type=_flag01, default=1, help="RevIN per series, 0 or 1")
+    g.add_argument("--amp", type=_flag01, default=1,
+                   help="mixed precision: bf16 (fp16 on GPUs without bf16), CPUs with bf16 too")
+    g = p.add_argument_group("training (tsvq)")
+    g.add_argument("--seed", type=_non_negative_int, default=2021)
+    g.add_argument("--patience", type=_positive_int, default=10,
+                   help="early stopping after N epochs without a better validation loss")
+    g.add_argument("--max_steps_per_epoch", type=_positive_int, default=None,
+                   help="bound the work per epoch (each epoch a fresh random subset)")
+    g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    g.add_argument("--resume", action="store_true",
+                   help="continue from {model_name}_last.pth in the output folder")
+    g = p.add_argument_group("saving (the specification's flags)")
+    g.add_argument("--save_path", default="saved_models/vqvae_only/")
+    g.add_argument("--model_id", default="1")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from . import data as data_mod
+    from .checkpoint import model_name
+    from .datasets import resolve_path, split_rule
+    from .model import VQVAE, ModelConfig, validate
+    from .train import RunPaths, TrainConfig, train, write_config
+
+    model_cfg = ModelConfig(
+        context_points=args.context_points, patch_size=args.patch_size,
+        embedding_dim=args.embedding_dim, num_embeddings=args.num_embeddings,
+        compression_factor=args.compression_factor, block_hidden_size=args.block_hidden_size,
+        num_residual_layers=args.num_residual_layers, res_hidden_size=args.res_hidden_size,
+        commitment_cost=args.commitment_cost, revin=bool(args.revin), quantizer=args.quantizer,
+        codebook_init=args.codebook_init, dead_code_restart=args.dead_code_restart,
+        ema_decay=args.ema_decay, seed=args.seed,
+    )
+    _model_error(validate, model_cfg)
+    if not 0 < args.ema_decay < 1:
+        raise TsvqError(f"--ema_decay must be in (0, 1), got {args.ema_decay}")
+    out_dir = Path(args.save_path) / args.dset
+    for parent in (out_dir, *out_dir.parents):
+        if parent.exists() and not parent.is_dir():
+            raise TsvqError(f"--save_path: {parent} is a file, not a directory")
+    spec = data_mod.DataSpec(
+        dset=args.dset, root_path=args.root_path, data_path=args.data_path,
+        context_points=args.context_points, scaler=args.scaler, features=args.features,
+        target=args.target, channel=args.channel,
+    )
+    data = data_mod.load(spec)
+    tcfg = TrainConfig(
+        n_epochs=args.n_epochs, batch_size=args.batch_size, lr=args.lr,
+        weight_decay=args.weight_decay, amp=bool(args.amp), patience=args.patience,
+        seed=args.seed, max_steps_per_epoch=args.max_steps_per_epoch, device=args.device,
+        resume=args.resume,
+    )
+    name = model_name(args.context_points, args.patch_size, args.embedding_dim,
+                      args.compression_factor, args.num_embeddings, args.model_id)
+    paths = RunPaths(out_dir, name)
+    meta = {
+        "config": {**model_cfg.to_dict(), "n_channels": data.n_file_channels},
+        "args": {k: v for k, v in vars(args).items() if k != "handler"},
+        "data": {
+            **asdict(spec),
+            "data_path": str(resolve_path(args.dset, args.root_path, args.data_path).resolve()),
+            "split_rule": asdict(split_rule(args.dset)),
+            "scaler": data.scaler.to_dict(),
+            "columns": data.columns,
+            "n_channels": data.n_file_channels,
+        },
+    }
+    from .distributed import is_main
+
+    say = print if is_main() else (lambda _msg: None)
+    n_params = VQVAE(model_cfg).num_parameters()
+    say(f"Dataset {args.dset}: {data.n_channels} channel(s) "
+        f"({', '.join(data.columns[:8])}{', ...' if data.n_channels > 8 else ''}); windows "
+        f"train {data.n_windows('train')}, val {data.n_windows('val')}, "
+        f"test {data.n_windows('test')}")
+    say(f"Model parameters: {n_params:,}")
+    write_config(paths, model_cfg, tcfg, meta)
+    result = train(data, model_cfg, tcfg, paths, meta, log=say)
+    say(f"Best epoch {result.best_epoch} (val_loss: {result.best_val_loss:.6f}); "
+        f"saved to {paths.best}")
+    return 0
+
+
+def _model_error(fn: Callable, *a: object) -> None:
+    try:
+        fn(*a)
+    except ValueError as exc:
+        raise TsvqError(str(exc)) from None
+
+
+# name -> (help, "module:add_args_function", "module:handler_function"); modules load lazily
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "train": ("train a VQ-VAE tokenizer (the specification's trainer)",
+              "tsvq.cli:add_train_args", "tsvq.cli:cmd_train"),
+}
+
+
+def _resolve(ref: str) -> Callable:
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="tsvq", description="VQ-VAE tokenizers for time series")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for name, (help_text, add, handler) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _resolve(add)(p)
+        p.set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `tsvq` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _resolve(args.handler)(args)
+    except TsvqError as exc:
+        print(f"tsvq {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tsvq {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

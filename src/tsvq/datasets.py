@@ -1,0 +1,184 @@
+"""Dataset registry (a table, not a branch per dataset) and validated CSV reading."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import TsvqError
+
+DATA_DIR_ENV = "TSVQ_DATA_DIR"
+
+
+@dataclass(frozen=True)
+class SplitRule:
+    """How a series is cut into train / val / test rows.
+
+    `months`: the ETT rule, 12 / 4 / 4 months of 30 days of `rows_per_day` rows.
+    `ratio`: the Autoformer rule, 70% / 10% / 20% of the rows.
+    """
+
+    kind: str  # "months" | "ratio"
+    rows_per_day: int = 0
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where a benchmark dataset lives under the data directory and how it is split."""
+
+    file: str
+    split: SplitRule
+    sha256: str
+    size: int
+    target_last: bool  # PatchTST's custom loader moves the target column last; its ETT loader not
+
+
+ETT_HOUR = SplitRule("months", rows_per_day=24)
+ETT_MINUTE = SplitRule("months", rows_per_day=96)
+RATIO = SplitRule("ratio")
+
+REGISTRY: dict[str, DatasetSpec] = {
+    "etth1": DatasetSpec("ETT-small/ETTh1.csv", ETT_HOUR,
+                         "f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066",
+                         2589657, False),
+    "etth2": DatasetSpec("ETT-small/ETTh2.csv", ETT_HOUR,
+                         "a3dc2c597b9218c7ce1cd55eb77b283fd459a1d09d753063f944967dd6b9218b",
+                         2417960, False),
+    "ettm1": DatasetSpec("ETT-small/ETTm1.csv", ETT_MINUTE,
+                         "6ce1759b1a18e3328421d5d75fadcb316c449fcd7cec32820c8dafda71986c9e",
+                         10360719, False),
+    "ettm2": DatasetSpec("ETT-small/ETTm2.csv", ETT_MINUTE,
+                         "db973ca252c6410a30d0469b13d696cf919648d0f3fd588c60f03fdbdbadd1fd",
+                         9677236, False),
+    "weather": DatasetSpec("weather/weather.csv", RATIO,
+                           "9b2b19b13e342d9c9b9c51620d42b4be232df7fba30e7f5c4968b7c79ab138ad",
+                           7182728, True),
+    "illness": DatasetSpec("illness/national_illness.csv", RATIO,
+                           "8594cecb98c6f2f9dc014eca11c4d5d1e38ad5ce6ed0592d4abe65b146fce395",
+                           66653, True),
+    "exchange": DatasetSpec("exchange_rate/exchange_rate.csv", RATIO,
+                            "d55e7aa2641009814a18ba3279431b13f6d413b0eab195b9ff21988d8cf94e97",
+                            630212, True),
+    "electricity": DatasetSpec("electricity/electricity.csv", RATIO,
+                               "7e45845d54c5219bad0ae6bc1b5316cf8ff9cead5d33fa998a5a51c2e4a497ad",
+                               95581762, True),
+    "traffic": DatasetSpec("traffic/traffic.csv", RATIO,
+                           "cb06463d56fa17d87f47027cd9389ceae82a69eddee51cdb61480e120dab0b16",
+                           136478119, True),
+}
+CUSTOM = "custom"
+DATASET_NAMES = (*REGISTRY, CUSTOM)
+
+
+def default_data_dir() -> Path:
+    """`$TSVQ_DATA_DIR` if set, else a per-user data directory."""
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(base) / "tsvq"
+
+
+def resolve_path(dset: str, root_path: str | None, data_path: str | None) -> Path:
+    """The CSV file for a dataset name (or `custom` with `data_path`)."""
+    if dset == CUSTOM:
+        if not data_path:
+            raise TsvqError("--dset custom needs --data_path CSV (a date column, then numbers)")
+        path = Path(data_path)
+        if not path.is_absolute() and root_path and not path.exists():
+            path = Path(root_path) / path
+        return path
+    if dset not in REGISTRY:
+        raise TsvqError(f"unknown dataset {dset!r}; allowed: {', '.join(DATASET_NAMES)}")
+    root = Path(root_path) if root_path else default_data_dir()
+    return root / REGISTRY[dset].file
+
+
+def split_rule(dset: str) -> SplitRule:
+    """The split rule of a registered dataset; `custom` uses the 70/10/20 ratio rule."""
+    return REGISTRY[dset].split if dset in REGISTRY else RATIO
+
+
+@dataclass
+class Table:
+    """A validated series: values [rows, channels] float32, with its column names and dates."""
+
+    values: np.ndarray
+    columns: list[str]
+    dates: np.ndarray
+
+
+def read_table(path: Path, dset: str = CUSTOM) -> Table:
+    """Read and validate an Autoformer-layout CSV: a date column, then numeric columns.
+
+    Rules (one clear error for each): the file exists and is text; it has a header, at least one
+    data row and at least one value column; every value cell is a finite number; the dates parse
+    and never go backwards. Repeated timestamps are accepted, since the benchmark weather file
+    carries one exact duplicate row.
+    """
+    if not path.exists():
+        hint = "" if dset == CUSTOM else (
+            f"; get it with `tsvq data download {dset}` or point --root_path at a data directory"
+        )
+        raise TsvqError(f"data file not found: {path}{hint}")
+    if path.is_dir():
+        raise TsvqError(f"data path is a directory, expected a CSV file: {path}")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="replace")
+    except pd.errors.EmptyDataError:
+        raise TsvqError(f"data file is empty: {path}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TsvqError(f"cannot parse CSV {path}: {first}") from None
+    if frame.shape[1] < 2:
+        raise TsvqError(
+            f"{path}: needs a date column and at least one value column, got {frame.shape[1]} "
+            "column(s)"
+        )
+    if len(frame) == 0:
+        raise TsvqError(f"{path}: has a header but no data rows")
+    columns = [str(c) for c in frame.columns[1:]]
+    values = _numeric_block(frame.iloc[:, 1:], path)
+    dates = _dates(frame.iloc[:, 0], path)
+    return Table(values=values, columns=columns, dates=dates)
+
+
+def _numeric_block(block: pd.DataFrame, path: Path) -> np.ndarray:
+    out = np.empty(block.shape, dtype=np.float64)
+    for j, name in enumerate(block.columns):
+        col = block[name].str.strip()
+        num = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(num)
+        if bad.any():
+            i = int(np.argmax(bad))
+            cell = col.iloc[i]
+            what = "a blank cell" if cell == "" else f"{cell[:40]!r}"
+            raise TsvqError(
+                f"{path}: column {name!r} row {i + 1} holds {what}; every value must be a "
+                "finite number"
+            )
+        out[:, j] = num
+    return out.astype(np.float32)
+
+
+def _dates(col: pd.Series, path: Path) -> np.ndarray:
+    parsed = pd.to_datetime(col.str.strip(), errors="coerce", format="mixed")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise TsvqError(
+            f"{path}: first column {col.name!r} row {i + 1} holds {col.iloc[i][:40]!r}, not a date"
+        )
+    stamps = parsed.to_numpy()
+    back = np.flatnonzero(stamps[1:] < stamps[:-1])
+    if back.size:
+        i = int(back[0]) + 2
+        raise TsvqError(
+            f"{path}: dates go backwards at row {i} ({col.iloc[i - 1]!r} after "
+            f"{col.iloc[i - 2]!r}); rows must be in time order"
+        )
+    return stamps

@@ -1,0 +1,211 @@
+"""The TOTEM-shaped 1-D convolutional VQ-VAE, built in a loop from the compression factor."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from .quantizer import VectorQuantizer
+from .revin import RevinStats, denormalize, normalize
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    context_points: int = 512
+    patch_size: int = 16
+    embedding_dim: int = 32
+    num_embeddings: int = 256
+    compression_factor: int = 4
+    block_hidden_size: int = 64
+    num_residual_layers: int = 2
+    res_hidden_size: int = 32
+    commitment_cost: float = 0.25
+    revin: bool = True
+    quantizer: str = "ema"
+    codebook_init: str = "kmeans"
+    dead_code_restart: int = 50
+    ema_decay: float = 0.99
+    seed: int = 0
+
+    @property
+    def n_patches(self) -> int:
+        return self.context_points // self.patch_size
+
+    @property
+    def tokens_per_patch(self) -> int:
+        return self.patch_size // self.compression_factor
+
+    @property
+    def n_tokens(self) -> int:
+        """Tokens per series: context_points / compression_factor."""
+        return self.n_patches * self.tokens_per_patch
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def stage_strides(compression_factor: int, patch_size: int) -> list[int]:
+    """Strides of the downsampling stages: two stride-2 stages, then more of stride 2 and 3."""
+    cf = compression_factor
+    rest = cf // 4 if cf >= 4 and cf % 4 == 0 else 0
+    extra: list[int] = []
+    for s in (2, 3):
+        while rest > 1 and rest % s == 0:
+            extra.append(s)
+            rest //= s
+    if rest != 1:
+        raise ValueError(
+            f"compression_factor={cf} cannot be built from stride-2 and stride-3 stages; "
+            "allowed: 4 x 2^a x 3^b (4, 8, 12, 16, 24, 32, ...)"
+        )
+    if patch_size % cf:
+        raise ValueError(
+            f"compression_factor={cf} needs patch_size divisible by {cf}, got {patch_size}"
+        )
+    return [2, 2, *extra]
+
+
+def validate(cfg: ModelConfig) -> None:
+    """Reject a configuration the model cannot be built or run with, with a message."""
+    positive = ("context_points", "patch_size", "embedding_dim", "num_embeddings",
+                "block_hidden_size", "res_hidden_size")
+    for name in positive:
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{name} must be a positive integer, got {getattr(cfg, name)}")
+    if cfg.num_residual_layers < 0:
+        raise ValueError(f"num_residual_layers must be >= 0, got {cfg.num_residual_layers}")
+    if cfg.block_hidden_size % 2:
+        raise ValueError(f"block_hidden_size must be even, got {cfg.block_hidden_size}")
+    if cfg.commitment_cost < 0:
+        raise ValueError(f"commitment_cost must be >= 0, got {cfg.commitment_cost}")
+    if cfg.context_points % cfg.patch_size:
+        raise ValueError(
+            f"patch_size={cfg.patch_size} must divide context_points={cfg.context_points}"
+        )
+    stage_strides(cfg.compression_factor, cfg.patch_size)
+
+
+class ResidualStack(nn.Module):
+    """`n` blocks x + (ReLU, conv k3 to res_hidden, ReLU, conv k1 back), then ReLU."""
+
+    def __init__(self, hidden: int, res_hidden: int, n: int) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            nn.Sequential(
+                nn.ReLU(),
+                nn.Conv1d(hidden, res_hidden, 3, padding=1, bias=False),
+                nn.ReLU(),
+                nn.Conv1d(res_hidden, hidden, 1, bias=False),
+            )
+            for _ in range(n)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = x + block(x)
+        return torch.relu(x)
+
+
+def build_encoder(cfg: ModelConfig) -> nn.Sequential:
+    h = cfg.block_hidden_size
+    strides = stage_strides(cfg.compression_factor, cfg.patch_size)
+    widths = [1, h // 2] + [h] * (len(strides))
+    layers: list[nn.Module] = []
+    for i, s in enumerate(strides):
+        layers += [nn.Conv1d(widths[i], widths[i + 1], 4, stride=s, padding=1), nn.ReLU()]
+    layers.pop()  # no ReLU before the kernel-3 conv (as TOTEM)
+    layers += [
+        nn.Conv1d(h, h, 3, padding=1),
+        ResidualStack(h, cfg.res_hidden_size, cfg.num_residual_layers),
+        nn.Conv1d(h, cfg.embedding_dim, 1),
+    ]
+    return nn.Sequential(*layers)
+
+
+def build_decoder(cfg: ModelConfig) -> nn.Sequential:
+    h = cfg.block_hidden_size
+    strides = stage_strides(cfg.compression_factor, cfg.patch_size)[::-1]
+    widths = [h] * (len(strides) - 1) + [h // 2, 1]
+    layers: list[nn.Module] = [
+        nn.Conv1d(cfg.embedding_dim, h, 3, padding=1),
+        ResidualStack(h, cfg.res_hidden_size, cfg.num_residual_layers),
+    ]
+    for i, s in enumerate(strides):
+        # kernel s + 2, padding 1: each stage multiplies the length by exactly s
+        layers += [nn.ConvTranspose1d(widths[i], widths[i + 1], s + 2, stride=s, padding=1),
+                   nn.ReLU()]
+    layers.pop()  # the last stage is linear
+    return nn.Sequential(*layers)
+
+
+class Reconstruction(NamedTuple):
+    recon: torch.Tensor  # [N, T] in model space (RevIN-normalised when revin is on)
+    target: torch.Tensor  # [N, T] the input in the same space
+    codes: torch.Tensor  # [N, n_tokens]
+    vq_loss: torch.Tensor
+    perplexity: torch.Tensor
+    counts: torch.Tensor  # [K]
+
+
+class VQVAE(nn.Module):
+    """Series [N, T] -> patches -> encoder -> quantizer -> decoder -> series [N, T]."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        validate(cfg)
+        self.cfg = cfg
+        self.encoder = build_encoder(cfg)
+        self.quantizer = VectorQuantizer(
+            cfg.num_embeddings,
+            cfg.embedding_dim,
+            cfg.commitment_cost,
+            quantizer=cfg.quantizer,
+            codebook_init=cfg.codebook_init,
+            dead_code_restart=cfg.dead_code_restart,
+            ema_decay=cfg.ema_decay,
+            seed=cfg.seed,
+        )
+        self.decoder = build_decoder(cfg)
+
+    def num_parameters(self) -> int:
+        """All parameters, the codebook included (trainable by gradient or by EMA)."""
+        return sum(p.numel() for p in self.parameters())
+
+    def _to_model_space(self, x: torch.Tensor) -> tuple[torch.Tensor, RevinStats | None]:
+        if self.cfg.revin:
+            return normalize(x)
+        return x, None
+
+    def _patches(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(-1, 1, self.cfg.patch_size)  # [N*n_patches, 1, patch_size]
+
+    def _decode_vectors(self, q: torch.Tensor, n: int) -> torch.Tensor:
+        out = self.decoder(q)  # [N*n_patches, 1, patch_size]
+        return out.reshape(n, self.cfg.context_points)
+
+    def forward(self, x: torch.Tensor) -> Reconstruction:
+        """Reconstruct series `x` [N, T]; everything returned is in model space."""
+        xn, _ = self._to_model_space(x)
+        z = self.encoder(self._patches(xn))  # [N*n_patches, D, tokens_per_patch]
+        vq = self.quantizer(z)
+        recon = self._decode_vectors(vq.quantized, x.shape[0])
+        codes = vq.codes.reshape(x.shape[0], -1)  # [N, n_tokens]
+        return Reconstruction(recon, xn, codes, vq.loss, vq.perplexity, vq.counts)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, RevinStats | None]:
+        """Series [N, T] -> codes [N, n_tokens] and the RevIN statistics (None without RevIN)."""
+        xn, stats = self._to_model_space(x)
+        z = self.encoder(self._patches(xn))
+        flat = z.float().permute(0, 2, 1).reshape(-1, self.cfg.embedding_dim)
+        codes = self.quantizer.nearest(flat)
+        return codes.reshape(x.shape[0], -1), stats
+
+    def decode(self, codes: torch.Tensor, stats: RevinStats | None) -> torch.Tensor:
+        """Codes [N, n_tokens] -> series [N, T], RevIN undone when statistics are given."""
+        n = codes.shape[0]
+        q = self.quantizer.lookup(codes.reshape(-1, self.cfg.tokens_per_patch))  # [M, L, D]
+        out = self._decode_vectors(q.permute(0, 2, 1).contiguous(), n)
+        return denormalize(out, stats) if stats is not None else out

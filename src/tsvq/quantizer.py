@@ -1,0 +1,195 @@
+"""Vector quantizer with codebook health: k-means initialisation, dead-code restart, EMA updates.
+
+Every decision that changes the codebook (initialisation, restart) is taken from statistics
+reduced over all processes and the new vectors are broadcast from process 0, so a distributed
+run keeps one identical codebook everywhere and no process waits on a collective the others
+skip.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .distributed import all_reduce_sum, broadcast
+
+CODEBOOK_INITS = ("kmeans", "uniform")
+QUANTIZERS = ("vq", "ema")
+KMEANS_SAMPLES = 65536
+KMEANS_ITERS = 20
+
+
+class VQOutput(NamedTuple):
+    quantized: torch.Tensor  # [M, D, L], straight-through: gradients flow to the encoder
+    codes: torch.Tensor  # [M, L] int64
+    loss: torch.Tensor  # codebook loss + commitment_cost * commitment loss (means)
+    perplexity: torch.Tensor  # exp(entropy) of this batch's code usage
+    counts: torch.Tensor  # [K] how often each code was chosen in this batch
+
+
+def perplexity_of(counts: torch.Tensor) -> torch.Tensor:
+    """exp(-sum p log p) of a code-usage histogram."""
+    p = counts.float() / counts.sum().clamp_min(1)
+    return torch.exp(-(p * torch.log(p + 1e-10)).sum())
+
+
+def kmeans(x: torch.Tensor, k: int, iters: int, generator: torch.Generator) -> torch.Tensor:
+    """Lloyd's k-means on rows of `x` [n, D]; returns [k, D] centroids.
+
+    Starts from k distinct random rows (with replacement when n < k); an emptied cluster is
+    re-seeded from a random row so every centroid stays on the data.
+    """
+    n = x.shape[0]
+    if n >= k:
+        centroids = x[torch.randperm(n, generator=generator)[:k]].clone()
+    else:
+        centroids = x[torch.randint(n, (k,), generator=generator)].clone()
+    for _ in range(iters):
+        assign = torch.cdist(x, centroids).argmin(dim=1)
+        counts = torch.bincount(assign, minlength=k).float()
+        sums = torch.zeros_like(centroids).index_add_(0, assign, x)
+        empty = counts == 0
+        centroids = torch.where(empty[:, None], centroids, sums / counts.clamp_min(1)[:, None])
+        if empty.any():
+            centroids[empty] = x[torch.randint(n, (int(empty.sum()),), generator=generator)]
+    return centroids
+
+
+class VectorQuantizer(nn.Module):
+    """Nearest-code quantizer over a [K, D] codebook, always computed in fp32."""
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        commitment_cost: float,
+        *,
+        quantizer: str = "vq",
+        codebook_init: str = "kmeans",
+        dead_code_restart: int = 0,
+        ema_decay: float = 0.99,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if quantizer not in QUANTIZERS:
+            raise ValueError(f"quantizer={quantizer!r} is not one of {', '.join(QUANTIZERS)}")
+        if codebook_init not in CODEBOOK_INITS:
+            raise ValueError(
+                f"codebook_init={codebook_init!r} is not one of {', '.join(CODEBOOK_INITS)}"
+            )
+        if dead_code_restart < 0:
+            raise ValueError(f"dead_code_restart must be >= 0 steps, got {dead_code_restart}")
+        if not 0.0 < ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1), got {ema_decay}")
+        self.num_embeddings = num_embeddings
+        self.embedding_dim = embedding_dim
+        self.commitment_cost = commitment_cost
+        self.ema = quantizer == "ema"
+        self.codebook_init = codebook_init
+        self.dead_code_restart = dead_code_restart
+        self.ema_decay = ema_decay
+        self.seed = seed
+        k = num_embeddings
+        # The original's uniform(-1/K, 1/K) start; k-means replaces it on the first batch.
+        self.codebook = nn.Parameter(torch.empty(k, embedding_dim).uniform_(-1 / k, 1 / k))
+        self.codebook.requires_grad_(not self.ema)
+        self.register_buffer("initialized", torch.tensor(codebook_init != "kmeans"))
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+        self.register_buffer("usage", torch.zeros(k))  # counts since the last restart check
+        self.register_buffer("restarts", torch.zeros((), dtype=torch.long))
+        if self.ema:
+            self.register_buffer("ema_count", torch.ones(k))
+            self.register_buffer("ema_sum", self.codebook.detach().clone())
+
+    def _generator(self, salt: int) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + int(self.step) * 31 + salt)
+
+    def distances(self, flat: torch.Tensor) -> torch.Tensor:
+        """Squared distances up to the per-row constant ||z||^2, which argmin does not need."""
+        e = self.codebook
+        return (e * e).sum(dim=1)[None, :] - 2.0 * flat @ e.t()
+
+    def nearest(self, flat: torch.Tensor) -> torch.Tensor:
+        """Index of the nearest code for each row of `flat` [n, D]."""
+        return self.distances(flat.float()).argmin(dim=1)
+
+    def lookup(self, codes: torch.Tensor) -> torch.Tensor:
+        """Code vectors for integer codes [...] -> [..., D]."""
+        return self.codebook[codes]
+
+    @torch.no_grad()
+    def _initialise(self, flat: torch.Tensor) -> None:
+        gen = self._generator(salt=1)
+        sample = flat
+        if flat.shape[0] > KMEANS_SAMPLES:
+            sample = flat[torch.randperm(flat.shape[0], generator=gen)[:KMEANS_SAMPLES]]
+        centroids = kmeans(sample.cpu(), self.num_embeddings, KMEANS_ITERS, gen)
+        self.codebook.data.copy_(broadcast(centroids.to(self.codebook.device)))
+        if self.ema:
+            self.ema_count.fill_(1.0)
+            self.ema_sum.copy_(self.codebook.data)
+        self.initialized.fill_(True)
+
+    @torch.no_grad()
+    def _restart_dead(self, flat: torch.Tensor) -> None:
+        usage = all_reduce_sum(self.usage.clone())
+        dead = usage == 0
+        n_dead = int(dead.sum())
+        if n_dead:
+            gen = self._generator(salt=2)
+            pick = torch.randint(flat.shape[0], (n_dead,), generator=gen).to(flat.device)
+            fresh = broadcast(flat[pick].contiguous())
+            self.codebook.data[dead] = fresh
+            if self.ema:
+                self.ema_count[dead] = 1.0
+                self.ema_sum[dead] = fresh
+            self.restarts += n_dead
+        self.usage.zero_()
+
+    @torch.no_grad()
+    def _ema_update(self, flat: torch.Tensor, codes: torch.Tensor, counts: torch.Tensor) -> None:
+        sums = torch.zeros_like(self.ema_sum).index_add_(0, codes, flat)
+        counts = all_reduce_sum(counts.clone())
+        sums = all_reduce_sum(sums)
+        d = self.ema_decay
+        self.ema_count.mul_(d).add_(counts, alpha=1 - d)
+        self.ema_sum.mul_(d).add_(sums, alpha=1 - d)
+        n = self.ema_count.sum()
+        k = self.num_embeddings
+        smoothed = (self.ema_count + 1e-5) / (n + k * 1e-5) * n  # Laplace: no division by 0
+        self.codebook.data.copy_(self.ema_sum / smoothed[:, None])
+
+    def forward(self, z: torch.Tensor) -> VQOutput:
+        """Quantize encoder outputs `z` [M, D, L]."""
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            z = z.float()
+            m, d, length = z.shape
+            flat = z.permute(0, 2, 1).reshape(-1, d)  # [M*L, D]
+            if self.training and not bool(self.initialized):
+                self._initialise(flat.detach())
+            codes = self.nearest(flat.detach())
+            counts = torch.bincount(codes, minlength=self.num_embeddings).float()
+            q_flat = self.lookup(codes)
+            if self.training:
+                self.step += 1
+                if self.ema:
+                    self._ema_update(flat.detach(), codes, counts)
+                if self.dead_code_restart:
+                    self.usage += counts
+                    if int(self.step) % self.dead_code_restart == 0:
+                        self._restart_dead(flat.detach())
+            codebook_loss = F.mse_loss(q_flat, flat.detach())
+            commitment = F.mse_loss(flat, q_flat.detach())
+            loss = codebook_loss + self.commitment_cost * commitment
+            q_flat = flat + (q_flat - flat).detach()  # straight-through estimator
+            quantized = q_flat.reshape(m, length, d).permute(0, 2, 1)
+            return VQOutput(
+                quantized=quantized,
+                codes=codes.reshape(m, length),
+                loss=loss,
+                perplexity=perplexity_of(counts),
+                counts=counts,
+            )

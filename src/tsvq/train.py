@@ -1,0 +1,339 @@
+"""The training loop: AdamW, cosine schedule, clipping, AMP, early stopping, history, resume."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import checkpoint
+from .data import SeriesData, count_batches, epoch_order, series_batches
+from .distributed import all_reduce_sum, is_main, rank, world_size
+from .errors import TsvqError
+from .files import write_json, write_text
+from .model import VQVAE, ModelConfig
+
+HISTORY_COLUMNS = (
+    "epoch", "train_loss", "valid_loss", "train_vq_loss", "valid_vq_loss",
+    "train_recon_loss", "valid_recon_loss",
+    "train_perplexity", "valid_perplexity", "train_codes_used", "valid_codes_used",
+    "lr", "seconds",
+)
+
+
+@dataclass
+class TrainConfig:
+    n_epochs: int = 100
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    amp: bool = True
+    patience: int = 10
+    grad_clip: float = 1.0
+    min_lr: float = 1e-6
+    seed: int = 2021
+    max_steps_per_epoch: int | None = None
+    device: str = "auto"
+    resume: bool = False
+
+
+@dataclass
+class EpochStats:
+    """Losses in the specification's units: sums per series, averaged over series."""
+
+    loss: float
+    vq: float
+    recon: float
+    perp: float  # mean of the batches' perplexities, as the original reported
+    epoch_perplexity: float  # perplexity of the code usage over the whole epoch
+    codes_used: int
+    n_series: int
+
+
+@dataclass
+class RunPaths:
+    directory: Path
+    name: str
+
+    def _p(self, suffix: str) -> Path:
+        return self.directory / f"{self.name}{suffix}"
+
+    @property
+    def best(self) -> Path:
+        return self._p(".pth")
+
+    @property
+    def last(self) -> Path:
+        return self._p("_last.pth")
+
+    @property
+    def history(self) -> Path:
+        return self._p("_history.csv")
+
+    @property
+    def config(self) -> Path:
+        return self._p("_config.json")
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_val_loss: float
+    epochs_run: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TsvqError("device=cuda was asked for but no CUDA device is available")
+    return torch.device(name)
+
+
+def amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    """bf16 where the hardware has it (CUDA or a CPU with bf16 support), fp16 on older GPUs."""
+    if not amp:
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def losses(model: VQVAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Any]:
+    """(recon, vq) in the specification's units for a batch [N, T], and the model output."""
+    out = model(x)
+    n = x.shape[0]
+    recon = (out.recon.float() - out.target.float()).pow(2).sum() / n
+    vq = out.vq_loss * model.cfg.n_patches  # per-series units
+    return recon, vq, out
+
+
+def run_epoch(
+    model: torch.nn.Module,
+    core: VQVAE,
+    batches: Iterator[torch.Tensor],
+    n_batches: int,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    step: Callable[[torch.Tensor], None] | None = None,
+    desc: str = "",
+) -> EpochStats:
+    """One pass over `batches`; trains when `step` (which applies a loss) is given."""
+    k = core.cfg.num_embeddings
+    # [loss*n, vq*n, recon*n, n, sum of batch perplexities, batches] on the device: no sync
+    totals = torch.zeros(6, dtype=torch.float64, device=device)
+    counts = torch.zeros(k, dtype=torch.float64, device=device)
+    show = is_main() and sys.stderr.isatty()
+    for x in tqdm(batches, total=n_batches, desc=desc, leave=False, disable=not show):
+        x = x.to(device, non_blocking=True)
+        with autocast(device, dtype):
+            recon, vq, out = losses(model if step else core, x)
+        loss = recon + vq
+        if step is not None:
+            step(loss)
+        n = x.shape[0]
+        totals += torch.stack([loss.detach() * n, vq.detach() * n, recon.detach() * n,
+                               torch.tensor(float(n), device=device),
+                               out.perplexity.detach(), torch.tensor(1.0, device=device)]
+                              ).double()
+        counts += out.counts.double()
+    all_reduce_sum(totals)
+    all_reduce_sum(counts)
+    t = totals.tolist()
+    n = max(t[3], 1.0)
+    p = counts / counts.sum().clamp_min(1)
+    return EpochStats(
+        loss=t[0] / n, vq=t[1] / n, recon=t[2] / n, perp=t[4] / max(t[5], 1.0),
+        epoch_perplexity=float(torch.exp(-(p * torch.log(p + 1e-10)).sum())),
+        codes_used=int((counts > 0).sum()), n_series=int(t[3]),
+    )
+
+
+def epoch_line(epoch: int, n_epochs: int, tr: EpochStats, va: EpochStats) -> str:
+    """The specification's log line, to the letter."""
+    return (
+        f"Epoch {epoch:3d}/{n_epochs} | Train Loss: {tr.loss:.6f} (VQ: {tr.vq:.6f}, "
+        f"Recon: {tr.recon:.6f}, Perp: {tr.perp:.2f}) | Valid Loss: {va.loss:.6f} "
+        f"(VQ: {va.vq:.6f}, Recon: {va.recon:.6f}, Perp: {va.perp:.2f})"
+    )
+
+
+def history_csv(rows: list[dict[str, float]]) -> str:
+    lines = [",".join(HISTORY_COLUMNS)]
+    for row in rows:
+        lines.append(",".join(_fmt(row[c]) for c in HISTORY_COLUMNS))
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else repr(float(v))
+
+
+def _shard(order: np.ndarray) -> np.ndarray:
+    """This process's part of the epoch order; every process gets the same number of batches."""
+    world = world_size()
+    if world == 1:
+        return order
+    per = -(-len(order) // world)
+    if len(order) < per * world:  # wrap around so no process runs short (and hangs the rest)
+        order = np.concatenate([order, order[: per * world - len(order)]])
+    return order[rank()::world]
+
+
+def train(
+    data: SeriesData,
+    model_cfg: ModelConfig,
+    tcfg: TrainConfig,
+    paths: RunPaths,
+    meta: dict[str, Any],
+    log: Callable[[str], None] = print,
+    wrap: Callable[[torch.nn.Module], torch.nn.Module] | None = None,
+) -> TrainResult:
+    """Train a VQ-VAE on `data` and write the best checkpoint, the last state and the history.
+
+    `meta` is stored in every checkpoint (the run's arguments and the data description);
+    `wrap` wraps the model for distributed training.
+    """
+    device = pick_device(tcfg.device)
+    torch.manual_seed(tcfg.seed)
+    core = VQVAE(model_cfg).to(device)
+    model = wrap(core) if wrap else core
+    optimizer = torch.optim.AdamW(
+        [p for p in core.parameters() if p.requires_grad], lr=tcfg.lr,
+        weight_decay=tcfg.weight_decay,
+    )
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=tcfg.n_epochs, eta_min=tcfg.min_lr
+    )
+    dtype = amp_dtype(device, tcfg.amp)
+    grad_scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    history: list[dict[str, float]] = []
+    best_val, best_epoch, since_best, start_epoch = math.inf, 0, 0, 1
+
+    if tcfg.resume:
+        state = _load_resume(paths.last, model_cfg, meta)
+        core.load_state_dict(state["model_state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        grad_scaler.load_state_dict(state["grad_scaler"])
+        torch.set_rng_state(state["rng_state"])
+        history = [dict(r) for r in state["history"]]
+        best_val, best_epoch = float(state["best_val"]), int(state["best_epoch"])
+        since_best, start_epoch = int(state["since_best"]), int(state["epoch"]) + 1
+        log(f"Resuming from {paths.last} after epoch {start_epoch - 1}")
+
+    params = [p for p in core.parameters() if p.requires_grad]
+
+    def step(loss: torch.Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        grad_scaler.scale(loss).backward()
+        grad_scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
+        grad_scaler.step(optimizer)
+        grad_scaler.update()
+
+    n_series = {s: data.n_windows(s) * data.n_channels for s in ("train", "val")}
+    result = TrainResult(best_epoch, best_val, start_epoch - 1, history)
+    for epoch in range(start_epoch, tcfg.n_epochs + 1):
+        if best_epoch and since_best >= tcfg.patience:
+            result.stopped_early = True
+            break
+        t0 = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        order = _shard(epoch_order(n_series["train"], tcfg.seed, epoch))
+        n_train = count_batches(len(order), tcfg.batch_size, tcfg.max_steps_per_epoch)
+        model.train()
+        tr = run_epoch(model, core,
+                       series_batches(data, "train", tcfg.batch_size, order, n_train),
+                       n_train, device, dtype, step, desc=f"epoch {epoch}")
+        scheduler.step()
+        model.eval()
+        val_order = _shard(epoch_order(n_series["val"], 0, 0, shuffle=False))
+        n_val = count_batches(len(val_order), tcfg.batch_size, None)
+        with torch.inference_mode():
+            va = run_epoch(model, core, series_batches(data, "val", tcfg.batch_size, val_order),
+                           n_val, device, dtype, desc="valid")
+        if not all(math.isfinite(v) for v in (tr.loss, va.loss)):
+            raise TrainingDiverged(epoch, paths.best if best_epoch else None)
+        history.append({
+            "epoch": epoch, "train_loss": tr.loss, "valid_loss": va.loss,
+            "train_vq_loss": tr.vq, "valid_vq_loss": va.vq,
+            "train_recon_loss": tr.recon, "valid_recon_loss": va.recon,
+            "train_perplexity": tr.epoch_perplexity, "valid_perplexity": va.epoch_perplexity,
+            "train_codes_used": tr.codes_used, "valid_codes_used": va.codes_used,
+            "lr": lr, "seconds": round(time.perf_counter() - t0, 3),
+        })
+        log(epoch_line(epoch, tcfg.n_epochs, tr, va))
+        improved = va.loss < best_val
+        if improved:
+            best_val, best_epoch, since_best = va.loss, epoch, 0
+        else:
+            since_best += 1
+        base = {
+            "model_state_dict": core.state_dict(), **meta, "epoch": epoch,
+            "train_loss": tr.loss, "val_loss": va.loss,
+        }
+        if is_main():
+            if improved:
+                checkpoint.save(paths.best, base)
+                log(f"  -> Best model saved (val_loss: {va.loss:.6f})")
+            write_text(paths.history, history_csv(history))
+            checkpoint.save(paths.last, {
+                **base, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "grad_scaler": grad_scaler.state_dict(), "rng_state": torch.get_rng_state(),
+                "history": history, "best_val": best_val, "best_epoch": best_epoch,
+                "since_best": since_best,
+            })
+        result = TrainResult(best_epoch, best_val, epoch, history)
+    if result.stopped_early:
+        log(f"Early stopping: no better validation loss for {tcfg.patience} epochs")
+    return result
+
+
+class TrainingDiverged(TsvqError):
+    def __init__(self, epoch: int, kept: Path | None) -> None:
+        where = f"; the last good model is {kept}" if kept else ""
+        super().__init__(f"loss became NaN or inf in epoch {epoch}; training stopped{where}")
+
+
+def _load_resume(path: Path, model_cfg: ModelConfig, meta: dict[str, Any]) -> dict[str, Any]:
+    if not path.exists():
+        raise TsvqError(f"--resume: no last-state checkpoint at {path}; train without --resume")
+    state = checkpoint.load(path)
+    if "optimizer" not in state:
+        raise TsvqError(f"--resume: {path} is not a last-state checkpoint")
+    saved = {k: v for k, v in state["config"].items() if k != "n_channels"}
+    if saved != model_cfg.to_dict():
+        diff = sorted(k for k in saved if saved.get(k) != model_cfg.to_dict().get(k))
+        raise TsvqError(f"--resume: {path} was trained with other settings ({', '.join(diff)})")
+    if state.get("data", {}).get("dset") != meta.get("data", {}).get("dset"):
+        raise TsvqError(f"--resume: {path} was trained on another dataset")
+    return state
+
+
+def config_dict(model_cfg: ModelConfig, tcfg: TrainConfig, meta: dict[str, Any]) -> dict:
+    return {"model": model_cfg.to_dict(), "train": asdict(tcfg), **meta}
+
+
+def write_config(paths: RunPaths, model_cfg: ModelConfig, tcfg: TrainConfig, meta: dict) -> None:
+    if is_main():
+        write_json(paths.config, config_dict(model_cfg, tcfg, meta))
