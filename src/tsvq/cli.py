@@ -210,6 +210,10 @@ def _model_error(fn: Callable, *a: object) -> None:
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("train a VQ-VAE tokenizer (the specification's trainer)",
               "tsvq.cli:add_train_args", "tsvq.cli:cmd_train"),
+    "eval": ("reconstruction error and codebook usage of a checkpoint over a split",
+             "tsvq.evaluate:add_args", "tsvq.evaluate:run"),
+    "plot": ("PNG plots: loss curves, reconstructions, code usage",
+             "tsvq.plot:add_args", "tsvq.plot:run"),
 }
 
 

@@ -1,0 +1,172 @@
+"""`tsvq eval`: reconstruction quality and codebook usage of a checkpoint over a whole split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import checkpoint
+from .data import SPLITS, DataSpec, Scaler, SeriesData, prepare
+from .datasets import read_table, resolve_path
+from .errors import TsvqError
+from .model import VQVAE, ModelConfig
+from .quantizer import perplexity_of
+from .revin import denormalize, normalize
+
+CHUNK_VALUES = 1 << 21  # values per forward pass: bounds memory whatever the split's size
+
+
+@dataclass
+class Loaded:
+    """A checkpoint's model (in eval mode) and the data description it was trained with."""
+
+    model: VQVAE
+    ckpt: dict[str, Any]
+    spec: DataSpec
+    scaler: Scaler
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> Loaded:
+    """Rebuild the model of a checkpoint and the data description it remembers."""
+    ckpt = checkpoint.load(path)
+    cfg_dict = {k: v for k, v in ckpt["config"].items() if k != "n_channels"}
+    try:
+        cfg = ModelConfig(**cfg_dict)
+        model = VQVAE(cfg)
+        model.load_state_dict(ckpt["model_state_dict"])
+    except (TypeError, ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0][:200]
+        raise TsvqError(f"checkpoint {path} does not match this tsvq's model: {first}") from None
+    d = ckpt.get("data")
+    if not isinstance(d, dict) or "scaler" not in d:
+        raise TsvqError(f"checkpoint {path} does not record its dataset; retrain with tsvq")
+    spec = DataSpec(
+        dset=d["dset"], root_path=d.get("root_path"), data_path=d.get("data_path"),
+        context_points=int(d["context_points"]), scaler=d["scaler"]["kind"],
+        features=d.get("features", "M"), target=d.get("target", "OT"), channel=d.get("channel"),
+    )
+    return Loaded(model.to(device).eval(), ckpt, spec, Scaler.from_dict(d["scaler"]))
+
+
+def load_split_data(loaded: Loaded, root_path: str | None = None) -> SeriesData:
+    """The checkpoint's dataset, split as in training and scaled with the saved statistics."""
+    spec = loaded.spec
+    if root_path is not None:
+        data_path = spec.data_path if spec.dset == "custom" else None
+        spec = DataSpec(**{**spec.__dict__, "root_path": root_path, "data_path": data_path})
+        path = resolve_path(spec.dset, root_path, data_path)
+    else:
+        path = Path(spec.data_path) if spec.data_path else resolve_path(spec.dset, None, None)
+    data = prepare(read_table(path, spec.dset), spec, scaler=loaded.scaler)
+    if data.n_channels != len(loaded.scaler.shift):
+        raise TsvqError(
+            f"{path} gives {data.n_channels} channel(s), the checkpoint was trained on "
+            f"{len(loaded.scaler.shift)}"
+        )
+    return data
+
+
+def window_chunks(data: SeriesData, split: str) -> Iterator[np.ndarray]:
+    """Consecutive windows of a split in chunks [b, C, T], bounded in memory."""
+    views = data.windows(split)
+    step = max(1, CHUNK_VALUES // (views.shape[1] * views.shape[2]))
+    for start in range(0, views.shape[0], step):
+        yield np.array(views[start:start + step])  # a writable copy of this chunk only
+
+
+@torch.inference_mode()
+def evaluate(loaded: Loaded, data: SeriesData, split: str = "test") -> dict[str, Any]:
+    """Per-element MSE/MAE in RevIN space and in original units, and codebook usage."""
+    if split not in SPLITS:
+        raise TsvqError(f"split={split!r} is not one of {', '.join(SPLITS)}")
+    model, cfg = loaded.model, loaded.model.cfg
+    device = next(model.parameters()).device
+    c, t = data.n_channels, cfg.context_points
+    sums = {k: torch.zeros(c, dtype=torch.float64) for k in ("se", "ae", "se_o", "ae_o")}
+    counts = torch.zeros(cfg.num_embeddings, dtype=torch.float64)
+    shift = torch.as_tensor(data.scaler.shift, device=device)[None, :, None]
+    scale = torch.as_tensor(data.scaler.scale, device=device)[None, :, None]
+    n_windows = 0
+    for chunk in window_chunks(data, split):
+        b = chunk.shape[0]
+        x = torch.from_numpy(chunk).to(device).reshape(b * c, t)  # [b*C, T], scaled
+        out = model(x)
+        err = (out.recon - out.target).reshape(b, c, t).double()
+        sums["se"] += err.pow(2).sum(dim=(0, 2)).cpu()
+        sums["ae"] += err.abs().sum(dim=(0, 2)).cpu()
+        recon = out.recon
+        if cfg.revin:
+            _, stats = normalize(x)
+            recon = denormalize(recon, stats)
+        orig = x.reshape(b, c, t) * scale + shift
+        recon_o = recon.reshape(b, c, t) * scale + shift
+        err_o = (recon_o - orig).double()
+        sums["se_o"] += err_o.pow(2).sum(dim=(0, 2)).cpu()
+        sums["ae_o"] += err_o.abs().sum(dim=(0, 2)).cpu()
+        counts += out.counts.double().cpu()
+        n_windows += b
+    per = n_windows * t
+    used = int((counts > 0).sum())
+    per_channel = [
+        {"channel": name, "mse": float(sums["se"][i] / per), "mae": float(sums["ae"][i] / per),
+         "mse_original": float(sums["se_o"][i] / per),
+         "mae_original": float(sums["ae_o"][i] / per)}
+        for i, name in enumerate(data.columns)
+    ]
+    total = per * c
+    return {
+        "split": split,
+        "dset": data.spec.dset,
+        "epoch": int(loaded.ckpt["epoch"]),
+        "windows": n_windows,
+        "channels": c,
+        "mse": float(sums["se"].sum() / total),
+        "mae": float(sums["ae"].sum() / total),
+        "mse_original": float(sums["se_o"].sum() / total),
+        "mae_original": float(sums["ae_o"].sum() / total),
+        "perplexity": float(perplexity_of(counts)),
+        "codes_used": used,
+        "dead_codes": cfg.num_embeddings - used,
+        "codebook_size": cfg.num_embeddings,
+        "per_channel": per_channel,
+    }
+
+
+def format_table(r: dict[str, Any]) -> str:
+    lines = [
+        f"{r['dset']} {r['split']} split: {r['windows']} windows x {r['channels']} channel(s), "
+        f"checkpoint epoch {r['epoch']}",
+        f"codebook: {r['codes_used']}/{r['codebook_size']} codes used "
+        f"({r['dead_codes']} dead), perplexity {r['perplexity']:.2f}",
+        "",
+        f"{'channel':<16}{'mse':>12}{'mae':>12}{'mse (orig)':>14}{'mae (orig)':>14}",
+    ]
+    for ch in r["per_channel"]:
+        lines.append(f"{str(ch['channel'])[:15]:<16}{ch['mse']:>12.6f}{ch['mae']:>12.6f}"
+                     f"{ch['mse_original']:>14.6g}{ch['mae_original']:>14.6g}")
+    lines.append(f"{'all':<16}{r['mse']:>12.6f}{r['mae']:>12.6f}"
+                 f"{r['mse_original']:>14.6g}{r['mae_original']:>14.6g}")
+    lines.append("(mse/mae per element in RevIN space; orig: in the data's own units)")
+    return "\n".join(lines)
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="a .pth written by tsvq train")
+    p.add_argument("--split", default="test", choices=SPLITS)
+    p.add_argument("--root_path", default=None,
+                   help="data directory, if the data moved since training")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = load_model(args.checkpoint)
+    result = evaluate(loaded, load_split_data(loaded, args.root_path), args.split)
+    print(json.dumps(result) if args.json else format_table(result))
+    return 0

@@ -1,0 +1,74 @@
+"""The TOTEM-shaped model: parameter counts, shapes per compression factor, RevIN."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tsvq.model import VQVAE, ModelConfig, stage_strides
+from tsvq.revin import denormalize, normalize
+
+
+@pytest.mark.parametrize(
+    ("factor", "patch", "params"),
+    [(4, 16, 78_369), (8, 16, 111_265), (16, 16, 144_161), (12, 24, 115_361)],
+)
+def test_parameter_counts_and_shapes(factor: int, patch: int, params: int):
+    cfg = ModelConfig(context_points=patch * 8, patch_size=patch, compression_factor=factor)
+    model = VQVAE(cfg)
+    assert model.num_parameters() == params
+    x = torch.randn(3, cfg.context_points)
+    out = model(x)
+    assert out.recon.shape == (3, cfg.context_points)
+    assert out.codes.shape == (3, cfg.context_points // factor)
+
+
+def test_batch_of_one_keeps_its_axis():
+    model = VQVAE(ModelConfig(context_points=32))
+    assert model(torch.randn(1, 32)).recon.shape == (1, 32)
+
+
+@pytest.mark.parametrize(
+    ("factor", "patch", "message"),
+    [
+        (12, 16, "compression_factor=12 needs patch_size divisible by 12, got 16"),
+        (6, 12, "compression_factor=6 cannot be built"),
+        (20, 40, "compression_factor=20 cannot be built"),
+        (32, 16, "needs patch_size divisible by 32"),
+    ],
+)
+def test_unbuildable_factors_are_rejected(factor: int, patch: int, message: str):
+    with pytest.raises(ValueError, match=message):
+        VQVAE(ModelConfig(context_points=patch * 4, patch_size=patch, compression_factor=factor))
+
+
+def test_stage_strides():
+    assert stage_strides(4, 16) == [2, 2]
+    assert stage_strides(12, 24) == [2, 2, 3]
+    assert stage_strides(16, 16) == [2, 2, 2, 2]
+
+
+def test_context_must_be_whole_patches():
+    with pytest.raises(ValueError, match="patch_size=16 must divide context_points=100"):
+        VQVAE(ModelConfig(context_points=100))
+
+
+def test_revin_round_trip_and_stats():
+    x = torch.randn(4, 64) * 5 + 3
+    xn, stats = normalize(x)
+    torch.testing.assert_close(xn.mean(-1), torch.zeros(4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(denormalize(xn, stats), x, atol=1e-4, rtol=1e-5)
+    const, st = normalize(torch.full((1, 8), 2.0))  # constant series: no division by zero
+    assert torch.isfinite(const).all() and torch.isfinite(st.std).all()
+
+
+def test_encode_decode_agree_with_forward():
+    torch.manual_seed(0)
+    model = VQVAE(ModelConfig(context_points=64, revin=True)).eval()
+    x = torch.randn(5, 64) * 2 + 1
+    with torch.no_grad():
+        out = model(x)
+        codes, stats = model.encode(x)
+        back = model.decode(codes, stats)
+    torch.testing.assert_close(codes, out.codes)
+    torch.testing.assert_close(back, denormalize(out.recon, stats), atol=1e-5, rtol=1e-5)

@@ -1,0 +1,105 @@
+"""The vector quantizer: nearest code, losses, straight-through gradient, codebook health."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from tsvq.quantizer import VectorQuantizer, kmeans, perplexity_of
+
+
+def _z(n: int = 64, d: int = 8, length: int = 4, seed: int = 0) -> torch.Tensor:
+    return torch.randn(n, d, length, generator=torch.Generator().manual_seed(seed))
+
+
+def test_nearest_code_and_losses_match_the_definitions():
+    vq = VectorQuantizer(16, 8, 0.25, quantizer="vq", codebook_init="uniform")
+    vq.codebook.data = torch.randn(16, 8)
+    z = _z().requires_grad_(True)
+    out = vq(z)
+    flat = z.detach().permute(0, 2, 1).reshape(-1, 8)
+    brute = torch.cdist(flat, vq.codebook.detach()).argmin(1)
+    torch.testing.assert_close(out.codes.reshape(-1), brute)
+    q = vq.codebook.detach()[brute]
+    mse = ((q - flat) ** 2).mean()
+    torch.testing.assert_close(out.loss, mse + 0.25 * mse)
+    torch.testing.assert_close(out.quantized.detach().permute(0, 2, 1).reshape(-1, 8), q)
+
+
+def test_straight_through_gradient_reaches_the_encoder_and_codebook():
+    vq = VectorQuantizer(16, 8, 0.25, quantizer="vq", codebook_init="uniform")
+    z = _z().requires_grad_(True)
+    out = vq(z)
+    (out.quantized.sum() + out.loss).backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0
+    assert vq.codebook.grad is not None and vq.codebook.grad.abs().sum() > 0
+
+
+def test_perplexity():
+    assert float(perplexity_of(torch.tensor([5.0, 5.0, 5.0, 5.0]))) == pytest.approx(4.0)
+    assert float(perplexity_of(torch.tensor([7.0, 0.0, 0.0]))) == pytest.approx(1.0)
+
+
+def test_kmeans_finds_separated_clusters():
+    g = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    x = torch.cat([c + 0.1 * torch.randn(200, 2, generator=g) for c in centres])
+    got = kmeans(x, 3, 20, torch.Generator().manual_seed(1))
+    dist = torch.cdist(centres, got).min(dim=1).values
+    assert dist.max() < 0.1
+
+
+def test_kmeans_init_uses_the_codebook_the_uniform_init_collapses():
+    # Encoder outputs far from the tiny uniform(+-1/K) start: the original picks one code.
+    z = _z(d=8) * 0.3 + 5
+    orig = VectorQuantizer(64, 8, 0.25, quantizer="vq", codebook_init="uniform").train()
+    assert int((orig(z).counts > 0).sum()) <= 2
+    healthy = VectorQuantizer(64, 8, 0.25, quantizer="vq", codebook_init="kmeans").train()
+    out = healthy(z)
+    assert bool(healthy.initialized)
+    assert int((out.counts > 0).sum()) >= 48
+
+
+@pytest.mark.parametrize("quantizer", ["vq", "ema"])
+def test_dead_codes_are_restarted_from_encoder_outputs(quantizer: str):
+    vq = VectorQuantizer(32, 8, 0.25, quantizer=quantizer, codebook_init="uniform",
+                         dead_code_restart=2).train()
+    vq.codebook.data[1:] += 100.0  # all but code 0 unreachable: 31 dead codes
+    if quantizer == "ema":
+        vq.ema_sum.copy_(vq.codebook.data)
+    z = _z()
+    vq(z)
+    vq(z)  # step 2: the check runs and re-seeds every unused code
+    assert int(vq.restarts) >= 30
+    flat = z.permute(0, 2, 1).reshape(-1, 8)
+    # each re-seeded code is one of the encoder outputs
+    assert torch.cdist(vq.codebook.data[1:], flat).min(dim=1).values.max() < 1e-2
+    assert int((vq(z).counts > 0).sum()) > 16
+
+
+def test_ema_moves_codes_to_the_mean_of_their_vectors():
+    vq = VectorQuantizer(4, 2, 0.25, quantizer="ema", codebook_init="uniform",
+                         ema_decay=0.5).train()
+    assert not vq.codebook.requires_grad
+    z = torch.full((10, 2, 1), 3.0)
+    for _ in range(30):
+        vq(z)
+    assert torch.cdist(vq.codebook.data, torch.tensor([[3.0, 3.0]])).min() < 1e-3
+
+
+def test_eval_mode_never_changes_the_codebook():
+    vq = VectorQuantizer(16, 8, 0.25, quantizer="ema", dead_code_restart=1).eval()
+    before = vq.codebook.detach().clone()
+    vq(_z())
+    torch.testing.assert_close(vq.codebook.detach(), before)
+    assert not bool(vq.initialized)
+
+
+def test_invalid_options_are_rejected():
+    with pytest.raises(ValueError, match="quantizer='x'"):
+        VectorQuantizer(4, 2, 0.25, quantizer="x")
+    with pytest.raises(ValueError, match="ema_decay"):
+        VectorQuantizer(4, 2, 0.25, ema_decay=1.0)
+    assert math.isfinite(VectorQuantizer(4, 2, 0.0)(_z(d=2)).loss.item())

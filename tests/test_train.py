@@ -1,0 +1,137 @@
+"""The trainer end to end: the specification's outputs, log lines, units and flags."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import REPO, TINY
+
+from tsvq.cli import build_parser, main
+from tsvq.evaluate import evaluate, load_model, load_split_data
+
+SPEC_DEFAULTS = {
+    "dset": "ettm1", "context_points": 512, "batch_size": 64, "scaler": "standard",
+    "features": "M", "patch_size": 16, "embedding_dim": 32, "num_embeddings": 256,
+    "compression_factor": 4, "block_hidden_size": 64, "num_residual_layers": 2,
+    "res_hidden_size": 32, "commitment_cost": 0.25, "n_epochs": 100, "lr": 1e-4,
+    "weight_decay": 1e-4, "revin": 1, "amp": 1, "save_path": "saved_models/vqvae_only/",
+    "model_id": "1", "num_workers": 0,
+}
+NUM = r"-?\d+\.\d{6}"
+EPOCH_LINE = re.compile(
+    rf"^Epoch +\d+/\d+ \| Train Loss: {NUM} \(VQ: {NUM}, Recon: {NUM}, Perp: \d+\.\d\d\) "
+    rf"\| Valid Loss: {NUM} \(VQ: {NUM}, Recon: {NUM}, Perp: \d+\.\d\d\)$"
+)
+SPEC_HISTORY = ["epoch", "train_loss", "valid_loss", "train_vq_loss", "valid_vq_loss",
+                "train_recon_loss", "valid_recon_loss"]
+
+
+def test_every_spec_flag_has_its_name_and_default():
+    args = build_parser().parse_args(["train"])
+    for name, default in SPEC_DEFAULTS.items():
+        assert getattr(args, name) == default, name
+    assert args.channel is None and args.target == "OT"
+
+
+def test_outputs_are_the_specified_files(tiny_run: Path):
+    folder = tiny_run.parent
+    name = "vqvae_cw96_ps16_ed32_cf4_cb256_model1"
+    for suffix in (".pth", "_history.csv", "_config.json"):
+        assert (folder / f"{name}{suffix}").is_file()
+    ckpt = torch.load(tiny_run, weights_only=True)
+    for key in ("model_state_dict", "config", "args", "epoch", "train_loss", "val_loss"):
+        assert key in ckpt
+    assert ckpt["config"]["n_channels"] == 7
+    assert len(ckpt["data"]["scaler"]["shift"]) == 7
+    config = json.loads((folder / f"{name}_config.json").read_text())
+    assert config["model"]["compression_factor"] == 4
+    with open(folder / f"{name}_history.csv") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0][:7] == SPEC_HISTORY
+    assert "train_codes_used" in rows[0] and "valid_perplexity" in rows[0]
+    assert [r[0] for r in rows[1:]] == ["1", "2"]
+
+
+def test_log_lines_to_the_letter(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    rc = main(["train", "--dset", "etth1", "--channel", "0", "--n_epochs", "2",
+               "--save_path", str(tmp_path), *TINY])
+    assert rc == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "Model parameters: 78,369" in out
+    epochs = [line for line in out if line.startswith("Epoch")]
+    assert len(epochs) == 2 and all(EPOCH_LINE.match(line) for line in epochs), epochs
+    assert epochs[0].startswith("Epoch   1/2 | ")
+    saved = [line for line in out if line.startswith("  -> Best model saved")]
+    assert saved and re.fullmatch(rf"  -> Best model saved \(val_loss: {NUM}\)", saved[0])
+
+
+def test_losses_are_sums_per_series(tiny_run: Path):
+    """Valid recon loss / T equals eval's per-element MSE on the validation split."""
+    history = (tiny_run.parent / (tiny_run.stem + "_history.csv")).read_text().splitlines()
+    header = history[0].split(",")
+    best = torch.load(tiny_run, weights_only=True)["epoch"]
+    row = dict(zip(header, history[best].split(","), strict=True))
+    loaded = load_model(tiny_run)
+    result = evaluate(loaded, load_split_data(loaded), "val")
+    # training validates under bf16 autocast where available: agree to a few percent
+    assert float(row["valid_recon_loss"]) / 96 == pytest.approx(result["mse"], rel=0.05)
+
+
+def test_early_stopping(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    # An lr far below float32 resolution freezes the weights: validation never improves.
+    rc = main(["train", "--dset", "etth1", "--channel", "0", "--n_epochs", "6", "--lr", "1e-30",
+               "--weight_decay", "0", "--quantizer", "vq", "--codebook_init", "uniform",
+               "--dead_code_restart", "0", "--patience", "2", "--save_path", str(tmp_path),
+               *TINY])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert out.count("\nEpoch") + out.startswith("Epoch") == 3
+    assert "Early stopping" in out
+
+
+def test_spec_script_runs_without_a_progress_bar_in_logs(tmp_path: Path, data_dir: Path):
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "vqvae_train.py"), "--dset", "etth1", "--channel", "0",
+         "--n_epochs", "1", "--amp", "0", "--save_path", str(tmp_path), *TINY],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        env={"TSVQ_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "\r" not in proc.stdout + proc.stderr  # no progress bar outside a terminal
+    assert EPOCH_LINE.match(proc.stdout.splitlines()[2])
+    assert (tmp_path / "etth1" / "vqvae_cw96_ps16_ed32_cf4_cb256_model1.pth").is_file()
+
+
+def test_spec_help_lists_every_flag():
+    proc = subprocess.run([sys.executable, str(REPO / "vqvae_train.py"), "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    for name in SPEC_DEFAULTS:
+        assert f"--{name}" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--compression_factor", "12"], "compression_factor=12 needs patch_size divisible by 12"),
+        (["--context_points", "100"], "patch_size=16 must divide context_points=100"),
+        (["--batch_size", "0"], "argument --batch_size: must be >= 1, got 0"),
+        (["--revin", "2"], "argument --revin: expected 0 or 1"),
+        (["--dset", "nope"], "argument --dset: invalid choice"),
+    ],
+)
+def test_bad_flags_are_one_line_and_exit_2(flags: list[str], message: str, tmp_path: Path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "tsvq", "train", "--save_path", str(tmp_path), *flags],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())
