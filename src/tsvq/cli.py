@@ -112,6 +112,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dead_code_restart", type=_non_negative_int, default=50,
                    help="every N steps re-seed codes unused since the last check (0: off)")
     g.add_argument("--ema_decay", type=_positive_float, default=0.99)
+    g.add_argument("--latent_norm", type=_flag01, default=0,
+                   help="normalise each encoder output vector (no parameters), 0 or 1")
     g = p.add_argument_group("training (the specification's flags)")
     g.add_argument("--n_epochs", type=_positive_int, default=100)
     g.add_argument("--lr", type=_positive_float, default=1e-4)
@@ -147,7 +149,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         num_residual_layers=args.num_residual_layers, res_hidden_size=args.res_hidden_size,
         commitment_cost=args.commitment_cost, revin=bool(args.revin), quantizer=args.quantizer,
         codebook_init=args.codebook_init, dead_code_restart=args.dead_code_restart,
-        ema_decay=args.ema_decay, seed=args.seed,
+        ema_decay=args.ema_decay, latent_norm=bool(args.latent_norm), seed=args.seed,
     )
     _model_error(validate, model_cfg)
     if not 0 < args.ema_decay < 1:

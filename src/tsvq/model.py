@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .quantizer import VectorQuantizer
@@ -28,6 +29,7 @@ class ModelConfig:
     codebook_init: str = "kmeans"
     dead_code_restart: int = 50
     ema_decay: float = 0.99
+    latent_norm: bool = False
     seed: int = 0
 
     @property
@@ -186,10 +188,18 @@ class VQVAE(nn.Module):
         out = self.decoder(q)  # [N*n_patches, 1, patch_size]
         return out.reshape(n, self.cfg.context_points)
 
+    def _latents(self, xn: torch.Tensor) -> torch.Tensor:
+        z = self.encoder(self._patches(xn))  # [N*n_patches, D, tokens_per_patch]
+        if self.cfg.latent_norm:
+            # Each latent vector to zero mean and unit variance over D (no parameters): the
+            # latents cannot drift in scale, so the VQ loss measures quantization, not growth.
+            z = F.layer_norm(z.transpose(1, 2), (self.cfg.embedding_dim,)).transpose(1, 2)
+        return z
+
     def forward(self, x: torch.Tensor) -> Reconstruction:
         """Reconstruct series `x` [N, T]; everything returned is in model space."""
         xn, _ = self._to_model_space(x)
-        z = self.encoder(self._patches(xn))  # [N*n_patches, D, tokens_per_patch]
+        z = self._latents(xn)
         vq = self.quantizer(z)
         recon = self._decode_vectors(vq.quantized, x.shape[0])
         codes = vq.codes.reshape(x.shape[0], -1)  # [N, n_tokens]
@@ -198,7 +208,7 @@ class VQVAE(nn.Module):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, RevinStats | None]:
         """Series [N, T] -> codes [N, n_tokens] and the RevIN statistics (None without RevIN)."""
         xn, stats = self._to_model_space(x)
-        z = self.encoder(self._patches(xn))
+        z = self._latents(xn)
         flat = z.float().permute(0, 2, 1).reshape(-1, self.cfg.embedding_dim)
         codes = self.quantizer.nearest(flat)
         return codes.reshape(x.shape[0], -1), stats
