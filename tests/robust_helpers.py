@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+import torch
 
 from tsvq.cli import main
 
@@ -24,13 +25,17 @@ TINY = ["--dset", "illness", "--context_points", "96", "--max_steps_per_epoch", 
 
 
 def run_cli(argv: Sequence[str]) -> tuple[int, str, str]:
-    """`tsvq argv` in this process: (exit status, stdout, stderr)."""
+    """`tsvq argv` in this process, on one CPU thread: (exit status, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # see subprocess_env
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             rc = main(list(argv))
         except SystemExit as exc:  # argparse exits on a bad flag
             rc = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            torch.set_num_threads(threads)
     return rc, out.getvalue(), err.getvalue()
 
 
@@ -50,6 +55,9 @@ def subprocess_env() -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
     env["TSVQ_DATA_DIR"] = str(DATA_DIR)
     env.pop("TSVQ_DATA_URL", None)
+    # One thread: on a shared, oversubscribed CPU two spinning OpenMP threads made a 0.35 s
+    # epoch take 3 to 50 s. Results are deterministic for a given thread count.
+    env["OMP_NUM_THREADS"] = "1"
     return env
 
 

@@ -370,8 +370,8 @@ class TrainingInterrupted(KeyboardInterrupt):
 # Settings that shape the trajectory: a resumed run must use the same ones to continue it.
 RESUME_TRAIN_KEYS = ("n_epochs", "batch_size", "lr", "weight_decay", "grad_clip", "min_lr",
                      "seed", "max_steps_per_epoch", "amp")
-RESUME_DATA_KEYS = ("dset", "context_points", "scaler", "features", "target", "channel",
-                    "columns", "split_rule")
+RESUME_DATA_KEYS = ("dset", "context_points", "features", "target", "channel", "columns",
+                    "split_rule")
 
 
 def _load_resume(
@@ -387,8 +387,11 @@ def _load_resume(
     differ = _differences(saved_model, model_cfg.to_dict(), model_cfg.to_dict())
     differ += _differences(state.get("data", {}), data_now, RESUME_DATA_KEYS)
     differ += _differences(state.get("train", {}), asdict(tcfg), RESUME_TRAIN_KEYS)
-    if not differ and state.get("data", {}).get("scaler") != data_now.get("scaler"):
-        differ.append("the data file's training rows (the fitted scaler differs)")
+    scaler_then, scaler_now = state.get("data", {}).get("scaler"), data_now.get("scaler")
+    if scaler_then and scaler_now and scaler_then != scaler_now:
+        differ.append(f"scaler={scaler_then['kind']!r}, now {scaler_now['kind']!r}"
+                      if scaler_then["kind"] != scaler_now["kind"]
+                      else "the data file's training rows (the fitted scaler differs)")
     if differ:
         raise TsvqError(
             f"--resume: {path} was trained with other settings: {'; '.join(differ)}; resume "
