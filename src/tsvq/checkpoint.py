@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -39,25 +41,63 @@ def save(path: str | Path, payload: dict[str, Any]) -> None:
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a tsvq checkpoint with `weights_only=True`: a pickle carrying code is refused."""
+    """Load a tsvq checkpoint with `weights_only=True`: a pickle carrying code is refused.
+
+    The file must be a whole zip archive whose parts pass their CRC-32 checks (torch does not
+    check them, so a flipped bit in the weights would load silently). The weights-only
+    unpickler never imports or calls anything outside torch's allow-list, so code smuggled into
+    the file (a `__reduce__` payload, say) is refused, not run.
+    """
     p = Path(path)
     if not p.exists():
         raise TsvqError(f"checkpoint not found: {p}")
     if p.is_dir():
         raise TsvqError(f"checkpoint path is a directory, expected a .pth file: {p}")
+    _check_archive(p)
     try:
-        obj = torch.load(p, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols on stderr
+            warnings.simplefilter("ignore")
+            obj = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unpickling failed"
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
-            reason = "it holds objects other than tensors and plain values (refused unloaded)"
-        raise TsvqError(f"refusing checkpoint {p}: {reason}") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TsvqError(f"checkpoint {p} is truncated or corrupt: {first[:200]}") from None
+        raise TsvqError(_refusal(p, str(exc))) from None
+    except Exception as exc:  # noqa: BLE001 - a corrupt file can fail in many ways inside torch
+        raise TsvqError(f"checkpoint {p} is truncated or corrupt: {_first_sentence(exc)}") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise TsvqError(f"{p} is not a tsvq checkpoint (no '{FORMAT}' marker)")
     missing = [k for k in REQUIRED_KEYS if k not in obj]
     if missing:
         raise TsvqError(f"checkpoint {p} lacks {', '.join(missing)}")
     return obj
+
+
+def _check_archive(p: Path) -> None:
+    """Refuse a file that is not a whole zip archive; torch itself never checks the CRCs."""
+    try:
+        with zipfile.ZipFile(p) as archive:
+            broken = archive.testzip()
+    except Exception as exc:  # BadZipFile, or worse from a mangled header
+        raise TsvqError(
+            f"checkpoint {p} is truncated, corrupt or not a torch checkpoint "
+            f"({_first_sentence(exc)})"
+        ) from None
+    if broken is not None:
+        raise TsvqError(f"checkpoint {p} is corrupt: its part {broken!r} fails its CRC-32 check")
+
+
+def _refusal(p: Path, message: str) -> str:
+    """Why the weights-only unpickler refused a file, in one line."""
+    found = re.search(r"GLOBAL ([\w.]+)", message)
+    if found:
+        return (f"refusing checkpoint {p}: it would import {found.group(1)}, which is not a "
+                "tensor or a plain value (nothing in it was run)")
+    found = re.search(r"(Unsupported operand \d+)", message)
+    detail = found.group(1) if found else "unpickling failed"
+    return f"checkpoint {p} is corrupt or not a torch checkpoint ({detail}); nothing was run"
+
+
+def _first_sentence(exc: BaseException) -> str:
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    first = text.splitlines()[0].split(". ")[0][:200]
+    return first if any(c.isalpha() for c in first) else f"{type(exc).__name__} {first}"

@@ -140,7 +140,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .checkpoint import model_name
     from .datasets import resolve_path, split_rule
     from .model import VQVAE, ModelConfig, validate
-    from .train import RunPaths, TrainConfig, train, write_config
+    from .train import RunPaths, TrainConfig, train
 
     model_cfg = ModelConfig(
         context_points=args.context_points, patch_size=args.patch_size,
@@ -194,7 +194,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"train {data.n_windows('train')}, val {data.n_windows('val')}, "
         f"test {data.n_windows('test')}")
     say(f"Model parameters: {n_params:,}")
-    write_config(paths, model_cfg, tcfg, meta)
     result = train(data, model_cfg, tcfg, paths, meta, log=say)
     say(f"Best epoch {result.best_epoch} (val_loss: {result.best_val_loss:.6f}); "
         f"saved to {paths.best}")
@@ -216,6 +215,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "tsvq.evaluate:add_args", "tsvq.evaluate:run"),
     "plot": ("PNG plots: loss curves, reconstructions, code usage",
              "tsvq.plot:add_args", "tsvq.plot:run"),
+    "data": ("list the benchmark datasets, or download them and verify their sha256",
+             "tsvq.download:add_args", "tsvq.download:cmd_data"),
 }
 
 
@@ -241,9 +242,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _resolve(args.handler)(args)
     except TsvqError as exc:
         print(f"tsvq {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"tsvq {args.command}: interrupted", file=sys.stderr)
+        return getattr(exc, "exit_status", 2)
+    except KeyboardInterrupt as exc:
+        note = f": {exc}" if str(exc) else ""
+        print(f"tsvq {args.command}: interrupted{note}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,10 +116,11 @@ class Table:
 def read_table(path: Path, dset: str = CUSTOM) -> Table:
     """Read and validate an Autoformer-layout CSV: a date column, then numeric columns.
 
-    Rules (one clear error for each): the file exists and is text; it has a header, at least one
-    data row and at least one value column; every value cell is a finite number; the dates parse
-    and never go backwards. Repeated timestamps are accepted, since the benchmark weather file
-    carries one exact duplicate row.
+    Rules (one clear error for each, see docs/robustness.md): the file exists and is UTF-8 text
+    (plain or gzip-compressed); it has a header, at least one data row and at least one value
+    column; every value cell is a finite number within float32 range; the dates parse and never
+    go backwards. Repeated timestamps are accepted, since the benchmark weather file carries one
+    exact duplicate row. Dates with a UTC offset are compared in UTC.
     """
     if not path.exists():
         hint = "" if dset == CUSTOM else (
@@ -127,13 +129,14 @@ def read_table(path: Path, dset: str = CUSTOM) -> Table:
         raise TsvqError(f"data file not found: {path}{hint}")
     if path.is_dir():
         raise TsvqError(f"data path is a directory, expected a CSV file: {path}")
+    compression = _check_text(path)
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="replace")
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="replace",
+                            compression=compression)
     except pd.errors.EmptyDataError:
         raise TsvqError(f"data file is empty: {path}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TsvqError(f"cannot parse CSV {path}: {first}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, EOFError) as exc:
+        raise TsvqError(f"cannot parse CSV {path}: {_first_line(exc)}") from None
     if frame.shape[1] < 2:
         raise TsvqError(
             f"{path}: needs a date column and at least one value column, got {frame.shape[1]} "
@@ -141,10 +144,51 @@ def read_table(path: Path, dset: str = CUSTOM) -> Table:
         )
     if len(frame) == 0:
         raise TsvqError(f"{path}: has a header but no data rows")
+    # a row with fewer fields than the header leaves NaN in the missing cells: treat as blank
+    frame = frame.fillna("")
     columns = [str(c) for c in frame.columns[1:]]
     values = _numeric_block(frame.iloc[:, 1:], path)
     dates = _dates(frame.iloc[:, 0], path)
     return Table(values=values, columns=columns, dates=dates)
+
+
+SNIFF_BYTES = 1 << 16
+_TEXT_CONTROL = frozenset(b"\t\n\r\f")
+
+
+def _check_text(path: Path) -> str | None:
+    """Refuse a file that is not text; return the compression pandas should read it with."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+        compression = None
+        if head[:2] == b"\x1f\x8b":
+            compression = "gzip"
+            with gzip.open(path, "rb") as fh:
+                head = fh.read(SNIFF_BYTES)
+    except (OSError, EOFError) as exc:
+        raise TsvqError(f"cannot read {path}: {_first_line(exc)}") from None
+    if not head:
+        raise TsvqError(f"data file is empty: {path}")
+    # bytes that cannot be UTF-8 text (NUL, control codes, invalid sequences): a few stray
+    # Latin-1 letters pass, a binary file (or UTF-16) does not
+    kept = head.decode("utf-8", errors="ignore").encode("utf-8")
+    invalid = len(head) - len(kept)
+    control = sum(1 for b in head if b < 0x20 and b not in _TEXT_CONTROL)
+    if b"\x00" in head or invalid + control > max(8, len(head) // 100):
+        raise TsvqError(
+            f"{path} is not a text CSV file ({invalid + control} of its first {len(head)} bytes "
+            "are not UTF-8 text); expected a date column then numeric columns, as text"
+        )
+    return compression
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+F32_MAX = float(np.finfo(np.float32).max)
 
 
 def _numeric_block(block: pd.DataFrame, path: Path) -> np.ndarray:
@@ -158,27 +202,36 @@ def _numeric_block(block: pd.DataFrame, path: Path) -> np.ndarray:
             cell = col.iloc[i]
             what = "a blank cell" if cell == "" else f"{cell[:40]!r}"
             raise TsvqError(
-                f"{path}: column {name!r} row {i + 1} holds {what}; every value must be a "
+                f"{path}: column {name!r} data row {i + 1} holds {what}; every value must be a "
                 "finite number"
+            )
+        huge = np.abs(num) > F32_MAX
+        if huge.any():
+            i = int(np.argmax(huge))
+            raise TsvqError(
+                f"{path}: column {name!r} data row {i + 1} holds {col.iloc[i][:40]!r}, outside "
+                f"the float32 range (|x| <= {F32_MAX:.4g}) tsvq computes in"
             )
         out[:, j] = num
     return out.astype(np.float32)
 
 
 def _dates(col: pd.Series, path: Path) -> np.ndarray:
-    parsed = pd.to_datetime(col.str.strip(), errors="coerce", format="mixed")
+    # utc=True: offsets (even mixed ones) are compared in UTC; naive dates are left as they are
+    parsed = pd.to_datetime(col.str.strip(), errors="coerce", format="mixed", utc=True)
     bad = parsed.isna().to_numpy()
     if bad.any():
         i = int(np.argmax(bad))
         raise TsvqError(
-            f"{path}: first column {col.name!r} row {i + 1} holds {col.iloc[i][:40]!r}, not a date"
+            f"{path}: first column {col.name!r} data row {i + 1} holds {col.iloc[i][:40]!r}, "
+            "not a date"
         )
-    stamps = parsed.to_numpy()
+    stamps = parsed.dt.tz_localize(None).to_numpy()
     back = np.flatnonzero(stamps[1:] < stamps[:-1])
     if back.size:
-        i = int(back[0]) + 2
+        i = int(back[0]) + 1  # 0-based index of the row that goes back
         raise TsvqError(
-            f"{path}: dates go backwards at row {i} ({col.iloc[i - 1]!r} after "
-            f"{col.iloc[i - 2]!r}); rows must be in time order"
+            f"{path}: dates go backwards at data row {i + 1} ({col.iloc[i]!r} after "
+            f"{col.iloc[i - 1]!r}); rows must be in time order"
         )
     return stamps

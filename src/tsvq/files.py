@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import glob
 import json
 import os
 import tempfile
@@ -10,27 +12,63 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from .errors import TsvqError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success fsync it and rename it onto `path`.
 
-    On any exception the temporary file is removed and `path` is left as it was.
+    On any exception (Ctrl-C included) the temporary file and any folder made for it are
+    removed and `path` is left as it was; a process killed outright leaves at most a stray
+    `.{name}.*.tmp` beside it.
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
+    if final.is_dir():
+        raise TsvqError(f"cannot write {final}: it is a directory")
+    made = [d for d in (final.parent, *final.parent.parents) if not d.exists()]  # deepest first
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise TsvqError(f"cannot write {final}: {_reason(exc)}") from None
     tmp_path = Path(tmp)
+    committing = False
     try:
         yield tmp_path
+        committing = True
+        # mkstemp makes the file private (0600); give it the mode any new file would get
+        os.chmod(tmp_path, 0o666 & ~_umask())
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, final)
-    except BaseException:
+    except BaseException as exc:
         tmp_path.unlink(missing_ok=True)
+        for d in made:
+            with contextlib.suppress(OSError):
+                d.rmdir()  # only while empty: never removes what someone else put there
+        if committing and isinstance(exc, OSError):
+            raise TsvqError(f"cannot write {final}: {_reason(exc)}") from None
         raise
     _fsync_dir(final.parent)
+
+
+def stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """Temporary files that a killed process left beside `path` (see `atomic_path`)."""
+    final = Path(path)
+    return sorted(final.parent.glob(f".{glob.escape(final.name)}.*.tmp"))
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -46,7 +84,10 @@ def _fsync_dir(directory: Path) -> None:
 def write_with(path: str | os.PathLike[str], writer: Callable[[Path], Any]) -> None:
     """Call `writer(tmp_path)` to fill a temporary file, then move it atomically onto `path`."""
     with atomic_path(path) as tmp:
-        writer(tmp)
+        try:
+            writer(tmp)
+        except OSError as exc:  # a full disk, say: one line, not a traceback
+            raise TsvqError(f"cannot write {path}: {_reason(exc)}") from None
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

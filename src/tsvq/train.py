@@ -19,7 +19,7 @@ from . import checkpoint
 from .data import SeriesData, count_batches, epoch_order, series_batches
 from .distributed import all_reduce_sum, is_main, rank, world_size
 from .errors import TsvqError
-from .files import write_json, write_text
+from .files import stale_temporaries, write_json, write_text
 from .model import VQVAE, ModelConfig
 
 HISTORY_COLUMNS = (
@@ -208,11 +208,29 @@ def train(
     log: Callable[[str], None] = print,
     wrap: Callable[[torch.nn.Module], torch.nn.Module] | None = None,
 ) -> TrainResult:
-    """Train a VQ-VAE on `data` and write the best checkpoint, the last state and the history.
+    """Train a VQ-VAE on `data` and write the config, best checkpoint, last state and history.
 
     `meta` is stored in every checkpoint (the run's arguments and the data description);
-    `wrap` wraps the model for distributed training.
+    `wrap` wraps the model for distributed training. Ctrl-C raises `TrainingInterrupted`, which
+    says which epoch's state is saved; a NaN or inf loss raises `TrainingDiverged`.
     """
+    saved: list[int] = []  # epochs whose last state is on disk
+    try:
+        return _train(data, model_cfg, tcfg, paths, meta, log, wrap, saved)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(paths.last, saved[-1] if saved else None) from None
+
+
+def _train(
+    data: SeriesData,
+    model_cfg: ModelConfig,
+    tcfg: TrainConfig,
+    paths: RunPaths,
+    meta: dict[str, Any],
+    log: Callable[[str], None],
+    wrap: Callable[[torch.nn.Module], torch.nn.Module] | None,
+    saved: list[int],
+) -> TrainResult:
     device = pick_device(tcfg.device)
     torch.manual_seed(tcfg.seed)
     core = VQVAE(model_cfg).to(device)
@@ -230,16 +248,22 @@ def train(
     best_val, best_epoch, since_best, start_epoch = math.inf, 0, 0, 1
 
     if tcfg.resume:
-        state = _load_resume(paths.last, model_cfg, meta)
+        state = _load_resume(paths.last, model_cfg, tcfg, meta)
         core.load_state_dict(state["model_state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         grad_scaler.load_state_dict(state["grad_scaler"])
         torch.set_rng_state(state["rng_state"])
+        if device.type == "cuda" and "cuda_rng_state" in state:
+            torch.cuda.set_rng_state(state["cuda_rng_state"], device)
         history = [dict(r) for r in state["history"]]
         best_val, best_epoch = float(state["best_val"]), int(state["best_epoch"])
         since_best, start_epoch = int(state["since_best"]), int(state["epoch"]) + 1
+        saved.append(start_epoch - 1)
         log(f"Resuming from {paths.last} after epoch {start_epoch - 1}")
+    # every check that can refuse the run is done: only now touch the output folder
+    prepare_outputs(paths)
+    write_config(paths, model_cfg, tcfg, meta)
 
     params = [p for p in core.parameters() if p.requires_grad]
 
@@ -273,7 +297,8 @@ def train(
             va = run_epoch(model, core, series_batches(data, "val", tcfg.batch_size, val_order),
                            n_val, device, dtype, desc="valid")
         if not all(math.isfinite(v) for v in (tr.loss, va.loss)):
-            raise TrainingDiverged(epoch, paths.best if best_epoch else None)
+            raise TrainingDiverged(epoch, tr.loss, va.loss, paths, best_epoch,
+                                   saved[-1] if saved else None, tcfg.lr)
         history.append({
             "epoch": epoch, "train_loss": tr.loss, "valid_loss": va.loss,
             "train_vq_loss": tr.vq, "valid_vq_loss": va.vq,
@@ -300,9 +325,12 @@ def train(
             checkpoint.save(paths.last, {
                 **base, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "grad_scaler": grad_scaler.state_dict(), "rng_state": torch.get_rng_state(),
+                **({"cuda_rng_state": torch.cuda.get_rng_state(device)}
+                   if device.type == "cuda" else {}),
                 "history": history, "best_val": best_val, "best_epoch": best_epoch,
-                "since_best": since_best,
+                "since_best": since_best, "train": asdict(tcfg),
             })
+            saved.append(epoch)
         result = TrainResult(best_epoch, best_val, epoch, history)
     if result.stopped_early:
         log(f"Early stopping: no better validation loss for {tcfg.patience} epochs")
@@ -310,24 +338,88 @@ def train(
 
 
 class TrainingDiverged(TsvqError):
-    def __init__(self, epoch: int, kept: Path | None) -> None:
-        where = f"; the last good model is {kept}" if kept else ""
-        super().__init__(f"loss became NaN or inf in epoch {epoch}; training stopped{where}")
+    """A NaN or inf loss: training stops, the last good checkpoint stays as it was."""
+
+    exit_status = 1  # the run failed; not a usage error
+
+    def __init__(self, epoch: int, train_loss: float, val_loss: float, paths: RunPaths,
+                 best_epoch: int, saved_epoch: int | None, lr: float) -> None:
+        kept = (f"the best model (epoch {best_epoch}) stays in {paths.best}" if best_epoch
+                else "no model had been saved")
+        if saved_epoch is not None:
+            kept += f", the state after epoch {saved_epoch} in {paths.last}"
+        super().__init__(
+            f"loss became NaN or inf in epoch {epoch} (train {train_loss:.6g}, valid "
+            f"{val_loss:.6g}); training stopped; {kept}; try a lower --lr (was {lr:g}) or "
+            "check the data for extreme values"
+        )
 
 
-def _load_resume(path: Path, model_cfg: ModelConfig, meta: dict[str, Any]) -> dict[str, Any]:
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; says which epoch's state `--resume` would continue from."""
+
+    def __init__(self, last: Path, saved_epoch: int | None) -> None:
+        if saved_epoch is None:
+            note = "no epoch had finished, nothing to resume from"
+        else:
+            note = (f"the state after epoch {saved_epoch} is saved in {last}; "
+                    "continue with the same flags and --resume")
+        super().__init__(f"training stopped; {note}")
+
+
+# Settings that shape the trajectory: a resumed run must use the same ones to continue it.
+RESUME_TRAIN_KEYS = ("n_epochs", "batch_size", "lr", "weight_decay", "grad_clip", "min_lr",
+                     "seed", "max_steps_per_epoch", "amp")
+RESUME_DATA_KEYS = ("dset", "context_points", "features", "target", "channel", "columns",
+                    "split_rule")
+
+
+def _load_resume(
+    path: Path, model_cfg: ModelConfig, tcfg: TrainConfig, meta: dict[str, Any]
+) -> dict[str, Any]:
     if not path.exists():
         raise TsvqError(f"--resume: no last-state checkpoint at {path}; train without --resume")
     state = checkpoint.load(path)
     if "optimizer" not in state:
         raise TsvqError(f"--resume: {path} is not a last-state checkpoint")
-    saved = {k: v for k, v in state["config"].items() if k != "n_channels"}
-    if saved != model_cfg.to_dict():
-        diff = sorted(k for k in saved if saved.get(k) != model_cfg.to_dict().get(k))
-        raise TsvqError(f"--resume: {path} was trained with other settings ({', '.join(diff)})")
-    if state.get("data", {}).get("dset") != meta.get("data", {}).get("dset"):
-        raise TsvqError(f"--resume: {path} was trained on another dataset")
+    saved_model = {k: v for k, v in state["config"].items() if k != "n_channels"}
+    data_now = meta.get("data", {})
+    differ = _differences(saved_model, model_cfg.to_dict(), model_cfg.to_dict())
+    differ += _differences(state.get("data", {}), data_now, RESUME_DATA_KEYS)
+    differ += _differences(state.get("train", {}), asdict(tcfg), RESUME_TRAIN_KEYS)
+    scaler_then, scaler_now = state.get("data", {}).get("scaler"), data_now.get("scaler")
+    if scaler_then and scaler_now and scaler_then != scaler_now:
+        differ.append(f"scaler={scaler_then['kind']!r}, now {scaler_now['kind']!r}"
+                      if scaler_then["kind"] != scaler_now["kind"]
+                      else "the data file's training rows (the fitted scaler differs)")
+    if differ:
+        raise TsvqError(
+            f"--resume: {path} was trained with other settings: {'; '.join(differ)}; resume "
+            "with the same flags, or train afresh without --resume"
+        )
     return state
+
+
+def _differences(saved: dict[str, Any], now: dict[str, Any], keys: Any) -> list[str]:
+    return [f"{k}={saved[k]!r}, now {now.get(k)!r}" for k in keys
+            if k in saved and saved[k] != now.get(k)]
+
+
+def prepare_outputs(paths: RunPaths) -> None:
+    """Fail early if the outputs cannot be written; remove temporaries a killed run left."""
+    if not is_main():
+        return
+    try:
+        paths.directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TsvqError(
+            f"--save_path: cannot create {paths.directory}: {exc.strerror or exc}"
+        ) from None
+    for p in (paths.best, paths.last, paths.history, paths.config):
+        if p.is_dir():
+            raise TsvqError(f"--save_path: {p} is a directory; tsvq writes a file there")
+        for stale in stale_temporaries(p):
+            stale.unlink(missing_ok=True)
 
 
 def config_dict(model_cfg: ModelConfig, tcfg: TrainConfig, meta: dict[str, Any]) -> dict:

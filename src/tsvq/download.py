@@ -1,0 +1,252 @@
+"""Verified dataset downloads: fetch from the public source, check sha256, write atomically.
+
+`tsvq data list` shows which registered datasets are present and verified under a data
+directory; `tsvq data download NAME|all` fetches the missing ones. A download streams into a
+temporary file beside its destination, resumes or restarts after a cut connection (a bounded
+number of times), and is renamed into place only once its size and sha256 match the registry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.client
+import os
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import __version__
+from .datasets import REGISTRY, DatasetSpec, default_data_dir
+from .errors import TsvqError
+from .files import atomic_path
+
+URL_ENV = "TSVQ_DATA_URL"
+# Git LFS media of lixus7/tqnet at a fixed commit: all nine files, flat names, sha256 as REGISTRY.
+DEFAULT_URL = (
+    "https://media.githubusercontent.com/media/lixus7/tqnet/"
+    "bab1ad103726dcc6d6565940be42152d3e46ed37/dataset/"
+)
+SCHEMES = ("http", "https", "file")
+CHUNK = 1 << 16
+RETRY_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def base_url(url: str | None = None) -> str:
+    """`url`, else `$TSVQ_DATA_URL`, else the public source; always ending in '/'."""
+    url = url or os.environ.get(URL_ENV) or DEFAULT_URL
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in SCHEMES or not (parts.netloc or parts.scheme == "file"):
+        raise TsvqError(
+            f"data URL must start with {', '.join(s + '://' for s in SCHEMES)}, got {url!r}"
+        )
+    return url if url.endswith("/") else url + "/"
+
+
+def source_url(name: str, url: str | None = None) -> str:
+    """Where dataset `name` is fetched from: the base URL plus its flat file name."""
+    return base_url(url) + urllib.parse.quote(Path(REGISTRY[name].file).name)
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Status:
+    name: str
+    path: Path
+    state: str  # "verified" | "missing" | "wrong size" | "wrong sha256" | "not a file"
+    size: int | None
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "verified"
+
+
+def check(name: str, root: Path) -> Status:
+    """Whether dataset `name` is present under `root` with the registry's size and sha256."""
+    spec = REGISTRY[name]
+    path = root / spec.file
+    if not path.exists():
+        return Status(name, path, "missing", None)
+    if not path.is_file():
+        return Status(name, path, "not a file", None)
+    size = path.stat().st_size
+    if size != spec.size:
+        return Status(name, path, "wrong size", size)
+    state = "verified" if sha256_of(path) == spec.sha256 else "wrong sha256"
+    return Status(name, path, state, size)
+
+
+class _Short(Exception):
+    """The connection ended before the expected number of bytes arrived."""
+
+
+def download(
+    name: str,
+    root: Path,
+    url: str | None = None,
+    *,
+    retries: int = 4,
+    timeout: float = 30.0,
+    backoff: float = 1.0,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Fetch dataset `name` into `root` unless it is already there and verified.
+
+    Retries a cut or failed connection up to `retries` times (waiting `backoff` x 2^k seconds),
+    resuming with an HTTP Range request where the server allows it. On a wrong size or sha256,
+    or when the tries run out, nothing is put in place and a `TsvqError` says why.
+    """
+    spec = REGISTRY[name]
+    before = check(name, root)
+    if before.ok:
+        log(f"{name}: already present and verified: {before.path}")
+        return before.path
+    if before.state == "not a file":
+        raise TsvqError(f"{name}: {before.path} exists and is not a file; move it away first")
+    src = source_url(name, url)
+    with atomic_path(before.path) as tmp:
+        _fetch(src, tmp, spec, retries=retries, timeout=timeout, backoff=backoff, label=name)
+        digest = sha256_of(tmp)
+        if digest != spec.sha256:
+            raise TsvqError(
+                f"{name}: the file from {src} has sha256 {digest}, expected {spec.sha256}; "
+                "it was discarded and nothing was written"
+            )
+    replaced = "" if before.state == "missing" else f" (replaced a file with {before.state})"
+    log(f"{name}: downloaded {spec.size:,} bytes, sha256 verified: {before.path}{replaced}")
+    return before.path
+
+
+def _fetch(src: str, tmp: Path, spec: DatasetSpec, *, retries: int, timeout: float,
+           backoff: float, label: str) -> None:
+    """Stream `src` into `tmp`: exactly `spec.size` bytes, with bounded retries."""
+    got = 0
+    show = sys.stderr.isatty()
+    with open(tmp, "wb") as out, tqdm(total=spec.size, unit="B", unit_scale=True, desc=label,
+                                      disable=not show, leave=False) as bar:
+        for attempt in range(retries + 1):
+            try:
+                got = _attempt(src, out, got, spec.size, timeout, bar)
+                if got == spec.size:
+                    out.flush()
+                    return
+                raise _Short(f"connection closed after {got:,} of {spec.size:,} bytes")
+            except urllib.error.HTTPError as exc:
+                if exc.code not in RETRY_HTTP:
+                    raise TsvqError(
+                        f"{label}: {src} answered HTTP {exc.code} {exc.reason}; nothing was "
+                        "written"
+                    ) from None
+                reason = f"HTTP {exc.code} {exc.reason}"
+            except (_Short, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+                if isinstance(getattr(exc, "reason", exc), FileNotFoundError):  # file:// URL
+                    raise TsvqError(f"{label}: {src} does not exist; nothing was written") from None
+                reason = _reason(exc)
+            if attempt < retries:
+                time.sleep(backoff * 2**attempt)
+    raise TsvqError(
+        f"{label}: download from {src} failed after {retries + 1} tries ({reason}); nothing "
+        "was written"
+    )
+
+
+def _attempt(src: str, out, got: int, size: int, timeout: float, bar: tqdm) -> int:
+    """One request: continue from byte `got` if the server honours Range, else start over."""
+    headers = {"User-Agent": f"tsvq/{__version__}"}
+    if got:
+        headers["Range"] = f"bytes={got}-"
+    with urllib.request.urlopen(urllib.request.Request(src, headers=headers),
+                                timeout=timeout) as resp:
+        if got and getattr(resp, "status", None) != 206:
+            out.seek(0)
+            out.truncate()
+            bar.reset()
+            got = 0
+        while chunk := resp.read(CHUNK):
+            got += len(chunk)
+            if got > size:  # bounded: never stream more than the registry's size
+                raise TsvqError(
+                    f"{src} sent more than the expected {size:,} bytes; not the registered file"
+                )
+            out.write(chunk)
+            bar.update(len(chunk))
+    return got
+
+
+def _reason(exc: BaseException) -> str:
+    inner = getattr(exc, "reason", None)
+    text = str(inner if inner is not None else exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# ---- command line: tsvq data list | download ----------------------------------------------
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    from .cli import Parser, _non_negative_int, _positive_float
+
+    sub = p.add_subparsers(dest="action", metavar="list|download", required=True,
+                           parser_class=Parser)
+    names = ", ".join(REGISTRY)
+    lst = sub.add_parser("list", help="show which datasets are present and verified",
+                         description="show which datasets are present and verified")
+    get = sub.add_parser("download", help="fetch datasets and verify their sha256",
+                         description=f"fetch datasets and verify their sha256 ({names})")
+    get.add_argument("names", nargs="+", metavar="NAME", type=str.lower,
+                     choices=(*REGISTRY, "all"), help=f"'all' or any of: {names}")
+    get.add_argument("--url", default=None,
+                     help=f"base URL of the files (default ${URL_ENV}, else the public source)")
+    get.add_argument("--retries", type=_non_negative_int, default=4,
+                     help="tries after the first when a connection fails (default 4)")
+    get.add_argument("--timeout", type=_positive_float, default=30.0,
+                     help="seconds to wait on a silent connection (default 30)")
+    for q in (lst, get):
+        q.add_argument("--root_path", default=None,
+                       help="data directory (default $TSVQ_DATA_DIR, else ~/.local/share/tsvq)")
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    root = Path(args.root_path) if args.root_path else default_data_dir()
+    if root.exists() and not root.is_dir():
+        raise TsvqError(f"--root_path {root} is a file, not a directory")
+    if args.action == "list":
+        return _list(root)
+    names = list(REGISTRY) if "all" in args.names else list(dict.fromkeys(args.names))
+    url = base_url(args.url)  # checked before anything is fetched
+    failed: list[str] = []
+    for name in names:
+        try:
+            download(name, root, url, retries=args.retries, timeout=args.timeout)
+        except TsvqError as exc:
+            if len(names) == 1:
+                raise
+            print(f"{name}: failed: {exc}")
+            failed.append(name)
+    if failed:
+        raise TsvqError(f"{len(failed)} of {len(names)} downloads failed: {', '.join(failed)}")
+    return 0
+
+
+def _list(root: Path) -> int:
+    print(f"data directory: {root}")
+    print(f"{'name':<12} {'status':<13} {'bytes':>11}  path")
+    for name in REGISTRY:
+        st = check(name, root)
+        size = f"{st.size:,}" if st.size is not None else "-"
+        hint = "" if st.ok else f"  (tsvq data download {name})"
+        print(f"{name:<12} {st.state:<13} {size:>11}  {st.path}{hint}")
+    return 0

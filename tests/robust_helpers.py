@@ -1,0 +1,93 @@
+"""Shared helpers of the robustness tests: run the CLI in-process, snapshot a folder tree."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+import torch
+
+from tsvq.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("TSVQ_DATA_DIR") or REPO.parent / "shared" / "data")
+ILLNESS = DATA_DIR / "illness" / "national_illness.csv"
+needs_data = pytest.mark.skipif(not ILLNESS.exists(), reason=f"no benchmark data in {DATA_DIR}")
+
+# a run small enough for a shared 2-core machine: illness has 966 rows, 7 channels
+TINY = ["--dset", "illness", "--context_points", "96", "--max_steps_per_epoch", "5"]
+
+
+def run_cli(argv: Sequence[str]) -> tuple[int, str, str]:
+    """`tsvq argv` in this process, on one CPU thread: (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # see subprocess_env
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(list(argv))
+        except SystemExit as exc:  # argparse exits on a bad flag
+            rc = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            torch.set_num_threads(threads)
+    return rc, out.getvalue(), err.getvalue()
+
+
+def tree(root: Path) -> dict[str, tuple[bool, int, int]]:
+    """Every file and folder under `root`: relative path -> (is_dir, size, mtime_ns)."""
+    snap = {}
+    for p in root.rglob("*"):
+        st = p.stat()
+        snap[str(p.relative_to(root))] = (p.is_dir(), st.st_size if p.is_file() else 0,
+                                          st.st_mtime_ns)
+    return snap
+
+
+def subprocess_env() -> dict[str, str]:
+    """Environment for `python -m tsvq` from this checkout, with the benchmark data."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
+    env["TSVQ_DATA_DIR"] = str(DATA_DIR)
+    env.pop("TSVQ_DATA_URL", None)
+    # One thread: on a shared, oversubscribed CPU two spinning OpenMP threads made a 0.35 s
+    # epoch take 3 to 50 s. Results are deterministic for a given thread count.
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+PYTHON = sys.executable
+
+
+HEADER = "date,a,b\n"
+ROWS = "2020-01-01 00:00,1,2\n2020-01-01 01:00,3,4\n"
+
+# name -> (file bytes, text the error must contain); the file is written as bad.csv
+BAD_FILES = {
+    "empty": (b"", "empty"),
+    "header only": (HEADER.encode(), "no data rows"),
+    "one column": (b"date\n2020-01-01\n", "got 1 column"),
+    "binary garbage": (bytes(range(256)) * 16, "not a text CSV"),
+    "binary without NUL": (bytes(range(1, 32)) * 100, "not a text CSV"),
+    "utf-16": ((HEADER + ROWS).encode("utf-16"), "not a text CSV"),
+    "non-numeric": ((HEADER + ROWS + "2020-01-01 02:00,abc,5\n").encode(), "'abc'"),
+    "nan": ((HEADER + ROWS + "2020-01-01 02:00,1,nan\n").encode(), "'nan'"),
+    "NaN": ((HEADER + ROWS + "2020-01-01 02:00,NaN,1\n").encode(), "'NaN'"),
+    "inf": ((HEADER + ROWS + "2020-01-01 02:00,inf,1\n").encode(), "'inf'"),
+    "-inf": ((HEADER + ROWS + "2020-01-01 02:00,1,-inf\n").encode(), "'-inf'"),
+    "overflow to inf": ((HEADER + ROWS + "2020-01-01 02:00,1e400,1\n").encode(), "'1e400'"),
+    "beyond float32": ((HEADER + ROWS + "2020-01-01 02:00,1,-4e38\n").encode(), "'-4e38'"),
+    "blank cell": ((HEADER + ROWS + "2020-01-01 02:00,,1\n").encode(), "blank cell"),
+    "short row": ((HEADER + ROWS + "2020-01-01 02:00,1\n").encode(), "column 'b' data row 3"),
+    "long row": ((HEADER + ROWS + "2020-01-01 02:00,1,2,3\n").encode(), "cannot parse CSV"),
+    "not a date": ((HEADER + "yesterday,1,2\n").encode(), "'yesterday'"),
+    "blank date": ((HEADER + ROWS + ",1,2\n").encode(), "data row 3 holds ''"),
+    "dates backwards": ((HEADER + ROWS + "2020-01-01 00:30,5,6\n").encode(),
+                        "dates go backwards at data row 3"),
+    "truncated gzip": (gzip.compress((HEADER + ROWS * 50).encode())[:40], "cannot read"),
+}

@@ -1,0 +1,161 @@
+"""Resume: a run killed (SIGKILL) or interrupted (Ctrl-C) mid-epoch, resumed with --resume,
+ends with the same history and weights, bit for bit, as one that was never stopped (CPU)."""
+
+from __future__ import annotations
+
+import csv
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from robust_helpers import DATA_DIR, PYTHON, TINY, needs_data, run_cli, subprocess_env, tree
+
+from tsvq import checkpoint
+from tsvq.errors import TsvqError
+from tsvq.files import stale_temporaries
+
+pytestmark = needs_data
+
+# restarts every 3 steps with 5 steps per epoch: codebook-health state crosses each boundary
+ARGS = [*TINY, "--n_epochs", "4", "--batch_size", "32", "--dead_code_restart", "3",
+        "--seed", "7"]
+NAME = "vqvae_cw96_ps16_ed32_cf4_cb256_model1"
+
+
+def _files(save: Path) -> dict[str, Path]:
+    d = save / "illness"
+    return {"best": d / f"{NAME}.pth", "last": d / f"{NAME}_last.pth",
+            "history": d / f"{NAME}_history.csv", "config": d / f"{NAME}_config.json"}
+
+
+def _train(save: Path, *extra: str) -> tuple[int, str, str]:
+    """A run in its own process, as a user starts it (the reference and every resume)."""
+    proc = subprocess.run([PYTHON, "-m", "tsvq", "train", *ARGS, "--save_path", str(save),
+                           *extra], env=subprocess_env(), capture_output=True, text=True,
+                          timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    save = tmp_path_factory.mktemp("reference")
+    rc, _out, err = _train(save)
+    assert rc == 0, err
+    return save
+
+
+def _history(save: Path) -> list[dict[str, str]]:
+    with open(_files(save)["history"], newline="") as fh:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(fh)]
+
+
+def _assert_same_run(save: Path, reference: Path) -> None:
+    assert _history(save) == _history(reference)  # repr of every float: bitwise equal
+    for kind in ("best", "last"):
+        got = checkpoint.load(_files(save)[kind])
+        want = checkpoint.load(_files(reference)[kind])
+        assert got["epoch"] == want["epoch"]
+        for key, tensor in want["model_state_dict"].items():
+            assert torch.equal(got["model_state_dict"][key], tensor), (kind, key)
+    got, want = checkpoint.load(_files(save)["last"]), checkpoint.load(_files(reference)["last"])
+    for a, b in zip(got["optimizer"]["state"].values(), want["optimizer"]["state"].values(),
+                    strict=True):
+        assert all(torch.equal(a[k], b[k]) for k in b)
+
+
+def _start(save: Path) -> subprocess.Popen:
+    return subprocess.Popen([PYTHON, "-m", "tsvq", "train", *ARGS, "--save_path", str(save)],
+                            env=subprocess_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_state(proc: subprocess.Popen, last: Path, epoch: int) -> None:
+    """Poll (bounded) until the run has saved the state after `epoch`: epoch+1 has begun."""
+    for _ in range(3000):
+        if last.exists():
+            try:
+                if checkpoint.load(last)["epoch"] >= epoch:
+                    return
+            except TsvqError:
+                pass  # cannot happen with atomic writes; the test below would show it
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    proc.kill()
+    pytest.fail(f"no state after epoch {epoch} within a minute")
+
+
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(
+    tmp_path: Path, reference: Path
+) -> None:
+    files = _files(tmp_path)
+    proc = _start(tmp_path)
+    _wait_for_state(proc, files["last"], 2)
+    proc.send_signal(signal.SIGKILL)
+    out, _err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert "Epoch   3/4" not in out  # killed inside epoch 3
+    # what a killed run leaves: every checkpoint loads, the history has the finished epochs
+    assert checkpoint.load(files["best"])["epoch"] in (1, 2)
+    assert checkpoint.load(files["last"])["epoch"] == 2
+    assert len(_history(tmp_path)) == 2
+
+    rc, out, err = _train(tmp_path, "--resume")
+    assert rc == 0, err
+    assert f"Resuming from {files['last']} after epoch 2" in out
+    _assert_same_run(tmp_path, reference)
+    assert not any(stale_temporaries(p) for p in files.values())
+
+
+def test_ctrl_c_saves_state_says_so_and_resumes_exactly(tmp_path: Path, reference: Path) -> None:
+    files = _files(tmp_path)
+    proc = _start(tmp_path)
+    _wait_for_state(proc, files["last"], 1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert (f"interrupted: training stopped; the state after epoch 1 is saved in "
+            f"{files['last']}; continue with the same flags and --resume") in err
+    assert "Epoch   2/4" not in out
+    assert checkpoint.load(files["last"])["epoch"] == 1
+
+    rc, _out, err = _train(tmp_path, "--resume")
+    assert rc == 0, err
+    _assert_same_run(tmp_path, reference)
+
+
+@pytest.mark.parametrize(("flag", "value", "needle"), [
+    ("--lr", "0.001", "lr=0.0001, now 0.001"),
+    ("--n_epochs", "6", "n_epochs=4, now 6"),
+    ("--seed", "8", "seed=7, now 8"),
+    ("--batch_size", "16", "batch_size=32, now 16"),
+    ("--features", "S", "features='M', now 'S'"),
+    ("--ema_decay", "0.9", "ema_decay=0.99, now 0.9"),
+    ("--scaler", "minmax", "scaler='standard', now 'minmax'"),
+])
+def test_resume_with_other_settings_is_refused_and_writes_nothing(
+    reference: Path, flag: str, value: str, needle: str
+) -> None:
+    before = tree(reference)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TSVQ_DATA_DIR", str(DATA_DIR))
+        rc, _out, err = run_cli(["train", *ARGS, "--save_path", str(reference), "--resume",
+                                 flag, value])
+    assert rc == 2 and err.count("\n") == 1 and needle in err, err
+    assert tree(reference) == before
+
+
+def test_resume_on_a_changed_data_file_is_refused(tmp_path: Path) -> None:
+    csv_path = tmp_path / "s.csv"
+    rows = [f"2020-01-01 {i // 60:02d}:{i % 60:02d}:00,{(i * 37) % 11}" for i in range(300)]
+    csv_path.write_text("date,OT\n" + "\n".join(rows) + "\n")
+    argv = ["train", "--dset", "custom", "--data_path", str(csv_path), "--context_points", "16",
+            "--n_epochs", "2", "--max_steps_per_epoch", "1", "--save_path", str(tmp_path / "o")]
+    rc, _out, err = run_cli(argv)
+    assert rc == 0, err
+    csv_path.write_text("date,OT\n" + "\n".join(r + "1" for r in rows) + "\n")
+    rc, _out, err = run_cli([*argv, "--resume"])
+    assert rc == 2 and "fitted scaler differs" in err, err
