@@ -112,8 +112,6 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dead_code_restart", type=_non_negative_int, default=50,
                    help="every N steps re-seed codes unused since the last check (0: off)")
     g.add_argument("--ema_decay", type=_positive_float, default=0.99)
-    g.add_argument("--latent_norm", type=_flag01, default=0,
-                   help="normalise each encoder output vector (no parameters), 0 or 1")
     g = p.add_argument_group("training (the specification's flags)")
     g.add_argument("--n_epochs", type=_positive_int, default=100)
     g.add_argument("--lr", type=_positive_float, default=1e-4)
@@ -125,6 +123,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=_non_negative_int, default=2021)
     g.add_argument("--patience", type=_positive_int, default=10,
                    help="early stopping after N epochs without a better validation loss")
+    g.add_argument("--select_by", default="recon", choices=("recon", "loss"),
+                   help="validation figure that picks the best model and drives early "
+                        "stopping: recon (default) or the total loss, as the original")
     g.add_argument("--max_steps_per_epoch", type=_positive_int, default=None,
                    help="bound the work per epoch (each epoch a fresh random subset)")
     g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -149,7 +150,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         num_residual_layers=args.num_residual_layers, res_hidden_size=args.res_hidden_size,
         commitment_cost=args.commitment_cost, revin=bool(args.revin), quantizer=args.quantizer,
         codebook_init=args.codebook_init, dead_code_restart=args.dead_code_restart,
-        ema_decay=args.ema_decay, latent_norm=bool(args.latent_norm), seed=args.seed,
+        ema_decay=args.ema_decay, seed=args.seed,
     )
     _model_error(validate, model_cfg)
     if not 0 < args.ema_decay < 1:
@@ -167,6 +168,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     tcfg = TrainConfig(
         n_epochs=args.n_epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, amp=bool(args.amp), patience=args.patience,
+        select_by=args.select_by,
         seed=args.seed, max_steps_per_epoch=args.max_steps_per_epoch, device=args.device,
         resume=args.resume,
     )

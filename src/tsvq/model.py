@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .quantizer import VectorQuantizer
@@ -29,7 +28,6 @@ class ModelConfig:
     codebook_init: str = "kmeans"
     dead_code_restart: int = 50
     ema_decay: float = 0.99
-    latent_norm: bool = False
     seed: int = 0
 
     @property
@@ -189,12 +187,7 @@ class VQVAE(nn.Module):
         return out.reshape(n, self.cfg.context_points)
 
     def _latents(self, xn: torch.Tensor) -> torch.Tensor:
-        z = self.encoder(self._patches(xn))  # [N*n_patches, D, tokens_per_patch]
-        if self.cfg.latent_norm:
-            # Each latent vector to zero mean and unit variance over D (no parameters): the
-            # latents cannot drift in scale, so the VQ loss measures quantization, not growth.
-            z = F.layer_norm(z.transpose(1, 2), (self.cfg.embedding_dim,)).transpose(1, 2)
-        return z
+        return self.encoder(self._patches(xn))  # [N*n_patches, D, tokens_per_patch]
 
     def forward(self, x: torch.Tensor) -> Reconstruction:
         """Reconstruct series `x` [N, T]; everything returned is in model space."""

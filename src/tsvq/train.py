@@ -40,6 +40,7 @@ class TrainConfig:
     patience: int = 10
     grad_clip: float = 1.0
     min_lr: float = 1e-6
+    select_by: str = "recon"  # the validation figure that picks the best model and stops early
     seed: int = 2021
     max_steps_per_epoch: int | None = None
     device: str = "auto"
@@ -240,7 +241,7 @@ def _train(
         weight_decay=tcfg.weight_decay,
     )
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=tcfg.n_epochs, eta_min=tcfg.min_lr
+        optimizer, T_max=tcfg.n_epochs, eta_min=min(tcfg.min_lr, tcfg.lr)  # never rises
     )
     dtype = amp_dtype(device, tcfg.amp)
     grad_scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
@@ -276,7 +277,8 @@ def _train(
         grad_scaler.update()
 
     n_series = {s: data.n_windows(s) * data.n_channels for s in ("train", "val")}
-    result = TrainResult(best_epoch, best_val, start_epoch - 1, history)
+    best_loss = history[best_epoch - 1]["valid_loss"] if best_epoch else math.inf
+    result = TrainResult(best_epoch, best_loss, start_epoch - 1, history)
     for epoch in range(start_epoch, tcfg.n_epochs + 1):
         if best_epoch and since_best >= tcfg.patience:
             result.stopped_early = True
@@ -308,9 +310,10 @@ def _train(
             "lr": lr, "seconds": round(time.perf_counter() - t0, 3),
         })
         log(epoch_line(epoch, tcfg.n_epochs, tr, va))
-        improved = va.loss < best_val
+        score = va.recon if tcfg.select_by == "recon" else va.loss
+        improved = score < best_val
         if improved:
-            best_val, best_epoch, since_best = va.loss, epoch, 0
+            best_val, best_epoch, since_best = score, epoch, 0
         else:
             since_best += 1
         base = {
@@ -331,7 +334,7 @@ def _train(
                 "since_best": since_best, "train": asdict(tcfg),
             })
             saved.append(epoch)
-        result = TrainResult(best_epoch, best_val, epoch, history)
+        result = TrainResult(best_epoch, history[best_epoch - 1]["valid_loss"], epoch, history)
     if result.stopped_early:
         log(f"Early stopping: no better validation loss for {tcfg.patience} epochs")
     return result
@@ -369,7 +372,7 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 # Settings that shape the trajectory: a resumed run must use the same ones to continue it.
 RESUME_TRAIN_KEYS = ("n_epochs", "batch_size", "lr", "weight_decay", "grad_clip", "min_lr",
-                     "seed", "max_steps_per_epoch", "amp")
+                     "select_by", "seed", "max_steps_per_epoch", "amp")
 RESUME_DATA_KEYS = ("dset", "context_points", "features", "target", "channel", "columns",
                     "split_rule")
 
