@@ -1,11 +1,17 @@
-"""The few collective operations tsvq needs; each is a no-op outside a distributed run."""
+"""Distributed training under torchrun: the process group, DDP, and the few collectives tsvq
+needs. Every collective is a no-op outside a distributed run, so one code path serves both."""
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import os
+from collections.abc import Iterator
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 
 def is_distributed() -> bool:
@@ -26,6 +32,44 @@ def is_main() -> bool:
 
 def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def local_rank() -> int:
+    """This process's index on its own machine (torchrun's LOCAL_RANK): the GPU it uses."""
+    return int(os.environ.get("LOCAL_RANK", 0))
+
+
+@contextlib.contextmanager
+def process_group(device: torch.device) -> Iterator[None]:
+    """Join torchrun's process group for the block (nccl on GPU, gloo on CPU), leave it after,
+    also on error; outside torchrun, or when a group already exists, do nothing."""
+    if not launched_by_torchrun() or is_distributed():
+        yield
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def wrap_ddp(model: nn.Module) -> nn.Module:
+    """DistributedDataParallel: backward averages the gradients over all processes.
+
+    broadcast_buffers=False because the quantizer keeps its buffers right with its own
+    collectives: the codebook statistics are all-reduced or broadcast when they change, and
+    `usage` holds this process's own counts, summed over processes at each restart check.
+    DDP's copy of process 0's buffers before every forward would overwrite those counts.
+    """
+    return DistributedDataParallel(model, **{_NO_BUFFER_SYNC: False})
+
+
+# The flag that turns DDP's per-forward buffer copy off; torch 2.13 renamed it.
+_NO_BUFFER_SYNC = "forward_sync_buffers"
+if _NO_BUFFER_SYNC not in inspect.signature(DistributedDataParallel).parameters:
+    _NO_BUFFER_SYNC = "broadcast_buffers"
 
 
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
