@@ -58,10 +58,11 @@ def process_group(device: torch.device) -> Iterator[None]:
 def wrap_ddp(model: nn.Module) -> nn.Module:
     """DistributedDataParallel: backward averages the gradients over all processes.
 
-    broadcast_buffers=False because the quantizer keeps its buffers right with its own
-    collectives: the codebook statistics are all-reduced or broadcast when they change, and
-    `usage` holds this process's own counts, summed over processes at each restart check.
-    DDP's copy of process 0's buffers before every forward would overwrite those counts.
+    DDP's copy of process 0's buffers before every forward is turned off: the only buffers are
+    the quantizer's, and it keeps them identical on every process with its own collectives
+    (code counts summed over processes each step, new code vectors broadcast from process 0),
+    so the copy would be a broadcast per step for nothing. The test suite checks that they
+    stay identical.
     """
     return DistributedDataParallel(model, **{_NO_BUFFER_SYNC: False})
 
