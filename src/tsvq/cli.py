@@ -137,6 +137,16 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .distributed import process_group
+    from .train import pick_device
+
+    # Under torchrun every process runs this; DDP keeps one model and process 0 alone prints
+    # and writes. Outside torchrun the group is a no-op.
+    with process_group(pick_device(args.device)):
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
     from . import data as data_mod
     from .checkpoint import model_name
     from .datasets import resolve_path, split_rule
@@ -187,7 +197,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "n_channels": data.n_file_channels,
         },
     }
-    from .distributed import is_main
+    from .distributed import is_distributed, is_main, world_size, wrap_ddp
 
     say = print if is_main() else (lambda _msg: None)
     n_params = VQVAE(model_cfg).num_parameters()
@@ -196,7 +206,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"train {data.n_windows('train')}, val {data.n_windows('val')}, "
         f"test {data.n_windows('test')}")
     say(f"Model parameters: {n_params:,}")
-    result = train(data, model_cfg, tcfg, paths, meta, log=say)
+    if is_distributed():
+        say(f"Distributed: {world_size()} processes, batch {args.batch_size} each "
+            f"({args.batch_size * world_size()} series per step)")
+    result = train(data, model_cfg, tcfg, paths, meta, log=say,
+                   wrap=wrap_ddp if is_distributed() else None)
     say(f"Best epoch {result.best_epoch} (val_loss: {result.best_val_loss:.6f}); "
         f"saved to {paths.best}")
     return 0

@@ -135,8 +135,7 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def _restart_dead(self, flat: torch.Tensor) -> None:
-        usage = all_reduce_sum(self.usage.clone())
-        dead = usage == 0
+        dead = self.usage == 0  # summed over processes already, step by step
         n_dead = int(dead.sum())
         if n_dead:
             gen = self._generator(salt=2)
@@ -151,8 +150,8 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def _ema_update(self, flat: torch.Tensor, codes: torch.Tensor, counts: torch.Tensor) -> None:
+        """`counts` are already summed over processes; the vector sums are summed here."""
         sums = torch.zeros_like(self.ema_sum).index_add_(0, codes, flat)
-        counts = all_reduce_sum(counts.clone())
         sums = all_reduce_sum(sums)
         d = self.ema_decay
         self.ema_count.mul_(d).add_(counts, alpha=1 - d)
@@ -175,10 +174,14 @@ class VectorQuantizer(nn.Module):
             q_flat = self.lookup(codes)
             if self.training:
                 self.step += 1
+                # Code counts of the whole step, over all processes: the EMA and the restart
+                # check use them, and `usage` (a buffer, so in checkpoints) is then the same
+                # on every process, which makes a resumed distributed run repeat an unbroken one.
+                step_counts = all_reduce_sum(counts.clone())
                 if self.ema:
-                    self._ema_update(flat.detach(), codes, counts)
+                    self._ema_update(flat.detach(), codes, step_counts)
                 if self.dead_code_restart:
-                    self.usage += counts
+                    self.usage += step_counts
                     if int(self.step) % self.dead_code_restart == 0:
                         self._restart_dead(flat.detach())
             codebook_loss = F.mse_loss(q_flat, flat.detach())

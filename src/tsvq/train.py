@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from . import checkpoint
 from .data import SeriesData, count_batches, epoch_order, series_batches
-from .distributed import all_reduce_sum, is_main, rank, world_size
+from .distributed import all_reduce_sum, is_main, local_rank, rank, world_size
 from .errors import TsvqError
 from .files import stale_temporaries, write_json, write_text
 from .model import VQVAE, ModelConfig
@@ -96,10 +96,16 @@ class TrainResult:
 
 def pick_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name != "cuda":
+        return torch.device(name)
+    if not torch.cuda.is_available():
         raise TsvqError("device=cuda was asked for but no CUDA device is available")
-    return torch.device(name)
+    index, n_gpus = local_rank(), torch.cuda.device_count()  # one GPU per process (torchrun)
+    if index >= n_gpus:
+        raise TsvqError(f"process {index} on this machine has no GPU of its own: the machine "
+                        f"has {n_gpus}; start at most {n_gpus} with torchrun --nproc_per_node")
+    return torch.device("cuda", index)
 
 
 def amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
@@ -124,7 +130,8 @@ def losses(model: VQVAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, A
     out = model(x)
     n = x.shape[0]
     recon = (out.recon.float() - out.target.float()).pow(2).sum() / n
-    vq = out.vq_loss * model.cfg.n_patches  # per-series units
+    cfg = getattr(model, "module", model).cfg  # under DDP the VQVAE is model.module
+    vq = out.vq_loss * cfg.n_patches  # per-series units
     return recon, vq, out
 
 
@@ -189,14 +196,19 @@ def _fmt(v: float) -> str:
     return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else repr(float(v))
 
 
-def _shard(order: np.ndarray) -> np.ndarray:
-    """This process's part of the epoch order; every process gets the same number of batches."""
+def _shard(order: np.ndarray, even: bool = True) -> np.ndarray:
+    """This process's part of the epoch order.
+
+    `even` (training) wraps around so every process gets the same number of batches: DDP's
+    backward and the quantizer's updates are collectives that a process running short would
+    hang. Validation makes no collective per batch, so its shards are exact, no series twice.
+    """
     world = world_size()
     if world == 1:
         return order
     per = -(-len(order) // world)
-    if len(order) < per * world:  # wrap around so no process runs short (and hangs the rest)
-        order = np.concatenate([order, order[: per * world - len(order)]])
+    if even:
+        order = np.resize(order, per * world)  # repeats from the start to fill
     return order[rank()::world]
 
 
@@ -293,7 +305,7 @@ def _train(
                        n_train, device, dtype, step, desc=f"epoch {epoch}")
         scheduler.step()
         model.eval()
-        val_order = _shard(epoch_order(n_series["val"], 0, 0, shuffle=False))
+        val_order = _shard(epoch_order(n_series["val"], 0, 0, shuffle=False), even=False)
         n_val = count_batches(len(val_order), tcfg.batch_size, None)
         with torch.inference_mode():
             va = run_epoch(model, core, series_batches(data, "val", tcfg.batch_size, val_order),
