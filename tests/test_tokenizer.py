@@ -6,8 +6,10 @@ epoch; the test split (2881 windows x 7 channels) is encoded once and shared.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -296,6 +298,39 @@ def test_cli_errors(argv: list[str], message: str, ckpt: Path, other_ckpt: Path,
     assert err.count("\n") == 1 and err.startswith(f"tsvq {argv[0]}: error: "), err
     assert re.search(message, err), err
     assert not out.exists() and not any((tmp_path / "out").glob(".*")), "output left behind"
+
+
+def _rewrite_config(folder: Path, change) -> None:
+    path = folder / "config.json"
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda d, o: (d / "config.json").unlink(), r"has no config\.json"),
+    (lambda d, o: (d / "config.json").write_text("{"), r"cannot read .*config\.json"),
+    (lambda d, o: (d / "config.json").write_text('{"hidden": 3}'), r"needs 'model' and 'data'"),
+    (lambda d, o: _rewrite_config(d, lambda c: {**c, "data": {**c["data"], "columns": ["OT"]}}),
+     r"1 column\(s\) but scaler statistics for 7"),
+    (lambda d, o: _rewrite_config(d, lambda c: {**c, "model": {**c["model"], "depth": 3}}),
+     r"unknown model field\(s\) depth"),
+    (lambda d, o: (d / "model.safetensors").unlink(), r"lacks model\.safetensors"),
+    (lambda d, o: (d / "model.safetensors").write_bytes(b"\0" * 100), r"cannot load"),
+    (lambda d, o: shutil.copy(o / "model.safetensors", d), r"cannot load .*size mismatch"),
+])
+def test_damaged_folder_is_refused(
+    ckpt: Path, other_ckpt: Path, tmp_path: Path, damage, message: str
+) -> None:
+    folder, other = tmp_path / "tok", tmp_path / "other"
+    Tokenizer.from_pretrained(ckpt).save_pretrained(folder)
+    Tokenizer.from_pretrained(other_ckpt).save_pretrained(other)
+    damage(folder, other)
+    with pytest.raises(TsvqError, match=message):
+        Tokenizer.from_pretrained(folder)
+
+
+def test_training_run_folder_points_to_its_checkpoint(ckpt: Path) -> None:
+    with pytest.raises(TsvqError, match=r"give its checkpoint, e\.g\. vqvae_cw96"):
+        Tokenizer.from_pretrained(ckpt.parent)
 
 
 def test_cli_refuses_to_clobber(ckpt: Path, tmp_path: Path, capsys) -> None:

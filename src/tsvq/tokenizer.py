@@ -12,6 +12,7 @@ convention (`config.json` + `model.safetensors`, written by `tsvq export` or `sa
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +105,7 @@ class Tokenizer(
         if p.is_file():
             tok = cls._from_checkpoint(p)
         elif p.is_dir():
-            tok = super().from_pretrained(p)
+            tok = cls._from_folder(p)
         elif _REPO_ID.match(str(path)) and p.suffix != ".pth":
             tok = cls._from_hub(str(path), hub_kwargs)
         else:
@@ -121,7 +122,7 @@ class Tokenizer(
             raise TsvqError(f"checkpoint {path} lacks the training data's description ('data')")
         model = {k: v for k, v in state["config"].items() if k != "n_channels"}
         data = {k: v for k, v in state["data"].items() if k in DATA_KEYS}
-        tok = cls(model=model, data=data)
+        tok = cls._build(model, data, path)
         try:
             tok.model.load_state_dict(state["model_state_dict"], strict=True)
         except RuntimeError as exc:
@@ -130,6 +131,33 @@ class Tokenizer(
                 f"{_first_line(exc)}"
             ) from None
         return tok
+
+    @classmethod
+    def _from_folder(cls, folder: Path) -> Tokenizer:
+        config = folder / constants.CONFIG_NAME
+        if not config.is_file():
+            runs = sorted(p.name for p in folder.glob("*.pth"))
+            hint = f"; to load a training run give its checkpoint, e.g. {runs[0]}" if runs else ""
+            raise TsvqError(f"{folder} is not a tokenizer folder: it has no {config.name} (write "
+                            f"one with `tsvq export`){hint}")
+        try:
+            fields = json.loads(config.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise TsvqError(f"cannot read {config}: {_first_line(exc)}") from None
+        if not isinstance(fields, dict) or not {"model", "data"} <= fields.keys():
+            raise TsvqError(f"{config} is not a tsvq tokenizer configuration: it needs 'model' "
+                            "and 'data' (as `tsvq export` writes)")
+        return super().from_pretrained(folder)
+
+    @classmethod
+    def _build(cls, model: Any, data: Any, where: str | Path) -> Tokenizer:
+        try:
+            return cls(model=model, data=data)
+        except TsvqError as exc:
+            raise TsvqError(f"{where}: {exc}") from None
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise TsvqError(f"{where}: the tokenizer configuration is damaged "
+                            f"({type(exc).__name__}: {_first_line(exc)})") from None
 
     @classmethod
     def _from_hub(cls, repo_id: str, hub_kwargs: dict[str, Any]) -> Tokenizer:
@@ -165,7 +193,7 @@ class Tokenizer(
                 f"{model_id} is not a tsvq tokenizer folder: it needs a config.json with 'model' "
                 "and 'data' (as `tsvq export` writes)"
             )
-        tok = cls(model=init_kwargs["model"], data=init_kwargs["data"])
+        tok = cls._build(init_kwargs["model"], init_kwargs["data"], model_id)
         weights = Path(model_id) / constants.SAFETENSORS_SINGLE_FILE
         if not Path(model_id).is_dir():
             weights = Path(hf_hub_download(
@@ -392,5 +420,9 @@ def _model_config(fields: dict) -> ModelConfig:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+    """The gist of an exception in one line (a heading ending in ':' keeps its first item)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    head = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+    return head[:300]
