@@ -7,7 +7,6 @@ epoch; the test split (2881 windows x 7 channels) is encoded once and shared.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -16,23 +15,22 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import REPO
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tsvq import Encoded, Tokenizer, checkpoint
 from tsvq.cli import main
 from tsvq.errors import TsvqError
+from tsvq.evaluate import evaluate, load_model, load_split_data
 
-REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("TSVQ_DATA_DIR") or REPO.parent / "shared" / "data")
-ETTH1 = DATA_DIR / "ETT-small" / "ETTh1.csv"
 # ETTh1's test split by the 12/4/4-month rule, starting context_points rows early.
 TEST_ROWS = (16 * 30 * 24 - 96, 20 * 30 * 24)
 SMALL = ["--context_points", "96", "--n_epochs", "1", "--block_hidden_size", "16",
          "--res_hidden_size", "8", "--embedding_dim", "8", "--batch_size", "256", "--lr", "3e-3"]
 
 
-def _train(out: Path, *extra: str) -> Path:
-    rc = main(["train", "--dset", "etth1", "--root_path", str(DATA_DIR),
+def _train(out: Path, data_dir: Path, *extra: str) -> Path:
+    rc = main(["train", "--dset", "etth1", "--root_path", str(data_dir),
                "--save_path", str(out), *SMALL, *extra])
     assert rc == 0
     (path,) = (out / "etth1").glob("*model1.pth")
@@ -50,17 +48,15 @@ def _one_thread():
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not ETTH1.exists():
-        pytest.fail(f"ETTh1 not found under {DATA_DIR}; set TSVQ_DATA_DIR")
-    return _train(tmp_path_factory.mktemp("main"), "--num_embeddings", "64",
+def ckpt(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    return _train(tmp_path_factory.mktemp("main"), data_dir, "--num_embeddings", "64",
                   "--max_steps_per_epoch", "60")
 
 
 @pytest.fixture(scope="module")
-def other_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def other_ckpt(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     """Another configuration: compression 8 (12 tokens), 32 codes, the OT channel alone."""
-    return _train(tmp_path_factory.mktemp("other"), "--compression_factor", "8",
+    return _train(tmp_path_factory.mktemp("other"), data_dir, "--compression_factor", "8",
                   "--num_embeddings", "32", "--channel", "6", "--max_steps_per_epoch", "2")
 
 
@@ -70,9 +66,10 @@ def tok(ckpt: Path) -> Tokenizer:
 
 
 @pytest.fixture(scope="module")
-def windows() -> np.ndarray:
+def windows(data_dir: Path) -> np.ndarray:
     """The test split's windows in original units, cut here with pandas: [2881, 96, 7]."""
-    values = pd.read_csv(ETTH1).iloc[:, 1:].to_numpy(np.float32)[slice(*TEST_ROWS)]
+    table = pd.read_csv(data_dir / "ETT-small" / "ETTh1.csv")
+    values = table.iloc[:, 1:].to_numpy(np.float32)[slice(*TEST_ROWS)]
     return sliding_window_view(values, 96, axis=0).transpose(0, 2, 1)
 
 
@@ -111,28 +108,15 @@ def test_decode_is_close_to_the_data(decoded: np.ndarray, windows: np.ndarray) -
     assert err < 0.6 * spread, f"reconstruction MSE {err:.3f}, within-window variance {spread:.3f}"
 
 
-def test_roundtrip_error_equals_the_models(
-    tok: Tokenizer, windows: np.ndarray, encoded: Encoded, decoded: np.ndarray
+def test_roundtrip_error_is_what_tsvq_eval_reports(
+    ckpt: Path, data_dir: Path, windows: np.ndarray, encoded: Encoded, decoded: np.ndarray
 ) -> None:
-    """decode(encode(x)) in RevIN space has the per-element MSE the model's forward gives."""
-    api = ((_revin_space(decoded, encoded) - _revin_space(windows, encoded)) ** 2).mean()
-    scaled = (windows - encoded.scaler.shift) / encoded.scaler.scale  # [B, T, C]
-    series = torch.from_numpy(np.ascontiguousarray(scaled.transpose(0, 2, 1))).reshape(-1, 96)
-    with torch.inference_mode():
-        se = sum(float(((out.recon - out.target) ** 2).double().sum())
-                 for out in map(tok.model, series.split(4096)))
-    forward = se / series.numel()
-    assert api == pytest.approx(forward, rel=1e-4)
-
-
-def test_revin_space_error_matches_tsvq_eval(
-    ckpt: Path, windows: np.ndarray, encoded: Encoded, decoded: np.ndarray
-) -> None:
-    evaluate = pytest.importorskip("tsvq.evaluate")
-    loaded = evaluate.load_model(ckpt)
-    report = evaluate.evaluate(loaded, evaluate.load_split_data(loaded, str(DATA_DIR)), "test")
+    """decode(encode(x)) has the per-element MSE in RevIN space that `tsvq eval` reports."""
+    loaded = load_model(ckpt)
+    report = evaluate(loaded, load_split_data(loaded, str(data_dir)), "test")
     api = ((_revin_space(decoded, encoded) - _revin_space(windows, encoded)) ** 2).mean()
     assert api == pytest.approx(report["mse"], rel=1e-4)
+    assert ((decoded - windows) ** 2).mean() == pytest.approx(report["mse_original"], rel=1e-4)
 
 
 def test_single_window_tensor_and_bare_codes(
@@ -150,10 +134,10 @@ def test_single_window_tensor_and_bare_codes(
 
 
 @pytest.fixture(scope="module")
-def tokens_file(ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tokens_file(ckpt: Path, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     out = tmp_path_factory.mktemp("cli") / "test.npz"
     assert main(["encode", "--checkpoint", str(ckpt), "--dset", "etth1", "--root_path",
-                 str(DATA_DIR), "--split", "test", "--stride", "7", "--out", str(out)]) == 0
+                 str(data_dir), "--split", "test", "--stride", "7", "--out", str(out)]) == 0
     return out
 
 
@@ -189,13 +173,13 @@ def test_export_gives_the_same_codes(
     np.testing.assert_array_equal(loaded.encode(windows[:300]).codes, encoded.codes[:300])
 
 
-def test_docs_example_runs(ckpt: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                           capsys: pytest.CaptureFixture) -> None:
+def test_docs_example_runs(ckpt: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                           tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     text = (REPO / "docs" / "tokenizer.md").read_text(encoding="utf-8")
     section = text.split("### Runnable example", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     monkeypatch.setenv("TSVQ_CHECKPOINT", str(ckpt))
-    monkeypatch.setenv("TSVQ_DATA_DIR", str(DATA_DIR))
+    monkeypatch.setenv("TSVQ_DATA_DIR", str(data_dir))
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "docs/tokenizer.md", "exec"), {"__name__": "__main__"})
     assert "(500, 7, 24) int64" in capsys.readouterr().out
