@@ -7,6 +7,7 @@ epoch; the test split (2881 windows x 7 channels) is encoded once and shared.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -167,6 +168,9 @@ def test_export_gives_the_same_codes(
     for _ in range(2):  # a second export replaces the first
         assert main(["export", "--checkpoint", str(ckpt), "--out", str(out)]) == 0
     assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "README.md"}
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask, "the folder should not be private"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary left over"
     loaded = Tokenizer.from_pretrained(out)
     assert loaded.fingerprint() == tok.fingerprint()
@@ -255,7 +259,7 @@ def bad_files(ckpt: Path, tokens_file: Path, tmp_path_factory: pytest.TempPathFa
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["encode", "--checkpoint", "{tmp}/missing.pth"], r"tokenizer not found: .*missing\.pth"),
-    (["encode", "--checkpoint", "{garbage}"], r"checkpoint .*garbage\.pth"),
+    (["encode", "--checkpoint", "{garbage}"], r"garbage\.pth is truncated, corrupt"),
     (["encode", "--checkpoint", "{ckpt}", "--dset", "custom"], r"needs --data_path"),
     (["encode", "--checkpoint", "{ckpt}", "--data_path", "{other}"], r"--data_path is for"),
     (["encode", "--checkpoint", "{ckpt}", "--dset", "custom", "--data_path", "{other}"],
@@ -315,6 +319,8 @@ def test_damaged_folder_is_refused(
 def test_training_run_folder_points_to_its_checkpoint(ckpt: Path) -> None:
     with pytest.raises(TsvqError, match=r"give its checkpoint, e\.g\. vqvae_cw96"):
         Tokenizer.from_pretrained(ckpt.parent)
+    with pytest.raises(TsvqError, match=r"device='gpu' is not a device"):
+        Tokenizer.from_pretrained(ckpt, device="gpu")
 
 
 def test_cli_refuses_to_clobber(ckpt: Path, tmp_path: Path, capsys) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from huggingface_hub import constants
 
 from .errors import TsvqError
-from .files import _fsync_dir
+from .files import _fsync_dir, _umask
 from .tokenizer import Tokenizer
 
 # What `save_pretrained` writes: the only entries a folder may hold for export to replace it.
@@ -51,6 +51,7 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; give it a folder's mode
         yield tmp
         for f in tmp.iterdir():
             with open(f, "rb") as fh:

@@ -183,7 +183,4 @@ def _write_npz(out: str, arrays: dict[str, Any]) -> None:
         with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a name
             np.savez(fh, **arrays)
 
-    try:
-        write_with(out, write)
-    except OSError as exc:
-        raise TsvqError(f"cannot write --out {out}: {exc.strerror or exc}") from None
+    write_with(out, write)

@@ -37,7 +37,7 @@ DATA_KEYS = ("dset", "features", "target", "channel", "columns", "scaler")
 # Series (window x channel) per forward pass by default: small passes stay in cache and are
 # fastest on a CPU; memory grows with the pass, not with the input.
 SERIES_PER_PASS = 512
-_REPO_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+_REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")  # owner/name on the Hugging Face Hub
 
 
 @dataclass
@@ -101,19 +101,24 @@ class Tokenizer(
         """
         from .train import pick_device
 
+        try:
+            where = pick_device(str(device))
+        except RuntimeError:
+            raise TsvqError(f"device={str(device)!r} is not a device torch knows; use 'cpu', "
+                            "'cuda', 'cuda:N' or 'auto'") from None
         p = Path(path)
         if p.is_file():
             tok = cls._from_checkpoint(p)
         elif p.is_dir():
             tok = cls._from_folder(p)
-        elif _REPO_ID.match(str(path)) and p.suffix != ".pth":
+        elif _REPO_ID.match(str(path)) and p.suffix not in (".pth", ".pt"):
             tok = cls._from_hub(str(path), hub_kwargs)
         else:
             raise TsvqError(
                 f"tokenizer not found: {path} (expected a training checkpoint .pth, a folder "
                 "written by `tsvq export`, or a Hugging Face Hub repo id)"
             )
-        return tok.to(pick_device(str(device)))
+        return tok.to(where)
 
     @classmethod
     def _from_checkpoint(cls, path: Path) -> Tokenizer:
