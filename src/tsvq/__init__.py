@@ -1,3 +1,17 @@
 """tsvq: VQ-VAE tokenizers for time series."""
 
+from __future__ import annotations
+
+from typing import Any
+
 __version__ = "0.1.0"
+__all__ = ["Encoded", "Tokenizer", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: `import tsvq` (and the command line) stays fast; torch loads on first use.
+    if name in ("Tokenizer", "Encoded"):
+        from . import tokenizer
+
+        return getattr(tokenizer, name)
+    raise AttributeError(f"module 'tsvq' has no attribute {name!r}")

@@ -233,6 +233,13 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "tsvq.plot:add_args", "tsvq.plot:run"),
     "data": ("list the benchmark datasets, or download them and verify their sha256",
              "tsvq.download:add_args", "tsvq.download:cmd_data"),
+    "encode": ("encode a split of a dataset into codes (.npz) with a trained tokenizer",
+               "tsvq.tokenize_cli:add_encode_args", "tsvq.tokenize_cli:cmd_encode"),
+    "decode": ("decode a tokens file back into windows in original units (.npz)",
+               "tsvq.tokenize_cli:add_decode_args", "tsvq.tokenize_cli:cmd_decode"),
+    "export": ("export a checkpoint as a Hugging Face style folder (config.json, "
+               "model.safetensors)",
+               "tsvq.tokenize_cli:add_export_args", "tsvq.tokenize_cli:cmd_export"),
 }
 
 
