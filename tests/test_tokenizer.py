@@ -177,15 +177,15 @@ def test_export_gives_the_same_codes(
     np.testing.assert_array_equal(loaded.encode(windows[:300]).codes, encoded.codes[:300])
 
 
-def test_docs_example_runs(ckpt: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+def test_readme_example_runs(ckpt: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
                            tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    text = (REPO / "docs" / "tokenizer.md").read_text(encoding="utf-8")
+    text = (REPO / "README.md").read_text(encoding="utf-8")
     section = text.split("### Runnable example", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     monkeypatch.setenv("TSVQ_CHECKPOINT", str(ckpt))
     monkeypatch.setenv("TSVQ_DATA_DIR", str(data_dir))
     monkeypatch.chdir(tmp_path)
-    exec(compile(code, "docs/tokenizer.md", "exec"), {"__name__": "__main__"})
+    exec(compile(code, "README.md", "exec"), {"__name__": "__main__"})
     assert "(500, 7, 24) int64" in capsys.readouterr().out
 
 
