@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 from huggingface_hub import constants
 
 from .errors import TsvqError
-from .files import _fsync_dir, _umask
+from .files import atomic_dir
 from .tokenizer import Tokenizer
 
 # What `save_pretrained` writes: the only entries a folder may hold for export to replace it.
@@ -45,31 +41,3 @@ def _check_replaceable(final: Path) -> None:
             )
 
 
-@contextlib.contextmanager
-def atomic_dir(path: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside `path`; on success fsync it and swap it in for `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; give it a folder's mode
-        yield tmp
-        for f in tmp.iterdir():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        _fsync_dir(tmp)
-        old = None
-        if path.exists():  # a folder cannot be renamed over a non-empty one: move it aside
-            old = path.with_name(f".{path.name}.{os.getpid()}.old")
-            os.replace(path, old)
-        try:
-            os.replace(tmp, path)
-        except BaseException:
-            if old is not None:
-                os.replace(old, path)
-            raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        _fsync_dir(path.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
