@@ -100,6 +100,23 @@ class Case:
     data: bool = False  # needs the benchmark data
 
 
+# the commands that read a checkpoint, each with its other required flags
+CKPT_COMMANDS = {
+    "eval": ("eval",),
+    "plot": ("plot", "--out", "{tmp}/plots"),
+    "encode": ("encode", "--split", "test", "--out", "{tmp}/t.npz"),
+    "decode": ("decode", "--tokens", "{tmp}/t.npz", "--out", "{tmp}/x.npz"),
+    "export": ("export", "--out", "{tmp}/exported"),
+}
+BAD_CKPTS = {
+    "missing": ("{tmp}/x.pth", None),
+    "text file": ("not a torch checkpoint", _put("x.pth", b"not a checkpoint\n")),
+    "not tsvq": ("not a tsvq checkpoint", _put_ckpt("x.pth", lambda tmp: {"w": torch.ones(2)})),
+    "carrying code": ("posix.system", _put_ckpt(
+        "x.pth", lambda tmp: {**_state()(tmp), "x": Evil(tmp / "PWNED")})),
+}
+
+
 CASES: dict[str, Case] = {
     # -- train: flags out of range, wrong type, incompatible combinations
     "train context_points 0": Case((*ILL, "--context_points", "0"), "got 0"),
@@ -176,6 +193,17 @@ CASES: dict[str, Case] = {
         (*ILL, "--resume"), "not a torch checkpoint",
         lambda tmp: _put(LAST, pickle.dumps({"x": Evil(tmp / "PWNED")}, protocol=2))(tmp),
         data=True),
+    # -- commands that read a checkpoint: missing, not a checkpoint, foreign, carrying code
+    **{f"{cmd} checkpoint {kind}": Case((*argv, "--checkpoint", "{tmp}/x.pth"), needle, setup)
+       for cmd, argv in CKPT_COMMANDS.items()
+       for kind, (needle, setup) in BAD_CKPTS.items()},
+    "eval split unknown": Case(("eval", "--checkpoint", "{tmp}/x.pth", "--split", "dev"),
+                               "'dev'"),
+    "eval checkpoint with an empty model": Case(("eval", "--checkpoint", "{tmp}/x.pth"),
+                                                "does not match", _put_ckpt("x.pth", _state())),
+    "plot out is a file": Case(("plot", "--checkpoint", "{tmp}/x.pth", "--out", "{tmp}/afile"),
+                               "{tmp}/afile", lambda tmp: (_put("afile", b"x")(tmp),
+                                                           _put_ckpt("x.pth", _state())(tmp))),
     # -- data
     "data without an action": Case(("data",), "list|download"),
     "data unknown action": Case(("data", "fetch"), "'fetch'"),
