@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("TSVQ_DATA_DIR") or REPO.parent / "shared" / "data")
+# Absolute, and exported: tests change folders and start subprocesses, and a relative
+# TSVQ_DATA_DIR (as the README's command gives) would then point elsewhere.
+DATA_DIR = Path(os.environ.get("TSVQ_DATA_DIR") or REPO.parent / "shared" / "data").resolve()
+os.environ["TSVQ_DATA_DIR"] = str(DATA_DIR)
 
 # Small settings that still run the real code path end to end.
 TINY = ["--context_points", "96", "--max_steps_per_epoch", "8", "--batch_size", "32"]

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import DATA_DIR, REPO
 
 from tsvq.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("TSVQ_DATA_DIR") or REPO.parent / "shared" / "data")
 ILLNESS = DATA_DIR / "illness" / "national_illness.csv"
 needs_data = pytest.mark.skipif(not ILLNESS.exists(), reason=f"no benchmark data in {DATA_DIR}")
 
