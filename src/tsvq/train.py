@@ -127,6 +127,26 @@ def losses(model: VQVAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, A
     return recon, vq, out
 
 
+def make_step(
+    core: VQVAE,
+    optimizer: torch.optim.Optimizer,
+    grad_scaler: torch.amp.GradScaler,
+    grad_clip: float,
+) -> Callable[[torch.Tensor], None]:
+    """The update applied to each training batch's loss: backward, clip, optimizer step."""
+    params = [p for p in core.parameters() if p.requires_grad]
+
+    def step(loss: torch.Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        grad_scaler.scale(loss).backward()
+        grad_scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        grad_scaler.step(optimizer)
+        grad_scaler.update()
+
+    return step
+
+
 def run_epoch(
     model: torch.nn.Module,
     core: VQVAE,
@@ -241,15 +261,7 @@ def train(
         since_best, start_epoch = int(state["since_best"]), int(state["epoch"]) + 1
         log(f"Resuming from {paths.last} after epoch {start_epoch - 1}")
 
-    params = [p for p in core.parameters() if p.requires_grad]
-
-    def step(loss: torch.Tensor) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        grad_scaler.scale(loss).backward()
-        grad_scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
-        grad_scaler.step(optimizer)
-        grad_scaler.update()
+    step = make_step(core, optimizer, grad_scaler, tcfg.grad_clip)
 
     n_series = {s: data.n_windows(s) * data.n_channels for s in ("train", "val")}
     result = TrainResult(best_epoch, best_val, start_epoch - 1, history)
