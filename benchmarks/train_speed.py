@@ -36,7 +36,13 @@ from original_trainer import BaselineVQVAE, baseline_step, evaluate, window_load
 from tsvq import data as data_mod  # noqa: E402
 from tsvq.model import VQVAE, ModelConfig  # noqa: E402
 from tsvq.train import (  # noqa: E402
-    RunPaths, TrainConfig, amp_dtype, losses, make_step, run_epoch, train,
+    RunPaths,
+    TrainConfig,
+    amp_dtype,
+    losses,
+    make_step,
+    run_epoch,
+    train,
 )
 
 DSET = "etth1"
@@ -138,6 +144,10 @@ def baseline_runner(path: str) -> Runner:
     return Runner("baseline fp32", train_steps, eval_steps)
 
 
+def median_ratio(a: list[float], b: list[float]) -> float:
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
+
+
 def speed(args: argparse.Namespace, data: data_mod.SeriesData, path: str) -> None:
     flops = model_flops_per_window(ModelConfig())
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
@@ -159,8 +169,8 @@ def speed(args: argparse.Namespace, data: data_mod.SeriesData, path: str) -> Non
           f"{'% bf16':>8}{'valid win/s':>13}{'x baseline':>11}")
     for r in runners:
         rate = statistics.median(r.train_rates)
-        ratio = statistics.median(a / b for a, b in zip(r.train_rates, base.train_rates))
-        eval_ratio = statistics.median(a / b for a, b in zip(r.eval_rates, base.eval_rates))
+        ratio = median_ratio(r.train_rates, base.train_rates)
+        eval_ratio = median_ratio(r.eval_rates, base.eval_rates)
         gflops = rate * flops / 1e9
         print(f"{r.name:16}{rate:12.0f}{ratio:11.2f}{gflops:9.1f}"
               f"{100 * gflops / peaks['fp32']:8.0f}{100 * gflops / peaks['bf16']:8.0f}"

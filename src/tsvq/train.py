@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import math
 import sys
 import time
@@ -99,6 +100,25 @@ def pick_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise TsvqError("device=cuda was asked for but no CUDA device is available")
     return torch.device(name)
+
+
+def keep_freed_memory() -> None:
+    """Let glibc's malloc keep the memory a training step frees, for the next step to reuse.
+
+    A step allocates and frees activations of a few MB each. By default glibc gives such blocks
+    back to the system (mmap for large blocks, trimming the heap top) and the next step faults
+    every page in again: on a 2-core CPU that was about a quarter of the step time. Holding
+    them never raises the peak, which the step reaches anyway. A no-op without glibc.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 32 << 20)  # glibc's ceiling; larger arrays still get their mmap
+    mallopt(m_trim_threshold, 256 << 20)
 
 
 def amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
@@ -234,6 +254,8 @@ def train(
     `wrap` wraps the model for distributed training.
     """
     device = pick_device(tcfg.device)
+    if device.type == "cpu":
+        keep_freed_memory()
     torch.manual_seed(tcfg.seed)
     core = VQVAE(model_cfg).to(device)
     model = wrap(core) if wrap else core
