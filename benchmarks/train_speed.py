@@ -40,6 +40,7 @@ from tsvq.train import (  # noqa: E402
     TrainConfig,
     amp_dtype,
     losses,
+    make_optimizer,
     make_step,
     run_epoch,
     train,
@@ -96,8 +97,7 @@ def tsvq_runner(data: data_mod.SeriesData, amp: bool) -> Runner:
     cfg = ModelConfig()
     device = torch.device("cpu")
     core = VQVAE(cfg)
-    optimizer = torch.optim.AdamW([p for p in core.parameters() if p.requires_grad], lr=1e-4,
-                                  weight_decay=1e-4)
+    optimizer = make_optimizer(core, TrainConfig(), device)
     dtype = amp_dtype(device, amp)
     step = make_step(core, optimizer, torch.amp.GradScaler("cpu", enabled=False), 1.0)
     n_train = data.n_windows("train")

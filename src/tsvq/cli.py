@@ -127,6 +127,10 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                    help="early stopping after N epochs without a better validation loss")
     g.add_argument("--max_steps_per_epoch", type=_positive_int, default=None,
                    help="bound the work per epoch (each epoch a fresh random subset)")
+    g.add_argument("--threads", type=_positive_int, default=None,
+                   help="CPU threads (default: the cores other processes leave free, "
+                        "re-checked every 2 s, at most PyTorch's default; OMP_NUM_THREADS "
+                        "also fixes it)")
     g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     g.add_argument("--resume", action="store_true",
                    help="continue from {model_name}_last.pth in the output folder")
@@ -167,7 +171,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     tcfg = TrainConfig(
         n_epochs=args.n_epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, amp=bool(args.amp), patience=args.patience,
-        seed=args.seed, max_steps_per_epoch=args.max_steps_per_epoch, device=args.device,
+        seed=args.seed, max_steps_per_epoch=args.max_steps_per_epoch, threads=args.threads,
+        device=args.device,
         resume=args.resume,
     )
     name = model_name(args.context_points, args.patch_size, args.embedding_dim,

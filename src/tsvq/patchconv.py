@@ -163,7 +163,7 @@ class _Banded:
         if self.pointwise:
             y = F.linear(x.reshape(-1, self.in_channels), self.weight[:, :, 0], self.bias)
             return y.reshape(x.shape[0], -1)
-        packed = F.pad(self.weight, (0, 1)).reshape(-1)[self.run_index]
+        packed = F.pad(self.weight, (0, 1)).reshape(-1).index_select(0, self.run_index)
         bias = self.bias.repeat(self.length_out) if self.bias is not None else None
         return banded_linear(x, packed, bias, self.runs)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import math
 import sys
 import time
@@ -16,7 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import checkpoint
+from . import checkpoint, cpu
 from .data import SeriesData, count_batches, epoch_order, series_batches
 from .distributed import all_reduce_sum, is_main, rank, world_size
 from .errors import TsvqError
@@ -43,6 +42,7 @@ class TrainConfig:
     min_lr: float = 1e-6
     seed: int = 2021
     max_steps_per_epoch: int | None = None
+    threads: int | None = None  # CPU threads; None: the cores other processes leave free
     device: str = "auto"
     resume: bool = False
 
@@ -102,25 +102,6 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def keep_freed_memory() -> None:
-    """Let glibc's malloc keep the memory a training step frees, for the next step to reuse.
-
-    A step allocates and frees activations of a few MB each. By default glibc gives such blocks
-    back to the system (mmap for large blocks, trimming the heap top) and the next step faults
-    every page in again: on a 2-core CPU that was about a quarter of the step time. Holding
-    them never raises the peak, which the step reaches anyway. A no-op without glibc.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    mallopt(m_mmap_threshold, 32 << 20)  # glibc's ceiling; larger arrays still get their mmap
-    mallopt(m_trim_threshold, 256 << 20)
-
-
 def amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
     """bf16 where the hardware has it (CUDA or a CPU with bf16 support), fp16 on older GPUs."""
     if not amp:
@@ -145,6 +126,15 @@ def losses(model: VQVAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, A
     recon = (out.recon.float() - out.target.float()).pow(2).sum() / n
     vq = out.vq_loss * model.cfg.n_patches  # per-series units
     return recon, vq, out
+
+
+def make_optimizer(core: VQVAE, tcfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW over the parameters trained by gradient (an EMA codebook is not)."""
+    return torch.optim.AdamW(
+        [p for p in core.parameters() if p.requires_grad], lr=tcfg.lr,
+        weight_decay=tcfg.weight_decay,
+        fused=device.type in ("cpu", "cuda"),  # one kernel, not ~10 small ops per tensor
+    )
 
 
 def make_step(
@@ -176,8 +166,12 @@ def run_epoch(
     dtype: torch.dtype | None,
     step: Callable[[torch.Tensor], None] | None = None,
     desc: str = "",
+    tick: Callable[[], None] | None = None,
 ) -> EpochStats:
-    """One pass over `batches`; trains when `step` (which applies a loss) is given."""
+    """One pass over `batches`; trains when `step` (which applies a loss) is given.
+
+    `tick` is called after every batch (the CPU thread governor).
+    """
     k = core.cfg.num_embeddings
     # [loss*n, vq*n, recon*n, n, sum of batch perplexities, batches] on the device: no sync
     totals = torch.zeros(6, dtype=torch.float64, device=device)
@@ -196,6 +190,8 @@ def run_epoch(
                                out.perplexity.detach(), torch.tensor(1.0, device=device)]
                               ).double()
         counts += out.counts.double()
+        if tick is not None:
+            tick()
     all_reduce_sum(totals)
     all_reduce_sum(counts)
     t = totals.tolist()
@@ -254,15 +250,14 @@ def train(
     `wrap` wraps the model for distributed training.
     """
     device = pick_device(tcfg.device)
+    tick = None
     if device.type == "cpu":
-        keep_freed_memory()
+        cpu.keep_freed_memory()
+        tick = cpu.ThreadGovernor(tcfg.threads).tick
     torch.manual_seed(tcfg.seed)
     core = VQVAE(model_cfg).to(device)
     model = wrap(core) if wrap else core
-    optimizer = torch.optim.AdamW(
-        [p for p in core.parameters() if p.requires_grad], lr=tcfg.lr,
-        weight_decay=tcfg.weight_decay,
-    )
+    optimizer = make_optimizer(core, tcfg, device)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
         optimizer, T_max=tcfg.n_epochs, eta_min=tcfg.min_lr
     )
@@ -298,14 +293,14 @@ def train(
         model.train()
         tr = run_epoch(model, core,
                        series_batches(data, "train", tcfg.batch_size, order, n_train),
-                       n_train, device, dtype, step, desc=f"epoch {epoch}")
+                       n_train, device, dtype, step, desc=f"epoch {epoch}", tick=tick)
         scheduler.step()
         model.eval()
         val_order = _shard(epoch_order(n_series["val"], 0, 0, shuffle=False))
         n_val = count_batches(len(val_order), tcfg.batch_size, None)
         with torch.inference_mode():
             va = run_epoch(model, core, series_batches(data, "val", tcfg.batch_size, val_order),
-                           n_val, device, dtype, desc="valid")
+                           n_val, device, dtype, desc="valid", tick=tick)
         if not all(math.isfinite(v) for v in (tr.loss, va.loss)):
             raise TrainingDiverged(epoch, paths.best if best_epoch else None)
         history.append({
