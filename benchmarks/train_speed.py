@@ -19,6 +19,8 @@ measured here.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import statistics
 import sys
@@ -31,19 +33,24 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from original_trainer import BaselineVQVAE, baseline_step, evaluate, window_loader  # noqa: E402
+from original_trainer import (  # noqa: E402
+    BaselineVQVAE,
+    baseline_step,
+    window_loader,
+)
+from original_trainer import evaluate as baseline_evaluate  # noqa: E402
 
 from tsvq import data as data_mod  # noqa: E402
+from tsvq.cli import main as tsvq_main  # noqa: E402
+from tsvq.cpu import keep_freed_memory  # noqa: E402
+from tsvq.evaluate import evaluate, load_model, load_split_data  # noqa: E402
 from tsvq.model import VQVAE, ModelConfig  # noqa: E402
 from tsvq.train import (  # noqa: E402
-    RunPaths,
     TrainConfig,
     amp_dtype,
-    losses,
     make_optimizer,
     make_step,
     run_epoch,
-    train,
 )
 
 DSET = "etth1"
@@ -138,7 +145,8 @@ def baseline_runner(path: str) -> Runner:
 
     def eval_steps(steps: int) -> int:
         subset = torch.utils.data.Subset(loaders["val"].dataset, range(steps * BATCH))
-        evaluate(model, torch.utils.data.DataLoader(subset, batch_size=BATCH), device, True)
+        baseline_evaluate(model, torch.utils.data.DataLoader(subset, batch_size=BATCH), device,
+                          True)
         return len(subset)
 
     return Runner("baseline fp32", train_steps, eval_steps)
@@ -151,7 +159,9 @@ def median_ratio(a: list[float], b: list[float]) -> float:
 def speed(args: argparse.Namespace, data: data_mod.SeriesData, path: str) -> None:
     flops = model_flops_per_window(ModelConfig())
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
-    print(f"threads {torch.get_num_threads()}; model FLOPs per window per training step "
+    print(f"threads {torch.get_num_threads()}; glibc malloc "
+          f"{'as it is' if args.default_malloc else 'keeping freed memory (both sides)'}")
+    print(f"model FLOPs per window per training step "
           f"{flops / 1e6:.1f} M; matmul peak fp32 {peaks['fp32']:.0f} GFLOP/s, "
           f"bf16 {peaks['bf16']:.0f} GFLOP/s")
     runners = [baseline_runner(path), tsvq_runner(data, amp=False), tsvq_runner(data, amp=True)]
@@ -165,50 +175,43 @@ def speed(args: argparse.Namespace, data: data_mod.SeriesData, path: str) -> Non
         print(f"round {i + 1}: " + ", ".join(
             f"{r.name} {r.train_rates[-1]:.0f}" for r in runners) + " train windows/s")
     base = runners[0]
-    print(f"\n{'':16}{'train win/s':>12}{'x baseline':>11}{'GFLOP/s':>9}{'% fp32':>8}"
-          f"{'% bf16':>8}{'valid win/s':>13}{'x baseline':>11}")
+    print(f"\n{'':18}{'train win/s':>12}{'x baseline':>11}{'GFLOP/s':>9}{'of peak':>9}"
+          f"{'valid win/s':>13}{'x baseline':>11}")
     for r in runners:
         rate = statistics.median(r.train_rates)
-        ratio = median_ratio(r.train_rates, base.train_rates)
-        eval_ratio = median_ratio(r.eval_rates, base.eval_rates)
         gflops = rate * flops / 1e9
-        print(f"{r.name:16}{rate:12.0f}{ratio:11.2f}{gflops:9.1f}"
-              f"{100 * gflops / peaks['fp32']:8.0f}{100 * gflops / peaks['bf16']:8.0f}"
-              f"{statistics.median(r.eval_rates):13.0f}{eval_ratio:11.2f}")
-    print("(medians over rounds; ratios are medians of per-round ratios)")
+        peak = peaks["bf16" if "bfloat16" in r.name else "fp32"]
+        print(f"{r.name:18}{rate:12.0f}{median_ratio(r.train_rates, base.train_rates):11.2f}"
+              f"{gflops:9.1f}{100 * gflops / peak:8.0f}%"
+              f"{statistics.median(r.eval_rates):13.0f}"
+              f"{median_ratio(r.eval_rates, base.eval_rates):11.2f}")
+    print("(medians over rounds; ratios are medians of per-round ratios; 'of peak' against the "
+          "matmul peak of the row's dtype)")
 
 
-def test_mse_tsvq(checkpoint_path: Path, data: data_mod.SeriesData) -> float:
-    """Mean squared error per point on the test split, in RevIN space, fp32 inference."""
-    state = torch.load(checkpoint_path, weights_only=True)
-    cfg = ModelConfig(**{k: v for k, v in state["config"].items() if k != "n_channels"})
-    model = VQVAE(cfg)
-    model.load_state_dict(state["model_state_dict"])
-    model.eval()
-    total, n = 0.0, 0
-    with torch.inference_mode():
-        for x in data_mod.series_batches(data, "test", 256):
-            recon, _, _ = losses(model, x)
-            total += float(recon) * x.shape[0]
-            n += x.shape[0]
-    return total / n / cfg.context_points
+def quality(root_path: str, path: str, epochs: int, threads: int | None) -> None:
+    """Train tsvq `epochs` epochs with --amp 0 and --amp 1, and the baseline; test MSE of each.
 
-
-def quality(data: data_mod.SeriesData, path: str, epochs: int) -> None:
-    """Train tsvq `epochs` epochs in fp32 and with AMP, and the baseline; compare test MSE."""
+    tsvq runs its own command line and `tsvq eval`'s code on the best checkpoint; the
+    baseline trains in-process and is scored on its best validation epoch the same way (MSE
+    per element in RevIN space, fp32).
+    """
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for amp in (False, True):
-            name = f"amp{int(amp)}"
-            paths = RunPaths(Path(tmp) / name, "model")
-            paths.directory.mkdir(parents=True)
-            tcfg = TrainConfig(n_epochs=epochs, amp=amp)
-            cfg = ModelConfig()
-            meta = {"config": {**cfg.to_dict(), "n_channels": 1}, "args": {}, "data": {}}
+        for amp in (0, 1):
+            save = Path(tmp) / f"amp{amp}"
             t = time.perf_counter()
-            train(data, cfg, tcfg, paths, meta, log=lambda _m: None)
-            results[f"tsvq --amp {int(amp)}"] = (test_mse_tsvq(paths.best, data),
-                                                 time.perf_counter() - t)
+            with contextlib.redirect_stdout(io.StringIO()):
+                rc = tsvq_main(["train", "--dset", DSET, "--channel", "0", "--root_path",
+                                root_path, "--n_epochs", str(epochs), "--amp", str(amp),
+                                "--save_path", str(save),
+                                *(["--threads", str(threads)] if threads else [])])
+            if rc:
+                raise SystemExit(f"tsvq train --amp {amp} failed with status {rc}")
+            seconds = time.perf_counter() - t
+            loaded = load_model(next(save.glob("*/*_model1.pth")))
+            mse = evaluate(loaded, load_split_data(loaded), "test")["mse"]
+            results[f"tsvq --amp {amp}"] = (mse, seconds)
         torch.manual_seed(0)
         model = BaselineVQVAE()
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
@@ -221,18 +224,19 @@ def quality(data: data_mod.SeriesData, path: str, epochs: int) -> None:
             for batch_x, _ in loaders["train"]:
                 baseline_step(model, optimizer, batch_x, device)
             schedule.step()
-            recon, vq, _ = evaluate(model, loaders["val"], device, True)
+            recon, vq, _ = baseline_evaluate(model, loaders["val"], device, True)
             if recon + vq < best:
                 best = recon + vq
                 best_state = {k: v.clone() for k, v in model.state_dict().items()}
+        seconds = time.perf_counter() - t
         model.load_state_dict(best_state)
-        recon, _, _ = evaluate(model, loaders["test"], device, True)
-        results["baseline"] = (recon / 512, time.perf_counter() - t)
-    print(f"\ntest MSE per point in RevIN space after {epochs} epochs (best validation epoch):")
+        recon, _, _ = baseline_evaluate(model, loaders["test"], device, True)
+        results["baseline"] = (recon / 512, seconds)
+    print(f"\ntest MSE per element in RevIN space after {epochs} epochs (best validation epoch):")
     for name, (mse, seconds) in results.items():
         print(f"  {name:16} {mse:.4f}   ({seconds:.0f} s to train)")
     a0, a1 = results["tsvq --amp 0"][0], results["tsvq --amp 1"][0]
-    print(f"  AMP vs fp32: {100 * (a1 / a0 - 1):+.1f}% test MSE")
+    print(f"  --amp 1 against --amp 0: {100 * (a1 / a0 - 1):+.1f}% test MSE")
 
 
 def main() -> None:
@@ -240,20 +244,26 @@ def main() -> None:
     p.add_argument("--root_path", default=os.environ.get("TSVQ_DATA_DIR", "data"))
     p.add_argument("--steps", type=int, default=30, help="training batches per round")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads for both (default: torch's); 1 on a shared machine")
+    p.add_argument("--default_malloc", action="store_true",
+                   help="leave glibc's malloc as it is (tsvq's trainer keeps freed memory; "
+                        "by default both sides here get that, so the ratio is the loop's own)")
     p.add_argument("--quality", action="store_true",
                    help="also train 3 epochs each and compare test MSE (minutes)")
     p.add_argument("--epochs", type=int, default=3, help="epochs for --quality")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if not args.default_malloc:
+        keep_freed_memory()
     spec = data_mod.DataSpec(dset=DSET, root_path=args.root_path, data_path=None,
                              context_points=512, channel=0)
     data = data_mod.load(spec)
     path = os.path.join(args.root_path, "ETT-small", "ETTh1.csv")
     speed(args, data, path)
     if args.quality:
-        quality(data, path, args.epochs)
+        quality(args.root_path, path, args.epochs, args.threads)
 
 
 if __name__ == "__main__":
