@@ -126,7 +126,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--patience", type=_positive_int, default=10,
                    help="early stopping after N epochs without a better validation loss")
     g.add_argument("--max_steps_per_epoch", type=_positive_int, default=None,
-                   help="bound the work per epoch (each epoch a fresh random subset)")
+                   help="bound the work per epoch for large data: N training batches of a "
+                        "fresh random subset each epoch, and at most N validation batches of "
+                        "one fixed random subset (the same every epoch)")
     g.add_argument("--threads", type=_positive_int, default=None,
                    help="CPU threads (default: the cores other processes leave free, "
                         "re-checked every 2 s, at most PyTorch's default; OMP_NUM_THREADS "

@@ -281,6 +281,9 @@ def train(
     step = make_step(core, optimizer, grad_scaler, tcfg.grad_clip)
 
     n_series = {s: data.n_windows(s) * data.n_channels for s in ("train", "val")}
+    # --max_steps_per_epoch bounds training and validation alike: series drawn per epoch
+    limit = (tcfg.max_steps_per_epoch * tcfg.batch_size * world_size()
+             if tcfg.max_steps_per_epoch else None)
     result = TrainResult(best_epoch, best_val, start_epoch - 1, history)
     for epoch in range(start_epoch, tcfg.n_epochs + 1):
         if best_epoch and since_best >= tcfg.patience:
@@ -288,7 +291,7 @@ def train(
             break
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        order = _shard(epoch_order(n_series["train"], tcfg.seed, epoch))
+        order = _shard(epoch_order(n_series["train"], tcfg.seed, epoch, limit=limit))
         n_train = count_batches(len(order), tcfg.batch_size, tcfg.max_steps_per_epoch)
         model.train()
         tr = run_epoch(model, core,
@@ -296,7 +299,8 @@ def train(
                        n_train, device, dtype, step, desc=f"epoch {epoch}", tick=tick)
         scheduler.step()
         model.eval()
-        val_order = _shard(epoch_order(n_series["val"], 0, 0, shuffle=False))
+        # the same validation series every epoch, so epochs compare (a subset under the bound)
+        val_order = _shard(epoch_order(n_series["val"], 0, 0, shuffle=False, limit=limit))
         n_val = count_batches(len(val_order), tcfg.batch_size, None)
         with torch.inference_mode():
             va = run_epoch(model, core, series_batches(data, "val", tcfg.batch_size, val_order),
