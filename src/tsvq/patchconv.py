@@ -109,6 +109,12 @@ class _BandedProduct(torch.autograd.Function):
 def banded_linear(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None,
                   runs: tuple[Run, ...]) -> torch.Tensor:
     """`F.linear` for a banded matrix given by its runs, in autocast's dtype when it is on."""
+    if torch.compiler.is_compiling():  # plain ops the compiler can trace and plan memory for
+        return torch.cat([
+            F.linear(x[:, c0:c1], packed[at:at + (r1 - r0) * (c1 - c0)].view(r1 - r0, c1 - c0),
+                     bias[r0:r1] if bias is not None else None)
+            for r0, r1, c0, c1, at in runs
+        ], dim=1)
     device = x.device.type
     if torch.is_autocast_enabled(device):
         dtype = torch.get_autocast_dtype(device)
