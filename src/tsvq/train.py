@@ -259,7 +259,7 @@ def train(
     model = wrap(core) if wrap else core
     optimizer = make_optimizer(core, tcfg, device)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=tcfg.n_epochs, eta_min=tcfg.min_lr
+        optimizer, T_max=tcfg.n_epochs, eta_min=min(tcfg.min_lr, tcfg.lr),  # never raise an lr
     )
     dtype = amp_dtype(device, tcfg.amp)
     grad_scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
