@@ -134,3 +134,14 @@ def test_custom_csv(tmp_path: Path):
     data = load(DataSpec("custom", None, str(csv), 32, features="M", target="b"))
     assert data.columns == ["a", "b"]
     assert data.n_windows("train") == int(360 * 0.7) - 32 + 1
+
+
+def test_epoch_order_limit_draws_a_bounded_subset():
+    n = 10_000_000  # a traffic-sized set of series: no permutation of all of them is made
+    a = epoch_order(n, 3, 5, limit=640)
+    assert len(a) == 640 and len(set(a.tolist())) == 640 and a.max() < n
+    np.testing.assert_array_equal(a, epoch_order(n, 3, 5, limit=640))
+    assert not np.array_equal(a, epoch_order(n, 3, 6, limit=640))
+    fixed = epoch_order(n, 0, 0, shuffle=False, limit=640)  # validation: sorted, fixed
+    assert (np.diff(fixed) > 0).all()
+    np.testing.assert_array_equal(epoch_order(50, 3, 5, limit=640), epoch_order(50, 3, 5))

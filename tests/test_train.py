@@ -135,3 +135,21 @@ def test_bad_flags_are_one_line_and_exit_2(flags: list[str], message: str, tmp_p
     assert proc.returncode == 2
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())
+
+
+def test_max_steps_bounds_validation_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """With --max_steps_per_epoch N, each epoch trains N batches and validates at most N."""
+    from tsvq import train as train_mod
+
+    seen: list[int] = []
+    real = train_mod.run_epoch
+
+    def spy(*args, **kwargs):
+        seen.append(args[3])  # n_batches
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "run_epoch", spy)
+    rc = main(["train", "--dset", "etth1", "--n_epochs", "2", "--save_path", str(tmp_path),
+               "--context_points", "96", "--max_steps_per_epoch", "3", "--batch_size", "32"])
+    assert rc == 0
+    assert seen == [3, 3, 3, 3]  # train, valid, train, valid: all channels' 20k valid series

@@ -127,7 +127,13 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                    help="validation figure that picks the best model and drives early "
                         "stopping: recon (default) or the total loss, as the original")
     g.add_argument("--max_steps_per_epoch", type=_positive_int, default=None,
-                   help="bound the work per epoch (each epoch a fresh random subset)")
+                   help="bound the work per epoch for large data: N training batches of a "
+                        "fresh random subset each epoch, and at most N validation batches of "
+                        "one fixed random subset (the same every epoch)")
+    g.add_argument("--threads", type=_positive_int, default=None,
+                   help="CPU threads (default: the cores other processes leave free, "
+                        "re-checked every 2 s, at most PyTorch's default; OMP_NUM_THREADS "
+                        "also fixes it)")
     g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     g.add_argument("--resume", action="store_true",
                    help="continue from {model_name}_last.pth in the output folder")
@@ -179,7 +185,8 @@ def _train(args: argparse.Namespace) -> int:
         n_epochs=args.n_epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, amp=bool(args.amp), patience=args.patience,
         select_by=args.select_by,
-        seed=args.seed, max_steps_per_epoch=args.max_steps_per_epoch, device=args.device,
+        seed=args.seed, max_steps_per_epoch=args.max_steps_per_epoch, threads=args.threads,
+        device=args.device,
         resume=args.resume,
     )
     name = model_name(args.context_points, args.patch_size, args.embedding_dim,

@@ -8,6 +8,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from .patchconv import PatchConv1d, PatchConvTranspose1d, run_flat
 from .quantizer import VectorQuantizer
 from .revin import RevinStats, denormalize, normalize
 
@@ -91,21 +92,28 @@ def validate(cfg: ModelConfig) -> None:
 class ResidualStack(nn.Module):
     """`n` blocks x + (ReLU, conv k3 to res_hidden, ReLU, conv k1 back), then ReLU."""
 
-    def __init__(self, hidden: int, res_hidden: int, n: int) -> None:
+    def __init__(self, hidden: int, res_hidden: int, n: int, length: int) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(
             nn.Sequential(
                 nn.ReLU(),
-                nn.Conv1d(hidden, res_hidden, 3, padding=1, bias=False),
+                PatchConv1d(hidden, res_hidden, 3, length=length, padding=1, bias=False),
                 nn.ReLU(),
-                nn.Conv1d(res_hidden, hidden, 1, bias=False),
+                PatchConv1d(res_hidden, hidden, 1, length=length, bias=False),
             )
             for _ in range(n)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """PyTorch's convolutions on [N, C, L] (the reference for `flat_forward`)."""
         for block in self.blocks:
             x = x + block(x)
+        return torch.relu(x)
+
+    def flat_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The same on position-major [N, L*C] (see patchconv)."""
+        for block in self.blocks:
+            x = x + run_flat(block, x)
         return torch.relu(x)
 
 
@@ -113,14 +121,17 @@ def build_encoder(cfg: ModelConfig) -> nn.Sequential:
     h = cfg.block_hidden_size
     strides = stage_strides(cfg.compression_factor, cfg.patch_size)
     widths = [1, h // 2] + [h] * (len(strides))
+    length = cfg.patch_size
     layers: list[nn.Module] = []
     for i, s in enumerate(strides):
-        layers += [nn.Conv1d(widths[i], widths[i + 1], 4, stride=s, padding=1), nn.ReLU()]
+        layers += [PatchConv1d(widths[i], widths[i + 1], 4, length=length, stride=s, padding=1),
+                   nn.ReLU()]
+        length = layers[-2].length_out
     layers.pop()  # no ReLU before the kernel-3 conv (as TOTEM)
     layers += [
-        nn.Conv1d(h, h, 3, padding=1),
-        ResidualStack(h, cfg.res_hidden_size, cfg.num_residual_layers),
-        nn.Conv1d(h, cfg.embedding_dim, 1),
+        PatchConv1d(h, h, 3, length=length, padding=1),
+        ResidualStack(h, cfg.res_hidden_size, cfg.num_residual_layers, length),
+        PatchConv1d(h, cfg.embedding_dim, 1, length=length),
     ]
     return nn.Sequential(*layers)
 
@@ -129,14 +140,17 @@ def build_decoder(cfg: ModelConfig) -> nn.Sequential:
     h = cfg.block_hidden_size
     strides = stage_strides(cfg.compression_factor, cfg.patch_size)[::-1]
     widths = [h] * (len(strides) - 1) + [h // 2, 1]
+    length = cfg.tokens_per_patch
     layers: list[nn.Module] = [
-        nn.Conv1d(cfg.embedding_dim, h, 3, padding=1),
-        ResidualStack(h, cfg.res_hidden_size, cfg.num_residual_layers),
+        PatchConv1d(cfg.embedding_dim, h, 3, length=length, padding=1),
+        ResidualStack(h, cfg.res_hidden_size, cfg.num_residual_layers, length),
     ]
     for i, s in enumerate(strides):
         # kernel s + 2, padding 1: each stage multiplies the length by exactly s
-        layers += [nn.ConvTranspose1d(widths[i], widths[i + 1], s + 2, stride=s, padding=1),
+        layers += [PatchConvTranspose1d(widths[i], widths[i + 1], s + 2, length=length,
+                                        stride=s, padding=1),
                    nn.ReLU()]
+        length *= s
     layers.pop()  # the last stage is linear
     return nn.Sequential(*layers)
 
@@ -179,30 +193,30 @@ class VQVAE(nn.Module):
             return normalize(x)
         return x, None
 
-    def _patches(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(-1, 1, self.cfg.patch_size)  # [N*n_patches, 1, patch_size]
+    def _latents(self, xn: torch.Tensor) -> torch.Tensor:
+        """Model-space series [N, T] -> latents [N*n_patches, tokens_per_patch, D]."""
+        cfg = self.cfg
+        z = run_flat(self.encoder, xn.reshape(-1, cfg.patch_size))  # [M, L*D], see patchconv
+        return z.view(z.shape[0], cfg.tokens_per_patch, cfg.embedding_dim)
 
     def _decode_vectors(self, q: torch.Tensor, n: int) -> torch.Tensor:
-        out = self.decoder(q)  # [N*n_patches, 1, patch_size]
+        """Code vectors [N*n_patches, tokens_per_patch, D] -> series [n, T] in model space."""
+        out = run_flat(self.decoder, q.reshape(q.shape[0], -1))  # [M, patch_size]
         return out.reshape(n, self.cfg.context_points)
-
-    def _latents(self, xn: torch.Tensor) -> torch.Tensor:
-        return self.encoder(self._patches(xn))  # [N*n_patches, D, tokens_per_patch]
 
     def forward(self, x: torch.Tensor) -> Reconstruction:
         """Reconstruct series `x` [N, T]; everything returned is in model space."""
         xn, _ = self._to_model_space(x)
         z = self._latents(xn)
-        vq = self.quantizer(z)
-        recon = self._decode_vectors(vq.quantized, x.shape[0])
+        vq = self.quantizer(z.transpose(1, 2))  # the quantizer takes [M, D, L]
+        recon = self._decode_vectors(vq.quantized.transpose(1, 2), x.shape[0])
         codes = vq.codes.reshape(x.shape[0], -1)  # [N, n_tokens]
         return Reconstruction(recon, xn, codes, vq.loss, vq.perplexity, vq.counts)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, RevinStats | None]:
         """Series [N, T] -> codes [N, n_tokens] and the RevIN statistics (None without RevIN)."""
         xn, stats = self._to_model_space(x)
-        z = self._latents(xn)
-        flat = z.float().permute(0, 2, 1).reshape(-1, self.cfg.embedding_dim)
+        flat = self._latents(xn).float().reshape(-1, self.cfg.embedding_dim)
         codes = self.quantizer.nearest(flat)
         return codes.reshape(x.shape[0], -1), stats
 
@@ -210,5 +224,5 @@ class VQVAE(nn.Module):
         """Codes [N, n_tokens] -> series [N, T], RevIN undone when statistics are given."""
         n = codes.shape[0]
         q = self.quantizer.lookup(codes.reshape(-1, self.cfg.tokens_per_patch))  # [M, L, D]
-        out = self._decode_vectors(q.permute(0, 2, 1).contiguous(), n)
+        out = self._decode_vectors(q, n)
         return denormalize(out, stats) if stats is not None else out

@@ -110,7 +110,8 @@ class VectorQuantizer(nn.Module):
     def distances(self, flat: torch.Tensor) -> torch.Tensor:
         """Squared distances up to the per-row constant ||z||^2, which argmin does not need."""
         e = self.codebook
-        return (e * e).sum(dim=1)[None, :] - 2.0 * flat @ e.t()
+        # one fused pass over the [n, K] result (a separate subtraction costs as much again)
+        return torch.addmm((e * e).sum(dim=1), flat, e.t(), alpha=-2.0)
 
     def nearest(self, flat: torch.Tensor) -> torch.Tensor:
         """Index of the nearest code for each row of `flat` [n, D]."""

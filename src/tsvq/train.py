@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import checkpoint
+from . import checkpoint, cpu
 from .data import SeriesData, count_batches, epoch_order, series_batches
 from .distributed import all_reduce_sum, is_main, local_rank, rank, world_size
 from .errors import TsvqError
@@ -43,6 +43,7 @@ class TrainConfig:
     select_by: str = "recon"  # the validation figure that picks the best model and stops early
     seed: int = 2021
     max_steps_per_epoch: int | None = None
+    threads: int | None = None  # CPU threads; None: the cores other processes leave free
     device: str = "auto"
     resume: bool = False
 
@@ -135,6 +136,35 @@ def losses(model: VQVAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, A
     return recon, vq, out
 
 
+def make_optimizer(core: VQVAE, tcfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW over the parameters trained by gradient (an EMA codebook is not)."""
+    return torch.optim.AdamW(
+        [p for p in core.parameters() if p.requires_grad], lr=tcfg.lr,
+        weight_decay=tcfg.weight_decay,
+        fused=device.type in ("cpu", "cuda"),  # one kernel, not ~10 small ops per tensor
+    )
+
+
+def make_step(
+    core: VQVAE,
+    optimizer: torch.optim.Optimizer,
+    grad_scaler: torch.amp.GradScaler,
+    grad_clip: float,
+) -> Callable[[torch.Tensor], None]:
+    """The update applied to each training batch's loss: backward, clip, optimizer step."""
+    params = [p for p in core.parameters() if p.requires_grad]
+
+    def step(loss: torch.Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        grad_scaler.scale(loss).backward()
+        grad_scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        grad_scaler.step(optimizer)
+        grad_scaler.update()
+
+    return step
+
+
 def run_epoch(
     model: torch.nn.Module,
     core: VQVAE,
@@ -144,8 +174,12 @@ def run_epoch(
     dtype: torch.dtype | None,
     step: Callable[[torch.Tensor], None] | None = None,
     desc: str = "",
+    tick: Callable[[], None] | None = None,
 ) -> EpochStats:
-    """One pass over `batches`; trains when `step` (which applies a loss) is given."""
+    """One pass over `batches`; trains when `step` (which applies a loss) is given.
+
+    `tick` is called after every batch (the CPU thread governor).
+    """
     k = core.cfg.num_embeddings
     # [loss*n, vq*n, recon*n, n, sum of batch perplexities, batches] on the device: no sync
     totals = torch.zeros(6, dtype=torch.float64, device=device)
@@ -164,6 +198,8 @@ def run_epoch(
                                out.perplexity.detach(), torch.tensor(1.0, device=device)]
                               ).double()
         counts += out.counts.double()
+        if tick is not None:
+            tick()
     all_reduce_sum(totals)
     all_reduce_sum(counts)
     t = totals.tolist()
@@ -245,13 +281,14 @@ def _train(
     saved: list[int],
 ) -> TrainResult:
     device = pick_device(tcfg.device)
+    tick = None
+    if device.type == "cpu":
+        cpu.keep_freed_memory()
+        tick = cpu.ThreadGovernor(tcfg.threads).tick
     torch.manual_seed(tcfg.seed)
     core = VQVAE(model_cfg).to(device)
     model = wrap(core) if wrap else core
-    optimizer = torch.optim.AdamW(
-        [p for p in core.parameters() if p.requires_grad], lr=tcfg.lr,
-        weight_decay=tcfg.weight_decay,
-    )
+    optimizer = make_optimizer(core, tcfg, device)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
         optimizer, T_max=tcfg.n_epochs, eta_min=min(tcfg.min_lr, tcfg.lr)  # never rises
     )
@@ -278,17 +315,12 @@ def _train(
     prepare_outputs(paths)
     write_config(paths, model_cfg, tcfg, meta)
 
-    params = [p for p in core.parameters() if p.requires_grad]
-
-    def step(loss: torch.Tensor) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        grad_scaler.scale(loss).backward()
-        grad_scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
-        grad_scaler.step(optimizer)
-        grad_scaler.update()
+    step = make_step(core, optimizer, grad_scaler, tcfg.grad_clip)
 
     n_series = {s: data.n_windows(s) * data.n_channels for s in ("train", "val")}
+    # --max_steps_per_epoch bounds training and validation alike: series drawn per epoch
+    limit = (tcfg.max_steps_per_epoch * tcfg.batch_size * world_size()
+             if tcfg.max_steps_per_epoch else None)
     best_loss = history[best_epoch - 1]["valid_loss"] if best_epoch else math.inf
     result = TrainResult(best_epoch, best_loss, start_epoch - 1, history)
     for epoch in range(start_epoch, tcfg.n_epochs + 1):
@@ -297,19 +329,21 @@ def _train(
             break
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        order = _shard(epoch_order(n_series["train"], tcfg.seed, epoch))
+        order = _shard(epoch_order(n_series["train"], tcfg.seed, epoch, limit=limit))
         n_train = count_batches(len(order), tcfg.batch_size, tcfg.max_steps_per_epoch)
         model.train()
         tr = run_epoch(model, core,
                        series_batches(data, "train", tcfg.batch_size, order, n_train),
-                       n_train, device, dtype, step, desc=f"epoch {epoch}")
+                       n_train, device, dtype, step, desc=f"epoch {epoch}", tick=tick)
         scheduler.step()
         model.eval()
-        val_order = _shard(epoch_order(n_series["val"], 0, 0, shuffle=False), even=False)
+        # the same validation series every epoch, so epochs compare (a subset under the bound)
+        val_order = _shard(epoch_order(n_series["val"], 0, 0, shuffle=False, limit=limit),
+                           even=False)
         n_val = count_batches(len(val_order), tcfg.batch_size, None)
         with torch.inference_mode():
             va = run_epoch(model, core, series_batches(data, "val", tcfg.batch_size, val_order),
-                           n_val, device, dtype, desc="valid")
+                           n_val, device, dtype, desc="valid", tick=tick)
         if not all(math.isfinite(v) for v in (tr.loss, va.loss)):
             raise TrainingDiverged(epoch, tr.loss, va.loss, paths, best_epoch,
                                    saved[-1] if saved else None, tcfg.lr)

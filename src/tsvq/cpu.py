@@ -1,0 +1,104 @@
+"""CPU settings for training: keep freed memory for reuse, and use only the cores that are free.
+
+Both answer measurements on a 2-core machine shared with other processes:
+
+- glibc handed each step's few-MB activations back to the system and the next step faulted
+  every page in again (about 13,000 page faults, a quarter of a step's CPU time);
+- PyTorch runs one thread per core, and its threads meet at a barrier after every operation:
+  when another process keeps a core busy, each barrier waits for a time slice of that core,
+  and training ran 5x slower with 2 threads than with 1.
+
+So training keeps freed memory, and every couple of seconds sets the thread count to the cores
+that other processes left free over the last interval (never more than PyTorch's default).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import time
+import weakref
+
+import torch
+
+RECHECK_SECONDS = 2.0
+
+
+def keep_freed_memory() -> None:
+    """Let glibc's malloc keep the memory a training step frees, for the next step to reuse.
+
+    Holding it never raises the peak, which each step reaches anyway. A no-op without glibc.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 32 << 20)  # glibc's ceiling; larger arrays still get their mmap
+    mallopt(m_trim_threshold, 256 << 20)
+
+
+def _busy_seconds(cpus: set[int]) -> float | None:
+    """CPU seconds the machine's `cpus` have been busy since boot (all processes), or None."""
+    try:
+        with open("/proc/stat") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    busy = 0
+    for line in lines:
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+            busy += user + nice + system + irq + softirq + steal
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def free_cores(n_cpus: int, others_busy: float) -> int:
+    """Threads to use when other processes kept `others_busy` CPUs busy on average."""
+    return max(1, min(n_cpus, int(n_cpus - others_busy + 0.1)))
+
+
+class ThreadGovernor:
+    """Sets torch's thread count to the cores other processes leave free, re-checked often.
+
+    `fixed` (a number) turns it off: that many threads, always. Off too when OMP_NUM_THREADS
+    is set (the user chose) or /proc/stat is missing (not Linux): torch's default then stands.
+    """
+
+    def __init__(self, fixed: int | None = None) -> None:
+        self.max_threads = torch.get_num_threads()
+        try:
+            self.cpus = os.sched_getaffinity(0)
+        except AttributeError:  # not Linux
+            self.cpus = set(range(os.cpu_count() or 1))
+        self.enabled = (fixed is None and "OMP_NUM_THREADS" not in os.environ
+                        and _busy_seconds(self.cpus) is not None)
+        # torch's own setting comes back when the governor is dropped (training is over)
+        weakref.finalize(self, torch.set_num_threads, self.max_threads)
+        if fixed is not None:
+            torch.set_num_threads(fixed)
+        elif self.enabled:
+            torch.set_num_threads(1)  # safe until the first interval is measured
+        self._mark()
+
+    def _mark(self) -> None:
+        self._wall = time.monotonic()
+        self._busy = _busy_seconds(self.cpus) if self.enabled else None
+        self._own = time.process_time()
+
+    def tick(self) -> None:
+        """Call once per step; re-decides when RECHECK_SECONDS have passed."""
+        if not self.enabled or time.monotonic() - self._wall < RECHECK_SECONDS:
+            return
+        wall, busy, own = time.monotonic(), _busy_seconds(self.cpus), time.process_time()
+        if busy is None or self._busy is None:
+            return
+        others = max(0.0, (busy - self._busy) - (own - self._own)) / (wall - self._wall)
+        n = free_cores(min(len(self.cpus), self.max_threads), others)
+        if n != torch.get_num_threads():
+            torch.set_num_threads(n)
+        self._mark()

@@ -1,0 +1,201 @@
+"""1-D convolutions over a short patch, computed as banded matrix products.
+
+A patch is only `patch_size` steps long, so every convolution of the model runs over a
+handful of positions (16, 8 and 4 at the defaults). As `nn.Conv1d` these are thousands of
+tiny convolutions whose backward pass (and bf16 path on a CPU) runs far below the machine's
+matrix-product speed. Here activations stay position-major, `[N, positions * channels]`, and a
+convolution is one matrix `W [L_out*C_out, L_in*C_in]` built from the kernel. That matrix is
+banded (an output position reads only a few input positions), so the output positions are cut
+into runs and each run is one matrix product over the contiguous input positions it reads:
+strided views, no im2col copies, close to the convolution's own multiply-add count.
+
+`PatchConv1d` and `PatchConvTranspose1d` are `nn.Conv1d` / `nn.ConvTranspose1d` with the same
+parameters, initialisation and state_dict; their `forward` is still PyTorch's convolution (the
+reference the tests compare against) and `flat_forward` is the banded path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Run = tuple[int, int, int, int, int]  # rows [r0, r1) of W, the columns [c0, c1) they read,
+# and where the run's block [r1 - r0, c1 - c0] starts in the packed weights
+
+
+def tap_table(length_in: int, length_out: int, kernel: int, stride: int, padding: int,
+              transposed: bool) -> torch.Tensor:
+    """[L_out, L_in]: the kernel tap linking each output to each input position, or `kernel`."""
+    lo = torch.arange(length_out)[:, None]
+    li = torch.arange(length_in)[None, :]
+    tap = lo - li * stride + padding if transposed else li - lo * stride + padding
+    return torch.where((tap >= 0) & (tap < kernel), tap, kernel)
+
+
+# What one more matrix product costs, in multiply-adds per row: the call and its backward
+# calls (about 15 us each at a batch of 2048 patches) at this size of product.
+PRODUCT_COST = 1024
+
+
+def cut_runs(taps: torch.Tensor, kernel: int, c_in: int,
+             c_out: int) -> list[tuple[int, int, int, int]]:
+    """Cut the output positions into runs (o0, o1, i0, i1) reading input positions [i0, i1).
+
+    A run of outputs reads the span of inputs any of them reads: a longer run means fewer
+    matrix products but more zeros multiplied. Dynamic programming over the cut points
+    minimises the multiply-adds plus PRODUCT_COST per product.
+    """
+    length_out = taps.shape[0]
+    reads = [(taps[o] < kernel).nonzero().flatten().tolist() for o in range(length_out)]
+
+    def span(o0: int, o1: int) -> tuple[int, int]:
+        read = [i for r in reads[o0:o1] for i in r]
+        return (min(read), max(read) + 1) if read else (0, 0)
+
+    best = [0] + [float("inf")] * length_out
+    cut = [0] * (length_out + 1)
+    for o1 in range(1, length_out + 1):
+        for o0 in range(o1):
+            i0, i1 = span(o0, o1)
+            cost = best[o0] + (o1 - o0) * c_out * (i1 - i0) * c_in + PRODUCT_COST
+            if cost < best[o1]:
+                best[o1], cut[o1] = cost, o0
+    runs = []
+    o1 = length_out
+    while o1:
+        runs.append((cut[o1], o1, *span(cut[o1], o1)))
+        o1 = cut[o1]
+    return runs[::-1]
+
+
+class _BandedProduct(torch.autograd.Function):
+    """y = x @ W.T + b over the runs of a banded W whose blocks are packed in `packed`."""
+
+    @staticmethod
+    def forward(ctx, x, packed, bias, runs):  # noqa: ANN001, ANN205 (autograd signature)
+        y = x.new_empty(x.shape[0], runs[-1][1])
+        for r0, r1, c0, c1, at in runs:
+            w = packed[at:at + (r1 - r0) * (c1 - c0)].view(r1 - r0, c1 - c0).t()
+            if bias is None:
+                torch.mm(x[:, c0:c1], w, out=y[:, r0:r1])
+            else:
+                torch.addmm(bias[r0:r1], x[:, c0:c1], w, out=y[:, r0:r1])
+        ctx.save_for_backward(x, packed)
+        ctx.runs = runs
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: ANN001, ANN205
+        x, packed = ctx.saved_tensors
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.zeros_like(x)
+            for r0, r1, c0, c1, at in ctx.runs:
+                w = packed[at:at + (r1 - r0) * (c1 - c0)].view(r1 - r0, c1 - c0)
+                grad_x[:, c0:c1].addmm_(grad[:, r0:r1], w)
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.empty_like(packed)  # the runs' blocks tile it exactly
+            for r0, r1, c0, c1, at in ctx.runs:
+                out = grad_w[at:at + (r1 - r0) * (c1 - c0)].view(r1 - r0, c1 - c0)
+                torch.mm(grad[:, r0:r1].t(), x[:, c0:c1], out=out)
+        if ctx.needs_input_grad[2]:
+            grad_b = grad.sum(0)
+        return grad_x, grad_w, grad_b, None
+
+
+def banded_linear(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None,
+                  runs: tuple[Run, ...]) -> torch.Tensor:
+    """`F.linear` for a banded matrix given by its runs, in autocast's dtype when it is on."""
+    if torch.compiler.is_compiling():  # plain ops the compiler can trace and plan memory for
+        return torch.cat([
+            F.linear(x[:, c0:c1], packed[at:at + (r1 - r0) * (c1 - c0)].view(r1 - r0, c1 - c0),
+                     bias[r0:r1] if bias is not None else None)
+            for r0, r1, c0, c1, at in runs
+        ], dim=1)
+    device = x.device.type
+    if torch.is_autocast_enabled(device):
+        dtype = torch.get_autocast_dtype(device)
+        x, packed = x.to(dtype), packed.to(dtype)
+        bias = bias.to(dtype) if bias is not None else None
+        with torch.autocast(device, enabled=False):
+            return _BandedProduct.apply(x, packed, bias, runs)
+    return _BandedProduct.apply(x, packed, bias, runs)
+
+
+class _Banded:
+    """What PatchConv1d and PatchConvTranspose1d share: the runs and the flat forward."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    run_index: torch.Tensor
+
+    def _init_band(self, length_in: int, transposed: bool) -> None:
+        (k,), (s,), (p,) = self.kernel_size, self.stride, self.padding
+        c_in, c_out = self.in_channels, self.out_channels
+        if self.groups != 1 or self.dilation != (1,):
+            raise ValueError("patch convolutions support groups=1, dilation=1 only")
+        if transposed:
+            length_out = (length_in - 1) * s - 2 * p + k + self.output_padding[0]
+        else:
+            length_out = (length_in + 2 * p - k) // s + 1
+        if length_out < 1:
+            raise ValueError(f"a kernel-{k} stage leaves no positions of {length_in}")
+        self.length_in, self.length_out = length_in, length_out
+        self.pointwise = not transposed and k == 1 and s == 1 and p == 0
+        self.runs: tuple[Run, ...] = ()
+        if self.pointwise:  # a plain linear map per position: no band needed
+            return
+        taps = tap_table(length_in, length_out, k, s, p, transposed)  # [Lo, Li]
+        runs, blocks, at = [], [], 0
+        for o0, o1, i0, i1 in cut_runs(taps, k, c_in, c_out):
+            lo, co, li, ci = torch.meshgrid(
+                torch.arange(o0, o1), torch.arange(c_out), torch.arange(i0, i1),
+                torch.arange(c_in), indexing="ij",
+            )
+            # the kernel padded with a zero tap k, flattened: [C_out, C_in, k + 1] for a
+            # convolution, [C_in, C_out, k + 1] for a transposed one
+            first = ci * c_out + co if transposed else co * c_in + ci
+            blocks.append((first * (k + 1) + taps[lo, li]).flatten())
+            runs.append((o0 * c_out, o1 * c_out, i0 * c_in, i1 * c_in, at))
+            at += blocks[-1].numel()
+        self.runs = tuple(runs)
+        self.register_buffer("run_index", torch.cat(blocks), persistent=False)
+
+    def flat_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, L_in*C_in] -> [N, L_out*C_out], positions major (channels of a position adjacent)."""
+        if self.pointwise:
+            y = F.linear(x.reshape(-1, self.in_channels), self.weight[:, :, 0], self.bias)
+            return y.reshape(x.shape[0], -1)
+        packed = F.pad(self.weight, (0, 1)).reshape(-1).index_select(0, self.run_index)
+        bias = self.bias.repeat(self.length_out) if self.bias is not None else None
+        return banded_linear(x, packed, bias, self.runs)
+
+
+class PatchConv1d(_Banded, nn.Conv1d):
+    """nn.Conv1d over a fixed number of positions, with a banded matrix-product path."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, *, length: int, stride: int = 1,
+                 padding: int = 0, bias: bool = True) -> None:
+        nn.Conv1d.__init__(self, c_in, c_out, kernel, stride=stride, padding=padding, bias=bias)
+        self._init_band(length, transposed=False)
+
+
+class PatchConvTranspose1d(_Banded, nn.ConvTranspose1d):
+    """nn.ConvTranspose1d over a fixed number of positions, with a banded matrix-product path."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, *, length: int, stride: int = 1,
+                 padding: int = 0, bias: bool = True) -> None:
+        nn.ConvTranspose1d.__init__(self, c_in, c_out, kernel, stride=stride, padding=padding,
+                                    bias=bias)
+        self._init_band(length, transposed=True)
+
+
+def run_flat(layers: Iterable[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    """Run patch convolutions, ReLUs and residual stacks on position-major activations."""
+    for layer in layers:
+        flat = getattr(layer, "flat_forward", None)
+        x = flat(x) if flat is not None else layer(x)
+    return x
