@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from .errors import TsvqError
 
@@ -94,21 +94,13 @@ def write_with(path: str | os.PathLike[str], writer: Callable[[Path], Any]) -> N
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write `text` to `path` atomically."""
 
-    def _write(tmp: Path) -> None:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            _write_and_flush(fh, text)
-
-    write_with(path, _write)
+    write_with(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write `obj` as indented JSON to `path` atomically."""
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
-
-def _write_and_flush(fh: IO[str], text: str) -> None:
-    fh.write(text)
-    fh.flush()
 
 
 @contextlib.contextmanager
