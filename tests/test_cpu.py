@@ -39,7 +39,7 @@ def test_fixed_threads_are_set_and_given_back():
 
 def test_governor_decides_within_bounds(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(cpu, "RECHECK_SECONDS", 0.0)
+    monkeypatch.setattr(cpu, "FIRST_CHECK_SECONDS", 0.0)
     before = torch.get_num_threads()
     governor = cpu.ThreadGovernor()
     sum(i * i for i in range(200_000))  # some work of our own between readings

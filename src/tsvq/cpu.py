@@ -23,6 +23,7 @@ import weakref
 import torch
 
 RECHECK_SECONDS = 2.0
+FIRST_CHECK_SECONDS = 0.3  # the first decision comes early: training starts on one thread
 
 
 def keep_freed_memory() -> None:
@@ -83,6 +84,7 @@ class ThreadGovernor:
             torch.set_num_threads(fixed)
         elif self.enabled:
             torch.set_num_threads(1)  # safe until the first interval is measured
+        self._interval = FIRST_CHECK_SECONDS
         self._mark()
 
     def _mark(self) -> None:
@@ -91,8 +93,8 @@ class ThreadGovernor:
         self._own = time.process_time()
 
     def tick(self) -> None:
-        """Call once per step; re-decides when RECHECK_SECONDS have passed."""
-        if not self.enabled or time.monotonic() - self._wall < RECHECK_SECONDS:
+        """Call once per step; re-decides when the interval (0.3 s first, then 2 s) has passed."""
+        if not self.enabled or time.monotonic() - self._wall < self._interval:
             return
         wall, busy, own = time.monotonic(), _busy_seconds(self.cpus), time.process_time()
         if busy is None or self._busy is None:
@@ -101,4 +103,5 @@ class ThreadGovernor:
         n = free_cores(min(len(self.cpus), self.max_threads), others)
         if n != torch.get_num_threads():
             torch.set_num_threads(n)
+        self._interval = RECHECK_SECONDS
         self._mark()
