@@ -35,8 +35,9 @@ def tap_table(length_in: int, length_out: int, kernel: int, stride: int, padding
     return torch.where((tap >= 0) & (tap < kernel), tap, kernel)
 
 
-# What one more matrix product costs, in multiply-adds per row: the call and its backward
-# calls (about 15 us each at a batch of 2048 patches) at this size of product.
+# What one more matrix product costs, in multiply-adds per row of the batch: the fixed cost of
+# a product and its two backward products. Of 1024, 8192 and one product per layer, 1024 was
+# fastest in fp32 and bf16, on 1 and 2 threads (encoder + decoder, 2048 patches, 2-core EPYC).
 PRODUCT_COST = 1024
 
 
