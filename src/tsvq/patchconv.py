@@ -37,7 +37,7 @@ def tap_table(length_in: int, length_out: int, kernel: int, stride: int, padding
 
 # What one more matrix product costs, in multiply-adds per row of the batch: the fixed cost of
 # a product and its two backward products. Of 1024, 8192 and one product per layer, 1024 was
-# fastest in fp32 and bf16, on 1 and 2 threads (encoder + decoder, 2048 patches, 2-core EPYC).
+# fastest, or tied with 8192 (bf16, 2 threads): encoder + decoder, 2048 patches, 2-core EPYC.
 PRODUCT_COST = 1024
 
 
