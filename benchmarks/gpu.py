@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -149,9 +150,12 @@ class GraphedConvs(nn.Module):
         cfg = self.cfg
         xn, _ = normalize(x)
         z = self.encoder(xn.reshape(-1, cfg.patch_size))  # [M, L*D]
-        vq = self.core.quantizer(z.view(z.shape[0], cfg.tokens_per_patch, -1).transpose(1, 2))
+        z = z.view(z.shape[0], cfg.tokens_per_patch, cfg.embedding_dim)
+        if cfg.latent_norm:  # as VQVAE._latents
+            z = F.layer_norm(z, (cfg.embedding_dim,))
+        vq = self.core.quantizer(z.transpose(1, 2))
         q = vq.quantized.transpose(1, 2).reshape(z.shape[0], -1)
-        recon = self.decoder(q).reshape(x.shape[0], cfg.context_points)
+        recon = self.decoder(q).reshape(x.shape[0], cfg.context_points)  # [N, T]
         return Reconstruction(recon, xn, vq.codes.reshape(x.shape[0], -1), vq.loss,
                               vq.perplexity, vq.counts)
 
@@ -215,24 +219,34 @@ def main() -> None:
     print(f"{name}; torch {torch.__version__}; ETTh1 channel 0, context 512, patch 16")
     windows = windows_on(device, args.root_path)
     batches = [int(b) for b in args.batches.split(",")]
-    print(f"{'':32}" + "".join(f"{'B=' + str(b):>14}" for b in batches) + "   (windows/s)")
-    base: dict[int, float] = {}
+    rates: dict[str, dict[int, float]] = {}
+    warms: dict[str, float] = {}
     for c in configs:
         if c.name in skip or (c.cuda_only and device.type != "cuda"):
             continue
-        cells, warms = [], []
+        rates[c.name] = {}
         for b in batches:
             try:
-                warm, rate = measure(c.setup(b), windows, b, args.steps, device)
+                warm, rates[c.name][b] = measure(c.setup(b), windows, b, args.steps, device)
+                warms[c.name] = max(warms.get(c.name, 0.0), warm)
             except Exception as exc:  # one failing row (an old GPU, a compile error) is a row
-                cells.append(f"{'failed':>14}")
                 print(f"  {c.name} B={b}: {type(exc).__name__}: {str(exc)[:200]}")
+    # the yardstick: what the original ran on this device (fp16 AMP on CUDA, fp32 on a CPU)
+    yard = next((n for n in ("baseline fp16 amp", "baseline fp32") if rates.get(n)), None)
+    print(f"{'':32}" + "".join(f"{'B=' + str(b):>14}" for b in batches)
+          + f"   windows/s, x {yard or '-'}")
+    for row, by_batch in rates.items():
+        cells = []
+        for b in batches:
+            if b not in by_batch:
+                cells.append(f"{'failed':>14}")
                 continue
-            base.setdefault(b, rate)  # the first row, baseline fp32, is the yardstick
-            cells.append(f"{rate:8.0f} {rate / base[b]:4.1f}x")
-            warms.append(warm)
-        print(f"{c.name:32}" + "".join(cells) + f"   first 3 steps {max(warms, default=0):.1f} s")
-    print("x: against baseline fp32 at the same batch; first 3 steps: compilation and capture")
+            ref = rates.get(yard, {}).get(b)
+            cells.append(f"{by_batch[b]:8.0f} {by_batch[b] / ref:4.1f}x" if ref
+                         else f"{by_batch[b]:14.0f}")
+        print(f"{row:32}" + "".join(cells) + f"   first 3 steps {warms.get(row, 0):.1f} s")
+    print("first 3 steps: the longest over the batch sizes (compilation, capture); x: against "
+          "the original's own mode on this device")
 
 
 if __name__ == "__main__":
