@@ -31,7 +31,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -151,8 +150,6 @@ class GraphedConvs(nn.Module):
         xn, _ = normalize(x)
         z = self.encoder(xn.reshape(-1, cfg.patch_size))  # [M, L*D]
         z = z.view(z.shape[0], cfg.tokens_per_patch, cfg.embedding_dim)
-        if cfg.latent_norm:  # as VQVAE._latents
-            z = F.layer_norm(z, (cfg.embedding_dim,))
         vq = self.core.quantizer(z.transpose(1, 2))
         q = vq.quantized.transpose(1, 2).reshape(z.shape[0], -1)
         recon = self.decoder(q).reshape(x.shape[0], cfg.context_points)  # [N, T]

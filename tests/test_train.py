@@ -125,6 +125,7 @@ def test_spec_help_lists_every_flag():
         (["--batch_size", "0"], "argument --batch_size: must be >= 1, got 0"),
         (["--revin", "2"], "argument --revin: expected 0 or 1"),
         (["--dset", "nope"], "argument --dset: invalid choice"),
+        (["--embedding_dim=--"], "argument --embedding_dim: expected a value, got '--'"),
     ],
 )
 def test_bad_flags_are_one_line_and_exit_2(flags: list[str], message: str, tmp_path: Path):

@@ -267,7 +267,12 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tsvq` command; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    for a in argv:  # argparse drops a value of "--" ("--lr=--"), leaving a list behind
+        if a.startswith("--") and a.endswith("=--"):
+            parser.error(f"argument {a.split('=', 1)[0]}: expected a value, got '--'")
+    args = parser.parse_args(argv)
     try:
         return _resolve(args.handler)(args)
     except TsvqError as exc:
