@@ -90,7 +90,12 @@ def validate(cfg: ModelConfig) -> None:
 
 
 class ResidualStack(nn.Module):
-    """`n` blocks x + (ReLU, conv k3 to res_hidden, ReLU, conv k1 back), then ReLU."""
+    """`n` blocks relu(x) + (ReLU, conv k3 to res_hidden, ReLU, conv k1 back), then ReLU.
+
+    TOTEM's block starts with an in-place `nn.ReLU(True)`, which rectifies the block's input
+    itself before the skip connection adds it: a block returns relu(x) + block(x), not
+    x + block(x). Written out here so the function is the same without in-place tricks.
+    """
 
     def __init__(self, hidden: int, res_hidden: int, n: int, length: int) -> None:
         super().__init__()
@@ -107,13 +112,13 @@ class ResidualStack(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """PyTorch's convolutions on [N, C, L] (the reference for `flat_forward`)."""
         for block in self.blocks:
-            x = x + block(x)
+            x = torch.relu(x) + block(x)
         return torch.relu(x)
 
     def flat_forward(self, x: torch.Tensor) -> torch.Tensor:
         """The same on position-major [N, L*C] (see patchconv)."""
         for block in self.blocks:
-            x = x + run_flat(block, x)
+            x = torch.relu(x) + run_flat(block, x)
         return torch.relu(x)
 
 
@@ -127,7 +132,7 @@ def build_encoder(cfg: ModelConfig) -> nn.Sequential:
         layers += [PatchConv1d(widths[i], widths[i + 1], 4, length=length, stride=s, padding=1),
                    nn.ReLU()]
         length = layers[-2].length_out
-    layers.pop()  # no ReLU before the kernel-3 conv (as TOTEM)
+    # TOTEM keeps the ReLU after the last strided conv too, before the kernel-3 conv
     layers += [
         PatchConv1d(h, h, 3, length=length, padding=1),
         ResidualStack(h, cfg.res_hidden_size, cfg.num_residual_layers, length),
