@@ -154,11 +154,11 @@ class Encoder(nn.Module):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         x = inputs.view([inputs.shape[0], 1, inputs.shape[-1]])
         x = F.relu(self._conv_1(x))
-        x = self._conv_2(x)
+        x = F.relu(self._conv_2(x))  # TOTEM keeps a ReLU after every strided conv
         if self.cf >= 8:
-            x = self._conv_A(F.relu(x))
+            x = F.relu(self._conv_A(x))
         if self.cf == 16:
-            x = self._conv_B(F.relu(x))
+            x = F.relu(self._conv_B(x))
         x = self._conv_3(x)
         x = self._residual_stack(x)
         return self._pre_vq_conv(x)
@@ -170,18 +170,18 @@ class Decoder(nn.Module):
         self.cf = cf
         self._conv_1 = nn.Conv1d(dim, hidden, 3, 1, 1)
         self._residual_stack = ResidualStack(hidden, n_res, res_hidden)
-        if cf == 16:
+        if cf >= 8:  # TOTEM's names: A for factor 8, A then B for 16
             self._conv_trans_A = nn.ConvTranspose1d(hidden, hidden, 4, 2, 1)
-        if cf >= 8:
+        if cf == 16:
             self._conv_trans_B = nn.ConvTranspose1d(hidden, hidden, 4, 2, 1)
         self._conv_trans_1 = nn.ConvTranspose1d(hidden, hidden // 2, 4, 2, 1)
         self._conv_trans_2 = nn.ConvTranspose1d(hidden // 2, 1, 4, 2, 1)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         x = self._residual_stack(self._conv_1(inputs))
-        if self.cf == 16:
-            x = F.relu(self._conv_trans_A(x))
         if self.cf >= 8:
+            x = F.relu(self._conv_trans_A(x))
+        if self.cf == 16:
             x = F.relu(self._conv_trans_B(x))
         x = F.relu(self._conv_trans_1(x))
         return torch.squeeze(self._conv_trans_2(x))

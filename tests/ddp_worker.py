@@ -66,9 +66,8 @@ def run(data, quantizer: str, name: str, n_epochs: int = 2, resume: bool = False
         if stop_at is not None and line.startswith(f"Epoch {stop_at:3d}/"):
             raise Interrupt  # every process logs this line, so all stop at the same point
 
-    meta = {"config": cfg.to_dict(), "args": {}, "data": {"dset": "illness"}}
     try:
-        result = train(data, cfg, tcfg, RunPaths(OUT / name, "m"), meta, log=log, wrap=wrap)
+        result = train(data, cfg, tcfg, RunPaths(OUT / name, "m"), {}, log=log, wrap=wrap)
     except Interrupt:
         return {}
     core = cores[0]

@@ -70,11 +70,11 @@ def test_both_entry_points_print_once_and_write_one_set_of_files(tmp_path: Path)
     first = torchrun("vqvae_train.py", *TINY, "--n_epochs", "1", "--save_path", str(tmp_path))
     lines = first.stdout.splitlines()
     assert [line[:11] for line in lines if line.startswith("Epoch")] == ["Epoch   1/1"]
-    assert sum(line.startswith("Dataset illness") for line in lines) == 1
+    assert sum(line.startswith("Number of channels: ") for line in lines) == 1
     assert "Distributed: 2 processes, batch 16 each (32 series per step)" in lines
     files = sorted(p.name for p in (tmp_path / "illness").iterdir())
     assert files == sorted(NAME + s for s in
-                           (".pth", "_last.pth", "_history.csv", "_config.json"))
+                           (".pth", "_last.pth", "_history.csv", "_config.json", "_run.json"))
 
     # --resume needs the same flags (n_epochs shapes the schedule): a finished run resumes
     # to nothing new, through the other entry point, and says so once
@@ -82,7 +82,8 @@ def test_both_entry_points_print_once_and_write_one_set_of_files(tmp_path: Path)
                      "--save_path", str(tmp_path))
     lines = again.stdout.splitlines()
     assert sum(line.startswith("Resuming from") for line in lines) == 1
-    assert sum(line.startswith("Best epoch 1") for line in lines) == 1
+    assert sum(line.startswith("Best validation loss: ") and line.endswith("(epoch 1)")
+               for line in lines) == 1
     assert not [line for line in lines if line.startswith("Epoch")]
     history = (tmp_path / "illness" / f"{NAME}_history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == ["1"]

@@ -58,10 +58,13 @@ def _assert_same_run(save: Path, reference: Path) -> None:
         got = checkpoint.load(_files(save)[kind])
         want = checkpoint.load(_files(reference)[kind])
         assert got["epoch"] == want["epoch"]
+        for key, tensor in want["tsvq"]["state"].items():  # the quantizer's own state
+            assert torch.equal(got["tsvq"]["state"][key], tensor), (kind, key)
         for key, tensor in want["model_state_dict"].items():
             assert torch.equal(got["model_state_dict"][key], tensor), (kind, key)
-    got, want = checkpoint.load(_files(save)["last"]), checkpoint.load(_files(reference)["last"])
-    for a, b in zip(got["optimizer"]["state"].values(), want["optimizer"]["state"].values(),
+    got, want = (checkpoint.load_run(_files(save)["last"]).resume,
+                 checkpoint.load_run(_files(reference)["last"]).resume)
+    for a, b in zip(got.optimizer["state"].values(), want.optimizer["state"].values(),
                     strict=True):
         assert all(torch.equal(a[k], b[k]) for k in b)
 
@@ -77,7 +80,7 @@ def _wait_for_state(proc: subprocess.Popen, last: Path, epoch: int) -> None:
     for _ in range(3000):
         if last.exists():
             try:
-                if checkpoint.load(last)["epoch"] >= epoch:
+                if checkpoint.load(last)["epoch"] + 1 >= epoch:  # the file counts from 0
                     return
             except TsvqError:
                 pass  # cannot happen with atomic writes; the test below would show it
@@ -98,8 +101,8 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(
     assert proc.returncode == -signal.SIGKILL
     assert "Epoch   3/4" not in out  # killed inside epoch 3
     # what a killed run leaves: every checkpoint loads, the history has the finished epochs
-    assert checkpoint.load(files["best"])["epoch"] in (1, 2)
-    assert checkpoint.load(files["last"])["epoch"] == 2
+    assert checkpoint.load(files["best"])["epoch"] in (0, 1)  # 0-based, as the original
+    assert checkpoint.load(files["last"])["epoch"] == 1
     assert len(_history(tmp_path)) == 2
 
     rc, out, err = _train(tmp_path, "--resume")
@@ -120,7 +123,7 @@ def test_ctrl_c_saves_state_says_so_and_resumes_exactly(tmp_path: Path, referenc
     assert (f"interrupted: training stopped; the state after epoch 1 is saved in "
             f"{files['last']}; continue with the same flags and --resume") in err
     assert "Epoch   2/4" not in out
-    assert checkpoint.load(files["last"])["epoch"] == 1
+    assert checkpoint.load(files["last"])["epoch"] == 0
 
     rc, _out, err = _train(tmp_path, "--resume")
     assert rc == 0, err

@@ -244,8 +244,8 @@ def bad_files(ckpt: Path, tokens_file: Path, tmp_path_factory: pytest.TempPathFa
     """Damaged or mismatched inputs, each made once: name -> path."""
     d = tmp_path_factory.mktemp("bad")
     state = checkpoint.load(ckpt)
-    state["model_state_dict"]["quantizer.codebook"] += 1.0  # same configuration, other weights
-    checkpoint.save(d / "retrained.pth", {k: v for k, v in state.items() if "format" not in k})
+    state["model_state_dict"]["vq._embedding.weight"] += 1.0  # same configuration, other weights
+    checkpoint.save(d / "retrained.pth", state)
     (d / "garbage.pth").write_bytes(b"not a checkpoint")
     with np.load(tokens_file) as f:
         arrays = dict(f)

@@ -22,7 +22,7 @@ SPEC_DEFAULTS = {
     "compression_factor": 4, "block_hidden_size": 64, "num_residual_layers": 2,
     "res_hidden_size": 32, "commitment_cost": 0.25, "n_epochs": 100, "lr": 1e-4,
     "weight_decay": 1e-4, "revin": 1, "amp": 1, "save_path": "saved_models/vqvae_only/",
-    "model_id": "1", "num_workers": 0,
+    "model_id": 1, "num_workers": 0,
 }
 NUM = r"-?\d+\.\d{6}"
 EPOCH_LINE = re.compile(
@@ -49,9 +49,11 @@ def test_outputs_are_the_specified_files(tiny_run: Path):
     for key in ("model_state_dict", "config", "args", "epoch", "train_loss", "val_loss"):
         assert key in ckpt
     assert ckpt["config"]["n_channels"] == 7
-    assert len(ckpt["data"]["scaler"]["shift"]) == 7
+    assert len(ckpt["tsvq"]["data"]["scaler"]["shift"]) == 7
     config = json.loads((folder / f"{name}_config.json").read_text())
-    assert config["model"]["compression_factor"] == 4
+    assert config == ckpt["config"] and config["compression_factor"] == 4
+    run = json.loads((folder / f"{name}_run.json").read_text())
+    assert run["model"]["compression_factor"] == 4 and run["args"]["model_id"] == 1
     with open(folder / f"{name}_history.csv") as fh:
         rows = list(csv.reader(fh))
     assert rows[0][:7] == SPEC_HISTORY
@@ -84,16 +86,18 @@ def test_losses_are_sums_per_series(tiny_run: Path):
     assert float(row["valid_recon_loss"]) / 96 == pytest.approx(result["mse"], rel=0.05)
 
 
-def test_early_stopping(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+@pytest.mark.parametrize("n_epochs", [6, 3])  # 3: the patience runs out in the last epoch
+def test_early_stopping(tmp_path: Path, capsys: pytest.CaptureFixture[str], n_epochs: int):
     # An lr far below float32 resolution freezes the weights: validation never improves.
-    rc = main(["train", "--dset", "etth1", "--channel", "0", "--n_epochs", "6", "--lr", "1e-30",
+    rc = main(["train", "--dset", "etth1", "--channel", "0", "--n_epochs", str(n_epochs),
+               "--lr", "1e-30",
                "--weight_decay", "0", "--quantizer", "vq", "--codebook_init", "uniform",
                "--dead_code_restart", "0", "--patience", "2", "--save_path", str(tmp_path),
                *TINY])
     assert rc == 0
     out = capsys.readouterr().out
     assert out.count("\nEpoch") + out.startswith("Epoch") == 3
-    assert "Early stopping" in out
+    assert "Early stopping: no better validation reconstruction loss for 2 epochs" in out
 
 
 def test_spec_script_runs_without_a_progress_bar_in_logs(tmp_path: Path, data_dir: Path):
@@ -105,7 +109,8 @@ def test_spec_script_runs_without_a_progress_bar_in_logs(tmp_path: Path, data_di
     )
     assert proc.returncode == 0, proc.stderr
     assert "\r" not in proc.stdout + proc.stderr  # no progress bar outside a terminal
-    assert EPOCH_LINE.match(proc.stdout.splitlines()[2])
+    epochs = [line for line in proc.stdout.splitlines() if line.startswith("Epoch")]
+    assert len(epochs) == 1 and EPOCH_LINE.match(epochs[0]), proc.stdout
     assert (tmp_path / "etth1" / "vqvae_cw96_ps16_ed32_cf4_cb256_model1.pth").is_file()
 
 

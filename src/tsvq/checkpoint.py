@@ -1,21 +1,41 @@
-"""Checkpoint I/O in one place: naming, atomic saving, safe loading (weights_only)."""
+"""The run record: one typed definition, one writer, one reader; output paths and naming.
+
+A checkpoint is the original script's dict, so code written for the original loads it:
+`model_state_dict` (TOTEM's key names, see `totem`), `config` (the nine keys TOTEM's `vqvae`
+is built from), `args` (the flags), `epoch` (0-based), `train_loss`, `val_loss`. tsvq's own
+record sits beside them under the key `tsvq`: the full model configuration, the data
+description with the fitted scaler, the training settings, the quantizer's counters and EMA
+statistics, and (in `_last.pth`) the state that `--resume` continues from.
+
+`load_run` also reads a checkpoint that the original `vqvae_train.py` wrote: its `args` name
+the dataset and window, and the scaler is refitted on the training split as the original's
+data loader fitted it (`DataRecord.scaler` is None until then).
+"""
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
 import warnings
 import zipfile
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from .config import TrainConfig
+from .data import DataSpec, Scaler
 from .errors import TsvqError
-from .files import write_with
+from .files import write_text, write_with
+from .model import VQVAE, ModelConfig
+from .totem import ORIGINAL_CONFIG_KEYS, join_state, original_config, split_state
 
-FORMAT = "tsvq-checkpoint"
-FORMAT_VERSION = 1
+FORMAT = "tsvq-run"
+FORMAT_VERSION = 2
+OLD_FORMAT = "tsvq-checkpoint"  # tsvq before the model computed TOTEM's exact function
 REQUIRED_KEYS = ("model_state_dict", "config", "args", "epoch", "train_loss", "val_loss")
 
 
@@ -25,7 +45,7 @@ def model_name(
     embedding_dim: int,
     compression_factor: int,
     num_embeddings: int,
-    model_id: int | str,
+    model_id: int,
 ) -> str:
     """The specification's model name."""
     return (
@@ -34,14 +54,300 @@ def model_name(
     )
 
 
-def save(path: str | Path, payload: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class RunPaths:
+    """The files of a run: `{directory}/{name}` plus the specification's suffixes."""
+
+    directory: Path
+    name: str
+
+    def _p(self, suffix: str) -> Path:
+        return self.directory / f"{self.name}{suffix}"
+
+    @property
+    def best(self) -> Path:
+        return self._p(".pth")
+
+    @property
+    def last(self) -> Path:
+        return self._p("_last.pth")
+
+    @property
+    def history(self) -> Path:
+        return self._p("_history.csv")
+
+    @property
+    def config(self) -> Path:
+        """The original's flat nine-key config."""
+        return self._p("_config.json")
+
+    @property
+    def run(self) -> Path:
+        """tsvq's full record of the run: everything needed to repeat it."""
+        return self._p("_run.json")
+
+    def all(self) -> tuple[Path, ...]:
+        return (self.best, self.last, self.history, self.config, self.run)
+
+
+@dataclass(frozen=True)
+class DataRecord:
+    """What a model was trained on: the data description, its channels and fitted scaler."""
+
+    spec: DataSpec
+    scaler: Scaler | None  # None: refit on the training split (a checkpoint of the original)
+    columns: tuple[str, ...] = ()  # the channels trained on, in order ("" unknown)
+    n_channels: int = 1  # channels the features flag selects (the original's `n_channels`)
+    split_rule: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self.spec), "scaler": self.scaler.to_dict() if self.scaler else None,
+                "columns": list(self.columns), "n_channels": self.n_channels,
+                "split_rule": dict(self.split_rule)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DataRecord:
+        spec_keys = {f.name for f in fields(DataSpec)}
+        spec = {k: v for k, v in d.items() if k in spec_keys}
+        scaler = d.get("scaler")
+        spec["scaler"] = scaler["kind"] if scaler else d.get("scaler_kind", "standard")
+        return cls(DataSpec(**spec), Scaler.from_dict(scaler) if scaler else None,
+                   tuple(d.get("columns") or ()), int(d.get("n_channels", 1)),
+                   dict(d.get("split_rule") or {}))
+
+
+@dataclass
+class ResumeState:
+    """What `--resume` continues from (only in `_last.pth`)."""
+
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    grad_scaler: dict[str, Any]
+    rng_state: torch.Tensor
+    history: list[dict[str, float]]
+    best_val: float
+    best_epoch: int  # 1-based epoch number of the best model, 0 before any
+    since_best: int
+    cuda_rng_state: torch.Tensor | None = None
+
+
+@dataclass
+class RunRecord:
+    """Everything a checkpoint holds, typed. `state` uses tsvq's own state-dict names."""
+
+    model: ModelConfig
+    data: DataRecord
+    train: TrainConfig
+    args: dict[str, Any]
+    epoch: int  # 0-based, as the original counts
+    train_loss: float
+    val_loss: float
+    state: dict[str, torch.Tensor]
+    origin: str = "tsvq"  # "tsvq", or "original" for a checkpoint of the original script
+    resume: ResumeState | None = None
+
+    def build_model(self, device: str | torch.device = "cpu") -> VQVAE:
+        """The trained model, in eval mode."""
+        model = VQVAE(self.model)
+        model.load_state_dict(self.state)
+        return model.to(device).eval()
+
+
+# ---- writing --------------------------------------------------------------------------------
+
+
+def payload(record: RunRecord, model: VQVAE) -> dict[str, Any]:
+    """The checkpoint dict for `record`, with `model`'s weights."""
+    totem, rest = split_state(model)
+    own: dict[str, Any] = {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "model": record.model.to_dict(), "data": record.data.to_dict(),
+        "train": asdict(record.train), "state": rest,
+    }
+    if record.resume is not None:
+        own["resume"] = asdict(record.resume)
+    return {
+        "model_state_dict": totem,
+        "config": original_config(record.model, record.data.n_channels),
+        "args": dict(record.args),
+        "epoch": int(record.epoch),
+        "train_loss": float(record.train_loss),
+        "val_loss": float(record.val_loss),
+        "tsvq": own,
+    }
+
+
+def save_run(path: str | Path, record: RunRecord, model: VQVAE) -> None:
+    """Write a run record and `model`'s weights atomically."""
+    save(path, payload(record, model))
+
+
+def write_configs(paths: RunPaths, record: RunRecord) -> None:
+    """`_config.json` exactly as the original writes it, and tsvq's full `_run.json` beside it."""
+    config = original_config(record.model, record.data.n_channels)
+    write_text(paths.config, json.dumps(config, indent=4))  # the original's json.dump(config)
+    write_text(paths.run, json.dumps(run_json(record), indent=2) + "\n")
+
+
+def run_json(record: RunRecord) -> dict[str, Any]:
+    """The run's settings as JSON (what `_run.json` holds): model, data, training, flags."""
+    return {"format": FORMAT, "format_version": FORMAT_VERSION,
+            "model": record.model.to_dict(), "data": record.data.to_dict(),
+            "train": asdict(record.train), "args": _jsonable(record.args)}
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if isinstance(v, str | int | float | bool | type(None))}
+
+
+def save(path: str | Path, obj: dict[str, Any]) -> None:
     """Write a checkpoint dict atomically (temporary name, fsync, rename)."""
-    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
-    write_with(path, lambda tmp: torch.save(payload, tmp))
+    write_with(path, lambda tmp: torch.save(obj, tmp))
+
+
+# ---- reading --------------------------------------------------------------------------------
+
+
+def load_run(path: str | Path) -> RunRecord:
+    """Read a checkpoint of tsvq or of the original script into a `RunRecord`."""
+    p = Path(path)
+    raw = load(p)
+    own = raw.get("tsvq")
+    if isinstance(own, dict) and own.get("format") == FORMAT:
+        if own.get("format_version") != FORMAT_VERSION:
+            raise TsvqError(f"checkpoint {p} has run-record version "
+                            f"{own.get('format_version')!r}; this tsvq reads {FORMAT_VERSION}")
+        return _tsvq_record(p, raw, own)
+    if raw.get("format") == OLD_FORMAT:
+        raise TsvqError(
+            f"checkpoint {p} was written by tsvq 0.1, whose model is not TOTEM's function "
+            "(two ReLUs differ); its weights do not carry over: train it again with this tsvq"
+        )
+    return _original_record(p, raw)
+
+
+def _field(p: Path, d: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if not isinstance(d, dict) or key not in d:
+        raise TsvqError(f"checkpoint {p}: {where} lacks {key!r}")
+    value = d[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and bool not in _tuple(kind):
+        raise TsvqError(f"checkpoint {p}: {where}[{key!r}] is {type(value).__name__}, "
+                        f"expected {_names(kind)}")
+    return value
+
+
+def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _names(kind: type | tuple[type, ...]) -> str:
+    return " or ".join(k.__name__ for k in _tuple(kind))
+
+
+def _dataclass_from(p: Path, cls: type, d: Any, where: str) -> Any:
+    if not isinstance(d, dict):
+        raise TsvqError(f"checkpoint {p}: {where} is {type(d).__name__}, expected a dict")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise TsvqError(f"checkpoint {p}: {where} has unknown field(s) {', '.join(unknown)}")
+    try:
+        return cls(**d)
+    except (TypeError, ValueError) as exc:
+        raise TsvqError(f"checkpoint {p}: {where}: {exc}") from None
+
+
+def _tsvq_record(p: Path, raw: dict[str, Any], own: dict[str, Any]) -> RunRecord:
+    model_cfg = _dataclass_from(p, ModelConfig, own.get("model"), "tsvq.model")
+    try:
+        data = DataRecord.from_dict(_field(p, own, "data", dict, "tsvq"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TsvqError(f"checkpoint {p}: tsvq.data is malformed ({exc})") from None
+    if data.scaler is not None and not _scaler_usable(data.scaler, data.columns):
+        raise TsvqError(f"checkpoint {p}: tsvq.data.scaler has a non-finite shift, a scale that "
+                        "is not positive and finite, or a length other than its columns'")
+    train = _dataclass_from(p, TrainConfig, own.get("train"), "tsvq.train")
+    config = _field(p, raw, "config", dict, "the checkpoint")
+    expected = original_config(model_cfg, data.n_channels)
+    differ = [k for k in expected if config.get(k) != expected[k]]
+    if differ:
+        k = differ[0]
+        raise TsvqError(f"checkpoint {p}: config[{k!r}] is {config.get(k)!r} but the run record "
+                        f"says {expected[k]!r}; the file was edited or mixed from two runs")
+    model = _model_or_error(p, model_cfg)
+    rest = _field(p, own, "state", dict, "tsvq")
+    try:
+        state = join_state(model, _field(p, raw, "model_state_dict", dict, "the checkpoint"),
+                           rest)
+    except ValueError as exc:
+        raise TsvqError(f"checkpoint {p}: {exc}") from None
+    resume = None
+    if "resume" in own:
+        resume = _dataclass_from(p, ResumeState, own["resume"], "tsvq.resume")
+    return RunRecord(model_cfg, data, train, dict(_field(p, raw, "args", dict, "the checkpoint")),
+                     _epoch(p, raw), float(raw["train_loss"]), float(raw["val_loss"]), state,
+                     "tsvq", resume)
+
+
+def _epoch(p: Path, raw: dict[str, Any]) -> int:
+    epoch = _field(p, raw, "epoch", int, "the checkpoint")
+    if epoch < 0:
+        raise TsvqError(f"checkpoint {p}: epoch is {epoch}, expected 0 or more")
+    return epoch
+
+
+def _model_or_error(p: Path, cfg: ModelConfig) -> VQVAE:
+    try:
+        return VQVAE(cfg)
+    except (TypeError, ValueError) as exc:
+        raise TsvqError(f"checkpoint {p}: its model cannot be built: {exc}") from None
+
+
+def _original_record(p: Path, raw: dict[str, Any]) -> RunRecord:
+    """A checkpoint the original `vqvae_train.py` wrote: TOTEM's weights, trained on channel 0."""
+    config = _field(p, raw, "config", dict, "the checkpoint")
+    args = _field(p, raw, "args", dict, "the checkpoint")
+    missing = [k for k in ORIGINAL_CONFIG_KEYS if k not in config]
+    if missing:
+        raise TsvqError(f"{p} is not a tsvq checkpoint nor one the original vqvae_train.py "
+                        f"wrote: its config lacks {', '.join(missing)}")
+    ints = ("patch_size", "embedding_dim", "num_embeddings", "compression_factor",
+            "block_hidden_size", "num_residual_layers", "res_hidden_size")
+    for k in ints:
+        _field(p, config, k, int, "config")
+    _field(p, config, "commitment_cost", (int, float), "config")
+    dset = _field(p, args, "dset", str, "args")
+    context = _field(p, args, "context_points", int, "args")
+    revin = _field(p, args, "revin", int, "args")
+    features = args.get("features", "M")
+    scaler_kind = args.get("scaler", "standard")
+    cfg = ModelConfig(
+        context_points=context, **{k: config[k] for k in ints},
+        commitment_cost=float(config["commitment_cost"]), revin=bool(revin),
+        quantizer="vq", codebook_init="uniform", dead_code_restart=0,
+    )
+    model = _model_or_error(p, cfg)
+    try:
+        state = join_state(model, _field(p, raw, "model_state_dict", dict, "the checkpoint"), {})
+    except ValueError as exc:
+        raise TsvqError(f"checkpoint {p}: {exc}") from None
+    # The original trained the first channel of what --features selects, scaled with a
+    # scaler fitted on the training split of all those channels (per channel, so refitting
+    # channel 0 alone gives the same statistics).
+    spec = DataSpec(dset=dset, root_path=None, data_path=None, context_points=context,
+                    scaler=scaler_kind, features=features, target="OT", channel=0)
+    data = DataRecord(spec, None, (), int(config["n_channels"]))
+    train = TrainConfig(n_epochs=int(args.get("n_epochs", 100)),
+                        batch_size=int(args.get("batch_size", 64)),
+                        lr=float(args.get("lr", 1e-4)),
+                        weight_decay=float(args.get("weight_decay", 1e-4)),
+                        amp=bool(args.get("amp", 1)), select_by="loss")
+    return RunRecord(cfg, data, train, dict(args), _epoch(p, raw),
+                     float(raw["train_loss"]), float(raw["val_loss"]), state, "original")
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a tsvq checkpoint with `weights_only=True`: a pickle carrying code is refused.
+    """Load a checkpoint dict with `weights_only=True`: a pickle carrying code is refused.
 
     The file must be a whole zip archive whose parts pass their CRC-32 checks (torch does not
     check them, so a flipped bit in the weights would load silently). The weights-only
@@ -62,8 +368,9 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         raise TsvqError(_refusal(p, str(exc))) from None
     except Exception as exc:  # noqa: BLE001 - a corrupt file can fail in many ways inside torch
         raise TsvqError(f"checkpoint {p} is truncated or corrupt: {_first_sentence(exc)}") from None
-    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        raise TsvqError(f"{p} is not a tsvq checkpoint (no '{FORMAT}' marker)")
+    if not isinstance(obj, dict) or not any(k in obj for k in REQUIRED_KEYS):
+        raise TsvqError(f"{p} is not a tsvq checkpoint nor one the original vqvae_train.py "
+                        "wrote (no model_state_dict, config, args or epoch)")
     missing = [k for k in REQUIRED_KEYS if k not in obj]
     if missing:
         raise TsvqError(f"checkpoint {p} lacks {', '.join(missing)}")
@@ -101,3 +408,11 @@ def _first_sentence(exc: BaseException) -> str:
         return type(exc).__name__
     first = text.splitlines()[0].split(". ")[0][:200]
     return first if any(c.isalpha() for c in first) else f"{type(exc).__name__} {first}"
+
+
+def _scaler_usable(scaler: Scaler, columns: tuple[str, ...]) -> bool:
+    """Finite shifts, positive finite scales, one of each per recorded channel."""
+    n = len(columns) or len(scaler.shift)
+    return bool(scaler.shift.shape == (n,) and scaler.scale.shape == (n,)
+                and np.isfinite(scaler.shift).all() and np.isfinite(scaler.scale).all()
+                and (scaler.scale > 0).all())

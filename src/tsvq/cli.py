@@ -7,7 +7,6 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import NoReturn
 
@@ -139,7 +138,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                    help="continue from {model_name}_last.pth in the output folder")
     g = p.add_argument_group("saving (the specification's flags)")
     g.add_argument("--save_path", default="saved_models/vqvae_only/")
-    g.add_argument("--model_id", default="1")
+    g.add_argument("--model_id", type=_non_negative_int, default=1,
+                   help="integer in the model name, as the original (--model_id 01 names "
+                        "..._model1)")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -154,10 +155,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from . import data as data_mod
-    from .checkpoint import model_name
-    from .datasets import resolve_path, split_rule
+    from .checkpoint import RunPaths, model_name
     from .model import VQVAE, ModelConfig, validate
-    from .train import RunPaths, TrainConfig, train
+    from .train import TrainConfig, amp_dtype, pick_device, train
 
     model_cfg = ModelConfig(
         context_points=args.context_points, patch_size=args.patch_size,
@@ -192,34 +192,34 @@ def _train(args: argparse.Namespace) -> int:
     name = model_name(args.context_points, args.patch_size, args.embedding_dim,
                       args.compression_factor, args.num_embeddings, args.model_id)
     paths = RunPaths(out_dir, name)
-    meta = {
-        "config": {**model_cfg.to_dict(), "n_channels": data.n_file_channels},
-        "args": {k: v for k, v in vars(args).items() if k != "handler"},
-        "data": {
-            **asdict(spec),
-            "data_path": str(resolve_path(args.dset, args.root_path, args.data_path).resolve()),
-            "split_rule": asdict(split_rule(args.dset)),
-            "scaler": data.scaler.to_dict(),
-            "columns": data.columns,
-            "n_channels": data.n_file_channels,
-        },
-    }
     from .distributed import is_distributed, is_main, world_size, wrap_ddp
 
     say = print if is_main() else (lambda _msg: None)
-    n_params = VQVAE(model_cfg).num_parameters()
-    say(f"Dataset {args.dset}: {data.n_channels} channel(s) "
+    device = pick_device(args.device)
+    dtype = amp_dtype(device, bool(args.amp))
+    n_series = {s: data.n_windows(s) * data.n_channels for s in ("train", "val")}
+    batches = {s: -(-n // (args.batch_size * world_size())) for s, n in n_series.items()}
+    if args.max_steps_per_epoch:
+        batches = {s: min(b, args.max_steps_per_epoch) for s, b in batches.items()}
+    # the original's information lines
+    say(f"Using device: {device}")
+    say(f"Number of channels: {data.n_channels} "
         f"({', '.join(data.columns[:8])}{', ...' if data.n_channels > 8 else ''}); windows "
         f"train {data.n_windows('train')}, val {data.n_windows('val')}, "
         f"test {data.n_windows('test')}")
-    say(f"Model parameters: {n_params:,}")
+    say(f"Train batches: {batches['train']}, Valid batches: {batches['val']}")
+    say(f"Model parameters: {VQVAE(model_cfg).num_parameters():,}")
+    say(f"AMP enabled: {dtype is not None}"
+        + (f" ({str(dtype).removeprefix('torch.')})" if dtype is not None else ""))
     if is_distributed():
         say(f"Distributed: {world_size()} processes, batch {args.batch_size} each "
             f"({args.batch_size * world_size()} series per step)")
-    result = train(data, model_cfg, tcfg, paths, meta, log=say,
+    flags = {k: v for k, v in vars(args).items() if k != "handler"}
+    flags["dset_finetune"] = args.dset  # the original adds it before building its loaders
+    result = train(data, model_cfg, tcfg, paths, flags, log=say,
                    wrap=wrap_ddp if is_distributed() else None)
-    say(f"Best epoch {result.best_epoch} (val_loss: {result.best_val_loss:.6f}); "
-        f"saved to {paths.best}")
+    say(f"Best validation loss: {result.best_val_loss:.6f} (epoch {result.best_epoch})")
+    say(f"Model saved to: {paths.best}")
     return 0
 
 

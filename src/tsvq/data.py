@@ -132,6 +132,7 @@ class SeriesData:
     scaler: Scaler
     columns: list[str]  # names of the channels in `splits`, in order
     n_file_channels: int
+    n_vars: int = 0  # channels `features` selects, before `channel` picks one (the original's)
 
     @property
     def n_channels(self) -> int:
@@ -157,6 +158,7 @@ def prepare(table: Table, spec: DataSpec, scaler: Scaler | None = None) -> Serie
     if spec.context_points < 1:
         raise TsvqError(f"context_points must be a positive integer, got {spec.context_points}")
     cols = select_columns(table.columns, spec.dset, spec.features, spec.target)
+    n_vars = len(cols)
     if spec.channel is not None:
         if not 0 <= spec.channel < len(cols):
             raise TsvqError(
@@ -177,6 +179,7 @@ def prepare(table: Table, spec: DataSpec, scaler: Scaler | None = None) -> Serie
         scaler=scaler,
         columns=[table.columns[i] for i in cols],
         n_file_channels=len(table.columns),
+        n_vars=n_vars,
     )
 
 

@@ -13,10 +13,11 @@ import numpy as np
 import torch
 
 from . import checkpoint
+from .checkpoint import RunRecord
 from .data import SPLITS, DataSpec, Scaler, SeriesData, prepare
 from .datasets import read_table, resolve_path
 from .errors import TsvqError
-from .model import VQVAE, ModelConfig
+from .model import VQVAE
 from .quantizer import perplexity_of
 from .revin import denormalize, normalize
 
@@ -25,38 +26,26 @@ CHUNK_VALUES = 1 << 21  # values per forward pass: bounds memory whatever the sp
 
 @dataclass
 class Loaded:
-    """A checkpoint's model (in eval mode) and the data description it was trained with."""
+    """A checkpoint's model (in eval mode) and the run record it came with."""
 
     model: VQVAE
-    ckpt: dict[str, Any]
+    record: RunRecord
     spec: DataSpec
-    scaler: Scaler
+    scaler: Scaler | None  # None: refitted on the training split (the original's checkpoints)
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> Loaded:
-    """Rebuild the model of a checkpoint and the data description it remembers."""
-    ckpt = checkpoint.load(path)
-    cfg_dict = {k: v for k, v in ckpt["config"].items() if k != "n_channels"}
-    try:
-        cfg = ModelConfig(**cfg_dict)
-        model = VQVAE(cfg)
-        model.load_state_dict(ckpt["model_state_dict"])
-    except (TypeError, ValueError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0][:200]
-        raise TsvqError(f"checkpoint {path} does not match this tsvq's model: {first}") from None
-    d = ckpt.get("data")
-    if not isinstance(d, dict) or "scaler" not in d:
-        raise TsvqError(f"checkpoint {path} does not record its dataset; retrain with tsvq")
-    spec = DataSpec(
-        dset=d["dset"], root_path=d.get("root_path"), data_path=d.get("data_path"),
-        context_points=int(d["context_points"]), scaler=d["scaler"]["kind"],
-        features=d.get("features", "M"), target=d.get("target", "OT"), channel=d.get("channel"),
-    )
-    return Loaded(model.to(device).eval(), ckpt, spec, Scaler.from_dict(d["scaler"]))
+    """Rebuild the model of a checkpoint (tsvq's or the original's) and its data description."""
+    record = checkpoint.load_run(path)
+    return Loaded(record.build_model(device), record, record.data.spec, record.data.scaler)
 
 
 def load_split_data(loaded: Loaded, root_path: str | None = None) -> SeriesData:
-    """The checkpoint's dataset, split as in training and scaled with the saved statistics."""
+    """The checkpoint's dataset, split as in training and scaled with the saved statistics.
+
+    A checkpoint of the original script records no statistics: its scaler is fitted again on
+    the training split, as the original's data loader fitted it.
+    """
     spec = loaded.spec
     if root_path is not None:
         data_path = spec.data_path if spec.dset == "custom" else None
@@ -65,7 +54,7 @@ def load_split_data(loaded: Loaded, root_path: str | None = None) -> SeriesData:
     else:
         path = Path(spec.data_path) if spec.data_path else resolve_path(spec.dset, None, None)
     data = prepare(read_table(path, spec.dset), spec, scaler=loaded.scaler)
-    if data.n_channels != len(loaded.scaler.shift):
+    if loaded.scaler is not None and data.n_channels != len(loaded.scaler.shift):
         raise TsvqError(
             f"{path} gives {data.n_channels} channel(s), the checkpoint was trained on "
             f"{len(loaded.scaler.shift)}"
@@ -124,7 +113,8 @@ def evaluate(loaded: Loaded, data: SeriesData, split: str = "test") -> dict[str,
     return {
         "split": split,
         "dset": data.spec.dset,
-        "epoch": int(loaded.ckpt["epoch"]),
+        "epoch": loaded.record.epoch + 1,  # as the log and history count (the file: 0-based)
+        "origin": loaded.record.origin,
         "windows": n_windows,
         "channels": c,
         "mse": float(sums["se"].sum() / total),
@@ -154,11 +144,15 @@ def format_table(r: dict[str, Any]) -> str:
     lines.append(f"{'all':<16}{r['mse']:>12.6f}{r['mae']:>12.6f}"
                  f"{r['mse_original']:>14.6g}{r['mae_original']:>14.6g}")
     lines.append("(mse/mae per element in RevIN space; orig: in the data's own units)")
+    if r.get("origin") == "original":
+        lines.append("(a checkpoint of the original script: it trained channel 0 alone, so "
+                     "only that channel is evaluated; scaler refitted on the training split)")
     return "\n".join(lines)
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, help="a .pth written by tsvq train")
+    p.add_argument("--checkpoint", required=True,
+                   help="a .pth written by tsvq train or by the original vqvae_train.py")
     p.add_argument("--split", default="test", choices=SPLITS)
     p.add_argument("--root_path", default=None,
                    help="data directory, if the data moved since training")

@@ -120,11 +120,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .checkpoint import load
+    from .checkpoint import load_run
     from .errors import TsvqError
 
     ckpt = Path(args.checkpoint)
-    load(ckpt)  # validate first: a clear error before any file is written
+    load_run(ckpt)  # validate first: a clear error before any file is written
     out = Path(args.out) if args.out else ckpt.with_name(ckpt.stem + "_plots")
     if out.exists() and not out.is_dir():
         raise TsvqError(f"--out: {out} is a file, not a directory")

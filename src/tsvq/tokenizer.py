@@ -122,14 +122,18 @@ class Tokenizer(
 
     @classmethod
     def _from_checkpoint(cls, path: Path) -> Tokenizer:
-        state = checkpoint.load(path)
-        if "data" not in state:
-            raise TsvqError(f"checkpoint {path} lacks the training data's description ('data')")
-        model = {k: v for k, v in state["config"].items() if k != "n_channels"}
-        data = {k: v for k, v in state["data"].items() if k in DATA_KEYS}
-        tok = cls._build(model, data, path)
+        record = checkpoint.load_run(path)
+        spec, scaler, columns = record.data.spec, record.data.scaler, record.data.columns
+        if scaler is None:  # the original script's checkpoint: refit as its loader fitted it
+            from .evaluate import Loaded, load_split_data
+
+            fitted = load_split_data(Loaded(record.build_model(), record, spec, None))
+            scaler, columns = fitted.scaler, tuple(fitted.columns)
+        data = {"dset": spec.dset, "features": spec.features, "target": spec.target,
+                "channel": spec.channel, "columns": list(columns), "scaler": scaler.to_dict()}
+        tok = cls._build(record.model.to_dict(), data, path)
         try:
-            tok.model.load_state_dict(state["model_state_dict"], strict=True)
+            tok.model.load_state_dict(record.state, strict=True)
         except RuntimeError as exc:
             raise TsvqError(
                 f"checkpoint {path}: the weights do not fit its configuration: "

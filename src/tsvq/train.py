@@ -7,7 +7,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,15 @@ import torch
 from tqdm import tqdm
 
 from . import checkpoint, cpu
+from .checkpoint import DataRecord, ResumeState, RunPaths, RunRecord
+from .config import TrainConfig
 from .data import SeriesData, count_batches, epoch_order, series_batches
 from .distributed import all_reduce_sum, is_main, local_rank, rank, world_size
 from .errors import TsvqError
-from .files import stale_temporaries, write_json, write_text
+from .files import stale_temporaries, write_text
 from .model import VQVAE, ModelConfig
+
+__all__ = ["RunPaths", "TrainConfig", "TrainResult", "train", "run_epoch"]
 
 HISTORY_COLUMNS = (
     "epoch", "train_loss", "valid_loss", "train_vq_loss", "valid_vq_loss",
@@ -28,24 +32,6 @@ HISTORY_COLUMNS = (
     "train_perplexity", "valid_perplexity", "train_codes_used", "valid_codes_used",
     "lr", "seconds",
 )
-
-
-@dataclass
-class TrainConfig:
-    n_epochs: int = 100
-    batch_size: int = 64
-    lr: float = 1e-4
-    weight_decay: float = 1e-4
-    amp: bool = True
-    patience: int = 10
-    grad_clip: float = 1.0
-    min_lr: float = 1e-6
-    select_by: str = "recon"  # the validation figure that picks the best model and stops early
-    seed: int = 2021
-    max_steps_per_epoch: int | None = None
-    threads: int | None = None  # CPU threads; None: the cores other processes leave free
-    device: str = "auto"
-    resume: bool = False
 
 
 @dataclass
@@ -59,31 +45,6 @@ class EpochStats:
     epoch_perplexity: float  # perplexity of the code usage over the whole epoch
     codes_used: int
     n_series: int
-
-
-@dataclass
-class RunPaths:
-    directory: Path
-    name: str
-
-    def _p(self, suffix: str) -> Path:
-        return self.directory / f"{self.name}{suffix}"
-
-    @property
-    def best(self) -> Path:
-        return self._p(".pth")
-
-    @property
-    def last(self) -> Path:
-        return self._p("_last.pth")
-
-    @property
-    def history(self) -> Path:
-        return self._p("_history.csv")
-
-    @property
-    def config(self) -> Path:
-        return self._p("_config.json")
 
 
 @dataclass
@@ -253,33 +214,45 @@ def train(
     model_cfg: ModelConfig,
     tcfg: TrainConfig,
     paths: RunPaths,
-    meta: dict[str, Any],
+    args: dict[str, Any] | None = None,
     log: Callable[[str], None] = print,
     wrap: Callable[[torch.nn.Module], torch.nn.Module] | None = None,
 ) -> TrainResult:
-    """Train a VQ-VAE on `data` and write the config, best checkpoint, last state and history.
+    """Train a VQ-VAE on `data` and write the configs, best checkpoint, last state and history.
 
-    `meta` is stored in every checkpoint (the run's arguments and the data description);
-    `wrap` wraps the model for distributed training. Ctrl-C raises `TrainingInterrupted`, which
-    says which epoch's state is saved; a NaN or inf loss raises `TrainingDiverged`.
+    `args` (the run's flags) are stored in every checkpoint beside the run record; `wrap` wraps
+    the model for distributed training. Ctrl-C raises `TrainingInterrupted`, which says which
+    epoch's state is saved; a NaN or inf loss raises `TrainingDiverged`.
     """
     saved: list[int] = []  # epochs whose last state is on disk
+    record = RunRecord(model_cfg, data_record(data), tcfg, dict(args or {}), 0, math.nan,
+                       math.nan, {})
     try:
-        return _train(data, model_cfg, tcfg, paths, meta, log, wrap, saved)
+        return _train(data, record, paths, log, wrap, saved)
     except KeyboardInterrupt:
         raise TrainingInterrupted(paths.last, saved[-1] if saved else None) from None
 
 
+def data_record(data: SeriesData) -> DataRecord:
+    """The data description a checkpoint keeps: spec (with the file resolved), scaler, columns."""
+    from .datasets import resolve_path, split_rule
+
+    spec = data.spec
+    path = str(resolve_path(spec.dset, spec.root_path, spec.data_path).resolve())
+    spec = type(spec)(**{**asdict(spec), "data_path": path})
+    return DataRecord(spec, data.scaler, tuple(data.columns), data.n_vars,
+                      asdict(split_rule(spec.dset)))
+
+
 def _train(
     data: SeriesData,
-    model_cfg: ModelConfig,
-    tcfg: TrainConfig,
+    record: RunRecord,
     paths: RunPaths,
-    meta: dict[str, Any],
     log: Callable[[str], None],
     wrap: Callable[[torch.nn.Module], torch.nn.Module] | None,
     saved: list[int],
 ) -> TrainResult:
+    model_cfg, tcfg = record.model, record.train
     device = pick_device(tcfg.device)
     tick = None
     if device.type == "cpu":
@@ -298,22 +271,24 @@ def _train(
     best_val, best_epoch, since_best, start_epoch = math.inf, 0, 0, 1
 
     if tcfg.resume:
-        state = _load_resume(paths.last, model_cfg, tcfg, meta)
-        core.load_state_dict(state["model_state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        grad_scaler.load_state_dict(state["grad_scaler"])
-        torch.set_rng_state(state["rng_state"])
-        if device.type == "cuda" and "cuda_rng_state" in state:
-            torch.cuda.set_rng_state(state["cuda_rng_state"], device)
-        history = [dict(r) for r in state["history"]]
-        best_val, best_epoch = float(state["best_val"]), int(state["best_epoch"])
-        since_best, start_epoch = int(state["since_best"]), int(state["epoch"]) + 1
+        last = _load_resume(paths.last, record)
+        state = last.resume
+        core.load_state_dict(last.state)
+        optimizer.load_state_dict(state.optimizer)
+        scheduler.load_state_dict(state.scheduler)
+        grad_scaler.load_state_dict(state.grad_scaler)
+        torch.set_rng_state(state.rng_state)
+        if device.type == "cuda" and state.cuda_rng_state is not None:
+            torch.cuda.set_rng_state(state.cuda_rng_state, device)
+        history = [dict(r) for r in state.history]
+        best_val, best_epoch = float(state.best_val), int(state.best_epoch)
+        since_best, start_epoch = int(state.since_best), last.epoch + 2  # epoch is 0-based
         saved.append(start_epoch - 1)
         log(f"Resuming from {paths.last} after epoch {start_epoch - 1}")
     # every check that can refuse the run is done: only now touch the output folder
     prepare_outputs(paths)
-    write_config(paths, model_cfg, tcfg, meta)
+    if is_main():
+        checkpoint.write_configs(paths, record)
 
     step = make_step(core, optimizer, grad_scaler, tcfg.grad_clip)
 
@@ -323,9 +298,10 @@ def _train(
              if tcfg.max_steps_per_epoch else None)
     best_loss = history[best_epoch - 1]["valid_loss"] if best_epoch else math.inf
     result = TrainResult(best_epoch, best_loss, start_epoch - 1, history)
+    # a resumed run that had already stopped early stays stopped
+    result.stopped_early = bool(best_epoch) and since_best >= tcfg.patience
     for epoch in range(start_epoch, tcfg.n_epochs + 1):
-        if best_epoch and since_best >= tcfg.patience:
-            result.stopped_early = True
+        if result.stopped_early:
             break
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
@@ -362,28 +338,34 @@ def _train(
             best_val, best_epoch, since_best = score, epoch, 0
         else:
             since_best += 1
-        base = {
-            "model_state_dict": core.state_dict(), **meta, "epoch": epoch,
-            "train_loss": tr.loss, "val_loss": va.loss,
-        }
+        # the original counts epochs from 0 in its checkpoints
+        now = RunRecord(record.model, record.data, tcfg, record.args, epoch - 1, tr.loss,
+                        va.loss, {})
         if is_main():
             if improved:
-                checkpoint.save(paths.best, base)
+                checkpoint.save_run(paths.best, now, core)
                 log(f"  -> Best model saved (val_loss: {va.loss:.6f})")
             write_text(paths.history, history_csv(history))
-            checkpoint.save(paths.last, {
-                **base, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "grad_scaler": grad_scaler.state_dict(), "rng_state": torch.get_rng_state(),
-                **({"cuda_rng_state": torch.cuda.get_rng_state(device)}
-                   if device.type == "cuda" else {}),
-                "history": history, "best_val": best_val, "best_epoch": best_epoch,
-                "since_best": since_best, "train": asdict(tcfg),
-            })
+            now.resume = ResumeState(
+                optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                grad_scaler=grad_scaler.state_dict(), rng_state=torch.get_rng_state(),
+                history=history, best_val=best_val, best_epoch=best_epoch,
+                since_best=since_best,
+                cuda_rng_state=torch.cuda.get_rng_state(device) if device.type == "cuda"
+                else None,
+            )
+            checkpoint.save_run(paths.last, now, core)
             saved.append(epoch)
-        result = TrainResult(best_epoch, history[best_epoch - 1]["valid_loss"], epoch, history)
+        result = TrainResult(best_epoch, history[best_epoch - 1]["valid_loss"], epoch, history,
+                             stopped_early=since_best >= tcfg.patience)
     if result.stopped_early:
-        log(f"Early stopping: no better validation loss for {tcfg.patience} epochs")
+        log(f"Early stopping: no better validation {_criterion(tcfg)} for {tcfg.patience} "
+            "epochs")
     return result
+
+
+def _criterion(tcfg: TrainConfig) -> str:
+    return "reconstruction loss" if tcfg.select_by == "recon" else "loss"
 
 
 class TrainingDiverged(TsvqError):
@@ -423,20 +405,18 @@ RESUME_DATA_KEYS = ("dset", "context_points", "features", "target", "channel", "
                     "split_rule")
 
 
-def _load_resume(
-    path: Path, model_cfg: ModelConfig, tcfg: TrainConfig, meta: dict[str, Any]
-) -> dict[str, Any]:
+def _load_resume(path: Path, record: RunRecord) -> RunRecord:
     if not path.exists():
         raise TsvqError(f"--resume: no last-state checkpoint at {path}; train without --resume")
-    state = checkpoint.load(path)
-    if "optimizer" not in state:
+    last = checkpoint.load_run(path)
+    if last.resume is None:
         raise TsvqError(f"--resume: {path} is not a last-state checkpoint")
-    saved_model = {k: v for k, v in state["config"].items() if k != "n_channels"}
-    data_now = meta.get("data", {})
-    differ = _differences(saved_model, model_cfg.to_dict(), model_cfg.to_dict())
-    differ += _differences(state.get("data", {}), data_now, RESUME_DATA_KEYS)
-    differ += _differences(state.get("train", {}), asdict(tcfg), RESUME_TRAIN_KEYS)
-    scaler_then, scaler_now = state.get("data", {}).get("scaler"), data_now.get("scaler")
+    then_data, now_data = last.data.to_dict(), record.data.to_dict()
+    differ = _differences(last.model.to_dict(), record.model.to_dict(),
+                          [f.name for f in fields(ModelConfig)])
+    differ += _differences(then_data, now_data, RESUME_DATA_KEYS)
+    differ += _differences(asdict(last.train), asdict(record.train), RESUME_TRAIN_KEYS)
+    scaler_then, scaler_now = then_data["scaler"], now_data["scaler"]
     if scaler_then and scaler_now and scaler_then != scaler_now:
         differ.append(f"scaler={scaler_then['kind']!r}, now {scaler_now['kind']!r}"
                       if scaler_then["kind"] != scaler_now["kind"]
@@ -446,7 +426,7 @@ def _load_resume(
             f"--resume: {path} was trained with other settings: {'; '.join(differ)}; resume "
             "with the same flags, or train afresh without --resume"
         )
-    return state
+    return last
 
 
 def _differences(saved: dict[str, Any], now: dict[str, Any], keys: Any) -> list[str]:
@@ -464,17 +444,8 @@ def prepare_outputs(paths: RunPaths) -> None:
         raise TsvqError(
             f"--save_path: cannot create {paths.directory}: {exc.strerror or exc}"
         ) from None
-    for p in (paths.best, paths.last, paths.history, paths.config):
+    for p in paths.all():
         if p.is_dir():
             raise TsvqError(f"--save_path: {p} is a directory; tsvq writes a file there")
         for stale in stale_temporaries(p):
             stale.unlink(missing_ok=True)
-
-
-def config_dict(model_cfg: ModelConfig, tcfg: TrainConfig, meta: dict[str, Any]) -> dict:
-    return {"model": model_cfg.to_dict(), "train": asdict(tcfg), **meta}
-
-
-def write_config(paths: RunPaths, model_cfg: ModelConfig, tcfg: TrainConfig, meta: dict) -> None:
-    if is_main():
-        write_json(paths.config, config_dict(model_cfg, tcfg, meta))
