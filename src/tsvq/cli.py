@@ -19,6 +19,14 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
 
+    def parse_known_args(self, args=None, namespace=None):  # noqa: ANN001, ANN201 - argparse's
+        # argparse drops a value of "--" ("--lr=--") and keeps the default: refuse it here, so
+        # every way in (main, tests, a user's own parse_args) says so
+        for a in sys.argv[1:] if args is None else args:
+            if isinstance(a, str) and a.startswith("--") and a.endswith("=--"):
+                self.error(f"argument {a.split('=', 1)[0]}: expected a value, got '--'")
+        return super().parse_known_args(args, namespace)
+
 
 def _positive_int(text: str) -> int:
     return _int_at_least(text, 1)
@@ -269,9 +277,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tsvq` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    for a in argv:  # argparse drops a value of "--" ("--lr=--"), leaving a list behind
-        if a.startswith("--") and a.endswith("=--"):
-            parser.error(f"argument {a.split('=', 1)[0]}: expected a value, got '--'")
     args = parser.parse_args(argv)
     try:
         return _resolve(args.handler)(args)
