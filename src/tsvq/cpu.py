@@ -9,21 +9,27 @@ Both answer measurements on a 2-core machine shared with other processes:
   and training ran 5x slower with 2 threads than with 1.
 
 So training keeps freed memory, and every couple of seconds sets the thread count to the cores
-that other processes left free over the last interval (never more than PyTorch's default).
+that other processes left free over the last interval (never more than PyTorch's default, the
+affinity mask, or the container's CPU quota: PyTorch counts the cores it may run on, not the
+CPU time a cgroup quota lets it use, and threads beyond the quota are throttled in turn).
 """
 
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import sys
 import time
 import weakref
+from pathlib import Path
 
 import torch
 
 RECHECK_SECONDS = 2.0
 FIRST_CHECK_SECONDS = 0.3  # the first decision comes early: training starts on one thread
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+V1_CPU_DIRS = ("cpu", "cpu,cpuacct", "cpuacct,cpu")  # where distributions mount v1's controller
 
 
 def keep_freed_memory() -> None:
@@ -58,6 +64,41 @@ def _busy_seconds(cpus: set[int]) -> float | None:
     return busy / os.sysconf("SC_CLK_TCK")
 
 
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _cpus(quota: str | None, period: str | None) -> int | None:
+    """Whole CPUs a quota/period pair allows (a fraction rounds up), None for no or bad quota."""
+    try:
+        q, p = int(quota or ""), int(period or "")
+    except ValueError:  # "max", a missing file, or text we do not trust
+        return None
+    return math.ceil(q / p) if q > 0 and p > 0 else None
+
+
+def cgroup_cpu_limit(root: Path = CGROUP_ROOT) -> int | None:
+    """CPUs the cgroup CPU quota under `root` allows (rounded up), or None when unlimited.
+
+    Reads cgroup v2's `cpu.max` ("max 100000" or "150000 100000") at `root`, else v1's
+    `cpu.cfs_quota_us` / `cpu.cfs_period_us` (-1: no quota) under `root`/cpu. Inside a
+    container `root` is the container's own cgroup. Missing or unreadable files mean no limit.
+    """
+    v2 = _read(root / "cpu.max")
+    if v2 is not None:
+        fields = v2.split()
+        return _cpus(*fields) if len(fields) == 2 else None
+    for name in V1_CPU_DIRS:
+        d = root / name
+        quota = _read(d / "cpu.cfs_quota_us")
+        if quota is not None:
+            return _cpus(quota, _read(d / "cpu.cfs_period_us"))
+    return None
+
+
 def free_cores(n_cpus: int, others_busy: float) -> int:
     """Threads to use when other processes kept `others_busy` CPUs busy on average."""
     return max(1, min(n_cpus, int(n_cpus - others_busy + 0.1)))
@@ -67,23 +108,28 @@ class ThreadGovernor:
     """Sets torch's thread count to the cores other processes leave free, re-checked often.
 
     `fixed` (a number) turns it off: that many threads, always. Off too when OMP_NUM_THREADS
-    is set (the user chose) or /proc/stat is missing (not Linux): torch's default then stands.
+    is set (the user chose) or /proc/stat is missing (not Linux): then torch's default stands,
+    capped by the cgroup CPU quota unless the user chose. `cgroup_root` is where the quota is
+    read (a test points it at files of its own).
     """
 
-    def __init__(self, fixed: int | None = None) -> None:
-        self.max_threads = torch.get_num_threads()
+    def __init__(self, fixed: int | None = None, cgroup_root: Path = CGROUP_ROOT) -> None:
+        self.default = default = torch.get_num_threads()
+        self.quota = cgroup_cpu_limit(cgroup_root)
         try:
             self.cpus = os.sched_getaffinity(0)
         except AttributeError:  # not Linux
             self.cpus = set(range(os.cpu_count() or 1))
-        self.enabled = (fixed is None and "OMP_NUM_THREADS" not in os.environ
-                        and _busy_seconds(self.cpus) is not None)
+        user_chose = fixed is not None or "OMP_NUM_THREADS" in os.environ
+        self.enabled = not user_chose and _busy_seconds(self.cpus) is not None
         # torch's own setting comes back when the governor is dropped (training is over)
-        weakref.finalize(self, torch.set_num_threads, self.max_threads)
+        weakref.finalize(self, torch.set_num_threads, default)
         if fixed is not None:
             torch.set_num_threads(fixed)
         elif self.enabled:
             torch.set_num_threads(1)  # safe until the first interval is measured
+        elif not user_chose:
+            torch.set_num_threads(min(default, self.quota or default))
         self._interval = FIRST_CHECK_SECONDS
         self._mark()
 
@@ -100,7 +146,9 @@ class ThreadGovernor:
         if busy is None or self._busy is None:
             return
         others = max(0.0, (busy - self._busy) - (own - self._own)) / (wall - self._wall)
-        n = free_cores(min(len(self.cpus), self.max_threads), others)
+        n_cores = min(len(self.cpus), self.default)
+        # the quota caps our share of CPU time whatever the other processes leave free
+        n = min(self.quota or n_cores, free_cores(n_cores, others))
         if n != torch.get_num_threads():
             torch.set_num_threads(n)
         self._interval = RECHECK_SECONDS

@@ -36,6 +36,21 @@ def perplexity_of(counts: torch.Tensor) -> torch.Tensor:
     return torch.exp(-(p * torch.log(p + 1e-10)).sum())
 
 
+def count_codes(codes: torch.Tensor, k: int) -> torch.Tensor:
+    """How often each of `k` codes occurs in `codes`, as float [k].
+
+    A fixed-size scatter: unlike bincount (whose length follows the largest code) its shape
+    never depends on the data, so it neither reads the device nor breaks a compiled graph.
+    """
+    ones = torch.ones(codes.numel(), device=codes.device)
+    return torch.zeros(k, device=codes.device).index_add_(0, codes.reshape(-1), ones)
+
+
+def straight_through(flat: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """The gradient estimator: forward gives the codes `q`, backward passes to `flat` as is."""
+    return flat + (q - flat).detach()
+
+
 def kmeans(x: torch.Tensor, k: int, iters: int, generator: torch.Generator) -> torch.Tensor:
     """Lloyd's k-means on rows of `x` [n, D]; returns [k, D] centroids.
 
@@ -97,6 +112,10 @@ class VectorQuantizer(nn.Module):
         self.codebook = nn.Parameter(torch.empty(k, embedding_dim).uniform_(-1 / k, 1 / k))
         self.codebook.requires_grad_(not self.ema)
         self.register_buffer("initialized", torch.tensor(codebook_init != "kmeans"))
+        # A host-side copy of `initialized`, so a step never reads the device to decide; a
+        # loaded state dict refreshes it (one read at load time, none per step).
+        self.needs_init = codebook_init == "kmeans"
+        self.register_load_state_dict_post_hook(_refresh_needs_init)
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.register_buffer("usage", torch.zeros(k))  # counts since the last restart check
         self.register_buffer("restarts", torch.zeros((), dtype=torch.long))
@@ -133,21 +152,27 @@ class VectorQuantizer(nn.Module):
             self.ema_count.fill_(1.0)
             self.ema_sum.copy_(self.codebook.data)
         self.initialized.fill_(True)
+        self.needs_init = False
 
     @torch.no_grad()
     def _restart_dead(self, flat: torch.Tensor) -> None:
-        dead = self.usage == 0  # summed over processes already, step by step
-        n_dead = int(dead.sum())
-        if n_dead:
-            gen = self._generator(salt=2)
-            pick = torch.randint(flat.shape[0], (n_dead,), generator=gen).to(flat.device)
-            fresh = broadcast(flat[pick].contiguous())
-            self.codebook.data[dead] = fresh
-            if self.ema:
-                self.ema_count[dead] = 1.0
-                self.ema_sum[dead] = fresh
-            self.restarts += n_dead
-        self.usage.zero_()
+        """Every `dead_code_restart` steps, move the codes unused since the last check onto
+        random encoder outputs of this batch.
+
+        Masked tensor ops of fixed shape, taken every step: the decision stays on the device
+        (no read of `step`), and a compiled step is one graph. Rows are picked by a hash of
+        (seed, step, code), so a resumed run picks what an unbroken one does.
+        """
+        due = self.step % self.dead_code_restart == 0
+        dead = due & (self.usage == 0)  # usage: summed over processes already, step by step
+        picks = _hash_rows(self.seed, self.step, self.num_embeddings, flat.shape[0])
+        fresh = broadcast(flat[picks].contiguous())
+        self.codebook.data.copy_(torch.where(dead[:, None], fresh, self.codebook.data))
+        if self.ema:
+            self.ema_count.copy_(torch.where(dead, 1.0, self.ema_count))
+            self.ema_sum.copy_(torch.where(dead[:, None], fresh, self.ema_sum))
+        self.restarts += dead.sum()
+        self.usage.masked_fill_(due, 0.0)
 
     @torch.no_grad()
     def _ema_update(self, flat: torch.Tensor, codes: torch.Tensor, counts: torch.Tensor) -> None:
@@ -168,10 +193,10 @@ class VectorQuantizer(nn.Module):
             z = z.float()
             m, d, length = z.shape
             flat = z.permute(0, 2, 1).reshape(-1, d)  # [M*L, D]
-            if self.training and not bool(self.initialized):
+            if self.training and self.needs_init:  # once: k-means reads the data on the host
                 self._initialise(flat.detach())
             codes = self.nearest(flat.detach())
-            counts = torch.bincount(codes, minlength=self.num_embeddings).float()
+            counts = count_codes(codes, self.num_embeddings)
             q_flat = self.lookup(codes)
             if self.training:
                 self.step += 1
@@ -183,12 +208,11 @@ class VectorQuantizer(nn.Module):
                     self._ema_update(flat.detach(), codes, step_counts)
                 if self.dead_code_restart:
                     self.usage += step_counts
-                    if int(self.step) % self.dead_code_restart == 0:
-                        self._restart_dead(flat.detach())
+                    self._restart_dead(flat.detach())
             codebook_loss = F.mse_loss(q_flat, flat.detach())
             commitment = F.mse_loss(flat, q_flat.detach())
             loss = codebook_loss + self.commitment_cost * commitment
-            q_flat = flat + (q_flat - flat).detach()  # straight-through estimator
+            q_flat = straight_through(flat, q_flat)
             quantized = q_flat.reshape(m, length, d).permute(0, 2, 1)
             return VQOutput(
                 quantized=quantized,
@@ -197,3 +221,20 @@ class VectorQuantizer(nn.Module):
                 perplexity=perplexity_of(counts),
                 counts=counts,
             )
+
+
+def _hash_rows(seed: int, step: torch.Tensor, k: int, n: int) -> torch.Tensor:
+    """k pseudo-random row indices in [0, n), a pure function of (seed, step) on step's device.
+
+    A counter-based hash (splitmix-style multiply/xor-shift on 31-bit words) instead of a
+    generator: it needs no host-side seed, so it runs inside a compiled step.
+    """
+    mask = 0x7FFFFFFF
+    x = (torch.arange(k, device=step.device) + step * 0x9E37 + seed * 0x85EB) & mask
+    for mult in (0x45D9F3B, 0x119DE1F3):
+        x = ((x ^ (x >> 16)) * mult) & mask
+    return (x ^ (x >> 16)) % n
+
+
+def _refresh_needs_init(module: nn.Module, _incompatible: object) -> None:
+    module.needs_init = not bool(module.initialized)
