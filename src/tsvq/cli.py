@@ -6,11 +6,14 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from . import flagrules
 from .errors import TsvqError
+from .signals import command_signals, interrupted_status
 
 
 class Parser(argparse.ArgumentParser):
@@ -43,6 +46,18 @@ def _int_at_least(text: str, low: int) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if value < low:
         raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+    return value
+
+
+# torch.manual_seed takes up to 2^64 - 1, but the quantizer derives seeds from it
+# (seed * 1_000_003 + ...): 2^32 - 1, numpy's classic bound, keeps every derived seed in range.
+MAX_SEED = 2**32 - 1
+
+
+def _seed(text: str) -> int:
+    value = _int_at_least(text, 0)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SEED} (2^32 - 1), got {value}")
     return value
 
 
@@ -127,7 +142,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--amp", type=_flag01, default=1,
                    help="mixed precision: bf16 (fp16 on GPUs without bf16), CPUs with bf16 too")
     g = p.add_argument_group("training (tsvq)")
-    g.add_argument("--seed", type=_non_negative_int, default=2021)
+    g.add_argument("--seed", type=_seed, default=2021,
+                   help="seed of every random choice, 0 to 2^32 - 1 (default 2021)")
     g.add_argument("--patience", type=_positive_int, default=10,
                    help="early stopping after N epochs without a better validation loss")
     g.add_argument("--select_by", default="recon", choices=("recon", "loss"),
@@ -278,18 +294,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return _resolve(args.handler)(args)
-    except TsvqError as exc:
-        print(f"tsvq {args.command}: error: {exc}", file=sys.stderr)
-        return getattr(exc, "exit_status", 2)
-    except KeyboardInterrupt as exc:
-        note = f": {exc}" if str(exc) else ""
-        print(f"tsvq {args.command}: interrupted{note}", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+    # warnings from numpy and torch are not the user's to read: tsvq checks what matters itself
+    with command_signals(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            flagrules.check(args.command, args, flagrules.given_options(build_parser(), argv))
+            return _resolve(args.handler)(args)
+        except TsvqError as exc:
+            print(f"tsvq {args.command}: error: {exc}", file=sys.stderr)
+            return getattr(exc, "exit_status", 2)
+        except KeyboardInterrupt as exc:
+            note = f": {exc}" if str(exc) else ""
+            print(f"tsvq {args.command}: interrupted{note}", file=sys.stderr)
+            return interrupted_status()
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
 
 
 if __name__ == "__main__":

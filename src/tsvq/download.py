@@ -25,8 +25,8 @@ from tqdm import tqdm
 
 from . import __version__
 from .datasets import REGISTRY, DatasetSpec, default_data_dir
-from .errors import TsvqError
-from .files import atomic_path
+from .errors import TsvqError, WriteFailed
+from .files import atomic_path, write_failed
 
 URL_ENV = "TSVQ_DATA_URL"
 # Git LFS media of lixus7/tqnet at a fixed commit: all nine files, flat names, sha256 as REGISTRY.
@@ -119,7 +119,10 @@ def download(
         raise TsvqError(f"{name}: {before.path} exists and is not a file; move it away first")
     src = source_url(name, url)
     with atomic_path(before.path) as tmp:
-        _fetch(src, tmp, spec, retries=retries, timeout=timeout, backoff=backoff, label=name)
+        try:
+            _fetch(src, tmp, spec, retries=retries, timeout=timeout, backoff=backoff, label=name)
+        except _WriteError as exc:
+            raise write_failed(before.path, exc.error) from None
         digest = sha256_of(tmp)
         if digest != spec.sha256:
             raise TsvqError(
@@ -142,7 +145,10 @@ def _fetch(src: str, tmp: Path, spec: DatasetSpec, *, retries: int, timeout: flo
             try:
                 got = _attempt(src, out, got, spec.size, timeout, bar)
                 if got == spec.size:
-                    out.flush()
+                    try:
+                        out.flush()
+                    except OSError as exc:
+                        raise _WriteError(exc) from None
                     return
                 raise _Short(f"connection closed after {got:,} of {spec.size:,} bytes")
             except urllib.error.HTTPError as exc:
@@ -182,9 +188,20 @@ def _attempt(src: str, out, got: int, size: int, timeout: float, bar: tqdm) -> i
                 raise TsvqError(
                     f"{src} sent more than the expected {size:,} bytes; not the registered file"
                 )
-            out.write(chunk)
+            try:
+                out.write(chunk)
+            except OSError as exc:  # disk full or `ulimit -f`: retrying cannot help
+                raise _WriteError(exc) from None
             bar.update(len(chunk))
     return got
+
+
+class _WriteError(Exception):
+    """Writing the local copy failed: not a network problem, so never retried."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _reason(exc: BaseException) -> str:
@@ -232,7 +249,7 @@ def cmd_data(args: argparse.Namespace) -> int:
         try:
             download(name, root, url, retries=args.retries, timeout=args.timeout)
         except TsvqError as exc:
-            if len(names) == 1:
+            if len(names) == 1 or isinstance(exc, WriteFailed):  # a full disk stays full
                 raise
             print(f"{name}: failed: {exc}")
             failed.append(name)

@@ -13,7 +13,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import TsvqError
+from .errors import TsvqError, WriteFailed
+
+# What writing a file can raise besides OSError: torch.save reports a failed write (disk full,
+# `ulimit -f`) as RuntimeError, safetensors as SafetensorError (a RuntimeError subclass would
+# be caught already; it is an Exception).
+try:
+    from safetensors import SafetensorError
+except ImportError:  # pragma: no cover - safetensors is a dependency
+    SafetensorError = OSError  # type: ignore[misc,assignment]
+WRITE_ERRORS: tuple[type[BaseException], ...] = (OSError, RuntimeError, SafetensorError)
 
 
 @contextlib.contextmanager
@@ -33,7 +42,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
         os.close(fd)
     except OSError as exc:
-        raise TsvqError(f"cannot write {final}: {_reason(exc)}") from None
+        raise write_failed(final, exc) from None
     tmp_path = Path(tmp)
     committing = False
     try:
@@ -50,7 +59,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             with contextlib.suppress(OSError):
                 d.rmdir()  # only while empty: never removes what someone else put there
         if committing and isinstance(exc, OSError):
-            raise TsvqError(f"cannot write {final}: {_reason(exc)}") from None
+            raise write_failed(final, exc) from None
         raise
     _fsync_dir(final.parent)
 
@@ -61,8 +70,39 @@ def stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
     return sorted(final.parent.glob(f".{glob.escape(final.name)}.*.tmp"))
 
 
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__
+def write_failed(path: str | os.PathLike[str], exc: BaseException,
+                 where: str | os.PathLike[str] | None = None) -> WriteFailed:
+    """One line naming the file and why it could not be written.
+
+    torch and safetensors lose the errno, so their reason is recovered from the file system:
+    the free space and the file-size limit of the folder `where` (default: the file's).
+    """
+    return WriteFailed(f"cannot write {path}: {_reason(exc, Path(where or Path(path).parent))}")
+
+
+def _reason(exc: BaseException, folder: Path | None = None) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    if folder is not None:
+        found = _limit_reached(folder)
+        if found:
+            return found
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text[:200] or type(exc).__name__
+
+
+def _limit_reached(folder: Path) -> str | None:
+    """'No space left on device' or the file-size limit, if either is (nearly) reached."""
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if soft != resource.RLIM_INFINITY:
+        return f"File too large (the file-size limit, ulimit -f, is {soft:,} bytes)"
+    with contextlib.suppress(OSError):
+        st = os.statvfs(folder)
+        if st.f_bavail * st.f_frsize < 1 << 20:
+            return "No space left on device"
+    return None
 
 
 @functools.cache
@@ -87,8 +127,8 @@ def write_with(path: str | os.PathLike[str], writer: Callable[[Path], Any]) -> N
     with atomic_path(path) as tmp:
         try:
             writer(tmp)
-        except OSError as exc:  # a full disk, say: one line, not a traceback
-            raise TsvqError(f"cannot write {path}: {_reason(exc)}") from None
+        except WRITE_ERRORS as exc:  # a full disk, say: one line, not a traceback
+            raise write_failed(path, exc) from None
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -105,9 +145,17 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 @contextlib.contextmanager
 def atomic_dir(path: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside `path`; on success fsync it and swap it in for `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    """Yield a temporary folder beside `path`; on success fsync it and swap it in for `path`.
+
+    A failure to write (see `WRITE_ERRORS`) becomes one `WriteFailed` line; on any exception
+    the temporary folder and any folder made for it are removed.
+    """
+    made = [d for d in (path.parent, *path.parent.parents) if not d.exists()]  # deepest first
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as exc:
+        raise write_failed(path, exc) from None
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; give it a folder's mode
         yield tmp
@@ -128,6 +176,11 @@ def atomic_dir(path: Path) -> Iterator[Path]:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        for d in made:
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        if isinstance(exc, WRITE_ERRORS):
+            raise write_failed(path, exc) from None
         raise
