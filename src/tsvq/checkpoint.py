@@ -297,7 +297,10 @@ def _epoch(p: Path, raw: dict[str, Any]) -> int:
 
 
 def _model_or_error(p: Path, cfg: ModelConfig) -> VQVAE:
+    from .memory import check_fits
+
     try:
+        check_fits(cfg, 1, training=False, where=f"checkpoint {p}: ")
         return VQVAE(cfg)
     except (TypeError, ValueError) as exc:
         raise TsvqError(f"checkpoint {p}: its model cannot be built: {exc}") from None

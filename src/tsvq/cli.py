@@ -180,6 +180,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from . import data as data_mod
     from .checkpoint import RunPaths, model_name
+    from .memory import check_fits
     from .model import VQVAE, ModelConfig, validate
     from .train import TrainConfig, amp_dtype, pick_device, train
 
@@ -222,6 +223,8 @@ def _train(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     dtype = amp_dtype(device, bool(args.amp))
     n_series = {s: data.n_windows(s) * data.n_channels for s in ("train", "val")}
+    # before the model is built; a batch never holds more series than the data has
+    check_fits(model_cfg, min(args.batch_size, n_series["train"]), str(device))
     batches = {s: -(-n // (args.batch_size * world_size())) for s, n in n_series.items()}
     if args.max_steps_per_epoch:
         batches = {s: min(b, args.max_steps_per_epoch) for s, b in batches.items()}

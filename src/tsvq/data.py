@@ -71,7 +71,8 @@ class Scaler:
             shift, scale = np.zeros(n), np.ones(n)
         # A constant channel keeps scale 1 rather than dividing by zero (as scikit-learn does).
         scale = np.where(scale > 0, scale, 1.0)
-        return cls(kind, shift.astype(np.float32), scale.astype(np.float32))
+        with np.errstate(over="ignore"):  # overflow is refused with a message (_check_scaled)
+            return cls(kind, shift.astype(np.float32), scale.astype(np.float32))
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         return ((x - self.shift) / self.scale).astype(np.float32)
@@ -153,6 +154,20 @@ def load(spec: DataSpec) -> SeriesData:
     return prepare(table, spec)
 
 
+def _check_scaled(scaled: np.ndarray, scaler: Scaler, columns: list[str]) -> None:
+    """Refuse a scaler whose statistics or scaled values overflow float32 (one line)."""
+    with np.errstate(all="ignore"):
+        bad = ~(np.isfinite(scaler.shift) & np.isfinite(scaler.scale)) | ~np.isfinite(scaled).all(0)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise TsvqError(
+            f"scaler={scaler.kind!r} overflows float32 on column {columns[k]!r} (shift "
+            f"{scaler.shift[k]:.4g}, scale {scaler.scale[k]:.4g}): its values span more than "
+            "float32 holds (3.4e38) or lie far outside the training rows; rescale the column "
+            "or choose another --scaler"
+        )
+
+
 def prepare(table: Table, spec: DataSpec, scaler: Scaler | None = None) -> SeriesData:
     """Split and scale an already read table; `scaler` reuses saved statistics when given."""
     if spec.context_points < 1:
@@ -172,6 +187,7 @@ def prepare(table: Table, spec: DataSpec, scaler: Scaler | None = None) -> Serie
     if scaler is None:
         scaler = Scaler.fit(spec.scaler, values[train_start:train_end])
     scaled = scaler.transform(values)
+    _check_scaled(scaled, scaler, [table.columns[i] for i in cols])
     return SeriesData(
         spec=spec,
         splits={name: scaled[a:b] for name, (a, b) in bounds.items()},

@@ -23,6 +23,7 @@ from .distributed import all_reduce_sum, is_main, local_rank, rank, world_size
 from .errors import TsvqError
 from .files import stale_temporaries, write_text
 from .model import VQVAE, ModelConfig
+from .runlock import run_lock, set_aside
 
 __all__ = ["RunPaths", "TrainConfig", "TrainResult", "train", "run_epoch"]
 
@@ -228,7 +229,8 @@ def train(
     record = RunRecord(model_cfg, data_record(data), tcfg, dict(args or {}), 0, math.nan,
                        math.nan, {})
     try:
-        return _train(data, record, paths, log, wrap, saved)
+        with contextlib.ExitStack() as hold:  # the run lock, once taken
+            return _train(data, record, paths, log, wrap, saved, hold)
     except KeyboardInterrupt:
         raise TrainingInterrupted(paths.last, saved[-1] if saved else None) from None
 
@@ -251,6 +253,7 @@ def _train(
     log: Callable[[str], None],
     wrap: Callable[[torch.nn.Module], torch.nn.Module] | None,
     saved: list[int],
+    hold: contextlib.ExitStack,
 ) -> TrainResult:
     model_cfg, tcfg = record.model, record.train
     device = pick_device(tcfg.device)
@@ -286,8 +289,13 @@ def _train(
         saved.append(start_epoch - 1)
         log(f"Resuming from {paths.last} after epoch {start_epoch - 1}")
     # every check that can refuse the run is done: only now touch the output folder
-    prepare_outputs(paths)
+    prepare_outputs(paths, hold)
     if is_main():
+        if not tcfg.resume:  # a new run over an earlier one: keep the earlier files, and say so
+            aside = set_aside(paths.all(), paths.directory, paths.name)
+            if aside is not None:
+                log(f"An earlier run's files were moved to {aside}; to continue that run "
+                    "instead, move them back and add --resume")
         checkpoint.write_configs(paths, record)
 
     step = make_step(core, optimizer, grad_scaler, tcfg.grad_clip)
@@ -434,18 +442,15 @@ def _differences(saved: dict[str, Any], now: dict[str, Any], keys: Any) -> list[
             if k in saved and saved[k] != now.get(k)]
 
 
-def prepare_outputs(paths: RunPaths) -> None:
-    """Fail early if the outputs cannot be written; remove temporaries a killed run left."""
+def prepare_outputs(paths: RunPaths, hold: contextlib.ExitStack) -> None:
+    """Refuse outputs that cannot be written, take the run lock (held by `hold`), then
+    remove the temporaries a killed run left (never a live run's: it would hold the lock)."""
     if not is_main():
         return
-    try:
-        paths.directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise TsvqError(
-            f"--save_path: cannot create {paths.directory}: {exc.strerror or exc}"
-        ) from None
     for p in paths.all():
         if p.is_dir():
             raise TsvqError(f"--save_path: {p} is a directory; tsvq writes a file there")
+    hold.enter_context(run_lock(paths.directory, paths.name))
+    for p in paths.all():
         for stale in stale_temporaries(p):
             stale.unlink(missing_ok=True)

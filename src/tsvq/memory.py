@@ -1,0 +1,93 @@
+"""How much memory a model configuration needs, known before anything is allocated.
+
+The estimate walks the layers `model.build_encoder` / `build_decoder` make (the same stage
+strides) and counts, in bytes: the weights with their gradients and two AdamW moments, each
+banded convolution's int64 index (up to L_out * kernel * C_in * C_out entries), the
+activations of one batch kept for the backward pass (twice, for their gradients), and the
+quantizer's distance matrix [tokens, codes]. It is a planning figure,
+meant to catch sizes that cannot fit (a codebook of 10^9 codes, hidden sizes of 10^5), not to
+be exact to the megabyte.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from .errors import TsvqError
+from .model import ModelConfig, stage_strides
+
+F32, I64 = 4, 8
+
+
+def _conv_layers(cfg: ModelConfig) -> list[tuple[int, int, int, int, int]]:
+    """(c_in, c_out, kernel, L_in, L_out) of every convolution of the model."""
+    h, r, d = cfg.block_hidden_size, cfg.res_hidden_size, cfg.embedding_dim
+    strides = stage_strides(cfg.compression_factor, cfg.patch_size)
+    widths = [1, h // 2] + [h] * len(strides)
+    layers, length = [], cfg.patch_size
+    for i, s in enumerate(strides):  # encoder
+        out = (length + 2 - 4) // s + 1
+        layers.append((widths[i], widths[i + 1], 4, length, out))
+        length = out
+    res = [(h, r, 3, length, length), (r, h, 1, length, length)] * cfg.num_residual_layers
+    layers += [(h, h, 3, length, length), *res, (h, d, 1, length, length)]
+    layers += [(d, h, 3, length, length), *res]  # decoder
+    for i, s in enumerate(strides[::-1]):
+        layers.append((widths[::-1][i], widths[::-1][i + 1], s + 2, length, length * s))
+        length *= s
+    return layers
+
+
+def training_bytes(cfg: ModelConfig, batch_size: int, training: bool = True) -> int:
+    """Estimated peak bytes to train (or, `training=False`, to run) on `batch_size` series."""
+    weights = index = act = 0
+    for c_in, c_out, k, l_in, l_out in _conv_layers(cfg):
+        weights += c_in * c_out * k + c_out
+        if not (k == 1 and l_in == l_out):  # pointwise convolutions need no band
+            index += l_out * min(l_in, k) * c_in * c_out
+        act += l_out * c_out
+    codebook = cfg.num_embeddings * cfg.embedding_dim
+    per_weight = 4 if training else 1  # weight, gradient, two AdamW moments
+    total = (weights + codebook) * F32 * per_weight + codebook * F32 * 2  # EMA statistics
+    total += index * I64 + index * F32 * (2 if training else 1)  # index, packed weights
+    series_patches = batch_size * cfg.n_patches
+    total += series_patches * act * F32 * (2 if training else 1)
+    total += batch_size * cfg.n_tokens * cfg.num_embeddings * F32 * (2 if training else 1)
+    return int(total)
+
+
+def available_bytes(device: str = "cpu") -> int | None:
+    """Memory free for this process on `device` (CPU: MemAvailable), or None if unknown."""
+    if device.startswith("cuda"):
+        import torch
+
+        with contextlib.suppress(RuntimeError):
+            return int(torch.cuda.mem_get_info(torch.device(device))[0])
+        return None
+    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return None
+
+
+def check_fits(cfg: ModelConfig, batch_size: int, device: str = "cpu",
+               training: bool = True, where: str = "") -> None:
+    """Refuse, with the estimate, a configuration whose memory would not fit on `device`."""
+    need = training_bytes(cfg, batch_size, training)
+    free = available_bytes(device)
+    if free is not None and need > free:
+        what = "training" if training else "running"
+        raise TsvqError(
+            f"{where}{what} this model needs about {_gib(need)} (block_hidden_size="
+            f"{cfg.block_hidden_size}, res_hidden_size={cfg.res_hidden_size}, num_embeddings="
+            f"{cfg.num_embeddings}, embedding_dim={cfg.embedding_dim}, batch of {batch_size} "
+            f"series), more than the {_gib(free)} free on {device}; choose smaller sizes"
+        )
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:,.1f} GiB" if n >= 2**28 else f"{n / 2**20:,.0f} MiB"
