@@ -49,6 +49,8 @@ def _rule(action: argparse.Action):  # -> (accepts(text) -> bool | None, expecte
             v = _as(float, s)
             return v is not None and math.isfinite(v) and (v > 0 if strict else v >= 0)
         return ok, float
+    if t is cli._seed:
+        return (lambda s: _as(int, s) is not None and 0 <= _as(int, s) <= cli.MAX_SEED), int
     if t is cli._flag01:
         return (lambda s: s in ("0", "1")), int
     return None, None  # free text (paths, names)
