@@ -31,6 +31,7 @@ from .data import DataSpec, Scaler
 from .errors import TsvqError
 from .files import write_text, write_with
 from .model import VQVAE, ModelConfig
+from .reach import not_there
 from .totem import ORIGINAL_CONFIG_KEYS, join_state, original_config, split_state
 
 FORMAT = "tsvq-run"
@@ -54,12 +55,22 @@ def model_name(
     )
 
 
+def check_name(name: str, what: str) -> str:
+    """Refuse a name that would leave its folder: separators, parent references, NUL."""
+    if not name or name in (".", "..") or any(c in name for c in "/\\\0"):
+        raise TsvqError(f"{what} {name!r} must be one file name: no '/', '\\', '..' or NUL")
+    return name
+
+
 @dataclass(frozen=True)
 class RunPaths:
     """The files of a run: `{directory}/{name}` plus the specification's suffixes."""
 
     directory: Path
     name: str
+
+    def __post_init__(self) -> None:
+        check_name(self.name, "the model name")
 
     def _p(self, suffix: str) -> Path:
         return self.directory / f"{self.name}{suffix}"
@@ -359,7 +370,7 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     """
     p = Path(path)
     if not p.exists():
-        raise TsvqError(f"checkpoint not found: {p}")
+        raise TsvqError(not_there("checkpoint", p))
     if p.is_dir():
         raise TsvqError(f"checkpoint path is a directory, expected a .pth file: {p}")
     _check_archive(p)

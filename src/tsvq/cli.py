@@ -179,7 +179,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from . import data as data_mod
-    from .checkpoint import RunPaths, model_name
+    from .checkpoint import RunPaths, check_name, model_name
     from .memory import check_fits
     from .model import VQVAE, ModelConfig, validate
     from .train import TrainConfig, amp_dtype, pick_device, train
@@ -196,7 +196,7 @@ def _train(args: argparse.Namespace) -> int:
     _model_error(validate, model_cfg)
     if not 0 < args.ema_decay < 1:
         raise TsvqError(f"--ema_decay must be in (0, 1), got {args.ema_decay}")
-    out_dir = Path(args.save_path) / args.dset
+    out_dir = Path(args.save_path) / check_name(args.dset, "--dset")
     for parent in (out_dir, *out_dir.parents):
         if parent.exists() and not parent.is_dir():
             raise TsvqError(f"--save_path: {parent} is a file, not a directory")

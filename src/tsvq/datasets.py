@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import TsvqError
+from .reach import not_there
 
 DATA_DIR_ENV = "TSVQ_DATA_DIR"
 
@@ -126,7 +127,7 @@ def read_table(path: Path, dset: str = CUSTOM) -> Table:
         hint = "" if dset == CUSTOM else (
             f"; get it with `tsvq data download {dset}` or point --root_path at a data directory"
         )
-        raise TsvqError(f"data file not found: {path}{hint}")
+        raise TsvqError(f"{not_there('data file', path)}{hint}")
     if path.is_dir():
         raise TsvqError(f"data path is a directory, expected a CSV file: {path}")
     compression = _check_text(path)

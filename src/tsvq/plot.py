@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .errors import TsvqError
 from .evaluate import load_model, load_split_data, window_chunks
 from .files import write_with
 from .revin import denormalize, normalize
@@ -29,11 +31,46 @@ def _save(fig, path: Path) -> None:
     write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
 
 
+HISTORY_NEEDS = ("epoch", "train_loss", "valid_loss", "train_recon_loss", "valid_recon_loss",
+                 "train_vq_loss", "valid_vq_loss")
+
+
+def read_history(history_csv: Path) -> list[dict[str, float]]:
+    """The rows of a `_history.csv`, every needed column a finite number; else one line."""
+    try:
+        with open(history_csv, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            header = reader.fieldnames or []
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise TsvqError(f"cannot read history {history_csv}: {exc}") from None
+    missing = [c for c in HISTORY_NEEDS if c not in header]
+    if missing:
+        raise TsvqError(f"history {history_csv} is not a tsvq history: it lacks the column(s) "
+                        f"{', '.join(missing)}")
+    if not rows:
+        raise TsvqError(f"history {history_csv} holds no epochs")
+    wanted = [c for c in (*HISTORY_NEEDS, "valid_codes_used") if c in header]
+    parsed = []
+    for i, row in enumerate(rows, start=1):
+        values = {}
+        for c in wanted:
+            text = row.get(c)
+            try:
+                values[c] = float(text)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                values[c] = math.nan
+            if not math.isfinite(values[c]):
+                raise TsvqError(f"history {history_csv}: data row {i}, column {c!r} is "
+                                f"{text!r}, not a finite number")
+        parsed.append(values)
+    return parsed
+
+
 def plot_history(history_csv: Path, out: Path) -> Path:
     """Train / validation loss (total, recon, VQ) and code usage per epoch."""
+    rows = read_history(history_csv)
     plt = _pyplot()
-    with open(history_csv, newline="") as fh:
-        rows = list(csv.DictReader(fh))
     ep = [int(r["epoch"]) for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for ax, key, title in ((axes[0], "loss", "total loss"), (axes[1], "recon_loss", "recon loss"),
@@ -121,7 +158,6 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .checkpoint import load_run
-    from .errors import TsvqError
 
     ckpt = Path(args.checkpoint)
     load_run(ckpt)  # validate first: a clear error before any file is written
@@ -129,8 +165,10 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise TsvqError(f"--out: {out} is a file, not a directory")
     history = ckpt.with_name(ckpt.stem + "_history.csv")
+    if history.exists() or history.is_symlink():
+        read_history(history)  # a damaged history is refused before anything is drawn
     paths = plot_reconstructions(ckpt, out, args.split)
-    if history.is_file():
+    if history.exists():
         paths.insert(0, plot_history(history, out))
     else:
         print(f"no history beside the checkpoint ({history}); loss curves skipped")

@@ -19,6 +19,7 @@ from .data import SPLITS, DataSpec, Scaler, prepare
 from .datasets import CUSTOM, DATASET_NAMES, read_table, resolve_path
 from .errors import TsvqError
 from .files import write_with
+from .reach import missing_reason
 from .tokenizer import Encoded, Tokenizer, describe_columns
 
 TOKENS_FORMAT = "tsvq-tokens"
@@ -138,7 +139,7 @@ def read_tokens(path: str | Path) -> dict[str, np.ndarray]:
     """Load and check a tokens file written by `tsvq encode`."""
     p = Path(path)
     if not p.is_file():
-        what = "a directory" if p.is_dir() else "not found"
+        what = "a directory" if p.is_dir() else missing_reason(p)
         raise TsvqError(f"tokens file {p} is {what}; expected an .npz from `tsvq encode`")
     try:
         with np.load(p, allow_pickle=False) as npz:

@@ -29,6 +29,7 @@ from . import checkpoint
 from .data import Scaler
 from .errors import TsvqError
 from .model import VQVAE, ModelConfig, validate
+from .reach import hub_unreachable, not_there
 from .revin import RevinStats
 
 # What an exported folder keeps of the training data's description: enough to read the same
@@ -115,7 +116,7 @@ class Tokenizer(
             tok = cls._from_hub(str(path), hub_kwargs)
         else:
             raise TsvqError(
-                f"tokenizer not found: {path} (expected a training checkpoint .pth, a folder "
+                f"{not_there('tokenizer', path)} (expected a training checkpoint .pth, a folder "
                 "written by `tsvq export`, or a Hugging Face Hub repo id)"
             )
         return tok.to(where)
@@ -170,11 +171,20 @@ class Tokenizer(
 
     @classmethod
     def _from_hub(cls, repo_id: str, hub_kwargs: dict[str, Any]) -> Tokenizer:
+        offline = None if hub_kwargs.get("local_files_only") else hub_unreachable(
+            constants.ENDPOINT)
+        if offline:  # only the local cache can help; no half-minute of retries
+            hub_kwargs = {**hub_kwargs, "local_files_only": True}
         try:
             return super().from_pretrained(repo_id, **hub_kwargs)
         except TsvqError:
             raise
         except Exception as exc:  # network, authentication, missing repo: all one message
+            if offline:
+                raise TsvqError(
+                    f"tokenizer not found: {repo_id} is not a local file or folder, not in the "
+                    f"local Hub cache, and the Hugging Face Hub is unreachable ({offline})"
+                ) from None
             raise TsvqError(
                 f"tokenizer not found: {repo_id} is neither a local file or folder nor "
                 f"loadable from the Hugging Face Hub ({type(exc).__name__}: {_first_line(exc)})"
