@@ -42,8 +42,10 @@ def tree(root: Path) -> dict[str, tuple[bool, int, int]]:
     """Every file and folder under `root`: relative path -> (is_dir, size, mtime_ns)."""
     snap = {}
     for p in root.rglob("*"):
-        st = p.stat()
-        snap[str(p.relative_to(root))] = (p.is_dir(), st.st_size if p.is_file() else 0,
+        st = p.lstat()  # a symbolic link as itself: it may loop or dangle
+        link = p.is_symlink()
+        snap[str(p.relative_to(root))] = (p.is_dir() and not link,
+                                          st.st_size if p.is_file() and not link else 0,
                                           st.st_mtime_ns)
     return snap
 

@@ -103,6 +103,7 @@ class Case:
     needle: str  # must be in the one line on stderr: the value, or the path
     setup: Callable[[Path], None] | None = None
     data: bool = False  # needs the benchmark data
+    kind: str = "bad value"  # the class of fault the row covers (docs/robustness.md)
 
 
 # the commands that read a checkpoint, each with its other required flags
@@ -227,6 +228,57 @@ CASES: dict[str, Case] = {
     "data download refused connection": Case(
         ("data", "download", "illness", "--root_path", "{tmp}/d", "--retries", "0",
          "--url", "http://127.0.0.1:9/"), "127.0.0.1:9"),
+    # -- round 2 (issue 12): each row names its class
+    "train data_path with a named dataset": Case(
+        (*ILL, "--data_path", "x.csv"), "--data_path has no effect", kind="silent flag"),
+    "train ema_decay with quantizer vq": Case(
+        (*ILL, "--quantizer", "vq", "--ema_decay", "0.9"), "--ema_decay has no effect",
+        kind="silent flag"),
+    "train channel with features S": Case(
+        (*ILL, "--features", "S", "--channel", "0"), "--channel has no effect",
+        kind="silent flag"),
+    "train patience not below n_epochs": Case(
+        (*ILL, "--patience", "5"), "--patience has no effect", kind="silent flag"),
+    "train root_path with an absolute data_path": Case(
+        (*CUSTOM, "--root_path", "{tmp}"), "--root_path has no effect", kind="silent flag"),
+    "encode data_path with a named dataset": Case(
+        ("encode", "--checkpoint", "{tmp}/x.pth", "--out", "{tmp}/t.npz", "--dset", "illness",
+         "--data_path", "x.csv"), "--data_path has no effect", kind="silent flag"),
+    "train seed beyond 2^32 - 1": Case((*ILL, "--seed", "4294967296"), "4294967296",
+                                       kind="numbers at extremes"),
+    "train seed beyond 2^64": Case((*ILL, "--seed", str(2**64)), str(2**64),
+                                   kind="numbers at extremes"),
+    "train codebook that cannot fit in memory": Case(
+        (*ILL, "--num_embeddings", "1000000000"), "GiB", data=True, kind="numbers at extremes"),
+    "train hidden size that cannot fit in memory": Case(
+        (*ILL, "--block_hidden_size", "200000"), "GiB", data=True, kind="numbers at extremes"),
+    "train minmax scaler overflows float32": Case(
+        (*CUSTOM, "--scaler", "minmax"), "overflows float32 on column 'a'",
+        _put("bad.csv", b"date,a,OT\n" + b"".join(
+            f"2020-01-01 {i // 60:02d}:{i % 60:02d}:00,{3e38 if i % 2 else -3e38},{i}\n".encode()
+            for i in range(400))), kind="numbers at extremes"),
+    "train data file is a symlink loop": Case(
+        CUSTOM, "symbolic link that loops", lambda tmp: (
+            (tmp / "bad.csv").symlink_to(tmp / "loop"), (tmp / "loop").symlink_to(tmp / "bad.csv")),
+        kind="message names the right thing"),
+    "eval checkpoint is a dangling link": Case(
+        ("eval", "--checkpoint", "{tmp}/x.pth"), "which does not exist",
+        lambda tmp: (tmp / "x.pth").symlink_to(tmp / "nowhere.pth"),
+        kind="message names the right thing"),
+    "plot history with a non-numeric cell": Case(
+        ("plot", "--checkpoint", "{tmp}/x.pth", "--out", "{tmp}/plots"), "not a finite number",
+        lambda tmp: (_put_ckpt("x.pth", _state())(tmp), _put("x_history.csv", (
+            b"epoch,train_loss,valid_loss,train_vq_loss,valid_vq_loss,train_recon_loss,"
+            b"valid_recon_loss\n1,abc,1,1,1,1,1\n"))(tmp)), kind="plot history"),
+    "plot history without its columns": Case(
+        ("plot", "--checkpoint", "{tmp}/x.pth", "--out", "{tmp}/plots"), "lacks the column",
+        lambda tmp: (_put_ckpt("x.pth", _state())(tmp),
+                     _put("x_history.csv", b"\x00\x01garbage\n")(tmp)), kind="plot history"),
+    "plot history with no epochs": Case(
+        ("plot", "--checkpoint", "{tmp}/x.pth", "--out", "{tmp}/plots"), "holds no epochs",
+        lambda tmp: (_put_ckpt("x.pth", _state())(tmp), _put("x_history.csv", (
+            b"epoch,train_loss,valid_loss,train_vq_loss,valid_vq_loss,train_recon_loss,"
+            b"valid_recon_loss\n"))(tmp)), kind="plot history"),
     "data list root_path is a file": Case(("data", "list", "--root_path", "{tmp}/afile"),
                                           "{tmp}/afile", _put("afile", b"x")),
     "data download root_path is a file": Case(
