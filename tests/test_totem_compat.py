@@ -316,3 +316,26 @@ def test_the_speed_baseline_computes_totems_function(factor: int) -> None:
     with torch.no_grad():
         _loss, quantized, *_ = base.vq(base.encoder(patches))
         torch.testing.assert_close(base.decoder(quantized), ref(patches), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("edit", "needle"), [
+    (lambda c: c["model_state_dict"]["encoder._conv_1.weight"].view(-1).__setitem__(
+        0, float("nan")), r"model_state_dict\['encoder._conv_1.weight'\] holds NaN"),
+    (lambda c: c["model_state_dict"].__setitem__("decoder._conv_1.bias", [0.0] * 64),
+     "is list, expected a tensor"),
+    (lambda c: c["tsvq"]["state"].__setitem__("quantizer.ema_count", torch.ones(3)),
+     r"tsvq.state\['quantizer.ema_count'\] has shape \(3,\)"),
+    (lambda c: c["tsvq"]["state"]["quantizer.ema_sum"].fill_(float("inf")),
+     "holds NaN or infinite"),
+    (lambda c: c["tsvq"]["data"]["scaler"]["scale"].__setitem__(0, 0.0),
+     "scale that is not positive"),
+    (lambda c: c["tsvq"]["model"].__setitem__("embedding_dim", "32"),
+     r"tsvq.model\[.embedding_dim.\] is str, expected int"),
+])
+def test_a_damaged_tsvq_checkpoint_is_one_line(tiny_run, tmp_path, edit, needle) -> None:
+    ckpt = torch.load(tiny_run, weights_only=True)
+    edit(ckpt)
+    torch.save(ckpt, tmp_path / "bad.pth")
+    with pytest.raises(TsvqError, match=needle) as info:
+        checkpoint.load_run(tmp_path / "bad.pth")
+    assert "\n" not in str(info.value)

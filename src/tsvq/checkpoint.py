@@ -255,6 +255,13 @@ def _names(kind: type | tuple[type, ...]) -> str:
     return " or ".join(k.__name__ for k in _tuple(kind))
 
 
+# declared types of the record's plain fields -> what a stored value may be
+_PLAIN: dict[str, tuple[type, ...]] = {
+    "int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
+    "int | None": (int, type(None)),
+}
+
+
 def _dataclass_from(p: Path, cls: type, d: Any, where: str) -> Any:
     if not isinstance(d, dict):
         raise TsvqError(f"checkpoint {p}: {where} is {type(d).__name__}, expected a dict")
@@ -262,6 +269,12 @@ def _dataclass_from(p: Path, cls: type, d: Any, where: str) -> Any:
     unknown = sorted(set(d) - known)
     if unknown:
         raise TsvqError(f"checkpoint {p}: {where} has unknown field(s) {', '.join(unknown)}")
+    for f in fields(cls):  # plain fields must hold their declared type (bool is no int here)
+        kinds = _PLAIN.get(str(f.type))
+        if kinds and f.name in d and (not isinstance(d[f.name], kinds)
+                                      or isinstance(d[f.name], bool) and bool not in kinds):
+            raise TsvqError(f"checkpoint {p}: {where}[{f.name!r}] is "
+                            f"{type(d[f.name]).__name__}, expected {f.type}")
     try:
         return cls(**d)
     except (TypeError, ValueError) as exc:

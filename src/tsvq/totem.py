@@ -124,15 +124,25 @@ def join_state(model: nn.Module, totem: dict[str, torch.Tensor],
     own = model.state_dict()
     out = dict(own)
     for key, value in totem.items():
-        mine = back[key]
-        if tuple(value.shape) != tuple(own[mine].shape):
-            raise ValueError(f"model_state_dict[{key!r}] has shape {tuple(value.shape)}, this "
-                             f"configuration needs {tuple(own[mine].shape)}")
-        out[mine] = value
-    for key, value in rest.items():
-        if key in out and key not in names:
-            out[key] = value
+        out[back[key]] = _checked(f"model_state_dict[{key!r}]", value, own[back[key]])
+    for key, value in rest.items():  # tsvq's own buffers; unknown names are ignored
+        if key in own and key not in names:
+            out[key] = _checked(f"tsvq.state[{key!r}]", value, own[key])
     return out
+
+
+def _checked(where: str, value: object, like: torch.Tensor) -> torch.Tensor:
+    """`value` if it can stand in for `like`: a tensor of its shape and kind, finite if float."""
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(f"{where} is {type(value).__name__}, expected a tensor")
+    if tuple(value.shape) != tuple(like.shape):
+        raise ValueError(f"{where} has shape {tuple(value.shape)}, this configuration needs "
+                         f"{tuple(like.shape)}")
+    if value.is_floating_point() != like.is_floating_point() or value.is_complex():
+        raise ValueError(f"{where} has dtype {value.dtype}, expected {like.dtype}")
+    if value.is_floating_point() and not torch.isfinite(value).all():
+        raise ValueError(f"{where} holds NaN or infinite values")
+    return value.to(like.dtype)
 
 
 def original_config(cfg: ModelConfig, n_channels: int) -> dict[str, int | float]:
