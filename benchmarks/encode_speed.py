@@ -1,20 +1,32 @@
-"""Tokenizer throughput on the CPU: windows per second for encode and decode.
+"""Tokenizer throughput on the CPU: windows per second for encode and decode, and a long file.
 
 Side by side with the bare model (VQVAE.encode / decode on series already scaled, in passes of
 the same size), so the figures also show what the Tokenizer's checks, scaling and copies cost.
 Without --checkpoint it times an untrained model of the given shape (speed does not depend on
 the weights) on a random walk.
 
+--file_rows N also writes a CSV of N rows (date + C random-walk columns) and times `tsvq encode
+--dset custom --split all` on it (CSV parsing, streaming and the tokens file included) against
+the bare model on the same windows held in memory. --rss_rows N1,N2,... runs `tsvq encode` in a
+child process on files of those lengths and prints each one's peak resident memory: the
+streaming bound shows as a figure that does not grow with the file.
+
     PYTHONPATH=src python benchmarks/encode_speed.py [--checkpoint RUN.pth] [--windows 2000]
-        [--threads N] [--batch_size WINDOWS]
+        [--threads N] [--batch_size WINDOWS] [--file_rows 200000] [--stride 1]
+        [--rss_rows 100000,1000000]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,6 +34,7 @@ import torch
 from tsvq import Tokenizer
 from tsvq.model import ModelConfig
 from tsvq.revin import RevinStats
+from tsvq.tokenize_cli import encode_csv
 
 
 def untrained(context_points: int, channels: int, num_embeddings: int) -> Tokenizer:
@@ -30,6 +43,22 @@ def untrained(context_points: int, channels: int, num_embeddings: int) -> Tokeni
             "columns": [f"c{i}" for i in range(channels)],
             "scaler": {"kind": "none", "shift": [0.0] * channels, "scale": [1.0] * channels}}
     return Tokenizer(model=cfg.to_dict(), data=data).eval()
+
+
+def write_walk(path: Path, rows: int, channels: int, seed: int = 0) -> None:
+    """A CSV of `rows` hourly rows: date, then `channels` random-walk columns (written in parts)."""
+    rng = np.random.default_rng(seed)
+    level = np.zeros(channels)
+    start = np.datetime64("2000-01-01T00:00")
+    with open(path, "w") as fh:
+        fh.write("date," + ",".join(f"c{i}" for i in range(channels)) + "\n")
+        for lo in range(0, rows, 100_000):
+            n = min(100_000, rows - lo)
+            walk = level + np.cumsum(rng.standard_normal((n, channels)), axis=0)
+            level = walk[-1]
+            dates = (start + np.arange(lo, lo + n).astype("timedelta64[h]")).astype(str)
+            for d, row in zip(dates, walk, strict=True):
+                fh.write(d + "," + ",".join(f"{v:.4f}" for v in row) + "\n")
 
 
 def best_of(fn: Callable[[], object], repeat: int) -> float:
@@ -53,6 +82,11 @@ def main() -> None:
     p.add_argument("--batch_size", type=int, default=None, help="windows per pass")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--file_rows", type=int, default=0, help="time a long CSV of N rows too")
+    p.add_argument("--stride", type=int, default=1, help="window stride for --file_rows")
+    p.add_argument("--rss_rows", default="", help="peak RSS of `tsvq encode` on files of N rows")
+    p.add_argument("--rss_channels", type=int, default=None,
+                   help="columns of the --rss_rows files (default: the tokenizer's)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -68,7 +102,7 @@ def main() -> None:
     enc = tok.encode(x, batch_size=args.batch_size)
 
     # The bare model on the same work: scaled series [B*C, T], the same number per pass.
-    per_pass = tok._windows_per_pass(args.batch_size) * c
+    per_pass = tok._windows_per_pass(args.batch_size, t * c) * c
     series = torch.from_numpy(((x - tok.scaler.shift) / tok.scaler.scale)
                               .transpose(0, 2, 1).reshape(-1, t).copy())
     codes = torch.from_numpy(enc.codes.reshape(-1, tok.n_tokens))
@@ -103,6 +137,84 @@ def main() -> None:
     for name, seconds in rows:
         w = args.windows / seconds
         print(f"{name:<22}{w:>12,.0f}{w * c:>12,.0f}")
+    if args.file_rows:
+        long_file(tok, args.file_rows, args.stride, args.batch_size, args.repeat)
+    if args.rss_rows:
+        peak_rss(args.checkpoint, tok, [int(n) for n in args.rss_rows.split(",")], args.stride,
+                 args.rss_channels or tok.n_channels)
+
+
+def long_file(tok: Tokenizer, rows: int, stride: int, batch_size: int | None,
+              repeat: int) -> None:
+    """`encode_csv` on a long generated file against the bare model on its windows."""
+    t, c = tok.cfg.context_points, tok.n_channels
+    with tempfile.TemporaryDirectory() as d:
+        csv = Path(d) / "long.csv"
+        write_walk(csv, rows, c)
+        cols = [f"c{i}" for i in range(c)]
+        n = (rows - t) // stride + 1
+        file_s = best_of(lambda: encode_csv(tok, csv, "custom", "all", stride, None, "error",
+                                            Path(d) / "t.npz", batch_size), max(1, repeat - 2))
+        values = np.loadtxt(csv, delimiter=",", skiprows=1, usecols=range(1, c + 1),
+                            dtype=np.float32)
+        x = np.lib.stride_tricks.sliding_window_view(values, t, axis=0)[::stride]  # [n, C, T]
+        scaler, _ = tok.scaler_for(c, cols)
+        series = torch.from_numpy(((x.transpose(0, 2, 1) - scaler.shift) / scaler.scale)
+                                  .transpose(0, 2, 1).reshape(-1, t).copy())
+        per_pass = tok._windows_per_pass(batch_size, t * c) * c
+
+        @torch.inference_mode()
+        def bare() -> None:
+            for s in series.split(per_pass):
+                tok.model.encode(s)
+
+        bare_s = best_of(bare, max(1, repeat - 2))
+        size = (Path(d) / "t.npz").stat().st_size
+    print(f"\nlong file: {rows:,} rows x {c} channel(s), stride {stride}: {n:,} windows, tokens "
+          f"file {size / 1e6:.1f} MB")
+    print(f"{'tsvq encode (file)':<22}{n / file_s:>12,.0f}{n * c / file_s:>12,.0f}")
+    print(f"{'VQVAE.encode (bare)':<22}{n / bare_s:>12,.0f}{n * c / bare_s:>12,.0f}")
+    print(f"ratio file / bare: {bare_s / file_s:.2f}")
+
+
+# The child's own peak: VmHWM belongs to the process image exec made (Linux). getrusage's
+# ru_maxrss would not do: exec carries over the high-water mark of the forked parent.
+PEAK = ("print(next(int(line.split()[1]) for line in open('/proc/self/status') "
+        "if line.startswith('VmHWM')))")
+
+
+def peak_rss(checkpoint: str | None, tok: Tokenizer, lengths: list[int], stride: int,
+             channels: int) -> None:
+    """Peak resident memory of `tsvq encode --split all` in a fresh process, per file length."""
+    with tempfile.TemporaryDirectory() as d:
+        folder = checkpoint
+        if folder is None:
+            folder = str(Path(d) / "tok")
+            tok.save_pretrained(folder)
+        print(f"\npeak RSS of `tsvq encode --split all --stride {stride}` on {channels} "
+              "column(s) (one process each)")
+        base = subprocess.run(
+            [sys.executable, "-c", f"import sys; import tsvq.tokenize_cli as t; "
+             f"t.load(sys.argv[1]); {PEAK}", folder], capture_output=True, text=True, check=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+        print(f"baseline (imports and the tokenizer loaded, nothing encoded): "
+              f"{int(base.stdout.split()[-1]) / 1024:.0f} MB")
+        print(f"{'rows':>12}{'windows':>12}{'file MB':>10}{'tokens MB':>11}{'peak RSS MB':>13}")
+        for rows in lengths:
+            csv = Path(d) / f"walk{rows}.csv"
+            write_walk(csv, rows, channels)
+            out = Path(d) / "t.npz"
+            code = f"import sys; from tsvq.cli import main; rc = main(sys.argv[1:]); {PEAK}"
+            run = subprocess.run(
+                [sys.executable, "-c", code, "encode", "--checkpoint", folder, "--dset",
+                 "custom", "--data_path", str(csv), "--split", "all", "--stride", str(stride),
+                 "--out", str(out)], capture_output=True, text=True, check=True,
+                env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+            peak_kb = int(run.stdout.strip().splitlines()[-1])  # kB
+            n = (rows - tok.cfg.context_points) // stride + 1
+            print(f"{rows:>12,}{n:>12,}{csv.stat().st_size / 1e6:>10.1f}"
+                  f"{out.stat().st_size / 1e6:>11.1f}{peak_kb / 1024:>13.0f}")
+            csv.unlink()
 
 
 if __name__ == "__main__":

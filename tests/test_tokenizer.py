@@ -20,7 +20,9 @@ from conftest import REPO
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tsvq import Encoded, Tokenizer, checkpoint
+from tsvq import tokens_file as tokfile
 from tsvq.cli import main
+from tsvq.data import Scaler
 from tsvq.errors import TsvqError
 from tsvq.evaluate import evaluate, load_model, load_split_data
 
@@ -56,9 +58,10 @@ def ckpt(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def other_ckpt(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
-    """Another configuration: compression 8 (12 tokens), 32 codes, the OT channel alone."""
+    """Another configuration: compression 8 (12 tokens), 32 codes, OT alone, without RevIN."""
     return _train(tmp_path_factory.mktemp("other"), data_dir, "--compression_factor", "8",
-                  "--num_embeddings", "32", "--channel", "6", "--max_steps_per_epoch", "2")
+                  "--num_embeddings", "32", "--channel", "6", "--max_steps_per_epoch", "2",
+                  "--revin", "0")
 
 
 @pytest.fixture(scope="module")
@@ -177,16 +180,22 @@ def test_export_gives_the_same_codes(
     np.testing.assert_array_equal(loaded.encode(windows[:300]).codes, encoded.codes[:300])
 
 
+@pytest.mark.parametrize(("readme", "heading"), [("README.md", "### Runnable example"),
+                                                 ("README.zh-CN.md", "### 可运行示例")])
 def test_readme_example_runs(ckpt: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
-                           tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text.split("### Runnable example", 1)[1]
+                             tmp_path: Path, capsys: pytest.CaptureFixture, readme: str,
+                             heading: str) -> None:
+    text = (REPO / readme).read_text(encoding="utf-8")
+    section = text.split(heading, 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     monkeypatch.setenv("TSVQ_CHECKPOINT", str(ckpt))
     monkeypatch.setenv("TSVQ_DATA_DIR", str(data_dir))
     monkeypatch.chdir(tmp_path)
-    exec(compile(code, "README.md", "exec"), {"__name__": "__main__"})
-    assert "(500, 7, 24) int64" in capsys.readouterr().out
+    exec(compile(code, readme, "exec"), {"__name__": "__main__"})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "(500, 7, 24) int64" and out[2:5] == [
+        "(1, 1, 48)", "(1, 96, 7)", "[[0, 6, 2], [0, 6, 3]]"], out
+    assert out[5] == "(64, 8) (1, 7, 24, 8)"
 
 
 # ---- bad input: one clear error --------------------------------------------------------------
@@ -198,25 +207,40 @@ def _nan_at(w: np.ndarray) -> np.ndarray:
     return w
 
 
-@pytest.mark.parametrize(("make", "message"), [
-    (lambda w: w[:4, :95], r"T = context_points = 96 .* got shape \(4, 95, 7\)"),
-    (lambda w: w[:4, :, :6], r"C = 7 channel\(s\)"),
-    (lambda w: w[:4].transpose(0, 2, 1), r"looks like \[B, C, T\]"),
-    (lambda w: w[:4, None], r"got shape \(4, 1, 96, 7\)"),
-    (_nan_at, r"nan at window 3, time step 10, channel 2 \(MUFL\)"),
-    (lambda w: np.where(np.arange(7) == 6, np.inf, w[:2]), r"inf at window 0, .*\(OT\)"),
-    (lambda w: w[:2].astype(str), r"real numbers, got dtype <U"),
+@pytest.mark.parametrize(("make", "kw", "message"), [
+    (lambda w: w[:4, :95], {}, r"T = 95 .* multiple of patch_size 16: the nearest are 80 or 96"),
+    (lambda w: w[:4, :9], {}, r"T = 9 .* the nearest are 16$"),
+    (lambda w: w[:4].transpose(0, 2, 1)[:, :, :96], {}, r"T = 7 "),
+    (lambda w: w[:4, None], {}, r"\[B, T, C\] or \[T, C\], got 4 dimension\(s\)"),
+    (lambda w: w[:0], {}, r"x is empty \(shape \(0, 96, 7\)\)"),
+    (lambda w: w[:2, :, :0], {}, r"x is empty"),
+    (_nan_at, {}, r"nan at window 3, time step 10, channel 2 \(MUFL\)"),
+    (lambda w: np.where(np.arange(7) == 6, np.inf, w[:2]), {}, r"inf at window 0, .*\(OT\)"),
+    (lambda w: w[:2].astype(str), {}, r"real numbers, got dtype <U"),
+    (lambda w: w[:2], {"missing": "drop"}, r"missing='drop' is not one of 'error', 'interp"),
+    (lambda w: w[:2], {"mean": np.zeros((2, 6)), "std": np.ones((2, 7))},
+     r"mean must be \[B, C\] = \[2, 7\], got shape \(2, 6\)"),
+    (lambda w: w[:2], {"mean": np.zeros((2, 7)), "std": np.zeros((2, 7))},
+     r"std must be > 0 .* got 0\.0 at window 0, channel 0"),
+    (lambda w: w[:2], {"mean": np.zeros((2, 7))}, r"give mean= and std= together"),
+    (lambda w: w[:2], {"mean": np.zeros((2, 7), str), "std": np.ones((2, 7))},
+     r"mean must hold real numbers"),
+    (lambda w: w[:2], {"columns": ["OT"]}, r"columns must name each of the 7 channel\(s\)"),
+    (lambda w: w[:2, :, :1] * np.nan, {"missing": "interpolate"},
+     r"no finite value at all in window 0, channel 0 \(x0\)"),
 ])
-def test_encode_rejects(tok: Tokenizer, windows: np.ndarray, make, message: str) -> None:
+def test_encode_rejects(tok: Tokenizer, windows: np.ndarray, make, kw: dict,
+                        message: str) -> None:
     with pytest.raises(TsvqError, match=message):
-        tok.encode(make(windows))
+        tok.encode(make(windows), **kw)
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    (lambda c, m, s: (c + 64, m, s), r"in 0\.\.63 \(num_embeddings 64\), found \d+ at window 0"),
+    (lambda c, m, s: (c + 64, m, s), r"in 0\.\.63 \(num_embeddings 64\), found \d+ at index \(0, "),
     (lambda c, m, s: (c - 64, m, s), r"in 0\.\.63"),
     (lambda c, m, s: (c.astype(np.float32), m, s), r"integers, got dtype float32"),
-    (lambda c, m, s: (c[..., :12], m, s), r"\[B, 7, 24\] .* got shape \(3, 7, 12\)"),
+    (lambda c, m, s: (c[..., :11], m, s), r"n_tokens a positive multiple of 4 .* \(3, 7, 11\)"),
+    (lambda c, m, s: (c[:, :0], m, s), r"got shape \(3, 0, 24\)"),
     (lambda c, m, s: (c, None, None), r"need mean= and std="),
     (lambda c, m, s: (c, m, -s), r"std must be > 0"),
     (lambda c, m, s: (c, m[:, :3], s), r"mean must be \[B, C\] = \[3, 7\]"),
@@ -228,15 +252,26 @@ def test_decode_rejects(tok: Tokenizer, encoded: Encoded, change, message: str) 
         tok.decode(codes, mean=mean, std=std)
 
 
-def test_other_configuration_is_refused(
+def test_without_revin_foreign_columns_are_refused(
     other_ckpt: Path, windows: np.ndarray, encoded: Encoded
 ) -> None:
     other = Tokenizer.from_pretrained(other_ckpt)
     assert (other.n_channels, other.n_tokens, other.vocab_size) == (1, 12, 32)
-    with pytest.raises(TsvqError, match=r"\[B, 1, 12\] .* another configuration"):
-        other.decode(encoded.codes[:2], mean=encoded.mean[:2, :1], std=encoded.std[:2, :1])
-    with pytest.raises(TsvqError, match=r"C = 1 channel\(s\) \(OT\)"):
+    with pytest.raises(TsvqError, match=r"trained without RevIN, so it encodes only its training "
+                                        r"column\(s\) \(OT\) .* got x0, x1"):
         other.encode(windows[:2])
+    with pytest.raises(TsvqError, match=r"got HUFL"):
+        other.encode(windows[:2, :, :1], columns=["HUFL"])
+    with pytest.raises(TsvqError, match=r"trained without RevIN: encode without them"):
+        other.encode(windows[:2, :, 6:], mean=np.zeros((2, 1)), std=np.ones((2, 1)))
+    assert other.encode(windows[:2, :, 6:], columns=["OT"]).codes.shape == (2, 1, 12)
+
+
+def _signed(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A tokens file's arrays with the digest recomputed over their (changed) content."""
+    parts = {k: (np.asarray(v).dtype, np.asarray(v).shape, tokfile._sha(np.asarray(v)))
+             for k, v in arrays.items() if k != tokfile.DIGEST}
+    return {**arrays, tokfile.DIGEST: np.asarray(tokfile._digest(parts))}
 
 
 @pytest.fixture(scope="module")
@@ -249,8 +284,19 @@ def bad_files(ckpt: Path, tokens_file: Path, tmp_path_factory: pytest.TempPathFa
     (d / "garbage.pth").write_bytes(b"not a checkpoint")
     with np.load(tokens_file) as f:
         arrays = dict(f)
-    np.savez(d / "out_of_range.npz", **{**arrays, "codes": arrays["codes"] + 64})
+    np.savez(d / "unsigned.npz", **{**arrays, "codes": arrays["codes"] + 1})
     np.savez(d / "not_tokens.npz", x=np.zeros(3))
+    # wrong content under a digest that matches it (a faulty writer): the checks behind it
+    altered = {"scaler": {"scaler_shift": arrays["scaler_shift"] + 1},
+               "length": {"context_points": np.int64(192)}, "mask": {"mask": np.ones(2, bool)},
+               "start": {"start": np.arange(3)}, "range": {"codes": arrays["codes"] + 64}}
+    for name, change in altered.items():
+        np.savez(d / f"altered_{name}.npz", **_signed({**arrays, **change}))
+    gappy = pd.DataFrame({"date": pd.date_range("2020-01-01", periods=20, freq="h").astype(str),
+                          "a": np.arange(20.0).astype(str), "b": "1.5"})
+    gappy.loc[6, "b"] = ""
+    gappy.loc[8, "b"] = "x1"
+    gappy.to_csv(d / "gappy.csv", index=False)
     stamps = pd.date_range("2020-01-01", periods=400, freq="h")
     pd.DataFrame({"date": stamps, "a": np.arange(400.0), "b": 1.0}).to_csv(d / "other.csv",
                                                                           index=False)
@@ -261,15 +307,38 @@ def bad_files(ckpt: Path, tokens_file: Path, tmp_path_factory: pytest.TempPathFa
     (["encode", "--checkpoint", "{tmp}/missing.pth"], r"tokenizer not found: .*missing\.pth"),
     (["encode", "--checkpoint", "{garbage}"], r"garbage\.pth is truncated, corrupt"),
     (["encode", "--checkpoint", "{ckpt}", "--dset", "custom"], r"needs --data_path"),
-    (["encode", "--checkpoint", "{ckpt}", "--data_path", "{other}"], r"--data_path is for"),
-    (["encode", "--checkpoint", "{ckpt}", "--dset", "custom", "--data_path", "{other}"],
-     r"gives channel\(s\) a, b; the tokenizer was trained on HUFL"),
+    (["encode", "--checkpoint", "{ckpt}", "--dset", "etth1", "--data_path", "{other}"],
+     r"--data_path is for"),
+    (["encode", "--checkpoint", "{other_ckpt}", "--dset", "custom", "--data_path", "{other}"],
+     r"trained without RevIN, so it encodes only .* got a, b"),
+    (["encode", "--checkpoint", "{ckpt}", "--data_path", "{other}", "--split", "all",
+      "--context_points", "100"], r"--context_points 100 must be a multiple of patch_size 16: "
+     r"the nearest are 96 or 112"),
+    (["encode", "--checkpoint", "{ckpt}", "--data_path", "{gappy}", "--split", "all",
+      "--context_points", "16"],
+     r"gappy\.csv: column 'b' data row 7 holds a blank cell; .* --missing interpolate"),
+    (["encode", "--checkpoint", "{ckpt}", "--data_path", "{gappy}", "--split", "all",
+      "--context_points", "16", "--missing", "interpolate"],
+     r"column 'b' data row 9 holds 'x1'; every value must be a"),
     (["encode", "--checkpoint", "{ckpt}", "--root_path", "{tmp}"], r"data file not found"),
+    (["encode", "--checkpoint", "{ckpt}", "--data_path", "{gappy}", "--split", "all"],
+     r"gappy\.csv has 20 rows, fewer than one window of 96"),
     (["decode", "--checkpoint", "{other_ckpt}", "--tokens", "{tokens}"],
-     r"another configuration \(n_tokens 24 vs 12; num_embeddings 64 vs 32; channels"),
+     r"another configuration \(num_embeddings 64 vs 32; context_points 96 with n_tokens 24, "
+     r"vs compression_factor 8"),
+    (["decode", "--checkpoint", "{ckpt}", "--tokens", "{altered_scaler}"],
+     r"its scaler for channel\(s\) HUFL, .* differs from the tokenizer's"),
+    (["decode", "--checkpoint", "{ckpt}", "--tokens", "{altered_length}"],
+     r"another configuration \(context_points 192 with n_tokens 24"),
+    (["decode", "--checkpoint", "{ckpt}", "--tokens", "{altered_mask}"],
+     r"'mask' must be \[n, C, n_tokens\] bool.*, got shape \(2\,\)"),
+    (["decode", "--checkpoint", "{ckpt}", "--tokens", "{altered_start}"],
+     r"'start' must be .* got shape \(3,\) with codes of shape \(412, 7, 24\)"),
     (["decode", "--checkpoint", "{retrained}", "--tokens", "{tokens}"], r"made by another model"),
-    (["decode", "--checkpoint", "{ckpt}", "--tokens", "{out_of_range}"],
+    (["decode", "--checkpoint", "{ckpt}", "--tokens", "{altered_range}"],
      r"codes must be in 0\.\.63"),
+    (["decode", "--checkpoint", "{ckpt}", "--tokens", "{unsigned}"],
+     r"unsigned\.npz was altered or damaged after `tsvq encode` wrote it"),
     (["decode", "--checkpoint", "{ckpt}", "--tokens", "{not_tokens}"], r"not a tsvq tokens file"),
     (["decode", "--checkpoint", "{ckpt}", "--tokens", "{tmp}/none.npz"], r"none\.npz is not found"),
     (["export", "--checkpoint", "{tmp}/missing"], r"tokenizer not found"),
@@ -332,3 +401,206 @@ def test_cli_refuses_to_clobber(ckpt: Path, tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["encode", "--checkpoint", str(ckpt), "--stride", "0", "--out", "x.npz"])
     assert exc.value.code == 2
+
+
+# ---- data the model never saw: lengths, columns, given statistics, gaps ----------------------
+
+
+def _rows(data_dir: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(data_dir / name).iloc[:, 1:]
+
+
+@pytest.mark.parametrize("t", [16, 48, 192, 512])
+def test_any_length_is_its_patches(tok: Tokenizer, windows: np.ndarray, t: int) -> None:
+    """A window of T steps gives T/4 tokens per channel; with its statistics fixed, its codes are
+    those of its patches encoded on their own (the model is patch-wise)."""
+    x = np.concatenate([windows[::96][:t // 96 + 1].reshape(-1, 7)])[None, :t]  # [1, T, 7]
+    enc = tok.encode(x)
+    assert enc.codes.shape == (1, 7, t // 4) and tok.decode(enc).shape == (1, t, 7)
+    patches = x.reshape(t // 16, 16, 7)  # each patch a window of its own, same statistics
+    per_patch = tok.encode(patches, mean=np.repeat(enc.mean, t // 16, 0),
+                           std=np.repeat(enc.std, t // 16, 0))
+    np.testing.assert_array_equal(per_patch.codes.transpose(1, 0, 2).reshape(1, 7, -1),
+                                  enc.codes)
+
+
+def test_given_statistics(tok: Tokenizer, windows: np.ndarray, encoded: Encoded) -> None:
+    own = tok.encode(windows[:40], mean=encoded.mean[:40], std=encoded.std[:40])
+    np.testing.assert_array_equal(own.codes, encoded.codes[:40])
+    # a forecast target (the 96 steps after each context) on its context's scale
+    context, target = windows[:100], windows[96:196]
+    ctx = tok.encode(context)
+    tgt = tok.encode(target, mean=ctx.mean, std=ctx.std)
+    np.testing.assert_array_equal(tgt.mean, ctx.mean)
+    back = tok.decode(tgt.codes, mean=ctx.mean, std=ctx.std)
+    err = ((back - target) ** 2).mean()
+    spread = ((target - target.mean(axis=1, keepdims=True)) ** 2).mean()
+    assert err < spread, f"target on its context's scale: MSE {err:.3f}, variance {spread:.3f}"
+    assert (tgt.codes != tok.encode(target).codes).mean() > 0.05, "the scale should matter"
+
+
+def test_a_single_named_series_is_its_channel(tok: Tokenizer, windows: np.ndarray,
+                                              encoded: Encoded) -> None:
+    ot = tok.encode(windows[:300, :, 6:], columns=["OT"])
+    assert ot.scaler.kind == "standard" and ot.columns == ["OT"]
+    np.testing.assert_array_equal(ot.codes, encoded.codes[:300, 6:])
+    np.testing.assert_allclose(tok.decode(ot), tok.decode(encoded)[:300, :, 6:], atol=1e-4)
+
+
+def test_foreign_columns_cancel_the_scaler_up_to_revin_eps(
+    tok: Tokenizer, windows: np.ndarray, encoded: Encoded
+) -> None:
+    """Unnamed columns are not scaled: RevIN alone normalizes them, so codes differ from those
+    of the training scaler only where RevIN's epsilon (1e-5) weighs on a window's variance."""
+    bare = tok.encode(windows[:, :, 6:])  # C=1, no names: a foreign column
+    assert bare.scaler.kind == "none" and bare.columns == ["x0"]
+    same = (bare.codes == encoded.codes[:, 6:]).mean()
+    assert same > 0.99, f"only {same:.4f} of the codes agree"
+    err_bare = ((tok.decode(bare) - windows[:, :, 6:]) ** 2).mean()
+    err_scaled = ((tok.decode(encoded)[:, :, 6:] - windows[:, :, 6:]) ** 2).mean()
+    assert err_bare == pytest.approx(err_scaled, rel=0.02), (err_bare, err_scaled)
+
+
+def test_other_benchmark_reconstructs(tok: Tokenizer, data_dir: Path) -> None:
+    """weather.csv (21 columns the model never saw), 192-step windows: RevIN-space MSE well
+    below predicting each window's mean (1.0)."""
+    values = _rows(data_dir, "weather/weather.csv").to_numpy(np.float32)[:20000]
+    x = sliding_window_view(values, 192, axis=0)[::97].transpose(0, 2, 1)  # [207, 192, 21]
+    enc = tok.encode(x)
+    mse = ((_revin_space(tok.decode(enc), enc) - _revin_space(x, enc)) ** 2).mean()
+    assert enc.codes.shape == (len(x), 21, 48) and mse < 0.5, f"RevIN-space MSE {mse:.3f}"
+
+
+def test_gaps_are_filled_and_masked(tok: Tokenizer, windows: np.ndarray) -> None:
+    x = np.array(windows[:5])
+    x[1, 10:13, 2] = np.nan  # inside one token (steps 8..11) and the next (12..15)
+    x[2, :5, 0] = np.inf  # a leading gap: tokens 0 and 1
+    x[4, 95, 6] = np.nan  # a trailing gap: the last token
+    enc = tok.encode(x, missing="interpolate")
+    expected = np.zeros((5, 7, 24), bool)
+    expected[1, 2, 2:4] = expected[2, 0, 0:2] = expected[4, 6, 23] = True
+    np.testing.assert_array_equal(enc.mask, expected)
+    by_hand = np.array(windows[:5])
+    by_hand[1, 10:13, 2] = np.interp([10, 11, 12], [9, 13], by_hand[1, [9, 13], 2])
+    by_hand[2, :5, 0] = by_hand[2, 5, 0]
+    by_hand[4, 95, 6] = by_hand[4, 94, 6]
+    np.testing.assert_array_equal(enc.codes, tok.encode(by_hand).codes)
+    assert tok.encode(windows[:5], missing="interpolate").mask.sum() == 0
+
+
+def test_codebook(tok: Tokenizer, encoded: Encoded) -> None:
+    book = tok.codebook
+    assert book.shape == (64, 8) and book.dtype == torch.float32
+    vec = tok.vectors(encoded.codes[:3])
+    assert vec.shape == (3, 7, 24, 8)
+    torch.testing.assert_close(vec, book[torch.from_numpy(encoded.codes[:3])])
+    book.zero_()  # a copy: the tokenizer's codebook is untouched
+    assert tok.codebook.abs().sum() > 0
+    with pytest.raises(TsvqError, match=r"codes must be in 0\.\.63"):
+        tok.vectors(np.array([64]))
+
+
+# ---- any CSV from the command line, streamed; compact files; one loader -------------------
+
+
+def _encode_cli(ckpt: Path, out: Path, *extra: str) -> dict[str, np.ndarray]:
+    assert main(["encode", "--checkpoint", str(ckpt), "--out", str(out), *extra]) == 0
+    with np.load(out) as f:
+        return dict(f)
+
+
+def test_cli_any_csv_equals_api(ckpt: Path, tok: Tokenizer, data_dir: Path,
+                                tmp_path: Path) -> None:
+    """weather.csv, whole file, 192-step windows every 500 rows: the API's codes, in uint8."""
+    csv = data_dir / "weather" / "weather.csv"
+    f = _encode_cli(ckpt, tmp_path / "w.npz", "--dset", "custom", "--data_path", str(csv),
+                    "--split", "all", "--stride", "500", "--context_points", "192")
+    values = _rows(data_dir, "weather/weather.csv")
+    x = sliding_window_view(values.to_numpy(np.float32), 192, axis=0)[::500].transpose(0, 2, 1)
+    # columns the tokenizer does not know: standardized on the file's first 70% of rows; OT is
+    # a training column's name, so it keeps the training scaler
+    fitted = Scaler.fit("standard", values.to_numpy(np.float32)[:int(len(values) * 0.7)])
+    fitted.shift[-1], fitted.scale[-1] = tok.scaler.shift[-1], tok.scaler.scale[-1]
+    np.testing.assert_allclose(f["scaler_shift"], fitted.shift, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(f["scaler_scale"], fitted.scale, rtol=1e-5)
+    assert f["scaler_kind"] == "mixed"
+    enc = tok.encode(x, columns=list(values.columns),
+                     scaler=Scaler("standard", f["scaler_shift"], f["scaler_scale"]))
+    assert f["codes"].dtype == np.uint8 and f["codes"].shape == (len(x), 21, 48)
+    np.testing.assert_array_equal(f["codes"], enc.codes)
+    np.testing.assert_array_equal(f["start"], np.arange(len(x)) * 500)
+    assert list(f["columns"]) == list(values.columns) and "mask" not in f
+    out = tmp_path / "x.npz"
+    assert main(["decode", "--checkpoint", str(ckpt), "--tokens", str(tmp_path / "w.npz"),
+                 "--out", str(out)]) == 0
+    with np.load(out) as d:
+        np.testing.assert_allclose(d["x"], tok.decode(enc), rtol=1e-5, atol=1e-4)
+
+
+def test_cli_streams_in_chunks(ckpt: Path, data_dir: Path, tmp_path: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file parsed 100 rows and encoded 50 windows at a time gives the file read at once,
+    byte for byte; a gap in OT is filled and masked as the API does."""
+    table = pd.read_csv(data_dir / "ETT-small" / "ETTh1.csv", dtype=str)[["date", "OT"]]
+    table.loc[[15000, 15001, 16000], "OT"] = ["", "nan", ""]  # in the 70/10/20 test split
+    csv = tmp_path / "ot.csv"
+    table.to_csv(csv, index=False)
+    args = ("--data_path", str(csv), "--split", "test", "--stride", "3", "--missing",
+            "interpolate")
+    whole = _encode_cli(ckpt, tmp_path / "a.npz", *args)
+    monkeypatch.setattr("tsvq.tokenize_cli.CHUNK_VALUES", 50 * 96)
+    monkeypatch.setattr("tsvq.stream.CHUNK_CELLS", 100)
+    chunked = _encode_cli(ckpt, tmp_path / "b.npz", *args)
+    assert whole.keys() == chunked.keys()
+    for k in whole:
+        np.testing.assert_array_equal(whole[k], chunked[k], err_msg=k)
+    assert whole["mask"].any() and whole["scaler_kind"] == "standard"  # OT: a training column
+    start = whole["start"]
+    x = np.stack([table["OT"].iloc[s:s + 96].replace("", "nan").astype(np.float32)
+                  for s in start])[:, :, None]
+    api = Tokenizer.from_pretrained(ckpt).encode(x, missing="interpolate", columns=["OT"])
+    np.testing.assert_array_equal(whole["codes"], api.codes)
+    np.testing.assert_array_equal(whole["mask"], api.mask)
+    assert main(["decode", "--checkpoint", str(ckpt), "--tokens", str(tmp_path / "a.npz"),
+                 "--out", str(tmp_path / "x.npz")]) == 0
+    with np.load(tmp_path / "x.npz") as d:
+        np.testing.assert_array_equal(d["mask"], api.mask)
+        assert d["x"].shape == (len(start), 96, 1)
+
+
+def test_token_file_sizes_and_version_1_files(ckpt: Path, tokens_file: Path, tmp_path: Path,
+                                              decoded: np.ndarray) -> None:
+    """uint8 codes; a file as tsvq wrote it before (int64 codes, format_version 1) decodes."""
+    with np.load(tokens_file) as f:
+        arrays = dict(f)
+    assert arrays["codes"].dtype == np.uint8
+    old = {k: v for k, v in arrays.items() if k not in ("split", "stride", "missing", "dset")}
+    old.update(codes=arrays["codes"].astype(np.int64), format_version=np.int64(1))
+    np.savez(tmp_path / "v1.npz", **old)
+    assert (tmp_path / "v1.npz").stat().st_size > 2 * tokens_file.stat().st_size
+    out = tmp_path / "x.npz"
+    assert main(["decode", "--checkpoint", str(ckpt), "--tokens", str(tmp_path / "v1.npz"),
+                 "--out", str(out)]) == 0
+    with np.load(out) as d:
+        np.testing.assert_allclose(d["x"], decoded[::7], rtol=1e-6, atol=1e-6)
+
+
+def test_eval_encode_decode_on_an_exported_folder(
+    ckpt: Path, tmp_path: Path, tokens_file: Path, capsys: pytest.CaptureFixture
+) -> None:
+    folder = tmp_path / "exported"
+    assert main(["export", "--checkpoint", str(ckpt), "--out", str(folder)]) == 0
+    reports = []
+    for source in (ckpt, folder):
+        capsys.readouterr()
+        assert main(["eval", "--checkpoint", str(source), "--json"]) == 0
+        reports.append(json.loads(capsys.readouterr().out))
+    assert reports[0]["epoch"] == reports[1]["epoch"] is not None  # exported along
+    assert reports[0] == reports[1]
+    f = _encode_cli(folder, tmp_path / "t.npz", "--split", "test", "--stride", "7")
+    with np.load(tokens_file) as g:
+        np.testing.assert_array_equal(f["codes"], g["codes"])
+    assert main(["decode", "--checkpoint", str(folder), "--tokens", str(tokens_file),
+                 "--out", str(tmp_path / "x.npz")]) == 0
+    assert main(["plot", "--checkpoint", str(folder), "--out", str(tmp_path / "plots")]) == 0
+    assert sorted(p.suffix for p in (tmp_path / "plots").iterdir()) == [".png", ".png"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Encoded", "Tokenizer", "__version__"]
+__all__ = ["Encoded", "Scaler", "Tokenizer", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -14,4 +14,8 @@ def __getattr__(name: str) -> Any:
         from . import tokenizer
 
         return getattr(tokenizer, name)
+    if name == "Scaler":  # to give columns a tokenizer does not know their own scaling
+        from .data import Scaler
+
+        return Scaler
     raise AttributeError(f"module 'tsvq' has no attribute {name!r}")

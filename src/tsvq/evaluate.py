@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import checkpoint
 from .checkpoint import RunRecord
 from .data import SPLITS, DataSpec, Scaler, SeriesData, prepare
 from .datasets import read_table, resolve_path
@@ -20,33 +19,60 @@ from .errors import TsvqError
 from .model import VQVAE
 from .quantizer import perplexity_of
 from .revin import denormalize, normalize
+from .tokenizer import load
 
 CHUNK_VALUES = 1 << 21  # values per forward pass: bounds memory whatever the split's size
 
 
 @dataclass
 class Loaded:
-    """A checkpoint's model (in eval mode) and the run record it came with."""
+    """A tokenizer's model (in eval mode) and what is known of the run that trained it."""
 
     model: VQVAE
-    record: RunRecord
+    epoch: int | None  # 0-based, as checkpoints count; None when the source does not say
+    origin: str  # "tsvq", or "original" for a checkpoint of the original script
     spec: DataSpec
     scaler: Scaler | None  # None: refitted on the training split (the original's checkpoints)
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> Loaded:
-    """Rebuild the model of a checkpoint (tsvq's or the original's) and its data description."""
-    record = checkpoint.load_run(path)
-    return Loaded(record.build_model(device), record, record.data.spec, record.data.scaler)
+    """The model of a checkpoint (tsvq's or the original's), an exported folder or a Hub repo id
+    (one loader: `tokenizer.load`), and the data description it was trained with."""
+    tok = load(path, device=device)
+    if tok.record is not None:  # a checkpoint: its record knows the data's paths
+        r = tok.record
+        return Loaded(tok.model, r.epoch, r.origin, r.data.spec, tok.scaler)
+    d = tok.data
+    spec = DataSpec(
+        dset=d["dset"], root_path=None, data_path=None, context_points=tok.cfg.context_points,
+        scaler=tok.scaler.kind, features=d["features"], target=d["target"], channel=d["channel"],
+    )
+    return Loaded(tok.model, tok.run.get("epoch"), "tsvq", spec, tok.scaler)
 
 
-def load_split_data(loaded: Loaded, root_path: str | None = None) -> SeriesData:
+def fitted_scaler(record: RunRecord) -> tuple[Scaler, tuple[str, ...]]:
+    """The scaler of a checkpoint of the original script, which records none: fitted again on
+    the training split, as the original's data loader fitted it; and the channels' names."""
+    loaded = Loaded(record.build_model(), record.epoch, record.origin, record.data.spec, None)
+    data = load_split_data(loaded)
+    return data.scaler, tuple(data.columns)
+
+
+def load_split_data(
+    loaded: Loaded, root_path: str | None = None, data_path: str | None = None
+) -> SeriesData:
     """The checkpoint's dataset, split as in training and scaled with the saved statistics.
 
     A checkpoint of the original script records no statistics: its scaler is fitted again on
-    the training split, as the original's data loader fitted it.
+    the training split, as the original's data loader fitted it. `data_path` gives the CSV of a
+    `custom` dataset where the source does not (an exported folder or Hub repo keeps no paths).
     """
     spec = loaded.spec
+    if data_path is not None:
+        if spec.dset != "custom":
+            raise TsvqError(f"--data_path is for a tokenizer trained on --dset custom; this one "
+                            f"was trained on {spec.dset} (use --root_path)")
+        spec = DataSpec(**{**spec.__dict__, "data_path": data_path})
     if root_path is not None:
         data_path = spec.data_path if spec.dset == "custom" else None
         spec = DataSpec(**{**spec.__dict__, "root_path": root_path, "data_path": data_path})
@@ -113,8 +139,9 @@ def evaluate(loaded: Loaded, data: SeriesData, split: str = "test") -> dict[str,
     return {
         "split": split,
         "dset": data.spec.dset,
-        "epoch": loaded.record.epoch + 1,  # as the log and history count (the file: 0-based)
-        "origin": loaded.record.origin,
+        # as the log and history count (the file: 0-based)
+        "epoch": None if loaded.epoch is None else loaded.epoch + 1,
+        "origin": loaded.origin,
         "windows": n_windows,
         "channels": c,
         "mse": float(sums["se"].sum() / total),
@@ -132,7 +159,7 @@ def evaluate(loaded: Loaded, data: SeriesData, split: str = "test") -> dict[str,
 def format_table(r: dict[str, Any]) -> str:
     lines = [
         f"{r['dset']} {r['split']} split: {r['windows']} windows x {r['channels']} channel(s), "
-        f"checkpoint epoch {r['epoch']}",
+        f"checkpoint epoch {r['epoch'] if r['epoch'] is not None else 'unknown'}",
         f"codebook: {r['codes_used']}/{r['codebook_size']} codes used "
         f"({r['dead_codes']} dead), perplexity {r['perplexity']:.2f}",
         "",
@@ -152,15 +179,20 @@ def format_table(r: dict[str, Any]) -> str:
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True,
-                   help="a .pth written by tsvq train or by the original vqvae_train.py")
+                   help="a .pth written by tsvq train or by the original vqvae_train.py, a "
+                        "folder written by tsvq export, or a Hugging Face Hub repo id")
     p.add_argument("--split", default="test", choices=SPLITS)
     p.add_argument("--root_path", default=None,
                    help="data directory, if the data moved since training")
+    p.add_argument("--data_path", default=None,
+                   help="the CSV of a tokenizer trained on --dset custom, if its source does not "
+                        "record it")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
     loaded = load_model(args.checkpoint)
-    result = evaluate(loaded, load_split_data(loaded, args.root_path), args.split)
+    result = evaluate(loaded, load_split_data(loaded, args.root_path, args.data_path),
+                      args.split)
     print(json.dumps(result) if args.json else format_table(result))
     return 0

@@ -205,9 +205,12 @@ class VQVAE(nn.Module):
         return z.view(z.shape[0], cfg.tokens_per_patch, cfg.embedding_dim)
 
     def _decode_vectors(self, q: torch.Tensor, n: int) -> torch.Tensor:
-        """Code vectors [N*n_patches, tokens_per_patch, D] -> series [n, T] in model space."""
+        """Code vectors [N*n_patches, tokens_per_patch, D] -> series [n, T] in model space.
+
+        Patches are independent, so T is any multiple of patch_size (context_points in training).
+        """
         out = run_flat(self.decoder, q.reshape(q.shape[0], -1))  # [M, patch_size]
-        return out.reshape(n, self.cfg.context_points)
+        return out.reshape(n, -1)
 
     def forward(self, x: torch.Tensor) -> Reconstruction:
         """Reconstruct series `x` [N, T]; everything returned is in model space."""
@@ -221,9 +224,12 @@ class VQVAE(nn.Module):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, RevinStats | None]:
         """Series [N, T] -> codes [N, n_tokens] and the RevIN statistics (None without RevIN)."""
         xn, stats = self._to_model_space(x)
+        return self.codes_of(xn), stats
+
+    def codes_of(self, xn: torch.Tensor) -> torch.Tensor:
+        """Model-space series [N, T], T any multiple of patch_size -> codes [N, T / cf]."""
         flat = self._latents(xn).float().reshape(-1, self.cfg.embedding_dim)
-        codes = self.quantizer.nearest(flat)
-        return codes.reshape(x.shape[0], -1), stats
+        return self.quantizer.nearest(flat).reshape(xn.shape[0], -1)
 
     def decode(self, codes: torch.Tensor, stats: RevinStats | None) -> torch.Tensor:
         """Codes [N, n_tokens] -> series [N, T], RevIN undone when statistics are given."""

@@ -150,20 +150,20 @@ def plot_reconstructions(ckpt: Path, out: Path, split: str = "test") -> list[Pat
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, help="a .pth written by tsvq train")
+    p.add_argument("--checkpoint", required=True,
+                   help="a .pth written by tsvq train (loss curves from its history beside it), "
+                        "a folder written by tsvq export, or a Hugging Face Hub repo id")
     p.add_argument("--out", default=None,
                    help="folder for the PNG files (default: {checkpoint}_plots beside it)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
 
 
 def run(args: argparse.Namespace) -> int:
-    from .checkpoint import load_run
-
     ckpt = Path(args.checkpoint)
-    load_run(ckpt)  # validate first: a clear error before any file is written
     out = Path(args.out) if args.out else ckpt.with_name(ckpt.stem + "_plots")
     if out.exists() and not out.is_dir():
         raise TsvqError(f"--out: {out} is a file, not a directory")
+    load_model(ckpt)  # validate first: a clear error before any file is written
     history = ckpt.with_name(ckpt.stem + "_history.csv")
     if history.exists() or history.is_symlink():
         read_history(history)  # a damaged history is refused before anything is drawn

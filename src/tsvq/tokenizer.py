@@ -28,9 +28,18 @@ from torch import nn
 from . import checkpoint
 from .data import Scaler
 from .errors import TsvqError
+from .gaps import MISSING, EmptySeries, fill_linear, token_mask
+from .inputs import (
+    as_int_array,
+    check_codes,
+    check_scaler,
+    check_stats,
+    check_windows,
+    in_range,
+)
 from .model import VQVAE, ModelConfig, validate
 from .reach import hub_unreachable, not_there
-from .revin import RevinStats
+from .revin import RevinStats, normalize
 
 # What an exported folder keeps of the training data's description: enough to read the same
 # channels of a file and scale them as in training; no machine-specific paths.
@@ -45,14 +54,18 @@ _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")  # owner/name on the Hugging Face Hu
 class Encoded:
     """Codes of B windows and the statistics that map them back to original units.
 
-    `mean` and `std` are RevIN's per-window statistics in scaled units (after `scaler`); a model
-    trained without RevIN gives zeros and ones, for which undoing RevIN changes nothing.
+    `mean` and `std` are the statistics each window was normalized with, in scaled units (after
+    `scaler`): its own RevIN statistics, or those given to `encode`; a model trained without
+    RevIN gives zeros and ones, for which undoing RevIN changes nothing. `mask` is set by
+    `encode(missing="interpolate")` and is True for tokens whose steps include a filled value.
     """
 
-    codes: np.ndarray  # [B, C, n_tokens] int64
+    codes: np.ndarray  # [B, C, n_tokens] int64, n_tokens = T / compression_factor
     mean: np.ndarray  # [B, C] float32
     std: np.ndarray  # [B, C] float32
-    scaler: Scaler  # the training scaler: x_scaled = (x - shift) / scale per channel
+    scaler: Scaler  # x_scaled = (x - shift) / scale per channel (identity for foreign columns)
+    mask: np.ndarray | None = None  # [B, C, n_tokens] bool: token touched a filled gap
+    columns: list[str] | None = None  # the channels' names
 
     def __len__(self) -> int:
         return self.codes.shape[0]
@@ -70,8 +83,12 @@ class Tokenizer(
     `data` the training data's description (`DATA_KEYS`); both go into `config.json` on export.
     """
 
-    def __init__(self, model: dict, data: dict) -> None:
+    def __init__(self, model: dict, data: dict, run: dict | None = None) -> None:
         super().__init__()
+        # What is known of the training run: its epoch, 0-based (exported along, may be absent).
+        self.run = {"epoch": int(run["epoch"])} if run and run.get("epoch") is not None else {}
+        # The full run record when loaded from a checkpoint (paths included); never exported.
+        self.record: checkpoint.RunRecord | None = None
         self.cfg = _model_config(model)
         missing = [k for k in DATA_KEYS if k not in data]
         if missing:
@@ -123,16 +140,16 @@ class Tokenizer(
 
     @classmethod
     def _from_checkpoint(cls, path: Path) -> Tokenizer:
-        record = checkpoint.load_run(path)
+        record = checkpoint.load_run(path)  # tsvq's run record, or the original's checkpoint
         spec, scaler, columns = record.data.spec, record.data.scaler, record.data.columns
         if scaler is None:  # the original script's checkpoint: refit as its loader fitted it
-            from .evaluate import Loaded, load_split_data
+            from .evaluate import fitted_scaler
 
-            fitted = load_split_data(Loaded(record.build_model(), record, spec, None))
-            scaler, columns = fitted.scaler, tuple(fitted.columns)
+            scaler, columns = fitted_scaler(record)
         data = {"dset": spec.dset, "features": spec.features, "target": spec.target,
                 "channel": spec.channel, "columns": list(columns), "scaler": scaler.to_dict()}
-        tok = cls._build(record.model.to_dict(), data, path)
+        tok = cls._build(record.model.to_dict(), data, path, {"epoch": record.epoch})
+        tok.record = record
         try:
             tok.model.load_state_dict(record.state, strict=True)
         except RuntimeError as exc:
@@ -160,9 +177,9 @@ class Tokenizer(
         return super().from_pretrained(folder)
 
     @classmethod
-    def _build(cls, model: Any, data: Any, where: str | Path) -> Tokenizer:
+    def _build(cls, model: Any, data: Any, where: str | Path, run: Any = None) -> Tokenizer:
         try:
-            return cls(model=model, data=data)
+            return cls(model=model, data=data, run=run)
         except TsvqError as exc:
             raise TsvqError(f"{where}: {exc}") from None
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
@@ -212,7 +229,8 @@ class Tokenizer(
                 f"{model_id} is not a tsvq tokenizer folder: it needs a config.json with 'model' "
                 "and 'data' (as `tsvq export` writes)"
             )
-        tok = cls._build(init_kwargs["model"], init_kwargs["data"], model_id)
+        tok = cls._build(init_kwargs["model"], init_kwargs["data"], model_id,
+                         init_kwargs.get("run"))
         weights = Path(model_id) / constants.SAFETENSORS_SINGLE_FILE
         if not Path(model_id).is_dir():
             weights = Path(hf_hub_download(
@@ -240,7 +258,10 @@ class Tokenizer(
 
     @property
     def n_tokens(self) -> int:
-        """Tokens per channel of a window: context_points / compression_factor."""
+        """Tokens per channel of a training-length window: context_points / compression_factor.
+
+        A window of any other length T (a multiple of patch_size) gives T / compression_factor.
+        """
         return self.cfg.n_tokens
 
     @property
@@ -258,35 +279,86 @@ class Tokenizer(
         h.update(self.scaler.scale.tobytes())
         return h.hexdigest()[:16]
 
+    # ---- the codebook --------------------------------------------------------------------
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        """The code vectors, [num_embeddings, embedding_dim] float32 (a copy)."""
+        return self.model.quantizer.codebook.detach().clone()
+
+    def vectors(self, codes: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Codes of any shape [...] -> their codebook vectors [..., embedding_dim]."""
+        a = in_range(as_int_array(codes, "codes"), self.vocab_size)
+        return self.model.quantizer.codebook.detach()[torch.from_numpy(a).to(self.device)]
+
     # ---- encode / decode -----------------------------------------------------------------
 
     @torch.inference_mode()
-    def encode(self, x: np.ndarray | torch.Tensor, batch_size: int | None = None) -> Encoded:
+    def encode(
+        self,
+        x: np.ndarray | torch.Tensor,
+        mean: np.ndarray | torch.Tensor | None = None,
+        std: np.ndarray | torch.Tensor | None = None,
+        *,
+        missing: str = "error",
+        columns: list[str] | None = None,
+        scaler: Scaler | None = None,
+        batch_size: int | None = None,
+    ) -> Encoded:
         """Windows [B, T, C] (or one window [T, C]) in original units -> `Encoded`.
 
-        T must be the model's context_points and C the training data's channels. Inputs are
-        processed `batch_size` windows at a time (default: about 512 series per pass), so a
-        large input such as a sliding-window view is never copied whole.
+        T is any positive multiple of patch_size; C any number of channels (see `columns`).
+        `mean`, `std` [B, C] (scaled units, as `Encoded.mean/std`): normalize with these instead
+        of each window's own RevIN statistics, e.g. a forecast target on its context's scale.
+        `missing="interpolate"` fills NaN/inf linearly along time and sets `Encoded.mask`.
+        `columns`: the channels' names; a training column takes its training scaler, any other
+        none (RevIN alone normalizes it). Without names, C equal to the training channels means
+        those channels, any other C means columns of other data. `scaler` (C channels) replaces
+        that choice: a column whose variance in its own units is small next to RevIN's epsilon
+        (1e-5) encodes better standardized, e.g. `Scaler.fit("standard", its_training_rows)`
+        (what `tsvq encode` does for columns the tokenizer does not know). Inputs go through in
+        passes of about 512 training windows' worth of values (`batch_size` windows to change
+        it), so a large input such as a sliding-window view is never copied whole.
         """
-        x = self._check_windows(x)  # [B, T, C]
+        x = check_windows(x, self.cfg.patch_size)  # [B, T, C]
+        if missing not in MISSING:
+            raise TsvqError(f"missing={missing!r} is not one of {', '.join(map(repr, MISSING))}")
         n, t, c = x.shape
-        batch_size = self._windows_per_pass(batch_size)
-        codes = np.empty((n, c, self.n_tokens), dtype=np.int64)
-        mean = np.empty((n, c), dtype=np.float32)
-        std = np.empty((n, c), dtype=np.float32)
-        for lo in range(0, n, batch_size):
-            part = self._to_device(x[lo:lo + batch_size], lo)  # [b, T, C]
-            scaled = (part - self.shift) / self.scale
-            series = scaled.transpose(1, 2).reshape(-1, t)  # [b*C, T]
-            z, stats = self.model.encode(series)
+        scaler, names = self.scaler_for(c, columns, scaler)
+        given = mean is not None or std is not None
+        if given and not self.cfg.revin:
+            raise TsvqError("mean= and std= normalize like RevIN, but this tokenizer was trained "
+                            "without RevIN: encode without them")
+        stats_in = check_stats(mean, std, n, c) if given else None
+        k = t // self.cfg.compression_factor
+        step = self._windows_per_pass(batch_size, c * t)
+        codes = np.empty((n, c, k), dtype=np.int64)
+        out_mean = np.zeros((n, c), dtype=np.float32)
+        out_std = np.ones((n, c), dtype=np.float32)
+        mask = np.zeros((n, c, k), dtype=bool) if missing == "interpolate" else None
+        shift, scale = (torch.as_tensor(v, device=self.device) for v in (scaler.shift,
+                                                                           scaler.scale))
+        for lo in range(0, n, step):
+            part = self._to_device(x[lo:lo + step], lo, names, check=mask is None)  # [b, T, C]
             hi = lo + part.shape[0]
-            codes[lo:hi] = z.reshape(-1, c, self.n_tokens).cpu().numpy()
+            series = ((part - shift) / scale).transpose(1, 2).reshape(-1, t)  # [b*C, T] scaled
+            if mask is not None:
+                series, filled = self._fill(series, lo, names)
+                mask[lo:hi] = token_mask(filled, k).reshape(-1, c, k).cpu().numpy()
+            if stats_in is not None:
+                stats = RevinStats(*(torch.from_numpy(a[lo:hi].reshape(-1, 1)).to(self.device)
+                                     for a in stats_in))
+                xn = (series - stats.mean) / stats.std
+            elif self.cfg.revin:
+                xn, stats = normalize(series)
+            else:
+                xn, stats = series, None
+            codes[lo:hi] = self.model.codes_of(xn).reshape(-1, c, k).cpu().numpy()
             if stats is not None:
-                mean[lo:hi] = stats.mean.reshape(-1, c).cpu().numpy()
-                std[lo:hi] = stats.std.reshape(-1, c).cpu().numpy()
-        if not self.cfg.revin:
-            mean[:], std[:] = 0.0, 1.0
-        return Encoded(codes=codes, mean=mean, std=std, scaler=self.scaler)
+                out_mean[lo:hi] = stats.mean.reshape(-1, c).cpu().numpy()
+                out_std[lo:hi] = stats.std.reshape(-1, c).cpu().numpy()
+        return Encoded(codes=codes, mean=out_mean, std=out_std, scaler=scaler, mask=mask,
+                       columns=names)
 
     @torch.inference_mode()
     def decode(
@@ -294,126 +366,134 @@ class Tokenizer(
         tokens: Encoded | np.ndarray | torch.Tensor,
         mean: np.ndarray | torch.Tensor | None = None,
         std: np.ndarray | torch.Tensor | None = None,
+        *,
+        columns: list[str] | None = None,
+        scaler: Scaler | None = None,
         batch_size: int | None = None,
     ) -> np.ndarray:
         """`Encoded` (or bare codes [B, C, n_tokens] with RevIN `mean`, `std` [B, C]) -> [B, T, C].
 
-        The result is in original units. Bare codes of a RevIN model need the statistics of the
-        windows they stand for (those of an `Encoded`; zeros and ones give a window at the
-        training data's level and spread); a model without RevIN needs none.
+        T = n_tokens x compression_factor; the result is in original units. Bare codes of a
+        RevIN model need the statistics of the windows they stand for (those of an `Encoded`, or
+        of the context a forecast continues); a model without RevIN needs none. `columns` names
+        and `scaler` describe the channels of bare codes as in `encode`.
         """
         if isinstance(tokens, Encoded):
-            if mean is not None or std is not None:
-                raise TsvqError("pass mean and std only with bare codes; an Encoded has its own")
+            if not all(v is None for v in (mean, std, columns, scaler)):
+                raise TsvqError("pass mean, std, columns and scaler only with bare codes; an "
+                                "Encoded has its own")
             codes, mean, std, scaler = tokens.codes, tokens.mean, tokens.std, tokens.scaler
+            columns = tokens.columns
         else:
-            codes, scaler = tokens, self.scaler
-        codes = self._check_codes(codes)  # [B, C, n_tokens]
-        n, c = codes.shape[:2]
-        mean, std = self._check_stats(mean, std, n)
-        batch_size = self._windows_per_pass(batch_size)
-        out = np.empty((n, self.cfg.context_points, c), dtype=np.float32)
-        shift, scale = (torch.as_tensor(a, device=self.device) for a in (scaler.shift,
-                                                                           scaler.scale))
-        for lo in range(0, n, batch_size):
-            hi = min(lo + batch_size, n)
-            z = torch.from_numpy(codes[lo:hi].reshape(-1, self.n_tokens)).to(self.device)
-            stats = RevinStats(*(torch.from_numpy(a[lo:hi].reshape(-1, 1)).to(self.device)
-                                 for a in (mean, std)))
-            series = self.model.decode(z, stats).reshape(hi - lo, c, -1)  # [b, C, T] scaled
-            out[lo:hi] = (series.transpose(1, 2) * scale + shift).cpu().numpy()
-        return out
-
-    # ---- input checks --------------------------------------------------------------------
-
-    def _windows_per_pass(self, batch_size: int | None) -> int:
-        if batch_size is None:
-            return max(1, SERIES_PER_PASS // self.n_channels)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise TsvqError(f"batch_size must be a positive integer, got {batch_size!r}")
-        return batch_size
-
-    def _check_windows(self, x: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-        if not torch.is_tensor(x):
-            x = np.asarray(x)
-            if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
-                raise TsvqError(f"x must hold real numbers, got dtype {x.dtype}")
-        elif x.is_complex() or x.dtype == torch.bool:
-            raise TsvqError(f"x must hold real numbers, got dtype {x.dtype}")
-        if x.ndim == 2:
-            x = x[None]
-        t, c = self.cfg.context_points, self.n_channels
-        if x.ndim != 3 or tuple(x.shape[1:]) != (t, c):
-            hint = ""
-            if x.ndim == 3 and tuple(x.shape[1:]) == (c, t):
-                hint = "; it looks like [B, C, T]: swap the last two axes"
-            raise TsvqError(
-                f"x must be [B, T, C] or [T, C] with T = context_points = {t} and C = {c} "
-                f"channel(s) ({describe_columns(self.columns)}), got shape {tuple(x.shape)}{hint}"
-            )
-        return x
-
-    def _to_device(self, part: np.ndarray | torch.Tensor, offset: int) -> torch.Tensor:
-        if torch.is_tensor(part):
-            t = part.detach().to(self.device, torch.float32)
-        else:
-            t = torch.from_numpy(np.ascontiguousarray(part)).to(self.device, torch.float32)
-        bad = ~torch.isfinite(t)
-        if bad.any():
-            b, i, ch = (int(v) for v in bad.nonzero()[0])
-            raise TsvqError(
-                f"x holds {float(t[b, i, ch])} at window {offset + b}, time step {i}, channel "
-                f"{ch} ({self.columns[ch]}); every value must be a finite number"
-            )
-        return t
-
-    def _check_codes(self, codes: np.ndarray | torch.Tensor) -> np.ndarray:
-        a = codes.detach().cpu().numpy() if torch.is_tensor(codes) else np.asarray(codes)
-        if not np.issubdtype(a.dtype, np.integer):
-            raise TsvqError(f"codes must be integers, got dtype {a.dtype}")
-        if a.ndim == 2:
-            a = a[None]
-        c, k = self.n_channels, self.n_tokens
-        if a.ndim != 3 or a.shape[1:] != (c, k):
-            raise TsvqError(
-                f"codes must be [B, C, n_tokens] = [B, {c}, {k}] for this tokenizer "
-                f"({c} channel(s); context_points {self.cfg.context_points} / compression_factor "
-                f"{self.cfg.compression_factor} = {k} tokens), got shape {a.shape}; codes made by "
-                "a tokenizer of another configuration do not decode here"
-            )
-        if a.size and (a.min() < 0 or a.max() >= self.vocab_size):
-            bad = np.argwhere((a < 0) | (a >= self.vocab_size))[0]
-            raise TsvqError(
-                f"codes must be in 0..{self.vocab_size - 1} (num_embeddings {self.vocab_size}), "
-                f"found {a[tuple(bad)]} at window {bad[0]}, channel {bad[1]}, token {bad[2]}"
-            )
-        return np.ascontiguousarray(a, dtype=np.int64)
-
-    def _check_stats(
-        self, mean: np.ndarray | torch.Tensor | None, std: np.ndarray | torch.Tensor | None,
-        n: int,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        c = self.n_channels
+            codes = tokens
+        codes = check_codes(codes, self.cfg)  # [B, C, n_tokens]
+        n, c, k = codes.shape
+        scaler, _ = self.scaler_for(c, columns, scaler)
         if mean is None and std is None and not self.cfg.revin:
-            return np.zeros((n, c), np.float32), np.ones((n, c), np.float32)
-        if mean is None or std is None:
+            mean, std = np.zeros((n, c), np.float32), np.ones((n, c), np.float32)
+        elif mean is None or std is None:
             raise TsvqError(
                 "bare codes of a RevIN model need mean= and std= [B, C]: the RevIN statistics of "
                 "the windows they stand for (Encoded.mean and Encoded.std)"
             )
-        out = []
-        for name, v in (("mean", mean), ("std", std)):
-            a = v.detach().cpu().numpy() if torch.is_tensor(v) else np.asarray(v)
-            if a.shape == (c,) and n == 1:
-                a = a[None]
-            if a.shape != (n, c):
-                raise TsvqError(f"{name} must be [B, C] = [{n}, {c}], got shape {a.shape}")
-            if not np.isfinite(a).all():
-                raise TsvqError(f"{name} holds NaN or inf; statistics must be finite")
-            out.append(np.ascontiguousarray(a, dtype=np.float32))
-        if (out[1] <= 0).any():
-            raise TsvqError("std must be > 0 everywhere (RevIN divides by it)")
-        return out[0], out[1]
+        mean, std = check_stats(mean, std, n, c)
+        t = k * self.cfg.compression_factor
+        step = self._windows_per_pass(batch_size, c * t)
+        out = np.empty((n, t, c), dtype=np.float32)
+        shift, scale = (torch.as_tensor(a, device=self.device) for a in (scaler.shift,
+                                                                           scaler.scale))
+        for lo in range(0, n, step):
+            hi = min(lo + step, n)
+            z = torch.from_numpy(codes[lo:hi].reshape(-1, k)).to(self.device)
+            stats = RevinStats(*(torch.from_numpy(a[lo:hi].reshape(-1, 1)).to(self.device)
+                                 for a in (mean, std)))
+            series = self.model.decode(z, stats).reshape(hi - lo, c, t)  # [b, C, T] scaled
+            out[lo:hi] = (series.transpose(1, 2) * scale + shift).cpu().numpy()
+        return out
+
+    # ---- channels and scaling ------------------------------------------------------------
+
+    def scaler_for(
+        self, c: int, columns: list[str] | None, scaler: Scaler | None = None
+    ) -> tuple[Scaler, list[str]]:
+        """The scaler for C channels named `columns` and their names (see `encode`)."""
+        if scaler is not None:
+            own, names = self.scaler_for(c, columns)  # refuses foreign columns without RevIN
+            if self.cfg.revin:
+                return check_scaler(scaler, c), names
+            if not (np.array_equal(own.shift, scaler.shift)
+                    and np.array_equal(own.scale, scaler.scale)):
+                raise TsvqError("this tokenizer was trained without RevIN: it scales its "
+                                "training columns with its own scaler only (scaler= differs)")
+            return own, names
+        if columns is None:
+            if c == self.n_channels:
+                return self.scaler, list(self.columns)
+            columns = [f"x{i}" for i in range(c)]
+            known: list[int | None] = [None] * c
+        else:
+            if isinstance(columns, str) or len(columns) != c:
+                raise TsvqError(f"columns must name each of the {c} channel(s) of x, got "
+                                f"{columns!r}")
+            columns = [str(name) for name in columns]
+            known = [self.columns.index(name) if name in self.columns else None
+                     for name in columns]
+        foreign = [name for name, i in zip(columns, known, strict=True) if i is None]
+        if foreign and not self.cfg.revin:
+            raise TsvqError(
+                f"this tokenizer was trained without RevIN, so it encodes only its training "
+                f"column(s) ({describe_columns(self.columns)}) with their scaler; got "
+                f"{describe_columns(foreign)} (retrain with --revin 1 to tokenize other series)"
+            )
+        if not foreign:
+            idx = [int(i) for i in known]  # type: ignore[arg-type]
+            kind = self.scaler.kind
+        else:
+            idx = [-1 if i is None else i for i in known]
+            kind = "none" if len(foreign) == c else "mixed"
+        shift = np.array([0.0 if i < 0 else self.scaler.shift[i] for i in idx], np.float32)
+        scale = np.array([1.0 if i < 0 else self.scaler.scale[i] for i in idx], np.float32)
+        return Scaler(kind, shift, scale), columns
+
+    # ---- input checks --------------------------------------------------------------------
+
+    def _windows_per_pass(self, batch_size: int | None, values_per_window: int) -> int:
+        if batch_size is None:
+            return max(1, SERIES_PER_PASS * self.cfg.context_points // values_per_window)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise TsvqError(f"batch_size must be a positive integer, got {batch_size!r}")
+        return batch_size
+
+    def _to_device(
+        self, part: np.ndarray | torch.Tensor, offset: int, names: list[str], check: bool
+    ) -> torch.Tensor:
+        if torch.is_tensor(part):
+            t = part.detach().to(self.device, torch.float32)
+        else:
+            t = torch.from_numpy(np.ascontiguousarray(part)).to(self.device, torch.float32)
+        if check:
+            bad = ~torch.isfinite(t)
+            if bad.any():
+                b, i, ch = (int(v) for v in bad.nonzero()[0])
+                raise TsvqError(
+                    f"x holds {float(t[b, i, ch])} at window {offset + b}, time step {i}, channel "
+                    f"{ch} ({names[ch]}); every value must be a finite number (or encode with "
+                    "missing='interpolate' to fill gaps)"
+                )
+        return t
+
+    def _fill(self, series: torch.Tensor, offset: int, names: list[str]) -> tuple[
+            torch.Tensor, torch.Tensor]:
+        try:
+            return fill_linear(series)
+        except EmptySeries as exc:
+            b, ch = divmod(exc.row, len(names))
+            raise TsvqError(f"x has no finite value at all in window {offset + b}, channel {ch} "
+                            f"({names[ch]}): nothing to interpolate from") from None
+
+def load(source: str | Path, device: str | torch.device = "cpu") -> Tokenizer:
+    """The one loader every command uses: a training checkpoint, an exported folder or a Hub id."""
+    return Tokenizer.from_pretrained(source, device=device)
 
 
 def describe_columns(columns: list[str], at_most: int = 8) -> str:

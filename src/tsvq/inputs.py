@@ -1,0 +1,111 @@
+"""What users hand to `Tokenizer.encode` / `decode`, checked: one clear `TsvqError` per fault."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .data import Scaler
+from .errors import TsvqError
+from .model import ModelConfig
+
+
+def check_windows(x: np.ndarray | torch.Tensor, patch_size: int) -> np.ndarray | torch.Tensor:
+    """Windows [B, T, C] or one [T, C] of real numbers, T a positive multiple of patch_size."""
+    if not torch.is_tensor(x):
+        x = np.asarray(x)
+        if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+            raise TsvqError(f"x must hold real numbers, got dtype {x.dtype}")
+    elif x.is_complex() or x.dtype == torch.bool:
+        raise TsvqError(f"x must hold real numbers, got dtype {x.dtype}")
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim != 3:
+        raise TsvqError(f"x must be [B, T, C] or [T, C], got {x.ndim} dimension(s), shape "
+                        f"{tuple(x.shape)}")
+    n, t, c = x.shape
+    if n == 0 or t == 0 or c == 0:
+        raise TsvqError(f"x is empty (shape {tuple(x.shape)}); it needs at least one window "
+                        "of one channel")
+    p = patch_size
+    if t % p:
+        hint = ""
+        if c % p == 0 and c != t:
+            hint = "; if it is [B, C, T], swap the last two axes"
+        lower = f"{t // p * p} or " if t > p else ""
+        raise TsvqError(
+            f"x has T = {t} time steps (shape {tuple(x.shape)} as [B, T, C]); T must be a "
+            f"positive multiple of patch_size {p}: the nearest are {lower}{(t // p + 1) * p}"
+            f"{hint}"
+        )
+    return x
+
+
+def check_codes(codes: np.ndarray | torch.Tensor, cfg: ModelConfig) -> np.ndarray:
+    """Codes [B, C, n_tokens] (or [C, n_tokens]) as int64, n_tokens whole patches, in range."""
+    a = as_int_array(codes, "codes")
+    if a.ndim == 2:
+        a = a[None]
+    per_patch = cfg.tokens_per_patch
+    if a.ndim != 3 or 0 in a.shape or a.shape[2] % per_patch:
+        raise TsvqError(
+            f"codes must be [B, C, n_tokens] (or [C, n_tokens]) with n_tokens a positive "
+            f"multiple of {per_patch} (patch_size {cfg.patch_size} / compression_factor "
+            f"{cfg.compression_factor}), got shape {a.shape}"
+        )
+    return np.ascontiguousarray(in_range(a, cfg.num_embeddings), dtype=np.int64)
+
+def in_range(a: np.ndarray, vocab_size: int) -> np.ndarray:
+    """`a` itself if every code is in 0..vocab_size-1, else TsvqError naming the first one."""
+    if a.size and (a.min() < 0 or a.max() >= vocab_size):
+        bad = np.argwhere((a < 0) | (a >= vocab_size))[0]
+        raise TsvqError(
+            f"codes must be in 0..{vocab_size - 1} (num_embeddings {vocab_size}), "
+            f"found {a[tuple(bad)]} at index {tuple(int(i) for i in bad)}"
+        )
+    return a
+
+def check_stats(
+    mean: np.ndarray | torch.Tensor | None, std: np.ndarray | torch.Tensor | None, n: int, c: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """RevIN statistics mean, std [B, C] as float32: finite, std > 0."""
+    if mean is None or std is None:
+        raise TsvqError("give mean= and std= together, each [B, C]")
+    out = []
+    for name, v in (("mean", mean), ("std", std)):
+        a = v.detach().cpu().numpy() if torch.is_tensor(v) else np.asarray(v)
+        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+            raise TsvqError(f"{name} must hold real numbers, got dtype {a.dtype}")
+        if a.shape == (c,) and n == 1:
+            a = a[None]
+        if a.shape != (n, c):
+            raise TsvqError(f"{name} must be [B, C] = [{n}, {c}], got shape {a.shape}")
+        if not np.isfinite(a).all():
+            raise TsvqError(f"{name} holds NaN or inf; statistics must be finite")
+        out.append(np.ascontiguousarray(a, dtype=np.float32))
+    if (out[1] <= 0).any():
+        bad = np.argwhere(out[1] <= 0)[0]
+        raise TsvqError(f"std must be > 0 everywhere (RevIN divides by it), got "
+                        f"{out[1][tuple(bad)]} at window {bad[0]}, channel {bad[1]}")
+    return out[0], out[1]
+
+
+def check_scaler(scaler: Scaler, c: int) -> Scaler:
+    """A scaler for C channels with finite shifts and positive finite scales, else TsvqError."""
+    if not isinstance(scaler, Scaler):
+        raise TsvqError(f"scaler must be a tsvq.data.Scaler, got {type(scaler).__name__}")
+    shift, scale = (np.asarray(a, np.float32) for a in (scaler.shift, scaler.scale))
+    if shift.shape != (c,) or scale.shape != (c,):
+        raise TsvqError(f"scaler must have {c} shift(s) and scale(s), one per channel, got "
+                        f"shapes {shift.shape} and {scale.shape}")
+    if not (np.isfinite(shift).all() and np.isfinite(scale).all() and (scale > 0).all()):
+        raise TsvqError("scaler shifts must be finite and its scales finite and > 0")
+    return Scaler(str(scaler.kind), shift, scale)
+
+
+def as_int_array(v: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
+    """Integer codes as a numpy array, refusing any other dtype."""
+    a = v.detach().cpu().numpy() if torch.is_tensor(v) else np.asarray(v)
+    if not np.issubdtype(a.dtype, np.integer):
+        raise TsvqError(f"{name} must be integers, got dtype {a.dtype}")
+    return a
