@@ -59,8 +59,10 @@ def data_dir() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _data_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _data_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     monkeypatch.setenv("TSVQ_DATA_DIR", str(DATA_DIR))
+    # never the user's own ~/.local/share/tsvq: tests see only the data they are given
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.getbasetemp() / "no-user-data"))
 
 
 @pytest.fixture(scope="session")

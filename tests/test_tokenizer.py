@@ -171,6 +171,8 @@ def test_export_gives_the_same_codes(
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o777 & ~umask, "the folder should not be private"
+    for f in out.iterdir():  # nor its files (safetensors writes model.safetensors as 0600)
+        assert f.stat().st_mode & 0o777 == 0o666 & ~umask, f"{f.name} is private"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary left over"
     loaded = Tokenizer.from_pretrained(out)
     assert loaded.fingerprint() == tok.fingerprint()
@@ -264,7 +266,8 @@ def bad_files(ckpt: Path, tokens_file: Path, tmp_path_factory: pytest.TempPathFa
     (["encode", "--checkpoint", "{ckpt}", "--data_path", "{other}"], r"--data_path is for"),
     (["encode", "--checkpoint", "{ckpt}", "--dset", "custom", "--data_path", "{other}"],
      r"gives channel\(s\) a, b; the tokenizer was trained on HUFL"),
-    (["encode", "--checkpoint", "{ckpt}", "--root_path", "{tmp}"], r"data file not found"),
+    (["encode", "--checkpoint", "{ckpt}", "--dset", "electricity", "--root_path", "{tmp}"],
+     r"data file not found"),
     (["decode", "--checkpoint", "{other_ckpt}", "--tokens", "{tokens}"],
      r"another configuration \(n_tokens 24 vs 12; num_embeddings 64 vs 32; channels"),
     (["decode", "--checkpoint", "{retrained}", "--tokens", "{tokens}"], r"made by another model"),

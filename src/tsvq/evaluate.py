@@ -14,6 +14,7 @@ import torch
 
 from . import checkpoint
 from .checkpoint import RunRecord
+from .cli import add_device_arg
 from .data import SPLITS, DataSpec, Scaler, SeriesData, prepare
 from .datasets import read_table, resolve_path
 from .errors import TsvqError
@@ -153,14 +154,17 @@ def format_table(r: dict[str, Any]) -> str:
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True,
                    help="a .pth written by tsvq train or by the original vqvae_train.py")
-    p.add_argument("--split", default="test", choices=SPLITS)
+    p.add_argument("--split", default="test", choices=SPLITS, help="rows to evaluate")
     p.add_argument("--root_path", default=None,
                    help="data directory, if the data moved since training")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_device_arg(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load_model(args.checkpoint)
+    from .train import pick_device
+
+    loaded = load_model(args.checkpoint, pick_device(args.device))
     result = evaluate(loaded, load_split_data(loaded, args.root_path), args.split)
     print(json.dumps(result) if args.json else format_table(result))
     return 0

@@ -116,7 +116,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="a .pth written by tsvq train")
     p.add_argument("--out", default=None,
                    help="folder for the PNG files (default: {checkpoint}_plots beside it)")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--split", default="test", choices=("train", "val", "test"),
+                   help="rows to draw windows and code usage from")
 
 
 def run(args: argparse.Namespace) -> int:

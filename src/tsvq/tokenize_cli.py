@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .cli import _positive_int
+from .cli import _positive_int, add_device_arg
 from .data import SPLITS, DataSpec, Scaler, prepare
 from .datasets import CUSTOM, DATASET_NAMES, read_table, resolve_path
 from .errors import TsvqError
@@ -35,7 +35,7 @@ def _add_common(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--out", required=True, help=what)
     p.add_argument("--batch_size", type=_positive_int, default=None,
                    help="windows per forward pass (default: about 512 series)")
-    p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    add_device_arg(p)
 
 
 def add_encode_args(p: argparse.ArgumentParser) -> None:
@@ -43,12 +43,13 @@ def add_encode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dset", default=None, choices=DATASET_NAMES,
                    help="dataset to encode (default: the one the tokenizer was trained on)")
     p.add_argument("--root_path", default=None,
-                   help="data directory (default $TSVQ_DATA_DIR, else ~/.local/share/tsvq)")
+                   help="data directory (default: $TSVQ_DATA_DIR, else ~/.local/share/tsvq, "
+                        "else for ETT the copy inside tsvq)")
     p.add_argument("--data_path", default=None, help="CSV file for --dset custom")
     p.add_argument("--split", default="test", choices=SPLITS,
-                   help="rows to encode, cut as in training (default test)")
+                   help="rows to encode, cut as in training")
     p.add_argument("--stride", type=_positive_int, default=1,
-                   help="rows between window starts (default 1: every window of the split)")
+                   help="rows between window starts (1: every window of the split)")
 
 
 def add_decode_args(p: argparse.ArgumentParser) -> None:

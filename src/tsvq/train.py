@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -13,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from . import checkpoint, cpu
 from .checkpoint import DataRecord, ResumeState, RunPaths, RunRecord
@@ -23,6 +21,7 @@ from .distributed import all_reduce_sum, is_main, local_rank, rank, world_size
 from .errors import TsvqError
 from .files import stale_temporaries, write_text
 from .model import VQVAE, ModelConfig
+from .progress import show_progress, tqdm
 
 __all__ = ["RunPaths", "TrainConfig", "TrainResult", "train", "run_epoch"]
 
@@ -145,7 +144,7 @@ def run_epoch(
     # [loss*n, vq*n, recon*n, n, sum of batch perplexities, batches] on the device: no sync
     totals = torch.zeros(6, dtype=torch.float64, device=device)
     counts = torch.zeros(k, dtype=torch.float64, device=device)
-    show = is_main() and sys.stderr.isatty()
+    show = is_main() and show_progress()
     for x in tqdm(batches, total=n_batches, desc=desc, leave=False, disable=not show):
         x = x.to(device, non_blocking=True)
         with autocast(device, dtype):
