@@ -111,6 +111,9 @@ def evaluate(loaded: Loaded, data: SeriesData, split: str = "test") -> dict[str,
         for i, name in enumerate(data.columns)
     ]
     total = per * c
+    # Errors in the data's own units are averaged over channels only when there is one channel:
+    # kW and degrees (ETT), or mbar and W/m^2 (weather), do not add up.
+    one_unit = c == 1
     return {
         "split": split,
         "dset": data.spec.dset,
@@ -120,8 +123,8 @@ def evaluate(loaded: Loaded, data: SeriesData, split: str = "test") -> dict[str,
         "channels": c,
         "mse": float(sums["se"].sum() / total),
         "mae": float(sums["ae"].sum() / total),
-        "mse_original": float(sums["se_o"].sum() / total),
-        "mae_original": float(sums["ae_o"].sum() / total),
+        "mse_original": float(sums["se_o"].sum() / total) if one_unit else None,
+        "mae_original": float(sums["ae_o"].sum() / total) if one_unit else None,
         "perplexity": float(perplexity_of(counts)),
         "codes_used": used,
         "dead_codes": cfg.num_embeddings - used,
@@ -142,9 +145,11 @@ def format_table(r: dict[str, Any]) -> str:
     for ch in r["per_channel"]:
         lines.append(f"{str(ch['channel'])[:15]:<16}{ch['mse']:>12.6f}{ch['mae']:>12.6f}"
                      f"{ch['mse_original']:>14.6g}{ch['mae_original']:>14.6g}")
-    lines.append(f"{'all':<16}{r['mse']:>12.6f}{r['mae']:>12.6f}"
-                 f"{r['mse_original']:>14.6g}{r['mae_original']:>14.6g}")
-    lines.append("(mse/mae per element in RevIN space; orig: in the data's own units)")
+    orig = [f"{r[k]:>14.6g}" if r[k] is not None else f"{'-':>14}"
+            for k in ("mse_original", "mae_original")]
+    lines.append(f"{'all':<16}{r['mse']:>12.6f}{r['mae']:>12.6f}{''.join(orig)}")
+    lines.append("(mse/mae per element in RevIN space, where channels share a unit; orig: in "
+                 "each channel's own units, not averaged over channels)")
     if r.get("origin") == "original":
         lines.append("(a checkpoint of the original script: it trained channel 0 alone, so "
                      "only that channel is evaluated; scaler refitted on the training split)")
