@@ -117,7 +117,7 @@ def test_roundtrip_error_is_what_tsvq_eval_reports(
     report = evaluate(loaded, load_split_data(loaded, str(data_dir)), "test")
     api = ((_revin_space(decoded, encoded) - _revin_space(windows, encoded)) ** 2).mean()
     assert api == pytest.approx(report["mse"], rel=1e-4)
-    per_channel = ((decoded - windows) ** 2).mean(axis=(0, 1))
+    per_channel = ((decoded.astype(np.float64) - windows) ** 2).mean(axis=(0, 1))
     expected = [ch["mse_original"] for ch in report["per_channel"]]
     np.testing.assert_allclose(per_channel, expected, rtol=1e-4)
     assert report["mse_original"] is None  # 7 channels in 7 units: no average across them
