@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 from robust_helpers import run_cli
 
 from tsvq.errors import TsvqError
@@ -56,3 +60,16 @@ def test_eval_does_not_average_different_units(tiny_run: Path) -> None:
     assert rc == 0
     all_row = next(line for line in out.splitlines() if line.startswith("all "))
     assert all_row.split()[3:] == ["-", "-"]
+
+
+def test_plot_without_matplotlib_is_one_line(tiny_run: Path, tmp_path: Path) -> None:
+    code = ("import sys; sys.modules['matplotlib'] = None; "
+            "from tsvq.cli import main; sys.exit(main(sys.argv[1:]))")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", code, "plot", "--checkpoint", str(tiny_run),
+                           "--out", str(tmp_path / "p")], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'tsvq[plot]'" in lines[0], lines
+    assert not (tmp_path / "p").exists()

@@ -180,6 +180,10 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     add_device_arg(g)
     g.add_argument("--resume", action="store_true",
                    help="continue from {model_name}_last.pth in the output folder")
+    g.add_argument("--log_dir", default=None,
+                   help="also write TensorBoard event files (per-epoch scalars, code-usage "
+                        "histograms) to LOG_DIR/{model_name}/; needs pip install "
+                        "'tsvq[tensorboard]'")
     g = p.add_argument_group("output: where the run is written")
     g.add_argument("--save_path", default="saved_models/vqvae_only/",
                    help="runs go to {save_path}/{dset}/")
@@ -214,6 +218,10 @@ def _train(args: argparse.Namespace) -> int:
         ema_decay=args.ema_decay, seed=args.seed,
     )
     _model_error(validate, model_cfg)
+    if args.log_dir is not None:
+        from .board import require
+
+        require()  # before any work: one line naming the package to install
     if not 0 < args.ema_decay < 1:
         raise TsvqError(f"--ema_decay must be in (0, 1), got {args.ema_decay}")
     out_dir = Path(args.save_path) / args.dset
@@ -232,7 +240,7 @@ def _train(args: argparse.Namespace) -> int:
         select_by=args.select_by,
         seed=args.seed, max_steps_per_epoch=args.max_steps_per_epoch, threads=args.threads,
         device=args.device,
-        resume=args.resume,
+        resume=args.resume, log_dir=args.log_dir,
     )
     name = model_name(args.context_points, args.patch_size, args.embedding_dim,
                       args.compression_factor, args.num_embeddings, args.model_id)
@@ -305,7 +313,8 @@ READS_WRITES: dict[str, str] = {
     "train": "reads:  the --dset CSV from --root_path, else $TSVQ_DATA_DIR, else "
              "~/.local/share/tsvq,\n        else (ETT only) the copy inside tsvq\n"
              "writes: {save_path}/{dset}/{model_name}.pth (best), _last.pth (for --resume),\n"
-             "        _history.csv (one row per epoch), _config.json",
+             "        _history.csv (one row per epoch), _config.json;\n"
+             "        with --log_dir, TensorBoard event files in {log_dir}/{model_name}/",
     "eval": "reads:  the checkpoint and the dataset it was trained on\n"
             "writes: nothing; prints a table (or --json) on stdout",
     "plot": "reads:  the checkpoint, its _history.csv and its dataset\n"
@@ -321,7 +330,10 @@ READS_WRITES: dict[str, str] = {
 }
 
 
-def build_parser() -> Parser:
+def build_parser(only: str | None = "*") -> Parser:
+    """The `tsvq` parser; `only` names the one command whose flags are added ("*": all, None:
+    none). Adding a command's flags imports its module (torch for most), so `tsvq --help`,
+    `tsvq --version` and a mistyped command add none and answer at once."""
     from . import __version__
 
     parser = Parser(prog="tsvq", description="VQ-VAE tokenizers for time series",
@@ -332,7 +344,8 @@ def build_parser() -> Parser:
         description = f"{help_text}\n\n{READS_WRITES[name]}" if name in READS_WRITES else help_text
         p = sub.add_parser(name, help=help_text, description=description,
                            formatter_class=HelpFormatter)
-        _resolve(add)(p)
+        if only in ("*", name):
+            _resolve(add)(p)
         p.set_defaults(handler=handler)
     return parser
 
@@ -340,7 +353,8 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tsvq` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     try:
         return _resolve(args.handler)(args)

@@ -17,7 +17,13 @@ N_WINDOWS = 4
 
 
 def _pyplot():
-    import matplotlib
+    from .errors import TsvqError
+
+    try:
+        import matplotlib
+    except ImportError:
+        raise TsvqError("tsvq plot draws with matplotlib, which is not installed: "
+                        "pip install 'tsvq[plot]'") from None
 
     matplotlib.use("Agg")  # headless
     import matplotlib.pyplot as plt
@@ -186,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
     from .checkpoint import load_run
     from .errors import TsvqError
 
+    _pyplot()  # an optional extra: say what to install before anything else
     ckpt = Path(args.checkpoint)
     load_run(ckpt)  # validate first: a clear error before any file is written
     out = Path(args.out) if args.out else ckpt.with_name(ckpt.stem + "_plots")

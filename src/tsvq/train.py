@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from . import checkpoint, cpu
+from .board import Board
 from .checkpoint import DataRecord, ResumeState, RunPaths, RunRecord
 from .config import TrainConfig
 from .data import SeriesData, count_batches, epoch_order, series_batches
@@ -44,6 +45,7 @@ class EpochStats:
     epoch_perplexity: float  # perplexity of the code usage over the whole epoch
     codes_used: int
     n_series: int
+    counts: torch.Tensor | None = None  # [num_embeddings] uses of each code, on the CPU
 
 
 @dataclass
@@ -168,7 +170,7 @@ def run_epoch(
     return EpochStats(
         loss=t[0] / n, vq=t[1] / n, recon=t[2] / n, perp=t[4] / max(t[5], 1.0),
         epoch_perplexity=float(torch.exp(-(p * torch.log(p + 1e-10)).sum())),
-        codes_used=int((counts > 0).sum()), n_series=int(t[3]),
+        codes_used=int((counts > 0).sum()), n_series=int(t[3]), counts=counts.cpu(),
     )
 
 
@@ -288,6 +290,7 @@ def _train(
     prepare_outputs(paths)
     if is_main():
         checkpoint.write_configs(paths, record)
+    board = Board(tcfg.log_dir, paths.name) if tcfg.log_dir and is_main() else None
 
     step = make_step(core, optimizer, grad_scaler, tcfg.grad_clip)
 
@@ -330,6 +333,8 @@ def _train(
             "train_codes_used": tr.codes_used, "valid_codes_used": va.codes_used,
             "lr": lr, "seconds": round(time.perf_counter() - t0, 3),
         })
+        if board is not None:
+            board.epoch(history[-1], {"train": tr.counts, "valid": va.counts})
         log(epoch_line(epoch, tcfg.n_epochs, tr, va))
         score = va.recon if tcfg.select_by == "recon" else va.loss
         improved = score < best_val
@@ -357,6 +362,8 @@ def _train(
             saved.append(epoch)
         result = TrainResult(best_epoch, history[best_epoch - 1]["valid_loss"], epoch, history,
                              stopped_early=since_best >= tcfg.patience)
+    if board is not None:
+        board.close()
     if result.stopped_early:
         log(f"Early stopping: no better validation {_criterion(tcfg)} for {tcfg.patience} "
             "epochs")
