@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
+from . import __version__, embedded
 from .datasets import REGISTRY, DatasetSpec, default_data_dir
 from .errors import TsvqError
 from .files import atomic_path
@@ -247,5 +247,7 @@ def _list(root: Path) -> int:
         st = check(name, root)
         size = f"{st.size:,}" if st.size is not None else "-"
         hint = "" if st.ok else f"  (tsvq data download {name})"
+        if not st.ok and embedded.path_of(REGISTRY[name].file) is not None:
+            hint = "  (else tsvq falls back to its embedded copy)"
         print(f"{name:<12} {st.state:<13} {size:>11}  {st.path}{hint}")
     return 0
