@@ -184,6 +184,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                    help="also write TensorBoard event files (per-epoch scalars, code-usage "
                         "histograms) to LOG_DIR/{model_name}/; needs pip install "
                         "'tsvq[tensorboard]'")
+    g.add_argument("--config", default=None, metavar="FILE",
+                   help="repeat a run: take its flags from its _config.json or .pth (or a JSON "
+                        "object of train flags); flags on this command line override them")
     g = p.add_argument_group("output: where the run is written")
     g.add_argument("--save_path", default="saved_models/vqvae_only/",
                    help="runs go to {save_path}/{dset}/")
@@ -350,6 +353,22 @@ def build_parser(only: str | None = "*") -> Parser:
     return parser
 
 
+def _with_config(parser: Parser, argv: list[str], config: str) -> argparse.Namespace:
+    """Parse again with the record's flags first, so the command line's own come later and win."""
+    from .runconfig import config_tokens
+
+    class RecordParser(Parser):  # a bad saved value names the file it came from
+        def error(self, message: str) -> NoReturn:
+            raise TsvqError(f"--config {config}: {message}")
+
+    train = RecordParser(prog="tsvq train")
+    add_train_args(train)
+    tokens = config_tokens(config, train)
+    train.parse_args(tokens)  # the saved values alone pass every check typed flags pass
+    i = argv.index("train")
+    return parser.parse_args([*argv[:i + 1], *tokens, *argv[i + 1:]])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tsvq` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -357,6 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "config", None):
+            args = _with_config(parser, argv, args.config)
         return _resolve(args.handler)(args)
     except TsvqError as exc:
         print(f"tsvq {args.command}: error: {exc}", file=sys.stderr)
