@@ -74,7 +74,8 @@ BAD = {
     "bad value": ('{"lr": "fast"}', "argument --lr: expected a number, got 'fast'"),
     "value out of range": ('{"batch_size": 0}', "argument --batch_size: must be >= 1"),
     "nested value": ('{"lr": [1]}', "lr holds [1]"),
-    "bad choice (resume is never repeated)": ('{"resume": 1, "quantizer": "nope"}', "argument --quantizer"),
+    "bad choice (resume is never repeated)": ('{"resume": 1, "quantizer": "nope"}',
+                                              "argument --quantizer"),
 }
 
 
