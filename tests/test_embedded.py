@@ -59,20 +59,30 @@ def _holding(folder: Path, file: str) -> Path:
 
 
 def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """$TSVQ_DATA_DIR, then the per-user directory, then the copy inside the package."""
     file = REGISTRY["etth1"].file
-    root, env, xdg = tmp_path / "root", tmp_path / "env", tmp_path / "xdg"
+    env, xdg = tmp_path / "env", tmp_path / "xdg"
     monkeypatch.setenv("TSVQ_DATA_DIR", str(env))
     monkeypatch.setenv("XDG_DATA_HOME", str(xdg))
-    order = [_holding(root, file), _holding(env, file), _holding(xdg / "tsvq", file)]
-    for path in order:
-        assert resolve_path("etth1", str(root), None) == path
+    for path in [_holding(env, file), _holding(xdg / "tsvq", file)]:
+        assert resolve_path("etth1", None, None) == path
         path.unlink()
-    assert resolve_path("etth1", str(root), None) == embedded.path_of(file)
+    assert resolve_path("etth1", None, None) == embedded.path_of(file)
     # a dataset that does not ship: the first place looked, for the reader to report
-    missing = resolve_path("weather", str(root), None)
-    assert missing == root / REGISTRY["weather"].file
+    missing = resolve_path("weather", None, None)
+    assert missing == env / REGISTRY["weather"].file
     with pytest.raises(TsvqError, match="tsvq data download weather"):
         read_table(missing, "weather")
+
+
+def test_an_explicit_root_path_is_the_only_place(tmp_path: Path) -> None:
+    """A directory the user names is used or reported, never silently replaced."""
+    file = REGISTRY["etth1"].file
+    root = tmp_path / "root"
+    assert resolve_path("etth1", str(root), None) == root / file  # not the embedded copy
+    with pytest.raises(TsvqError, match="without --root_path tsvq reads its own copy"):
+        read_table(root / file, "etth1")
+    assert resolve_path("etth1", str(root), None) == _holding(root, file)
 
 
 def test_train_with_no_data_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -90,8 +90,14 @@ def default_data_dir() -> Path:
 
 
 def data_dirs(root_path: str | None) -> list[Path]:
-    """Where a registered dataset is looked for, in order (then the embedded copy)."""
-    dirs = [Path(root_path)] if root_path else []
+    """Where a registered dataset is looked for, in order (then the embedded copy).
+
+    An explicit `--root_path` is the only place: a directory the user names that lacks the
+    file is an error, never a silent switch to other data.
+    """
+    if root_path:
+        return [Path(root_path)]
+    dirs = []
     env = os.environ.get(DATA_DIR_ENV)
     if env:
         dirs.append(Path(env))
@@ -102,9 +108,10 @@ def data_dirs(root_path: str | None) -> list[Path]:
 def resolve_path(dset: str, root_path: str | None, data_path: str | None) -> Path:
     """The CSV file for a dataset name (or `custom` with `data_path`).
 
-    A registered dataset is taken from the first of `--root_path`, `$TSVQ_DATA_DIR` and the
-    per-user data directory that holds its file, else from the copy shipped inside the package
-    (the ETT family); with none, the first candidate is returned for the reader to report.
+    A registered dataset is taken from `--root_path` when one is given; else from the first of
+    `$TSVQ_DATA_DIR` and the per-user data directory that holds its file, else from the copy
+    shipped inside the package (the ETT family). With none, the first place looked is returned
+    for the reader to report.
     """
     if dset == CUSTOM:
         if not data_path:
@@ -118,7 +125,9 @@ def resolve_path(dset: str, root_path: str | None, data_path: str | None) -> Pat
     file = REGISTRY[dset].file
     candidates = [d / file for d in data_dirs(root_path)]
     found = next((p for p in candidates if p.exists()), None)
-    return found or embedded.path_of(file) or candidates[0]
+    if found or root_path:
+        return found or candidates[0]
+    return embedded.path_of(file) or candidates[0]
 
 
 def split_rule(dset: str) -> SplitRule:
@@ -151,6 +160,8 @@ def read_table(path: Path, dset: str = CUSTOM) -> Table:
     if not path.exists():
         hint = "" if dset == CUSTOM else (
             f"; get it with `tsvq data download {dset}` or point --root_path at a data directory"
+            + ("; without --root_path tsvq reads its own copy" if
+               embedded.path_of(REGISTRY[dset].file) else "")
         )
         raise TsvqError(f"data file not found: {path}{hint}")
     if path.is_dir():

@@ -248,6 +248,6 @@ def _list(root: Path) -> int:
         size = f"{st.size:,}" if st.size is not None else "-"
         hint = "" if st.ok else f"  (tsvq data download {name})"
         if not st.ok and embedded.path_of(REGISTRY[name].file) is not None:
-            hint = "  (else tsvq falls back to its embedded copy)"
+            hint = f"  (tsvq data download {name}; else tsvq uses its embedded copy)"
         print(f"{name:<12} {st.state:<13} {size:>11}  {st.path}{hint}")
     return 0
