@@ -185,8 +185,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                         "histograms) to LOG_DIR/{model_name}/; needs pip install "
                         "'tsvq[tensorboard]'")
     g.add_argument("--config", default=None, metavar="FILE",
-                   help="repeat a run: take its flags from its _config.json or .pth (or a JSON "
-                        "object of train flags); flags on this command line override them")
+                   help="repeat a run: take its flags from its .pth, _run.json or _config.json "
+                        "(or a JSON object of train flags); flags on this command line override "
+                        "them")
     g = p.add_argument_group("output: where the run is written")
     g.add_argument("--save_path", default="saved_models/vqvae_only/",
                    help="runs go to {save_path}/{dset}/")
