@@ -91,7 +91,7 @@ def test_train_with_no_data_directory(tmp_path: Path, monkeypatch: pytest.Monkey
     rc, out, err = run_cli(["train", "--dset", "etth1", "--n_epochs", "1",
                             "--save_path", str(tmp_path / "runs"), *TINY])
     assert rc == 0, err
-    assert out.startswith("Dataset etth1: 7 channel(s)")
+    assert "Number of channels: 7 (HUFL" in out
     assert list((tmp_path / "runs" / "etth1").glob("*.pth"))
 
 
