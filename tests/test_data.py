@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_dataset
 
 from tsvq.data import (
     DataSpec,
@@ -30,6 +31,7 @@ from tsvq.errors import TsvqError
     ],
 )
 def test_window_counts_match_patchtst(data_dir: Path, dset: str, context: int, expected: dict):
+    require_dataset(dset)
     data = load(DataSpec(dset, str(data_dir), None, context))
     assert {s: data.n_windows(s) for s in expected} == expected
 
@@ -84,6 +86,7 @@ def test_scaler_kinds_are_honoured(kind: str):
     ],
 )
 def test_features(data_dir: Path, dset: str, features: str, channels: int, last: str):
+    require_dataset(dset)
     data = load(DataSpec(dset, str(data_dir), None, 96, features=features))
     assert data.n_channels == channels
     assert data.columns[-1] == last

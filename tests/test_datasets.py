@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from robust_helpers import BAD_FILES, DATA_DIR, HEADER, ROWS, needs_data
 
 from tsvq.data import DataSpec, prepare, select_columns
-from tsvq.datasets import REGISTRY, read_table
+from tsvq.datasets import REGISTRY, _check_text, _read_fast, _read_strict, read_table
 from tsvq.errors import TsvqError
 
 
@@ -226,3 +226,28 @@ def test_arbitrary_bytes_give_a_table_or_one_clear_error(tmp_path: Path, blob: b
     assert table.values.dtype == np.float32 and np.isfinite(table.values).all()
     assert table.values.shape[0] >= 1 and table.values.shape[1] >= 1
     assert len(table.dates) == table.values.shape[0]
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES), ids=list(BAD_FILES))
+def test_fast_path_hands_every_bad_file_to_the_validating_reader(tmp_path: Path,
+                                                                  case: str) -> None:
+    """The fast path either declines (None) or, for dates, raises the same message."""
+    content, needle = BAD_FILES[case]
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    try:
+        assert _read_fast(path, path, _check_text(path)) is None
+    except TsvqError as exc:  # refused before parsing, or by the shared date rules
+        assert needle in str(exc)
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_fast_path_equals_the_validating_reader(name: str) -> None:
+    path = DATA_DIR / REGISTRY[name].file
+    if not path.exists():
+        pytest.skip(f"{path} absent")
+    fast, strict = _read_fast(path, path, None), _read_strict(path, path, None)
+    assert fast is not None, "a clean benchmark file fell back to the slow reader"
+    np.testing.assert_array_equal(fast.values, strict.values)
+    np.testing.assert_array_equal(fast.dates, strict.dates)
+    assert fast.columns == strict.columns

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DATA_DIR, REPO
+from conftest import DATA_DIR, REPO, require_dataset
 
 NAME = "vqvae_cw96_ps16_ed32_cf4_cb256_model1"
 # illness channel 0 at context 96: 581 training series, so the shards need wrapping
@@ -18,8 +18,7 @@ TINY = ["--dset", "illness", "--channel", "0", "--context_points", "96", "--batc
 
 
 def torchrun(*args: str) -> subprocess.CompletedProcess:
-    if not (DATA_DIR / "illness" / "national_illness.csv").exists():
-        pytest.fail(f"benchmark data not found under {DATA_DIR}; set TSVQ_DATA_DIR")
+    require_dataset("illness")
     env = {**os.environ, "TSVQ_DATA_DIR": str(DATA_DIR), "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",

@@ -99,7 +99,7 @@ def test_any_text_parses_to_an_allowed_value_or_one_line(words: tuple[str, ...],
 def test_every_typed_flag_has_a_rule() -> None:
     untyped = [a.option_strings[0] for _, a in OPTIONS if _rule(a)[0] is None]
     assert set(untyped) <= {"--root_path", "--data_path", "--target", "--save_path",
-                            "--model_id", "--url"}, untyped
+                            "--model_id", "--url", "--log_dir", "--config"}, untyped
 
 
 @st.composite

@@ -316,6 +316,8 @@ SUBPROCESS_ROWS = ["train lr nan", "train csv binary garbage", "train resume car
 @pytest.mark.parametrize("name", SUBPROCESS_ROWS)
 def test_bad_input_as_a_real_process(name: str, tmp_path: Path) -> None:
     case = CASES[name]
+    if case.data and not (DATA_DIR / "illness").exists():
+        pytest.skip("needs the benchmark data")
     if case.setup:
         case.setup(tmp_path)
     before = tree(tmp_path)

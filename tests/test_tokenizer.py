@@ -120,7 +120,10 @@ def test_roundtrip_error_is_what_tsvq_eval_reports(
     report = evaluate(loaded, load_split_data(loaded, str(data_dir)), "test")
     api = ((_revin_space(decoded, encoded) - _revin_space(windows, encoded)) ** 2).mean()
     assert api == pytest.approx(report["mse"], rel=1e-4)
-    assert ((decoded - windows) ** 2).mean() == pytest.approx(report["mse_original"], rel=1e-4)
+    per_channel = ((decoded.astype(np.float64) - windows) ** 2).mean(axis=(0, 1))
+    expected = [ch["mse_original"] for ch in report["per_channel"]]
+    np.testing.assert_allclose(per_channel, expected, rtol=1e-4)
+    assert report["mse_original"] is None  # 7 channels in 7 units: no average across them
 
 
 def test_single_window_tensor_and_bare_codes(
@@ -174,6 +177,8 @@ def test_export_gives_the_same_codes(
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o777 & ~umask, "the folder should not be private"
+    for f in out.iterdir():  # nor its files (safetensors writes model.safetensors as 0600)
+        assert f.stat().st_mode & 0o777 == 0o666 & ~umask, f"{f.name} is private"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary left over"
     loaded = Tokenizer.from_pretrained(out)
     assert loaded.fingerprint() == tok.fingerprint()

@@ -23,3 +23,4 @@ class TrainConfig:
     threads: int | None = None  # CPU threads; None: the cores other processes leave free
     device: str = "auto"
     resume: bool = False
+    log_dir: str | None = None  # TensorBoard event files under {log_dir}/{model_name}/

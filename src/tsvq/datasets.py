@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import embedded
 from .errors import TsvqError
 from .reach import not_there
 
@@ -76,17 +78,42 @@ CUSTOM = "custom"
 DATASET_NAMES = (*REGISTRY, CUSTOM)
 
 
-def default_data_dir() -> Path:
-    """`$TSVQ_DATA_DIR` if set, else a per-user data directory."""
-    env = os.environ.get(DATA_DIR_ENV)
-    if env:
-        return Path(env)
+def user_data_dir() -> Path:
+    """The per-user data directory, where `tsvq data download` puts files by default."""
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
     return Path(base) / "tsvq"
 
 
+def default_data_dir() -> Path:
+    """`$TSVQ_DATA_DIR` if set, else the per-user data directory."""
+    env = os.environ.get(DATA_DIR_ENV)
+    return Path(env) if env else user_data_dir()
+
+
+def data_dirs(root_path: str | None) -> list[Path]:
+    """Where a registered dataset is looked for, in order (then the embedded copy).
+
+    An explicit `--root_path` is the only place: a directory the user names that lacks the
+    file is an error, never a silent switch to other data.
+    """
+    if root_path:
+        return [Path(root_path)]
+    dirs = []
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        dirs.append(Path(env))
+    dirs.append(user_data_dir())
+    return list(dict.fromkeys(dirs))
+
+
 def resolve_path(dset: str, root_path: str | None, data_path: str | None) -> Path:
-    """The CSV file for a dataset name (or `custom` with `data_path`)."""
+    """The CSV file for a dataset name (or `custom` with `data_path`).
+
+    A registered dataset is taken from `--root_path` when one is given; else from the first of
+    `$TSVQ_DATA_DIR` and the per-user data directory that holds its file, else from the copy
+    shipped inside the package (the ETT family). With none, the first place looked is returned
+    for the reader to report.
+    """
     if dset == CUSTOM:
         if not data_path:
             raise TsvqError("--dset custom needs --data_path CSV (a date column, then numbers)")
@@ -96,8 +123,12 @@ def resolve_path(dset: str, root_path: str | None, data_path: str | None) -> Pat
         return path
     if dset not in REGISTRY:
         raise TsvqError(f"unknown dataset {dset!r}; allowed: {', '.join(DATASET_NAMES)}")
-    root = Path(root_path) if root_path else default_data_dir()
-    return root / REGISTRY[dset].file
+    file = REGISTRY[dset].file
+    candidates = [d / file for d in data_dirs(root_path)]
+    found = next((p for p in candidates if p.exists()), None)
+    if found or root_path:
+        return found or candidates[0]
+    return embedded.path_of(file) or candidates[0]
 
 
 def split_rule(dset: str) -> SplitRule:
@@ -121,22 +152,89 @@ def read_table(path: Path, dset: str = CUSTOM) -> Table:
     (plain or gzip-compressed); it has a header, at least one data row and at least one value
     column; every value cell is a finite number within float32 range; the dates parse and never
     go backwards. Repeated timestamps are accepted, since the benchmark weather file carries one
-    exact duplicate row. Dates with a UTC offset are compared in UTC.
+    exact duplicate row. Dates with a UTC offset are compared in UTC. A file shipped inside the
+    package is read only if its content has the registry's sha256.
+
+    pandas' own float parser reads the file first; only when that finds something unusual does
+    the validating reader (every cell as text) run, to name the row, column and cell.
     """
     if not path.exists():
         hint = "" if dset == CUSTOM else (
             f"; get it with `tsvq data download {dset}` or point --root_path at a data directory"
+            + ("; without --root_path tsvq reads its own copy" if
+               embedded.path_of(REGISTRY[dset].file) else "")
         )
         raise TsvqError(f"{not_there('data file', path)}{hint}")
     if path.is_dir():
         raise TsvqError(f"data path is a directory, expected a CSV file: {path}")
     compression = _check_text(path)
+    raw: Path | bytes = path
+    if embedded.is_embedded(path):
+        spec = _registered(path)
+        raw, compression = embedded.verified_bytes(path, spec.sha256, spec.size), None
+    fast = _read_fast(raw, path, compression)
+    return fast if fast is not None else _read_strict(raw, path, compression)
+
+
+def _registered(path: Path) -> DatasetSpec:
+    for spec in REGISTRY.values():
+        if path.name == Path(spec.file).name + ".gz":
+            return spec
+    raise TsvqError(f"{path} is in tsvq's data folder but not in its dataset registry")
+
+
+def _buffer(raw: Path | bytes) -> Path | io.BytesIO:
+    return io.BytesIO(raw) if isinstance(raw, bytes) else raw
+
+
+_READ_ERRORS = (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, EOFError)
+FAST_CHUNK_ROWS = 4096  # rows parsed at a time: memory stays near the float32 result's size
+
+
+def _read_fast(raw: Path | bytes, path: Path, compression: str | None) -> Table | None:
+    """Read with pandas' float parser straight into float32, a block of rows at a time.
+
+    None when anything is unusual (a blank or text cell, NaN, inf, a value beyond float32, a
+    malformed row, a numeric date column): the validating reader then names it.
+    """
+    kw = {"encoding_errors": "replace", "compression": compression}
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="replace",
-                            compression=compression)
+        header = pd.read_csv(_buffer(raw), nrows=0, **kw).columns
+        if len(header) < 2:
+            return None
+        # float32 parsing rounds the parsed float64, as the validating reader does
+        dtypes = {header[0]: str, **{c: np.float32 for c in header[1:]}}
+        blocks, dates = [], []
+        # a value beyond float32 becomes inf (refused below), not a warning on the console
+        with np.errstate(over="ignore", invalid="ignore"), \
+                pd.read_csv(_buffer(raw), dtype=dtypes, chunksize=FAST_CHUNK_ROWS, **kw) as chunks:
+            for chunk in chunks:
+                if chunk.shape[1] != len(header) or chunk.iloc[:, 0].isna().any():
+                    return None
+                block = chunk.iloc[:, 1:].to_numpy(dtype=np.float32)
+                if not np.isfinite(block).all():  # NaN, a blank, inf, or beyond float32
+                    return None
+                blocks.append(block)
+                dates.append(chunk.iloc[:, 0])
+    except (pd.errors.EmptyDataError, *_READ_ERRORS):
+        return None
+    values = np.concatenate(blocks) if blocks else np.empty((0, 0), np.float32)
+    if values.shape[0] == 0:
+        return None
+    del blocks
+    date_col = pd.concat(dates, ignore_index=True).astype(str)
+    return Table(values=values, columns=[str(c) for c in header[1:]],
+                 dates=_dates(date_col, path))
+
+
+def _read_strict(raw: Path | bytes, path: Path, compression: str | None) -> Table:
+    """Every cell as text, validated one by one: names the first bad row, column and cell."""
+    try:
+        frame = pd.read_csv(_buffer(raw), dtype=str, keep_default_na=False,
+                            encoding_errors="replace", compression=compression)
     except pd.errors.EmptyDataError:
         raise TsvqError(f"data file is empty: {path}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, EOFError) as exc:
+    except _READ_ERRORS as exc:
         raise TsvqError(f"cannot parse CSV {path}: {_first_line(exc)}") from None
     if frame.shape[1] < 2:
         raise TsvqError(

@@ -12,7 +12,6 @@ import argparse
 import hashlib
 import http.client
 import os
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -21,12 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
-from . import __version__
+from . import __version__, embedded
 from .datasets import REGISTRY, DatasetSpec, default_data_dir
 from .errors import TsvqError, WriteFailed
 from .files import atomic_path, write_failed
+from .progress import show_progress, tqdm
 
 URL_ENV = "TSVQ_DATA_URL"
 # Git LFS media of lixus7/tqnet at a fixed commit: all nine files, flat names, sha256 as REGISTRY.
@@ -138,7 +136,7 @@ def _fetch(src: str, tmp: Path, spec: DatasetSpec, *, retries: int, timeout: flo
            backoff: float, label: str) -> None:
     """Stream `src` into `tmp`: exactly `spec.size` bytes, with bounded retries."""
     got = 0
-    show = sys.stderr.isatty()
+    show = show_progress()
     with open(tmp, "wb") as out, tqdm(total=spec.size, unit="B", unit_scale=True, desc=label,
                                       disable=not show, leave=False) as bar:
         for attempt in range(retries + 1):
@@ -214,26 +212,27 @@ def _reason(exc: BaseException) -> str:
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    from .cli import Parser, _non_negative_int, _positive_float
+    from .cli import HelpFormatter, Parser, _non_negative_int, _positive_float
 
     sub = p.add_subparsers(dest="action", metavar="list|download", required=True,
                            parser_class=Parser)
+    kw = {"formatter_class": HelpFormatter}
     names = ", ".join(REGISTRY)
     lst = sub.add_parser("list", help="show which datasets are present and verified",
-                         description="show which datasets are present and verified")
+                         description="show which datasets are present and verified", **kw)
     get = sub.add_parser("download", help="fetch datasets and verify their sha256",
-                         description=f"fetch datasets and verify their sha256 ({names})")
+                         description=f"fetch datasets and verify their sha256 ({names})", **kw)
     get.add_argument("names", nargs="+", metavar="NAME", type=str.lower,
                      choices=(*REGISTRY, "all"), help=f"'all' or any of: {names}")
     get.add_argument("--url", default=None,
-                     help=f"base URL of the files (default ${URL_ENV}, else the public source)")
+                     help=f"base URL of the files (default: ${URL_ENV}, else the public source)")
     get.add_argument("--retries", type=_non_negative_int, default=4,
-                     help="tries after the first when a connection fails (default 4)")
+                     help="tries after the first when a connection fails")
     get.add_argument("--timeout", type=_positive_float, default=30.0,
-                     help="seconds to wait on a silent connection (default 30)")
+                     help="seconds to wait on a silent connection")
     for q in (lst, get):
         q.add_argument("--root_path", default=None,
-                       help="data directory (default $TSVQ_DATA_DIR, else ~/.local/share/tsvq)")
+                       help="data directory (default: $TSVQ_DATA_DIR, else ~/.local/share/tsvq)")
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -265,5 +264,7 @@ def _list(root: Path) -> int:
         st = check(name, root)
         size = f"{st.size:,}" if st.size is not None else "-"
         hint = "" if st.ok else f"  (tsvq data download {name})"
+        if not st.ok and embedded.path_of(REGISTRY[name].file) is not None:
+            hint = f"  (tsvq data download {name}; else tsvq uses its embedded copy)"
         print(f"{name:<12} {st.state:<13} {size:>11}  {st.path}{hint}")
     return 0

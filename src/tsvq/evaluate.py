@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .checkpoint import RunRecord
+from .cli import add_device_arg
 from .data import SPLITS, DataSpec, Scaler, SeriesData, prepare
 from .datasets import read_table, resolve_path
 from .errors import TsvqError
@@ -136,6 +137,9 @@ def evaluate(loaded: Loaded, data: SeriesData, split: str = "test") -> dict[str,
         for i, name in enumerate(data.columns)
     ]
     total = per * c
+    # Errors in the data's own units are averaged over channels only when there is one channel:
+    # kW and degrees (ETT), or mbar and W/m^2 (weather), do not add up.
+    one_unit = c == 1
     return {
         "split": split,
         "dset": data.spec.dset,
@@ -146,8 +150,8 @@ def evaluate(loaded: Loaded, data: SeriesData, split: str = "test") -> dict[str,
         "channels": c,
         "mse": float(sums["se"].sum() / total),
         "mae": float(sums["ae"].sum() / total),
-        "mse_original": float(sums["se_o"].sum() / total),
-        "mae_original": float(sums["ae_o"].sum() / total),
+        "mse_original": float(sums["se_o"].sum() / total) if one_unit else None,
+        "mae_original": float(sums["ae_o"].sum() / total) if one_unit else None,
         "perplexity": float(perplexity_of(counts)),
         "codes_used": used,
         "dead_codes": cfg.num_embeddings - used,
@@ -168,9 +172,11 @@ def format_table(r: dict[str, Any]) -> str:
     for ch in r["per_channel"]:
         lines.append(f"{str(ch['channel'])[:15]:<16}{ch['mse']:>12.6f}{ch['mae']:>12.6f}"
                      f"{ch['mse_original']:>14.6g}{ch['mae_original']:>14.6g}")
-    lines.append(f"{'all':<16}{r['mse']:>12.6f}{r['mae']:>12.6f}"
-                 f"{r['mse_original']:>14.6g}{r['mae_original']:>14.6g}")
-    lines.append("(mse/mae per element in RevIN space; orig: in the data's own units)")
+    orig = [f"{r[k]:>14.6g}" if r[k] is not None else f"{'-':>14}"
+            for k in ("mse_original", "mae_original")]
+    lines.append(f"{'all':<16}{r['mse']:>12.6f}{r['mae']:>12.6f}{''.join(orig)}")
+    lines.append("(mse/mae per element in RevIN space, where channels share a unit; orig: in "
+                 "each channel's own units, not averaged over channels)")
     if r.get("origin") == "original":
         lines.append("(a checkpoint of the original script: it trained channel 0 alone, so "
                      "only that channel is evaluated; scaler refitted on the training split)")
@@ -181,17 +187,20 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True,
                    help="a .pth written by tsvq train or by the original vqvae_train.py, a "
                         "folder written by tsvq export, or a Hugging Face Hub repo id")
-    p.add_argument("--split", default="test", choices=SPLITS)
+    p.add_argument("--split", default="test", choices=SPLITS, help="rows to evaluate")
     p.add_argument("--root_path", default=None,
                    help="data directory, if the data moved since training")
     p.add_argument("--data_path", default=None,
                    help="the CSV of a tokenizer trained on --dset custom, if its source does not "
                         "record it")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_device_arg(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load_model(args.checkpoint)
+    from .train import pick_device
+
+    loaded = load_model(args.checkpoint, pick_device(args.device))
     result = evaluate(loaded, load_split_data(loaded, args.root_path, args.data_path),
                       args.split)
     print(json.dumps(result) if args.json else format_table(result))

@@ -160,6 +160,9 @@ def atomic_dir(path: Path) -> Iterator[Path]:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; give it a folder's mode
         yield tmp
         for f in tmp.iterdir():
+            # writers such as safetensors may make a file private (0600): give each the mode
+            # any new file would get, as atomic_path does
+            os.chmod(f, 0o666 & ~_umask())
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
         _fsync_dir(tmp)

@@ -19,7 +19,13 @@ N_WINDOWS = 4
 
 
 def _pyplot():
-    import matplotlib
+    from .errors import TsvqError
+
+    try:
+        import matplotlib
+    except ImportError:
+        raise TsvqError("tsvq plot draws with matplotlib, which is not installed: "
+                        "pip install 'tsvq[plot]'") from None
 
     matplotlib.use("Agg")  # headless
     import matplotlib.pyplot as plt
@@ -50,7 +56,8 @@ def read_history(history_csv: Path) -> list[dict[str, float]]:
                         f"{', '.join(missing)}")
     if not rows:
         raise TsvqError(f"history {history_csv} holds no epochs")
-    wanted = [c for c in (*HISTORY_NEEDS, "valid_codes_used") if c in header]
+    wanted = [c for c in header if c in HISTORY_NEEDS or c == "lr"
+              or c.endswith(("_perplexity", "_codes_used"))]
     parsed = []
     for i, row in enumerate(rows, start=1):
         values = {}
@@ -67,44 +74,79 @@ def read_history(history_csv: Path) -> list[dict[str, float]]:
     return parsed
 
 
+# (history column without the train_/valid_ prefix, panel title, y label, log scale)
+HISTORY_PANELS = (
+    ("loss", "total loss", "loss per series (sum)", True),
+    ("recon_loss", "reconstruction loss", "squared error per series (sum)", True),
+    ("vq_loss", "VQ loss", "codebook + commitment per series", True),
+    ("perplexity", "codebook perplexity", "perplexity (effective codes)", False),
+    ("codes_used", "codes used", "distinct codes per epoch", False),
+)
+
+
 def plot_history(history_csv: Path, out: Path) -> Path:
-    """Train / validation loss (total, recon, VQ) and code usage per epoch."""
-    rows = read_history(history_csv)
+    """Loss (total, reconstruction, VQ), perplexity, codes used and learning rate per epoch."""
+    rows = read_history(history_csv)  # a damaged history is refused before anything is drawn
     plt = _pyplot()
     ep = [int(r["epoch"]) for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for ax, key, title in ((axes[0], "loss", "total loss"), (axes[1], "recon_loss", "recon loss"),
-                           (axes[2], "vq_loss", "VQ loss")):
+    fig, axes = plt.subplots(2, 3, figsize=(15, 7.5), constrained_layout=True)
+    flat = list(axes.flat)
+    for ax, (key, title, ylabel, log) in zip(flat, HISTORY_PANELS, strict=False):
         for split, style in (("train", "-"), ("valid", "--")):
-            ax.plot(ep, [float(r[f"{split}_{key}"]) for r in rows], style, marker="o",
-                    label=split)
-        ax.set_title(f"{title} (sum per series)")
-        ax.set_xlabel("epoch")
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.set_yscale("log")
-        ax.legend()
-    if rows and "valid_codes_used" in rows[0]:
-        twin = axes[2].twinx()
-        twin.plot(ep, [int(float(r["valid_codes_used"])) for r in rows], ":", color="gray")
-        twin.set_ylabel("codes used (valid)", color="gray")
+            if f"{split}_{key}" in rows[0]:
+                _series(ax, ep, [float(r[f"{split}_{key}"]) for r in rows], style, split)
+        _axes(ax, title, ylabel, log, ep)
+    if "lr" in rows[0]:
+        _series(flat[5], ep, [float(r["lr"]) for r in rows], "-", "learning rate")
+    _axes(flat[5], "learning rate (AdamW, cosine)", "learning rate", True, ep)
+    fig.suptitle(f"{history_csv.name}: {len(ep)} epoch(s)")
     path = out / "loss_curves.png"
     _save(fig, path)
     plt.close(fig)
     return path
 
 
+def _series(ax, ep: list[int], values: list[float], style: str, label: str) -> None:
+    ax.plot(ep, values, style, marker="o", label=label)
+    if len(ep) <= 3:  # a curve of one to three points: print the values themselves
+        for x, y in zip(ep, values, strict=True):
+            ax.annotate(f"{y:.4g}", (x, y), textcoords="offset points", xytext=(6, 4),
+                        fontsize=8)
+
+
+def _axes(ax, title: str, ylabel: str, log: bool, ep: list[int]) -> None:
+    ax.set_title(title)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    if ep:
+        ax.set_xlim(min(ep) - 0.5, max(ep) + 0.5)  # one epoch is a point, not an empty axis
+    ys = [y for line in ax.get_lines() for y in line.get_ydata()]
+    if log and ys and min(ys) > 0 and max(ys) > 10 * min(ys):  # log only where it spans decades
+        ax.set_yscale("log")
+    ax.grid(True, which="major", alpha=0.3)
+    if ax.get_lines():
+        ax.legend(fontsize=8)
+
+
 @torch.inference_mode()
-def plot_reconstructions(ckpt: Path, out: Path, split: str = "test") -> list[Path]:
+def plot_reconstructions(ckpt: Path, out: Path, split: str = "test",
+                         channels: list[str] | None = None) -> list[Path]:
     """A few windows of the split (original units) drawn over their reconstructions,
-    and the histogram of code usage over the whole split."""
+    and the histogram of code usage over the whole split.
+
+    `channels`: names or indices to draw; by default the target column and the first others,
+    up to four in all.
+    """
     plt = _pyplot()
     loaded = load_model(ckpt)
     data = load_split_data(loaded)
     model, cfg = loaded.model, loaded.model.cfg
     views = data.windows(split)
     picks = np.linspace(0, views.shape[0] - 1, N_WINDOWS).astype(int)
-    c = views.shape[1]
-    shown = list(range(min(c, 4)))
+    shown = pick_channels(data.columns, loaded.spec.target, channels)
     fig, axes = plt.subplots(len(shown), N_WINDOWS, figsize=(4 * N_WINDOWS, 2.4 * len(shown)),
                              squeeze=False)
     for j, w in enumerate(picks):
@@ -122,9 +164,11 @@ def plot_reconstructions(ckpt: Path, out: Path, split: str = "test") -> list[Pat
             for b in range(cfg.patch_size, cfg.context_points, cfg.patch_size):
                 ax.axvline(b, color="0.9", lw=0.5, zorder=0)
             if j == 0:
-                ax.set_ylabel(data.columns[ch])
+                ax.set_ylabel(f"{data.columns[ch]}\n(the file's units)")
+            if i == len(shown) - 1:
+                ax.set_xlabel(f"time step in the window (patches of {cfg.patch_size})")
             if i == 0:
-                ax.set_title(f"{split} window {w} (row {data.starts[split] + w})")
+                ax.set_title(f"{split} window {w} (file row {data.starts[split] + w})")
     axes[0][0].legend(loc="upper left", fontsize=7)
     p1 = out / "reconstructions.png"
     _save(fig, p1)
@@ -149,16 +193,43 @@ def plot_reconstructions(ckpt: Path, out: Path, split: str = "test") -> list[Pat
     return [p1, p2]
 
 
+def pick_channels(columns: list[str], target: str, wanted: list[str] | None,
+                  most: int = 4) -> list[int]:
+    """Indices of the channels to draw: `wanted` (names or indices), else the target and the
+    first other columns, `most` in all."""
+    from .errors import TsvqError
+
+    if wanted:
+        picked = []
+        for w in wanted:
+            if w in columns:
+                picked.append(columns.index(w))
+            elif w.isdigit() and int(w) < len(columns):
+                picked.append(int(w))
+            else:
+                raise TsvqError(f"--channels: {w!r} is neither a channel name nor an index below "
+                                f"{len(columns)}; channels are {', '.join(columns[:20])}")
+        return list(dict.fromkeys(picked))
+    first = [columns.index(target)] if target in columns else []
+    rest = [i for i in range(len(columns)) if i not in first]
+    return sorted(first + rest[:most - len(first)])
+
+
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True,
                    help="a .pth written by tsvq train (loss curves from its history beside it), "
                         "a folder written by tsvq export, or a Hugging Face Hub repo id")
     p.add_argument("--out", default=None,
                    help="folder for the PNG files (default: {checkpoint}_plots beside it)")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--split", default="test", choices=("train", "val", "test"),
+                   help="rows to draw windows and code usage from")
+    p.add_argument("--channels", default=None, type=lambda t: [c for c in t.split(",") if c],
+                   help="comma-separated channel names or indices to draw (default: the target "
+                        "and the first others, four in all)")
 
 
 def run(args: argparse.Namespace) -> int:
+    _pyplot()  # an optional extra: say what to install before anything else
     ckpt = Path(args.checkpoint)
     out = Path(args.out) if args.out else ckpt.with_name(ckpt.stem + "_plots")
     if out.exists() and not out.is_dir():
@@ -167,8 +238,8 @@ def run(args: argparse.Namespace) -> int:
     history = ckpt.with_name(ckpt.stem + "_history.csv")
     if history.exists() or history.is_symlink():
         read_history(history)  # a damaged history is refused before anything is drawn
-    paths = plot_reconstructions(ckpt, out, args.split)
-    if history.exists():
+    paths = plot_reconstructions(ckpt, out, args.split, args.channels)
+    if history.is_file():
         paths.insert(0, plot_history(history, out))
     else:
         print(f"no history beside the checkpoint ({history}); loss curves skipped")

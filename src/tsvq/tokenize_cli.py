@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .cli import _positive_int
+from .cli import _positive_int, add_device_arg
 from .data import SPLITS, Scaler, select_columns, split_bounds
 from .datasets import CUSTOM, DATASET_NAMES, resolve_path, split_rule
 from .errors import TsvqError
@@ -37,7 +37,7 @@ def _add_common(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--out", required=True, help=what)
     p.add_argument("--batch_size", type=_positive_int, default=None,
                    help="windows per forward pass (default: about 512 training windows' values)")
-    p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    add_device_arg(p)
 
 
 def add_encode_args(p: argparse.ArgumentParser) -> None:
@@ -45,7 +45,8 @@ def add_encode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dset", default=None, choices=DATASET_NAMES,
                    help="dataset to encode (default: the one the tokenizer was trained on)")
     p.add_argument("--root_path", default=None,
-                   help="data directory (default $TSVQ_DATA_DIR, else ~/.local/share/tsvq)")
+                   help="data directory (default: $TSVQ_DATA_DIR, else ~/.local/share/tsvq, "
+                        "else for ETT the copy inside tsvq)")
     p.add_argument("--data_path", default=None,
                    help="CSV file for --dset custom: a date column, then any numeric columns")
     p.add_argument("--split", default="test", choices=(*SPLITS, "all"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -13,9 +12,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from . import checkpoint, cpu
+from .board import Board
 from .checkpoint import DataRecord, ResumeState, RunPaths, RunRecord
 from .config import TrainConfig
 from .data import SeriesData, count_batches, epoch_order, series_batches
@@ -23,6 +22,7 @@ from .distributed import all_reduce_sum, is_main, local_rank, rank, world_size
 from .errors import TsvqError
 from .files import stale_temporaries, write_text
 from .model import VQVAE, ModelConfig
+from .progress import show_progress, tqdm
 from .runlock import run_lock, set_aside
 
 __all__ = ["RunPaths", "TrainConfig", "TrainResult", "train", "run_epoch"]
@@ -46,6 +46,7 @@ class EpochStats:
     epoch_perplexity: float  # perplexity of the code usage over the whole epoch
     codes_used: int
     n_series: int
+    counts: torch.Tensor | None = None  # [num_embeddings] uses of each code, on the CPU
 
 
 @dataclass
@@ -146,7 +147,7 @@ def run_epoch(
     # [loss*n, vq*n, recon*n, n, sum of batch perplexities, batches] on the device: no sync
     totals = torch.zeros(6, dtype=torch.float64, device=device)
     counts = torch.zeros(k, dtype=torch.float64, device=device)
-    show = is_main() and sys.stderr.isatty()
+    show = is_main() and show_progress()
     for x in tqdm(batches, total=n_batches, desc=desc, leave=False, disable=not show):
         x = x.to(device, non_blocking=True)
         with autocast(device, dtype):
@@ -170,7 +171,7 @@ def run_epoch(
     return EpochStats(
         loss=t[0] / n, vq=t[1] / n, recon=t[2] / n, perp=t[4] / max(t[5], 1.0),
         epoch_perplexity=float(torch.exp(-(p * torch.log(p + 1e-10)).sum())),
-        codes_used=int((counts > 0).sum()), n_series=int(t[3]),
+        codes_used=int((counts > 0).sum()), n_series=int(t[3]), counts=counts.cpu(),
     )
 
 
@@ -297,6 +298,7 @@ def _train(
                 log(f"An earlier run's files were moved to {aside}; to continue that run "
                     "instead, move them back and add --resume")
         checkpoint.write_configs(paths, record)
+    board = Board(tcfg.log_dir, paths.name) if tcfg.log_dir and is_main() else None
 
     step = make_step(core, optimizer, grad_scaler, tcfg.grad_clip)
 
@@ -339,6 +341,8 @@ def _train(
             "train_codes_used": tr.codes_used, "valid_codes_used": va.codes_used,
             "lr": lr, "seconds": round(time.perf_counter() - t0, 3),
         })
+        if board is not None:
+            board.epoch(history[-1], {"train": tr.counts, "valid": va.counts})
         log(epoch_line(epoch, tcfg.n_epochs, tr, va))
         score = va.recon if tcfg.select_by == "recon" else va.loss
         improved = score < best_val
@@ -366,6 +370,8 @@ def _train(
             saved.append(epoch)
         result = TrainResult(best_epoch, history[best_epoch - 1]["valid_loss"], epoch, history,
                              stopped_early=since_best >= tcfg.patience)
+    if board is not None:
+        board.close()
     if result.stopped_early:
         log(f"Early stopping: no better validation {_criterion(tcfg)} for {tcfg.patience} "
             "epochs")

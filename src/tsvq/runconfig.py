@@ -1,0 +1,95 @@
+"""`tsvq train --config FILE`: repeat a run from its saved record; command-line flags override.
+
+FILE is a run's checkpoint (`.pth`, read with `checkpoint.load_run`, so the original script's
+checkpoints work too), its `_run.json` (tsvq's full record), its `_config.json` (the original's
+nine-key dict: the `_run.json` beside it is read when there is one), or a flat JSON object of
+train flags. The flags become command-line tokens placed before the user's own, so they pass
+through the same parsing and checks as typed flags, and a flag given on the command line wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from .errors import TsvqError
+
+# In a record, but not a setting to repeat: the command, the record itself, resuming, and what
+# follows from other settings (the channel count from the data, the original's dset_finetune
+# from --dset).
+NOT_REPEATED = frozenset({"command", "handler", "config", "resume", "n_channels",
+                          "dset_finetune"})
+
+
+def read_args(path: Path) -> dict[str, Any]:
+    """The flags a run record holds, as a dict; one clear error for anything else."""
+    if not path.is_file():
+        raise TsvqError(f"--config {path}: no such file (give a run's .pth, _run.json or "
+                        "_config.json)")
+    from . import checkpoint
+
+    if path.suffix == ".pth":
+        return dict(checkpoint.load_run(path).args)
+    if path.name.endswith("_config.json"):  # the original's nine keys; the full record beside
+        beside = path.with_name(path.name.removesuffix("_config.json") + "_run.json")
+        path = beside if beside.is_file() else path
+    record = _json(path)
+    if record.get("format") == checkpoint.FORMAT:  # tsvq's _run.json
+        if record.get("format_version") != checkpoint.FORMAT_VERSION:
+            raise TsvqError(f"--config {path}: run-record version "
+                            f"{record.get('format_version')!r}; this tsvq reads "
+                            f"{checkpoint.FORMAT_VERSION}")
+        args = record.get("args")
+    else:
+        args = record.get("args", record)
+    if not isinstance(args, dict) or not args:
+        raise TsvqError(f"--config {path}: its 'args' is not an object of train flags")
+    return args
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise TsvqError(f"--config {path}: not a JSON run record ({exc})") from None
+    if not isinstance(record, dict):
+        raise TsvqError(f"--config {path}: a run record is a JSON object, got "
+                        f"{type(record).__name__}")
+    return record
+
+
+def config_tokens(path: str, parser: argparse.ArgumentParser) -> list[str]:
+    """Command-line tokens (`--lr 0.0001 ...`) for the train flags saved in `path`."""
+    p = Path(path)
+    saved = read_args(p)
+    actions = {a.dest: a for a in parser._actions if a.option_strings and a.dest != "help"}
+    unknown = sorted(k for k in saved if k not in actions and k not in NOT_REPEATED)
+    if unknown:
+        raise TsvqError(f"--config {p}: unknown field(s) {', '.join(map(repr, unknown[:8]))}; "
+                        "a run record holds tsvq train flags (see tsvq train --help)")
+    tokens: list[str] = []
+    for dest, value in saved.items():
+        if dest in NOT_REPEATED or value is None:
+            continue
+        action = actions[dest]
+        flag = action.option_strings[0]
+        if action.nargs == 0:  # a switch (store_true)
+            if not isinstance(value, bool):
+                raise TsvqError(f"--config {p}: {dest} must be true or false, got {value!r}")
+            tokens += [flag] if value else []
+            continue
+        tokens.append(f"{flag}={_text(p, dest, value)}")  # '=': a value may start with '-'
+    return tokens
+
+
+def _text(path: Path, dest: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return str(int(value))  # --revin / --amp take 0 or 1
+    if isinstance(value, int | str):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    raise TsvqError(f"--config {path}: {dest} holds {value!r}; expected a number or text")

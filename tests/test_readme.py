@@ -1,0 +1,58 @@
+"""README.zh-CN.md says what README.md says, compared mechanically; CI runs the README's tests."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import REPO
+
+EN = (REPO / "README.md").read_text(encoding="utf-8")
+ZH = (REPO / "README.zh-CN.md").read_text(encoding="utf-8")
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9_]*")
+NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?(?:e-?\d+)?")
+
+
+def _prose(text: str) -> str:
+    return FENCE.sub("", text)
+
+
+def _headings(text: str) -> list[str]:
+    """Heading levels in order, e.g. ['#', '##', '###', ...] (code blocks left out)."""
+    return re.findall(r"^(#+) ", _prose(text), re.M)
+
+
+def _code(text: str) -> list[tuple[str, str]]:
+    """Code blocks as (language, code with comments removed: comments may be translated)."""
+    blocks = []
+    for lang, body in FENCE.findall(text):
+        lines = [re.sub(r"(^|\s+)#.*$", "", line).rstrip() for line in body.splitlines()]
+        blocks.append((lang, "\n".join(line for line in lines if line)))
+    return blocks
+
+
+def test_same_sections_in_the_same_order() -> None:
+    assert _headings(ZH) == _headings(EN)
+
+
+def test_same_code_blocks() -> None:
+    en, zh = _code(EN), _code(ZH)
+    assert len(zh) == len(en), f"{len(en)} code blocks in README.md, {len(zh)} in README.zh-CN.md"
+    for i, (a, b) in enumerate(zip(en, zh, strict=True)):
+        assert a == b, f"code block {i + 1} differs:\n{a[1][:300]}\n---\n{b[1][:300]}"
+
+
+@pytest.mark.parametrize("what", ["flags", "numbers"])
+def test_same_flags_and_figures(what: str) -> None:
+    pattern = FLAG if what == "flags" else NUMBER
+    en, zh = set(pattern.findall(EN)), set(pattern.findall(ZH))
+    assert en - zh == set(), f"{what} in README.md only: {sorted(en - zh)}"
+    assert zh - en == set(), f"{what} in README.zh-CN.md only: {sorted(zh - en)}"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    blocks = [body.strip() for lang, body in FENCE.findall(EN) if lang == "bash"]
+    test_command = next(b for b in blocks if "pytest" in b and "pip install" in b)
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
+    assert ci[-1] == test_command
