@@ -93,7 +93,7 @@ def _flag01(text: str) -> int:
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
     from .datasets import DATASET_NAMES
-    from .quantizer import CODEBOOK_INITS, QUANTIZERS
+    from .quantizer import CODEBOOK_INITS, GRADIENTS, QUANTIZERS
 
     g = p.add_argument_group("dataset (the specification's flags)")
     g.add_argument("--dset", default="ettm1", choices=DATASET_NAMES, help="dataset name")
@@ -134,6 +134,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dead_code_restart", type=_non_negative_int, default=50,
                    help="every N steps re-seed codes unused since the last check (0: off)")
     g.add_argument("--ema_decay", type=_positive_float, default=0.99)
+    g.add_argument("--gradient", default="ste", choices=GRADIENTS,
+                   help="gradient through the quantizer: ste (straight-through, the "
+                        "original's) or rotation (rotation trick, Fifty et al. 2024)")
     g = p.add_argument_group("training (the specification's flags)")
     g.add_argument("--n_epochs", type=_positive_int, default=100)
     g.add_argument("--lr", type=_positive_float, default=1e-4)
@@ -191,7 +194,7 @@ def _train(args: argparse.Namespace) -> int:
         num_residual_layers=args.num_residual_layers, res_hidden_size=args.res_hidden_size,
         commitment_cost=args.commitment_cost, revin=bool(args.revin), quantizer=args.quantizer,
         codebook_init=args.codebook_init, dead_code_restart=args.dead_code_restart,
-        ema_decay=args.ema_decay, seed=args.seed,
+        ema_decay=args.ema_decay, gradient=args.gradient, seed=args.seed,
     )
     _model_error(validate, model_cfg)
     if not 0 < args.ema_decay < 1:

@@ -29,6 +29,7 @@ class ModelConfig:
     codebook_init: str = "kmeans"
     dead_code_restart: int = 50
     ema_decay: float = 0.99
+    gradient: str = "ste"
     seed: int = 0
 
     @property
@@ -185,6 +186,7 @@ class VQVAE(nn.Module):
             codebook_init=cfg.codebook_init,
             dead_code_restart=cfg.dead_code_restart,
             ema_decay=cfg.ema_decay,
+            gradient=cfg.gradient,
             seed=cfg.seed,
         )
         self.decoder = build_decoder(cfg)

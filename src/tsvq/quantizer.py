@@ -18,12 +18,14 @@ from .distributed import all_reduce_sum, broadcast
 
 CODEBOOK_INITS = ("kmeans", "uniform")
 QUANTIZERS = ("vq", "ema")
+GRADIENTS = ("ste", "rotation")
+NORM_EPS = 1e-6  # below this norm a vector has no direction: the rotation falls back to identity
 KMEANS_SAMPLES = 65536
 KMEANS_ITERS = 20
 
 
 class VQOutput(NamedTuple):
-    quantized: torch.Tensor  # [M, D, L], straight-through: gradients flow to the encoder
+    quantized: torch.Tensor  # [M, D, L], the code vectors; gradients flow to the encoder
     codes: torch.Tensor  # [M, L] int64
     loss: torch.Tensor  # codebook loss + commitment_cost * commitment loss (means)
     perplexity: torch.Tensor  # exp(entropy) of this batch's code usage
@@ -44,11 +46,6 @@ def count_codes(codes: torch.Tensor, k: int) -> torch.Tensor:
     """
     ones = torch.ones(codes.numel(), device=codes.device)
     return torch.zeros(k, device=codes.device).index_add_(0, codes.reshape(-1), ones)
-
-
-def straight_through(flat: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-    """The gradient estimator: forward gives the codes `q`, backward passes to `flat` as is."""
-    return flat + (q - flat).detach()
 
 
 def kmeans(x: torch.Tensor, k: int, iters: int, generator: torch.Generator) -> torch.Tensor:
@@ -73,6 +70,41 @@ def kmeans(x: torch.Tensor, k: int, iters: int, generator: torch.Generator) -> t
     return centroids
 
 
+def straight_through(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Value exactly `q`; the gradient reaches `z` [n, D] unchanged (van den Oord et al.)."""
+    return q.detach() + (z - z.detach())
+
+
+def rotation_trick(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Value exactly `q`; the gradient reaches `z` [n, D] through the rotation and rescaling
+    that carry each row of `z` onto its row of `q`, held constant (Fifty et al., 2024).
+
+    With e = z/|z|, u = q/|q| and r = (e+u)/|e+u|, the map is
+    z -> (|q|/|z|) (z - 2 r r^T z + 2 u e^T z), so the encoder receives (|q|/|z|) R^T g for
+    the decoder's gradient g. Computed in fp32. A row where z or q has norm below NORM_EPS
+    has no direction and gets the straight-through gradient; e = -u gives r = 0, a
+    reflection that still maps e onto u.
+    """
+    z32 = z.float()
+    with torch.no_grad():
+        q32 = q.float()
+        z_norm = z32.norm(dim=-1, keepdim=True)
+        q_norm = q32.norm(dim=-1, keepdim=True)
+        ok = (z_norm > NORM_EPS) & (q_norm > NORM_EPS)
+        e = z32 / z_norm.clamp_min(NORM_EPS)
+        u = q32 / q_norm.clamp_min(NORM_EPS)
+        r = e + u
+        r = r / r.norm(dim=-1, keepdim=True).clamp_min(NORM_EPS)
+        scale = torch.where(ok, q_norm / z_norm.clamp_min(NORM_EPS), 1.0)
+        r, u, e = r * ok, u * ok, e * ok  # identity where the rotation is undefined
+    rz = z32 - 2 * r * (z32 * r).sum(-1, keepdim=True) + 2 * u * (z32 * e).sum(-1, keepdim=True)
+    moved = scale * rz
+    return q.detach().to(moved.dtype) + (moved - moved.detach())
+
+
+ESTIMATORS = {"ste": straight_through, "rotation": rotation_trick}
+
+
 class VectorQuantizer(nn.Module):
     """Nearest-code quantizer over a [K, D] codebook, always computed in fp32."""
 
@@ -86,6 +118,7 @@ class VectorQuantizer(nn.Module):
         codebook_init: str = "kmeans",
         dead_code_restart: int = 0,
         ema_decay: float = 0.99,
+        gradient: str = "ste",
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -95,6 +128,8 @@ class VectorQuantizer(nn.Module):
             raise ValueError(
                 f"codebook_init={codebook_init!r} is not one of {', '.join(CODEBOOK_INITS)}"
             )
+        if gradient not in GRADIENTS:
+            raise ValueError(f"gradient={gradient!r} is not one of {', '.join(GRADIENTS)}")
         if dead_code_restart < 0:
             raise ValueError(f"dead_code_restart must be >= 0 steps, got {dead_code_restart}")
         if not 0.0 < ema_decay < 1.0:
@@ -106,6 +141,7 @@ class VectorQuantizer(nn.Module):
         self.codebook_init = codebook_init
         self.dead_code_restart = dead_code_restart
         self.ema_decay = ema_decay
+        self.estimator = ESTIMATORS[gradient]
         self.seed = seed
         k = num_embeddings
         # The original's uniform(-1/K, 1/K) start; k-means replaces it on the first batch.
@@ -212,7 +248,7 @@ class VectorQuantizer(nn.Module):
             codebook_loss = F.mse_loss(q_flat, flat.detach())
             commitment = F.mse_loss(flat, q_flat.detach())
             loss = codebook_loss + self.commitment_cost * commitment
-            q_flat = straight_through(flat, q_flat)
+            q_flat = self.estimator(flat, q_flat)
             quantized = q_flat.reshape(m, length, d).permute(0, 2, 1)
             return VQOutput(
                 quantized=quantized,

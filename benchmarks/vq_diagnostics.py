@@ -1,0 +1,101 @@
+"""Quantizer diagnostics per epoch: latent and codebook scale, restarts, EMA counts, rescaling.
+
+Trains through tsvq's own `train` (every flag as the CLI's defaults unless given) and, after
+each epoch, measures on a fixed set of validation series: encoder-output norms, code-vector
+norms, the rotation trick's rescaling |q|/|z|, the relative quantization error |z-q|/|z|,
+codes in use, restarts so far, and how many EMA counts have decayed towards zero.
+
+    TSVQ_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python benchmarks/vq_diagnostics.py \
+        --dset etth1 --epochs 10 --gradient rotation
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+
+from tsvq.data import DataSpec, load, series_batches
+from tsvq.model import VQVAE, ModelConfig
+from tsvq.train import RunPaths, TrainConfig, train
+
+PROBE_SERIES = 4096
+
+
+def quantiles(x: torch.Tensor) -> list[float]:
+    q = torch.quantile(x.float(), torch.tensor([0.01, 0.5, 0.99]))
+    return [round(float(v), 4) for v in q]
+
+
+@torch.no_grad()
+def probe(core: VQVAE, x: torch.Tensor) -> dict:
+    core.eval()
+    z = core._latents(core._to_model_space(x)[0]).float().reshape(-1, core.cfg.embedding_dim)
+    vq = core.quantizer
+    codes = vq.nearest(z)
+    q = vq.lookup(codes)
+    zn, qn, cn = z.norm(dim=1), q.norm(dim=1), vq.codebook.norm(dim=1)
+    out = {
+        "z_norm_p1_p50_p99": quantiles(zn),
+        "code_norm_p1_p50_p99": quantiles(cn),
+        "scale_p1_p50_p99": quantiles(qn / zn.clamp_min(1e-6)),
+        "rel_err_p50_p99": quantiles((z - q).norm(dim=1) / zn.clamp_min(1e-6))[1:],
+        "codes_used": int(torch.unique(codes).numel()),
+        "restarts": int(vq.restarts),
+        "cos_z_q_p1_p50": quantiles(torch.nn.functional.cosine_similarity(z, q))[:2],
+    }
+    if vq.ema:
+        out["ema_count_lt_0.01"] = int((vq.ema_count < 0.01).sum())
+        out["ema_count_max"] = round(float(vq.ema_count.max()), 3)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dset", default="etth1")
+    p.add_argument("--channel", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--seed", type=int, default=2021)
+    p.add_argument("--gradient", default="rotation")
+    p.add_argument("--quantizer", default="ema")
+    p.add_argument("--dead_code_restart", type=int, default=50)
+    p.add_argument("--max_steps_per_epoch", type=int, default=None)
+    p.add_argument("--out", default=None, help="JSON lines file for the per-epoch figures")
+    args = p.parse_args()
+    spec = DataSpec(args.dset, None, None, 512, channel=args.channel)
+    data = load(spec)
+    cfg = ModelConfig(quantizer=args.quantizer, gradient=args.gradient,
+                      dead_code_restart=args.dead_code_restart, seed=args.seed)
+    tcfg = TrainConfig(n_epochs=args.epochs, seed=args.seed,
+                       max_steps_per_epoch=args.max_steps_per_epoch)
+    views = data.windows("val")
+    order = torch.randperm(views.shape[0] * data.n_channels,
+                           generator=torch.Generator().manual_seed(0))[:PROBE_SERIES].numpy()
+    x = next(series_batches(data, "val", PROBE_SERIES, order))
+    held: list[VQVAE] = []
+    rows: list[dict] = []
+
+    def keep(model: torch.nn.Module) -> torch.nn.Module:
+        held.append(model)
+        return model
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+        if line.startswith("Epoch"):
+            core = held[0]
+            row = {"epoch": len(rows) + 1, **probe(core, x)}
+            core.train()
+            rows.append(row)
+            print("  " + json.dumps(row), flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        train(data, cfg, tcfg, RunPaths(Path(tmp), "diag"), {}, log=log, wrap=keep)
+    if args.out:
+        Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+if __name__ == "__main__":
+    main()
