@@ -18,8 +18,11 @@ from pathlib import Path
 
 import torch
 
+from tsvq import checkpoint
 from tsvq.data import DataSpec, load, series_batches
+from tsvq.evaluate import Loaded, evaluate
 from tsvq.model import VQVAE, ModelConfig
+from tsvq.quantizer import perplexity_of
 from tsvq.train import RunPaths, TrainConfig, train
 
 PROBE_SERIES = 4096
@@ -44,6 +47,9 @@ def probe(core: VQVAE, x: torch.Tensor) -> dict:
         "scale_p1_p50_p99": quantiles(qn / zn.clamp_min(1e-6)),
         "rel_err_p50_p99": quantiles((z - q).norm(dim=1) / zn.clamp_min(1e-6))[1:],
         "codes_used": int(torch.unique(codes).numel()),
+        "codes_under_1/16_share": int((torch.bincount(codes, minlength=vq.num_embeddings)
+                                       < codes.numel() / vq.num_embeddings / 16).sum()),
+        "perplexity": round(float(perplexity_of(torch.bincount(codes).float())), 1),
         "restarts": int(vq.restarts),
         "cos_z_q_p1_p50": quantiles(torch.nn.functional.cosine_similarity(z, q))[:2],
     }
@@ -62,13 +68,17 @@ def main() -> None:
     p.add_argument("--gradient", default="rotation")
     p.add_argument("--quantizer", default="ema")
     p.add_argument("--dead_code_restart", type=int, default=50)
+    p.add_argument("--dead_code_threshold", type=float, default=0.0)
+    p.add_argument("--commitment_cost", type=float, default=0.25)
     p.add_argument("--max_steps_per_epoch", type=int, default=None)
     p.add_argument("--out", default=None, help="JSON lines file for the per-epoch figures")
     args = p.parse_args()
     spec = DataSpec(args.dset, None, None, 512, channel=args.channel)
     data = load(spec)
-    cfg = ModelConfig(quantizer=args.quantizer, gradient=args.gradient,
-                      dead_code_restart=args.dead_code_restart, seed=args.seed)
+    cfg = ModelConfig(quantizer=args.quantizer, commitment_cost=args.commitment_cost,
+                      gradient=args.gradient,
+                      dead_code_restart=args.dead_code_restart,
+                      dead_code_threshold=args.dead_code_threshold, seed=args.seed)
     tcfg = TrainConfig(n_epochs=args.epochs, seed=args.seed,
                        max_steps_per_epoch=args.max_steps_per_epoch)
     views = data.windows("val")
@@ -92,7 +102,16 @@ def main() -> None:
             print("  " + json.dumps(row), flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
-        train(data, cfg, tcfg, RunPaths(Path(tmp), "diag"), {}, log=log, wrap=keep)
+        paths = RunPaths(Path(tmp), "diag")
+        meta = {"config": cfg.to_dict(), "args": vars(args)}
+        train(data, cfg, tcfg, paths, meta, log=log, wrap=keep)
+        for name, path in (("best", paths.best), ("last", paths.last)):
+            ckpt = checkpoint.load(path)
+            model = VQVAE(cfg)
+            model.load_state_dict(ckpt["model_state_dict"])
+            r = evaluate(Loaded(model.eval(), ckpt, spec, data.scaler), data, "test")
+            print(f"test {name} (epoch {r['epoch']}): mse {r['mse']:.4f}, codes used "
+                  f"{r['codes_used']}, perplexity {r['perplexity']:.1f}", flush=True)
     if args.out:
         Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
 

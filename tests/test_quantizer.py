@@ -86,6 +86,20 @@ def test_dead_codes_are_restarted_from_encoder_outputs(quantizer: str):
     assert int((vq(z).counts > 0).sum()) > 16
 
 
+@pytest.mark.parametrize(("threshold", "restarted"), [(0.0, False), (0.5, True)])
+def test_rarely_used_codes_are_restarted_under_the_threshold(threshold: float, restarted: bool):
+    vq = VectorQuantizer(2, 2, 0.25, quantizer="vq", codebook_init="uniform",
+                         dead_code_restart=1, dead_code_threshold=threshold).train()
+    vq.codebook.data = torch.tensor([[0.0, 0.0], [10.0, 10.0]])
+    # 63 vectors near code 0, one near code 1: code 1 has 1/32 of an even share
+    z = torch.cat([torch.full((63, 2, 1), 0.1), torch.full((1, 2, 1), 9.0)])
+    vq(z)
+    assert int(vq.restarts) == int(restarted)
+    moved = not torch.equal(vq.codebook.data[1], torch.tensor([10.0, 10.0]))
+    assert moved == restarted
+    assert torch.equal(vq.codebook.data[0], torch.zeros(2))  # a busy code is never re-seeded
+
+
 def test_ema_moves_codes_to_the_mean_of_their_vectors():
     vq = VectorQuantizer(4, 2, 0.25, quantizer="ema", codebook_init="uniform",
                          ema_decay=0.5).train()
@@ -109,6 +123,8 @@ def test_invalid_options_are_rejected():
         VectorQuantizer(4, 2, 0.25, quantizer="x")
     with pytest.raises(ValueError, match="ema_decay"):
         VectorQuantizer(4, 2, 0.25, ema_decay=1.0)
+    with pytest.raises(ValueError, match="dead_code_threshold"):
+        VectorQuantizer(4, 2, 0.25, dead_code_threshold=1.0)
     assert math.isfinite(VectorQuantizer(4, 2, 0.0)(_z(d=2)).loss.item())
 
 

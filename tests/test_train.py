@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 import subprocess
 import sys
@@ -131,6 +132,8 @@ def test_spec_help_lists_every_flag():
         (["--revin", "2"], "argument --revin: expected 0 or 1"),
         (["--dset", "nope"], "argument --dset: invalid choice"),
         (["--embedding_dim=--"], "argument --embedding_dim: expected a value, got '--'"),
+        (["--gradient", "sign"], "argument --gradient: invalid choice: 'sign'"),
+        (["--dead_code_threshold", "1"], "--dead_code_threshold must be in [0, 1), got 1.0"),
     ],
 )
 def test_bad_flags_are_one_line_and_exit_2(flags: list[str], message: str, tmp_path: Path):
@@ -159,3 +162,22 @@ def test_max_steps_bounds_validation_too(tmp_path: Path, monkeypatch: pytest.Mon
                "--context_points", "96", "--max_steps_per_epoch", "3", "--batch_size", "32"])
     assert rc == 0
     assert seen == [3, 3, 3, 3]  # train, valid, train, valid: all channels' 20k valid series
+
+
+def test_gradient_choice_is_recorded_and_leaves_the_checkpoint_as_it_was(tmp_path: Path,
+                                                                          tiny_run: Path):
+    flags = ["train", "--dset", "etth1", "--n_epochs", "1", *TINY, "--gradient", "rotation",
+             "--dead_code_threshold", "0.1", "--save_path", str(tmp_path)]
+    assert main(flags) == 0
+    path = tmp_path / "etth1" / tiny_run.name
+    ckpt, ref = torch.load(path, weights_only=True), torch.load(tiny_run, weights_only=True)
+    assert ckpt["config"]["gradient"] == "rotation" and ref["config"]["gradient"] == "ste"
+    assert ckpt["config"]["dead_code_threshold"] == 0.1
+    saved = path.with_name(path.stem + "_config.json").read_text()
+    assert json.loads(saved) and '"gradient": "rotation"' in saved
+    # the estimator is a training choice only: the same tensors, names and shapes as before
+    got, want = ckpt["model_state_dict"], ref["model_state_dict"]
+    assert list(got) == list(want)
+    assert all(got[k].shape == want[k].shape and got[k].dtype == want[k].dtype for k in got)
+    r = evaluate(load_model(path), load_split_data(load_model(path)), "test")
+    assert math.isfinite(r["mse"]) and r["codes_used"] > 1

@@ -133,6 +133,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                    help="kmeans on the first batch's encoder outputs, or the original uniform")
     g.add_argument("--dead_code_restart", type=_non_negative_int, default=50,
                    help="every N steps re-seed codes unused since the last check (0: off)")
+    g.add_argument("--dead_code_threshold", type=_non_negative_float, default=0.0,
+                   help="a code counts as dead when used at most this fraction of an even "
+                        "share since the last check (default 0: only unused codes)")
     g.add_argument("--ema_decay", type=_positive_float, default=0.99)
     g.add_argument("--gradient", default="ste", choices=GRADIENTS,
                    help="gradient through the quantizer: ste (straight-through, the "
@@ -194,11 +197,14 @@ def _train(args: argparse.Namespace) -> int:
         num_residual_layers=args.num_residual_layers, res_hidden_size=args.res_hidden_size,
         commitment_cost=args.commitment_cost, revin=bool(args.revin), quantizer=args.quantizer,
         codebook_init=args.codebook_init, dead_code_restart=args.dead_code_restart,
+        dead_code_threshold=args.dead_code_threshold,
         ema_decay=args.ema_decay, gradient=args.gradient, seed=args.seed,
     )
     _model_error(validate, model_cfg)
     if not 0 < args.ema_decay < 1:
         raise TsvqError(f"--ema_decay must be in (0, 1), got {args.ema_decay}")
+    if args.dead_code_threshold >= 1:
+        raise TsvqError(f"--dead_code_threshold must be in [0, 1), got {args.dead_code_threshold}")
     out_dir = Path(args.save_path) / check_name(args.dset, "--dset")
     for parent in (out_dir, *out_dir.parents):
         if parent.exists() and not parent.is_dir():

@@ -117,6 +117,7 @@ class VectorQuantizer(nn.Module):
         quantizer: str = "vq",
         codebook_init: str = "kmeans",
         dead_code_restart: int = 0,
+        dead_code_threshold: float = 0.0,
         ema_decay: float = 0.99,
         gradient: str = "ste",
         seed: int = 0,
@@ -132,6 +133,8 @@ class VectorQuantizer(nn.Module):
             raise ValueError(f"gradient={gradient!r} is not one of {', '.join(GRADIENTS)}")
         if dead_code_restart < 0:
             raise ValueError(f"dead_code_restart must be >= 0 steps, got {dead_code_restart}")
+        if not 0.0 <= dead_code_threshold < 1.0:
+            raise ValueError(f"dead_code_threshold must be in [0, 1), got {dead_code_threshold}")
         if not 0.0 < ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1), got {ema_decay}")
         self.num_embeddings = num_embeddings
@@ -140,6 +143,7 @@ class VectorQuantizer(nn.Module):
         self.ema = quantizer == "ema"
         self.codebook_init = codebook_init
         self.dead_code_restart = dead_code_restart
+        self.dead_code_threshold = dead_code_threshold
         self.ema_decay = ema_decay
         self.estimator = ESTIMATORS[gradient]
         self.seed = seed
@@ -192,15 +196,17 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def _restart_dead(self, flat: torch.Tensor) -> None:
-        """Every `dead_code_restart` steps, move the codes unused since the last check onto
-        random encoder outputs of this batch.
+        """Every `dead_code_restart` steps, move the codes unused (with `dead_code_threshold`
+        > 0: used at most that fraction of an even share) since the last check onto random
+        encoder outputs of this batch.
 
         Masked tensor ops of fixed shape, taken every step: the decision stays on the device
         (no read of `step`), and a compiled step is one graph. Rows are picked by a hash of
         (seed, step, code), so a resumed run picks what an unbroken one does.
         """
         due = self.step % self.dead_code_restart == 0
-        dead = due & (self.usage == 0)  # usage: summed over processes already, step by step
+        # usage: summed over processes already, step by step; a threshold of 0 means unused
+        dead = due & (self.usage <= self.dead_code_threshold * self.usage.mean())
         picks = _hash_rows(self.seed, self.step, self.num_embeddings, flat.shape[0])
         fresh = broadcast(flat[picks].contiguous())
         self.codebook.data.copy_(torch.where(dead[:, None], fresh, self.codebook.data))
