@@ -36,6 +36,7 @@ VARIANTS = {
     "original": ["--quantizer", "vq", "--codebook_init", "uniform", "--dead_code_restart", "0"],
     "ste": ["--gradient", "ste"],
     "rotation": ["--gradient", "rotation"],
+    "rotation_unscaled": ["--gradient", "rotation_unscaled"],
 }
 
 

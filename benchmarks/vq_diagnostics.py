@@ -22,7 +22,7 @@ from tsvq import checkpoint
 from tsvq.data import DataSpec, load, series_batches
 from tsvq.evaluate import Loaded, evaluate
 from tsvq.model import VQVAE, ModelConfig
-from tsvq.quantizer import perplexity_of
+from tsvq.quantizer import perplexity_of, rotation_trick, straight_through
 from tsvq.train import RunPaths, TrainConfig, train
 
 PROBE_SERIES = 4096
@@ -59,6 +59,25 @@ def probe(core: VQVAE, x: torch.Tensor) -> dict:
     return out
 
 
+def capped(min_cos: float):
+    """The rotation trick where z and q are within an angle, straight-through elsewhere."""
+
+    def estimator(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        near = torch.nn.functional.cosine_similarity(z.detach(), q.detach(), dim=-1) >= min_cos
+        return torch.where(near[:, None], rotation_trick(z, q), straight_through(z, q))
+
+    return estimator
+
+
+def rotation_only(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """The rotation trick without its rescaling: the gradient keeps its length."""
+    rescaled = rotation_trick(z, q)  # value q; gradient (|q|/|z|) R^T g
+    with torch.no_grad():
+        ratio = (z.norm(dim=-1, keepdim=True) / q.norm(dim=-1, keepdim=True)).clamp(0, 1e6)
+        ratio = torch.nan_to_num(ratio, nan=1.0)
+    return q.detach() + (rescaled - q.detach()) * ratio  # value q; gradient R^T g
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dset", default="etth1")
@@ -70,13 +89,19 @@ def main() -> None:
     p.add_argument("--dead_code_restart", type=int, default=50)
     p.add_argument("--dead_code_threshold", type=float, default=0.0)
     p.add_argument("--commitment_cost", type=float, default=0.25)
+    p.add_argument("--ema_decay", type=float, default=0.99)
+    p.add_argument("--rotation_min_cos", type=float, default=None,
+                   help="experimental: rotation only where cos(z, q) is at least this, "
+                        "straight-through elsewhere")
+    p.add_argument("--no_rescale", action="store_true",
+                   help="experimental: the rotation without the |q|/|z| rescaling")
     p.add_argument("--max_steps_per_epoch", type=int, default=None)
     p.add_argument("--out", default=None, help="JSON lines file for the per-epoch figures")
     args = p.parse_args()
     spec = DataSpec(args.dset, None, None, 512, channel=args.channel)
     data = load(spec)
     cfg = ModelConfig(quantizer=args.quantizer, commitment_cost=args.commitment_cost,
-                      gradient=args.gradient,
+                      gradient=args.gradient, ema_decay=args.ema_decay,
                       dead_code_restart=args.dead_code_restart,
                       dead_code_threshold=args.dead_code_threshold, seed=args.seed)
     tcfg = TrainConfig(n_epochs=args.epochs, seed=args.seed,
@@ -90,6 +115,10 @@ def main() -> None:
 
     def keep(model: torch.nn.Module) -> torch.nn.Module:
         held.append(model)
+        if args.rotation_min_cos is not None:
+            model.quantizer.estimator = capped(args.rotation_min_cos)
+        if args.no_rescale:
+            model.quantizer.estimator = rotation_only
         return model
 
     def log(line: str) -> None:

@@ -13,6 +13,7 @@ from tsvq.quantizer import (
     kmeans,
     perplexity_of,
     rotation_trick,
+    rotation_unscaled,
     straight_through,
 )
 
@@ -139,7 +140,7 @@ def _rotation_reference(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return (q.norm(dim=1) / z.norm(dim=1))[:, None, None] * rot
 
 
-@pytest.mark.parametrize("estimator", [straight_through, rotation_trick])
+@pytest.mark.parametrize("estimator", [straight_through, rotation_trick, rotation_unscaled])
 def test_estimators_return_exactly_the_code_vectors(estimator):
     g = torch.Generator().manual_seed(3)
     z = (torch.randn(500, 32, generator=g) * 7).requires_grad_(True)
@@ -162,6 +163,19 @@ def test_rotation_gradient_matches_the_formula():
                                rtol=1e-4, atol=1e-5)
     # not the straight-through gradient: the rotation changes direction and length
     assert not torch.allclose(z.grad, upstream, atol=1e-2)
+
+
+def test_unscaled_rotation_hands_on_a_gradient_as_long_as_the_decoders():
+    g = torch.Generator().manual_seed(5)
+    z = (torch.randn(200, 16, generator=g) * 0.2).requires_grad_(True)
+    q = torch.randn(200, 16, generator=g) * 5
+    upstream = torch.randn(200, 16, generator=g)
+    (rotation_unscaled(z, q) * upstream).sum().backward()
+    m = _rotation_reference(z.detach(), q)
+    m = m / (q.norm(dim=1) / z.detach().norm(dim=1)).double()[:, None, None]  # R alone
+    want = torch.einsum("nij,ni->nj", m, upstream.double())
+    torch.testing.assert_close(z.grad.double(), want, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(z.grad.norm(dim=1), upstream.norm(dim=1))
 
 
 def test_rotation_is_safe_for_zero_and_opposite_vectors():

@@ -139,7 +139,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ema_decay", type=_positive_float, default=0.99)
     g.add_argument("--gradient", default="ste", choices=GRADIENTS,
                    help="gradient through the quantizer: ste (straight-through, the "
-                        "original's) or rotation (rotation trick, Fifty et al. 2024)")
+                        "original's), rotation (rotation trick, Fifty et al. 2024) or "
+                        "rotation_unscaled (its rotation without the |q|/|z| rescaling)")
     g = p.add_argument_group("training (the specification's flags)")
     g.add_argument("--n_epochs", type=_positive_int, default=100)
     g.add_argument("--lr", type=_positive_float, default=1e-4)

@@ -18,7 +18,7 @@ from .distributed import all_reduce_sum, broadcast
 
 CODEBOOK_INITS = ("kmeans", "uniform")
 QUANTIZERS = ("vq", "ema")
-GRADIENTS = ("ste", "rotation")
+GRADIENTS = ("ste", "rotation", "rotation_unscaled")
 NORM_EPS = 1e-6  # below this norm a vector has no direction: the rotation falls back to identity
 KMEANS_SAMPLES = 65536
 KMEANS_ITERS = 20
@@ -75,13 +75,14 @@ def straight_through(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return q.detach() + (z - z.detach())
 
 
-def rotation_trick(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+def rotation_trick(z: torch.Tensor, q: torch.Tensor, rescale: bool = True) -> torch.Tensor:
     """Value exactly `q`; the gradient reaches `z` [n, D] through the rotation and rescaling
     that carry each row of `z` onto its row of `q`, held constant (Fifty et al., 2024).
 
     With e = z/|z|, u = q/|q| and r = (e+u)/|e+u|, the map is
     z -> (|q|/|z|) (z - 2 r r^T z + 2 u e^T z), so the encoder receives (|q|/|z|) R^T g for
-    the decoder's gradient g. Computed in fp32. A row where z or q has norm below NORM_EPS
+    the decoder's gradient g; `rescale=False` drops the factor |q|/|z| and hands on R^T g, a
+    gradient as long as the decoder's. Computed in fp32. A row where z or q has norm below NORM_EPS
     has no direction and gets the straight-through gradient; e = -u gives r = 0, a
     reflection that still maps e onto u.
     """
@@ -95,14 +96,20 @@ def rotation_trick(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         u = q32 / q_norm.clamp_min(NORM_EPS)
         r = e + u
         r = r / r.norm(dim=-1, keepdim=True).clamp_min(NORM_EPS)
-        scale = torch.where(ok, q_norm / z_norm.clamp_min(NORM_EPS), 1.0)
+        scale = torch.where(ok, q_norm / z_norm.clamp_min(NORM_EPS), 1.0) if rescale else 1.0
         r, u, e = r * ok, u * ok, e * ok  # identity where the rotation is undefined
     rz = z32 - 2 * r * (z32 * r).sum(-1, keepdim=True) + 2 * u * (z32 * e).sum(-1, keepdim=True)
     moved = scale * rz
     return q.detach().to(moved.dtype) + (moved - moved.detach())
 
 
-ESTIMATORS = {"ste": straight_through, "rotation": rotation_trick}
+def rotation_unscaled(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """The rotation trick without its rescaling: value exactly `q`, gradient R^T g."""
+    return rotation_trick(z, q, rescale=False)
+
+
+ESTIMATORS = {"ste": straight_through, "rotation": rotation_trick,
+              "rotation_unscaled": rotation_unscaled}
 
 
 class VectorQuantizer(nn.Module):
