@@ -14,7 +14,7 @@ Columns: test MSE per element in RevIN space of the best checkpoint (the run's s
 and of the last epoch, codes used and perplexity on the test split (token entropy in bits is
 log2 of the perplexity), the epochs the two selection rules pick (validation reconstruction,
 validation total loss) and the validation VQ term (per series) at the first and last epoch.
-A bounded run (`--max_steps_per_epoch`) says so in the steps column.
+A bounded run (`--max_steps_per_epoch`) says so in the steps column (N/M: N of M batches).
 """
 
 from __future__ import annotations
@@ -59,7 +59,9 @@ def run(dset: str, channel: str, variant: str, seed: int, epochs: int, steps: in
     results = {}
     for name, path in (("best", best), ("last", best.with_name(best.stem + "_last.pth"))):
         loaded = load_model(path)
-        results[name] = evaluate(loaded, load_split_data(loaded), "test")
+        data = load_split_data(loaded)
+        results[name] = evaluate(loaded, data, "test")
+    batches = -(-data.n_windows("train") * data.n_channels // loaded.record.train.batch_size)
     with open(best.with_name(best.stem + "_history.csv")) as f:
         hist = list(csv.DictReader(f))
     recon = [float(r["valid_recon_loss"]) for r in hist]
@@ -68,7 +70,8 @@ def run(dset: str, channel: str, variant: str, seed: int, epochs: int, steps: in
     return {
         "dset": dset, "channels": channel if channel != "all" else f"all {r['channels']}",
         "variant": variant, "flags": " ".join(extra), "seed": seed, "epochs": epochs,
-        "steps": steps or "all", "mse": r["mse"], "mse_last": results["last"]["mse"],
+        "steps": f"{steps}/{batches}" if steps and steps < batches else f"{batches}",
+        "mse": r["mse"], "mse_last": results["last"]["mse"],
         "codes_used": r["codes_used"], "codebook_size": r["codebook_size"],
         "perplexity": r["perplexity"], "best_epoch": r["epoch"],
         "best_by_recon": 1 + recon.index(min(recon)), "best_by_loss": 1 + total.index(min(total)),
@@ -79,7 +82,7 @@ def run(dset: str, channel: str, variant: str, seed: int, epochs: int, steps: in
 
 
 def table(rows: list[dict]) -> str:
-    head = (f"{'dataset':<9}{'channels':<9}{'variant':<22}{'seed':>5}{'ep':>4}{'steps':>6}"
+    head = (f"{'dataset':<9}{'channels':<9}{'variant':<22}{'seed':>5}{'ep':>4}{'steps':>10}"
             f"{'MSE':>8}{'MSE last':>9}{'codes':>9}{'perp':>7}{'bits':>6}{'best':>5}"
             f"{'by recon':>9}{'by loss':>8}{'VQ 1st':>8}{'VQ last':>8}")
     lines = [head]
@@ -88,15 +91,15 @@ def table(rows: list[dict]) -> str:
         name = (r["variant"] + (" " + r["flags"] if r["flags"] else ""))[:21]
         lines.append(
             f"{r['dset']:<9}{r['channels']:<9}{name:<22}{r['seed']:>5}{r['epochs']:>4}"
-            f"{r['steps']!s:>6}{r['mse']:>8.4f}{r['mse_last']:>9.4f}"
+            f"{r['steps']!s:>10}{r['mse']:>8.4f}{r['mse_last']:>9.4f}"
             f"{r['codes_used']:>5}/{r['codebook_size']:<3}{r['perplexity']:>7.1f}"
             f"{math.log2(r['perplexity']):>6.2f}{r['best_epoch']:>5}{r['best_by_recon']:>9}"
             f"{r['best_by_loss']:>8}{r['valid_vq_first']:>8.2f}{r['valid_vq_last']:>8.2f}"
         )
     lines.append("MSE: test split, per element, RevIN space; best: the epoch of the saved best "
                  "checkpoint; by recon / by loss: the epoch each validation rule picks; VQ: "
-                 "validation VQ term per series; steps: training batches per epoch (all, or "
-                 "the --max_steps_per_epoch bound, which also bounds validation)")
+                 "validation VQ term per series; steps: training batches per epoch, "
+                 "N/M where --max_steps_per_epoch bounds an epoch of M (validation too)")
     return "\n".join(lines)
 
 

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import torch
 
-from tsvq import checkpoint
+from tsvq.checkpoint import RunPaths
+from tsvq.config import TrainConfig
 from tsvq.data import DataSpec, load, series_batches
-from tsvq.evaluate import Loaded, evaluate
+from tsvq.evaluate import evaluate, load_model
 from tsvq.model import VQVAE, ModelConfig
 from tsvq.quantizer import perplexity_of, rotation_trick, straight_through
-from tsvq.train import RunPaths, TrainConfig, train
+from tsvq.train import train
 
 PROBE_SERIES = 4096
 
@@ -132,13 +133,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = RunPaths(Path(tmp), "diag")
-        meta = {"config": cfg.to_dict(), "args": vars(args)}
-        train(data, cfg, tcfg, paths, meta, log=log, wrap=keep)
+        train(data, cfg, tcfg, paths, vars(args), log=log, wrap=keep)
         for name, path in (("best", paths.best), ("last", paths.last)):
-            ckpt = checkpoint.load(path)
-            model = VQVAE(cfg)
-            model.load_state_dict(ckpt["model_state_dict"])
-            r = evaluate(Loaded(model.eval(), ckpt, spec, data.scaler), data, "test")
+            r = evaluate(load_model(path), data, "test")
             print(f"test {name} (epoch {r['epoch']}): mse {r['mse']:.4f}, codes used "
                   f"{r['codes_used']}, perplexity {r['perplexity']:.1f}", flush=True)
     if args.out:
