@@ -213,7 +213,10 @@ class VectorQuantizer(nn.Module):
         """
         due = self.step % self.dead_code_restart == 0
         # usage: summed over processes already, step by step; a threshold of 0 means unused
-        dead = due & (self.usage <= self.dead_code_threshold * self.usage.mean())
+        dead = self.usage == 0
+        if self.dead_code_threshold:  # a Python float: the graph has no branch on data
+            dead = dead | (self.usage <= self.dead_code_threshold * self.usage.mean())
+        dead = due & dead
         picks = _hash_rows(self.seed, self.step, self.num_embeddings, flat.shape[0])
         fresh = broadcast(flat[picks].contiguous())
         self.codebook.data.copy_(torch.where(dead[:, None], fresh, self.codebook.data))
