@@ -1,17 +1,30 @@
-"""Codebook health, measured: the original behaviour against tsvq's default, same work.
+"""Tokenizer quality, measured: variants of the quantizer trained side by side, same work.
 
-Trains both for the same epochs on the same data with the specification's defaults otherwise,
-evaluates both on the test split and prints MSE (RevIN space), codes used, perplexity and
-seconds side by side.
+Each run goes through tsvq's own `train` command (the specification's defaults unless a variant
+or `--flags` says otherwise) and is evaluated on the test split with tsvq's `evaluate`, the best
+checkpoint and the last epoch's. Rows are appended to `--results` (JSON lines), so runs made
+at different times (or at the same time, in separate processes) print as one table:
 
-    TSVQ_DATA_DIR=../shared/data python benchmarks/quality.py --dset etth1 --channel 0 --epochs 3
+    TSVQ_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python benchmarks/quality.py \
+        --dset etth1 --channel 0 --epochs 10 --seeds 7 2021 --variants ste rotation \
+        --results quality.jsonl
+    python benchmarks/quality.py --results quality.jsonl --table   # print only
+
+Columns: test MSE per element in RevIN space of the best checkpoint (the run's selection rule)
+and of the last epoch, codes used and perplexity on the test split (token entropy in bits is
+log2 of the perplexity), the epochs the two selection rules pick (validation reconstruction,
+validation total loss) and the validation VQ term (per series) at the first and last epoch.
+A bounded run (`--max_steps_per_epoch`) says so in the steps column (N/M: N of M batches).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import io
+import json
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -20,50 +33,104 @@ from tsvq.cli import main as tsvq_main
 from tsvq.evaluate import evaluate, load_model, load_split_data
 
 VARIANTS = {
-    "original (uniform init, no restart, vq)":
-        ["--quantizer", "vq", "--codebook_init", "uniform", "--dead_code_restart", "0"],
-    "tsvq default (k-means init, restart, ema)": [],
+    "original": ["--quantizer", "vq", "--codebook_init", "uniform", "--dead_code_restart", "0"],
+    "ste": ["--gradient", "ste"],
+    "rotation": ["--gradient", "rotation"],
+    "rotation_unscaled": ["--gradient", "rotation_unscaled"],
 }
 
 
-def run(name: str, flags: list[str], common: list[str], out: Path) -> dict:
-    save = out / str(abs(hash(name)))
+def run(dset: str, channel: str, variant: str, seed: int, epochs: int, steps: int | None,
+        extra: list[str], out: Path) -> dict:
+    """Train one variant, evaluate its best and last checkpoints; one table row."""
+    flags = ["--dset", dset, "--n_epochs", str(epochs), "--seed", str(seed),
+             "--save_path", str(out), *VARIANTS[variant], *extra]
+    if channel != "all":
+        flags += ["--channel", channel]
+    if steps:
+        flags += ["--max_steps_per_epoch", str(steps)]
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
-        rc = tsvq_main(["train", *common, "--save_path", str(save), *flags])
+        rc = tsvq_main(["train", *flags])
     seconds = time.perf_counter() - t0
     if rc != 0:
-        raise SystemExit(f"training {name!r} failed with status {rc}")
-    ckpt = next(save.glob("*/*_model*.pth"))
-    loaded = load_model(ckpt)
-    r = evaluate(loaded, load_split_data(loaded), "test")
-    return {"name": name, "seconds": seconds, **r}
+        raise SystemExit(f"training {variant} on {dset} failed with status {rc}")
+    best = next(p for p in out.glob("*/*_model*.pth") if not p.stem.endswith("_last"))
+    results = {}
+    for name, path in (("best", best), ("last", best.with_name(best.stem + "_last.pth"))):
+        loaded = load_model(path)
+        data = load_split_data(loaded)
+        results[name] = evaluate(loaded, data, "test")
+    batches = -(-data.n_windows("train") * data.n_channels // loaded.record.train.batch_size)
+    with open(best.with_name(best.stem + "_history.csv")) as f:
+        hist = list(csv.DictReader(f))
+    recon = [float(r["valid_recon_loss"]) for r in hist]
+    total = [float(r["valid_loss"]) for r in hist]
+    r = results["best"]
+    return {
+        "dset": dset, "channels": channel if channel != "all" else f"all {r['channels']}",
+        "variant": variant, "flags": " ".join(extra), "seed": seed, "epochs": epochs,
+        "steps": f"{steps}/{batches}" if steps and steps < batches else f"{batches}",
+        "mse": r["mse"], "mse_last": results["last"]["mse"],
+        "codes_used": r["codes_used"], "codebook_size": r["codebook_size"],
+        "perplexity": r["perplexity"], "best_epoch": r["epoch"],
+        "best_by_recon": 1 + recon.index(min(recon)), "best_by_loss": 1 + total.index(min(total)),
+        "valid_vq_first": float(hist[0]["valid_vq_loss"]),
+        "valid_vq_last": float(hist[-1]["valid_vq_loss"]),
+        "seconds": round(seconds, 1),
+    }
+
+
+def table(rows: list[dict]) -> str:
+    head = (f"{'dataset':<9}{'channels':<9}{'variant':<22}{'seed':>5}{'ep':>4}{'steps':>10}"
+            f"{'MSE':>8}{'MSE last':>9}{'codes':>9}{'perp':>7}{'bits':>6}{'best':>5}"
+            f"{'by recon':>9}{'by loss':>8}{'VQ 1st':>8}{'VQ last':>8}")
+    lines = [head]
+    key = ("dset", "channels", "epochs", "steps", "flags", "seed", "variant")
+    for r in sorted(rows, key=lambda r: tuple(str(r[k]) for k in key)):
+        name = (r["variant"] + (" " + r["flags"] if r["flags"] else ""))[:21]
+        lines.append(
+            f"{r['dset']:<9}{r['channels']:<9}{name:<22}{r['seed']:>5}{r['epochs']:>4}"
+            f"{r['steps']!s:>10}{r['mse']:>8.4f}{r['mse_last']:>9.4f}"
+            f"{r['codes_used']:>5}/{r['codebook_size']:<3}{r['perplexity']:>7.1f}"
+            f"{math.log2(r['perplexity']):>6.2f}{r['best_epoch']:>5}{r['best_by_recon']:>9}"
+            f"{r['best_by_loss']:>8}{r['valid_vq_first']:>8.2f}{r['valid_vq_last']:>8.2f}"
+        )
+    lines.append("MSE: test split, per element, RevIN space; best: the epoch of the saved best "
+                 "checkpoint; by recon / by loss: the epoch each validation rule picks; VQ: "
+                 "validation VQ term per series; steps: training batches per epoch, "
+                 "N/M where --max_steps_per_epoch bounds an epoch of M (validation too)")
+    return "\n".join(lines)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dset", default="etth1")
     p.add_argument("--channel", default="0", help="channel index, or 'all'")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--context_points", type=int, default=512)
-    p.add_argument("--seed", type=int, default=2021)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--seeds", type=int, nargs="+", default=[2021])
+    p.add_argument("--variants", nargs="+", default=["ste", "rotation"], choices=list(VARIANTS))
+    p.add_argument("--max_steps_per_epoch", type=int, default=None)
+    p.add_argument("--flags", default="", help="more tsvq train flags for every run, quoted")
+    p.add_argument("--results", default=None, help="JSON lines file the rows are appended to")
+    p.add_argument("--table", action="store_true", help="only print the table of --results")
     args = p.parse_args()
-    common = ["--dset", args.dset, "--n_epochs", str(args.epochs),
-              "--context_points", str(args.context_points), "--seed", str(args.seed)]
-    if args.channel != "all":
-        common += ["--channel", args.channel]
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = [run(name, flags, common, Path(tmp)) for name, flags in VARIANTS.items()]
-    print(f"{args.dset} channel={args.channel} epochs={args.epochs} "
-          f"context_points={args.context_points}, test split, MSE per element in RevIN space")
-    print(f"{'variant':<44}{'mse':>9}{'mae':>9}{'codes used':>12}{'perplexity':>12}"
-          f"{'best epoch':>11}{'seconds':>9}")
-    for r in rows:
-        print(f"{r['name']:<44}{r['mse']:>9.4f}{r['mae']:>9.4f}"
-              f"{r['codes_used']:>8}/{r['codebook_size']:<3}{r['perplexity']:>12.1f}"
-              f"{r['epoch']:>11}{r['seconds']:>9.1f}")
-    base, new = rows
-    print(f"MSE ratio original/tsvq: {base['mse'] / new['mse']:.1f}x")
+    results = Path(args.results) if args.results else None
+    rows: list[dict] = []
+    if not args.table:
+        for seed in args.seeds:
+            for variant in args.variants:
+                with tempfile.TemporaryDirectory() as tmp:
+                    row = run(args.dset, args.channel, variant, seed, args.epochs,
+                              args.max_steps_per_epoch, args.flags.split(), Path(tmp))
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+                if results:
+                    with results.open("a") as f:
+                        f.write(json.dumps(row) + "\n")
+    if results and results.exists():
+        rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    print(table(rows))
 
 
 if __name__ == "__main__":

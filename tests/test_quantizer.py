@@ -7,7 +7,15 @@ import math
 import pytest
 import torch
 
-from tsvq.quantizer import VectorQuantizer, kmeans, perplexity_of
+from tsvq.quantizer import (
+    GRADIENTS,
+    VectorQuantizer,
+    kmeans,
+    perplexity_of,
+    rotation_trick,
+    rotation_unscaled,
+    straight_through,
+)
 
 
 def _z(n: int = 64, d: int = 8, length: int = 4, seed: int = 0) -> torch.Tensor:
@@ -79,6 +87,20 @@ def test_dead_codes_are_restarted_from_encoder_outputs(quantizer: str):
     assert int((vq(z).counts > 0).sum()) > 16
 
 
+@pytest.mark.parametrize(("threshold", "restarted"), [(0.0, False), (0.5, True)])
+def test_rarely_used_codes_are_restarted_under_the_threshold(threshold: float, restarted: bool):
+    vq = VectorQuantizer(2, 2, 0.25, quantizer="vq", codebook_init="uniform",
+                         dead_code_restart=1, dead_code_threshold=threshold).train()
+    vq.codebook.data = torch.tensor([[0.0, 0.0], [10.0, 10.0]])
+    # 63 vectors near code 0, one near code 1: code 1 has 1/32 of an even share
+    z = torch.cat([torch.full((63, 2, 1), 0.1), torch.full((1, 2, 1), 9.0)])
+    vq(z)
+    assert int(vq.restarts) == int(restarted)
+    moved = not torch.equal(vq.codebook.data[1], torch.tensor([10.0, 10.0]))
+    assert moved == restarted
+    assert torch.equal(vq.codebook.data[0], torch.zeros(2))  # a busy code is never re-seeded
+
+
 def test_ema_moves_codes_to_the_mean_of_their_vectors():
     vq = VectorQuantizer(4, 2, 0.25, quantizer="ema", codebook_init="uniform",
                          ema_decay=0.5).train()
@@ -102,4 +124,89 @@ def test_invalid_options_are_rejected():
         VectorQuantizer(4, 2, 0.25, quantizer="x")
     with pytest.raises(ValueError, match="ema_decay"):
         VectorQuantizer(4, 2, 0.25, ema_decay=1.0)
+    with pytest.raises(ValueError, match="dead_code_threshold"):
+        VectorQuantizer(4, 2, 0.25, dead_code_threshold=1.0)
     assert math.isfinite(VectorQuantizer(4, 2, 0.0)(_z(d=2)).loss.item())
+
+
+def _rotation_reference(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Per row, the matrix (|q|/|z|) (I - 2 r r^T + 2 u e^T) of Fifty et al. (2024), float64."""
+    z, q = z.double(), q.double()
+    e = z / z.norm(dim=1, keepdim=True)
+    u = q / q.norm(dim=1, keepdim=True)
+    r = (e + u) / (e + u).norm(dim=1, keepdim=True)
+    eye = torch.eye(z.shape[1], dtype=torch.float64)
+    rot = eye - 2 * r[:, :, None] * r[:, None, :] + 2 * u[:, :, None] * e[:, None, :]
+    return (q.norm(dim=1) / z.norm(dim=1))[:, None, None] * rot
+
+
+@pytest.mark.parametrize("estimator", [straight_through, rotation_trick, rotation_unscaled])
+def test_estimators_return_exactly_the_code_vectors(estimator):
+    g = torch.Generator().manual_seed(3)
+    z = (torch.randn(500, 32, generator=g) * 7).requires_grad_(True)
+    q = torch.randn(500, 32, generator=g) * 0.3
+    out = estimator(z, q)
+    assert out.dtype == torch.float32 and torch.equal(out.detach(), q)
+
+
+def test_rotation_gradient_matches_the_formula():
+    g = torch.Generator().manual_seed(4)
+    z = (torch.randn(300, 16, generator=g) * 3).requires_grad_(True)
+    q = torch.randn(300, 16, generator=g)
+    upstream = torch.randn(300, 16, generator=g)
+    (rotation_trick(z, q) * upstream).sum().backward()
+    m = _rotation_reference(z.detach(), q)  # output = m @ z, m held constant
+    want = torch.einsum("nij,ni->nj", m, upstream.double())  # m^T g
+    torch.testing.assert_close(z.grad.double(), want, rtol=1e-4, atol=1e-5)
+    # and m really carries z onto q: the map is the one the gradient is taken through
+    torch.testing.assert_close(torch.einsum("nij,nj->ni", m, z.detach().double()), q.double(),
+                               rtol=1e-4, atol=1e-5)
+    # not the straight-through gradient: the rotation changes direction and length
+    assert not torch.allclose(z.grad, upstream, atol=1e-2)
+
+
+def test_unscaled_rotation_hands_on_a_gradient_as_long_as_the_decoders():
+    g = torch.Generator().manual_seed(5)
+    z = (torch.randn(200, 16, generator=g) * 0.2).requires_grad_(True)
+    q = torch.randn(200, 16, generator=g) * 5
+    upstream = torch.randn(200, 16, generator=g)
+    (rotation_unscaled(z, q) * upstream).sum().backward()
+    m = _rotation_reference(z.detach(), q)
+    m = m / (q.norm(dim=1) / z.detach().norm(dim=1)).double()[:, None, None]  # R alone
+    want = torch.einsum("nij,ni->nj", m, upstream.double())
+    torch.testing.assert_close(z.grad.double(), want, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(z.grad.norm(dim=1), upstream.norm(dim=1))
+
+
+def test_rotation_is_safe_for_zero_and_opposite_vectors():
+    z = torch.tensor([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [1e-9, 0.0, 0.0], [2.0, 0.0, 0.0]],
+                     requires_grad=True)
+    q = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [-3.0, 0.0, 0.0]])
+    upstream = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0], [1.0, 1.0, 0.0]])
+    out = rotation_trick(z, q)
+    (out * upstream).sum().backward()
+    assert torch.equal(out.detach(), q)
+    assert torch.isfinite(z.grad).all()
+    # rows with no direction (zero or tiny z, zero q): the straight-through gradient
+    torch.testing.assert_close(z.grad[:3], upstream[:3])
+    # z opposite q: r = 0, the reflection I - 2 u u^T mapping z/|z| onto u, scaled by 3/2
+    torch.testing.assert_close(z.grad[3], torch.tensor([-1.5, 1.5, 0.0]))
+
+
+def test_rotation_gradient_is_fp32_under_bf16_autocast():
+    vq = VectorQuantizer(16, 8, 0.25, quantizer="vq", gradient="rotation")  # no EMA step
+    z = _z().to(torch.bfloat16).requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = vq(z)
+    assert out.quantized.dtype == torch.float32
+    assert torch.equal(out.quantized.detach(), vq.codebook.detach()[out.codes].transpose(1, 2))
+    out.quantized.sum().backward()
+    assert z.grad is not None and torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
+
+
+def test_gradient_choice_adds_nothing_to_the_state_dict():
+    states = [VectorQuantizer(16, 8, 0.25, gradient=g).state_dict() for g in GRADIENTS]
+    assert all(s.keys() == states[0].keys() for s in states)
+    assert all(s[k].shape == states[0][k].shape for s in states for k in s)
+    with pytest.raises(ValueError, match="gradient='ltr' is not one of ste, rotation"):
+        VectorQuantizer(16, 8, 0.25, gradient="ltr")

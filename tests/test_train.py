@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 import subprocess
 import sys
@@ -131,6 +132,8 @@ def test_spec_help_lists_every_flag():
         (["--revin", "2"], "argument --revin: expected 0 or 1"),
         (["--dset", "nope"], "argument --dset: invalid choice"),
         (["--embedding_dim=--"], "argument --embedding_dim: expected a value, got '--'"),
+        (["--gradient", "sign"], "argument --gradient: invalid choice: 'sign'"),
+        (["--dead_code_threshold", "1"], "--dead_code_threshold must be in [0, 1), got 1.0"),
     ],
 )
 def test_bad_flags_are_one_line_and_exit_2(flags: list[str], message: str, tmp_path: Path):
@@ -159,3 +162,28 @@ def test_max_steps_bounds_validation_too(tmp_path: Path, monkeypatch: pytest.Mon
                "--context_points", "96", "--max_steps_per_epoch", "3", "--batch_size", "32"])
     assert rc == 0
     assert seen == [3, 3, 3, 3]  # train, valid, train, valid: all channels' 20k valid series
+
+
+def test_gradient_choice_is_recorded_and_totems_class_still_loads_the_checkpoint(
+        tmp_path: Path, tiny_run: Path):
+    from test_totem_compat import Totem
+
+    flags = ["train", "--dset", "etth1", "--n_epochs", "1", *TINY, "--gradient", "rotation",
+             "--dead_code_threshold", "0.1", "--save_path", str(tmp_path)]
+    assert main(flags) == 0
+    path = tmp_path / "etth1" / tiny_run.name
+    ckpt, ref = torch.load(path, weights_only=True), torch.load(tiny_run, weights_only=True)
+    assert ckpt["tsvq"]["model"]["gradient"] == "rotation"
+    assert ref["tsvq"]["model"]["gradient"] == "ste"
+    assert ckpt["tsvq"]["model"]["dead_code_threshold"] == 0.1
+    run = json.loads(path.with_name(path.stem + "_run.json").read_text())
+    assert run["model"]["gradient"] == "rotation" and run["args"]["gradient"] == "rotation"
+    # a training choice only: the original's config and TOTEM's state dict are as before
+    config = json.loads(path.with_name(path.stem + "_config.json").read_text())
+    assert config == ckpt["config"] == ref["config"]
+    got, want = ckpt["model_state_dict"], ref["model_state_dict"]
+    assert list(got) == list(want)
+    assert all(got[k].shape == want[k].shape and got[k].dtype == want[k].dtype for k in got)
+    Totem(config).load_state_dict(got, strict=True)
+    r = evaluate(load_model(path), load_split_data(load_model(path)), "test")
+    assert math.isfinite(r["mse"]) and r["codes_used"] > 1

@@ -113,7 +113,7 @@ def add_device_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
     from .datasets import DATASET_NAMES
-    from .quantizer import CODEBOOK_INITS, QUANTIZERS
+    from .quantizer import CODEBOOK_INITS, GRADIENTS, QUANTIZERS
 
     g = p.add_argument_group("data: which series, cut into windows how")
     g.add_argument("--dset", default="ettm1", choices=DATASET_NAMES,
@@ -163,8 +163,15 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                    help="kmeans on the first batch's encoder outputs, or the original uniform")
     g.add_argument("--dead_code_restart", type=_non_negative_int, default=50,
                    help="every N steps re-seed codes unused since the last check (0: off)")
+    g.add_argument("--dead_code_threshold", type=_non_negative_float, default=0.0,
+                   help="a code counts as dead when used at most this fraction of an even "
+                        "share since the last check (0: only unused codes)")
     g.add_argument("--ema_decay", type=_positive_float, default=0.99,
                    help="moving-average decay of the ema codebook, in (0, 1)")
+    g.add_argument("--gradient", default="ste", choices=GRADIENTS,
+                   help="gradient through the quantizer: ste (straight-through, the "
+                        "original's), rotation (rotation trick, Fifty et al. 2024) or "
+                        "rotation_unscaled (its rotation without the |q|/|z| rescaling)")
     g = p.add_argument_group("training: optimiser and precision")
     g.add_argument("--n_epochs", type=_positive_int, default=100, help="most epochs to train")
     g.add_argument("--lr", type=_positive_float, default=1e-4,
@@ -235,7 +242,8 @@ def _train(args: argparse.Namespace) -> int:
         num_residual_layers=args.num_residual_layers, res_hidden_size=args.res_hidden_size,
         commitment_cost=args.commitment_cost, revin=bool(args.revin), quantizer=args.quantizer,
         codebook_init=args.codebook_init, dead_code_restart=args.dead_code_restart,
-        ema_decay=args.ema_decay, seed=args.seed,
+        dead_code_threshold=args.dead_code_threshold,
+        ema_decay=args.ema_decay, gradient=args.gradient, seed=args.seed,
     )
     _model_error(validate, model_cfg)
     if args.log_dir is not None:
@@ -244,6 +252,8 @@ def _train(args: argparse.Namespace) -> int:
         require()  # before any work: one line naming the package to install
     if not 0 < args.ema_decay < 1:
         raise TsvqError(f"--ema_decay must be in (0, 1), got {args.ema_decay}")
+    if args.dead_code_threshold >= 1:
+        raise TsvqError(f"--dead_code_threshold must be in [0, 1), got {args.dead_code_threshold}")
     out_dir = Path(args.save_path) / check_name(args.dset, "--dset")
     for parent in (out_dir, *out_dir.parents):
         if parent.exists() and not parent.is_dir():

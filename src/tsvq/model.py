@@ -28,7 +28,9 @@ class ModelConfig:
     quantizer: str = "ema"
     codebook_init: str = "kmeans"
     dead_code_restart: int = 50
+    dead_code_threshold: float = 0.0
     ema_decay: float = 0.99
+    gradient: str = "ste"
     seed: int = 0
 
     @property
@@ -184,7 +186,9 @@ class VQVAE(nn.Module):
             quantizer=cfg.quantizer,
             codebook_init=cfg.codebook_init,
             dead_code_restart=cfg.dead_code_restart,
+            dead_code_threshold=cfg.dead_code_threshold,
             ema_decay=cfg.ema_decay,
+            gradient=cfg.gradient,
             seed=cfg.seed,
         )
         self.decoder = build_decoder(cfg)

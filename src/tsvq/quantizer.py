@@ -18,12 +18,14 @@ from .distributed import all_reduce_sum, broadcast
 
 CODEBOOK_INITS = ("kmeans", "uniform")
 QUANTIZERS = ("vq", "ema")
+GRADIENTS = ("ste", "rotation", "rotation_unscaled")
+NORM_EPS = 1e-6  # below this norm a vector has no direction: the rotation falls back to identity
 KMEANS_SAMPLES = 65536
 KMEANS_ITERS = 20
 
 
 class VQOutput(NamedTuple):
-    quantized: torch.Tensor  # [M, D, L], straight-through: gradients flow to the encoder
+    quantized: torch.Tensor  # [M, D, L], the code vectors; gradients flow to the encoder
     codes: torch.Tensor  # [M, L] int64
     loss: torch.Tensor  # codebook loss + commitment_cost * commitment loss (means)
     perplexity: torch.Tensor  # exp(entropy) of this batch's code usage
@@ -44,11 +46,6 @@ def count_codes(codes: torch.Tensor, k: int) -> torch.Tensor:
     """
     ones = torch.ones(codes.numel(), device=codes.device)
     return torch.zeros(k, device=codes.device).index_add_(0, codes.reshape(-1), ones)
-
-
-def straight_through(flat: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-    """The gradient estimator: forward gives the codes `q`, backward passes to `flat` as is."""
-    return flat + (q - flat).detach()
 
 
 def kmeans(x: torch.Tensor, k: int, iters: int, generator: torch.Generator) -> torch.Tensor:
@@ -73,6 +70,48 @@ def kmeans(x: torch.Tensor, k: int, iters: int, generator: torch.Generator) -> t
     return centroids
 
 
+def straight_through(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Value exactly `q`; the gradient reaches `z` [n, D] unchanged (van den Oord et al.)."""
+    return q.detach() + (z - z.detach())
+
+
+def rotation_trick(z: torch.Tensor, q: torch.Tensor, rescale: bool = True) -> torch.Tensor:
+    """Value exactly `q`; the gradient reaches `z` [n, D] through the rotation and rescaling
+    that carry each row of `z` onto its row of `q`, held constant (Fifty et al., 2024).
+
+    With e = z/|z|, u = q/|q| and r = (e+u)/|e+u|, the map is
+    z -> (|q|/|z|) (z - 2 r r^T z + 2 u e^T z), so the encoder receives (|q|/|z|) R^T g for
+    the decoder's gradient g; `rescale=False` drops the factor |q|/|z| and hands on R^T g, a
+    gradient as long as the decoder's. Computed in fp32. A row where z or q has norm below NORM_EPS
+    has no direction and gets the straight-through gradient; e = -u gives r = 0, a
+    reflection that still maps e onto u.
+    """
+    z32 = z.float()
+    with torch.no_grad():
+        q32 = q.float()
+        z_norm = z32.norm(dim=-1, keepdim=True)
+        q_norm = q32.norm(dim=-1, keepdim=True)
+        ok = (z_norm > NORM_EPS) & (q_norm > NORM_EPS)
+        e = z32 / z_norm.clamp_min(NORM_EPS)
+        u = q32 / q_norm.clamp_min(NORM_EPS)
+        r = e + u
+        r = r / r.norm(dim=-1, keepdim=True).clamp_min(NORM_EPS)
+        scale = torch.where(ok, q_norm / z_norm.clamp_min(NORM_EPS), 1.0) if rescale else 1.0
+        r, u, e = r * ok, u * ok, e * ok  # identity where the rotation is undefined
+    rz = z32 - 2 * r * (z32 * r).sum(-1, keepdim=True) + 2 * u * (z32 * e).sum(-1, keepdim=True)
+    moved = scale * rz
+    return q.detach().to(moved.dtype) + (moved - moved.detach())
+
+
+def rotation_unscaled(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """The rotation trick without its rescaling: value exactly `q`, gradient R^T g."""
+    return rotation_trick(z, q, rescale=False)
+
+
+ESTIMATORS = {"ste": straight_through, "rotation": rotation_trick,
+              "rotation_unscaled": rotation_unscaled}
+
+
 class VectorQuantizer(nn.Module):
     """Nearest-code quantizer over a [K, D] codebook, always computed in fp32."""
 
@@ -85,7 +124,9 @@ class VectorQuantizer(nn.Module):
         quantizer: str = "vq",
         codebook_init: str = "kmeans",
         dead_code_restart: int = 0,
+        dead_code_threshold: float = 0.0,
         ema_decay: float = 0.99,
+        gradient: str = "ste",
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -95,8 +136,12 @@ class VectorQuantizer(nn.Module):
             raise ValueError(
                 f"codebook_init={codebook_init!r} is not one of {', '.join(CODEBOOK_INITS)}"
             )
+        if gradient not in GRADIENTS:
+            raise ValueError(f"gradient={gradient!r} is not one of {', '.join(GRADIENTS)}")
         if dead_code_restart < 0:
             raise ValueError(f"dead_code_restart must be >= 0 steps, got {dead_code_restart}")
+        if not 0.0 <= dead_code_threshold < 1.0:
+            raise ValueError(f"dead_code_threshold must be in [0, 1), got {dead_code_threshold}")
         if not 0.0 < ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1), got {ema_decay}")
         self.num_embeddings = num_embeddings
@@ -105,7 +150,9 @@ class VectorQuantizer(nn.Module):
         self.ema = quantizer == "ema"
         self.codebook_init = codebook_init
         self.dead_code_restart = dead_code_restart
+        self.dead_code_threshold = dead_code_threshold
         self.ema_decay = ema_decay
+        self.estimator = ESTIMATORS[gradient]
         self.seed = seed
         k = num_embeddings
         # The original's uniform(-1/K, 1/K) start; k-means replaces it on the first batch.
@@ -156,15 +203,20 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def _restart_dead(self, flat: torch.Tensor) -> None:
-        """Every `dead_code_restart` steps, move the codes unused since the last check onto
-        random encoder outputs of this batch.
+        """Every `dead_code_restart` steps, move the codes unused (with `dead_code_threshold`
+        > 0: used at most that fraction of an even share) since the last check onto random
+        encoder outputs of this batch.
 
         Masked tensor ops of fixed shape, taken every step: the decision stays on the device
         (no read of `step`), and a compiled step is one graph. Rows are picked by a hash of
         (seed, step, code), so a resumed run picks what an unbroken one does.
         """
         due = self.step % self.dead_code_restart == 0
-        dead = due & (self.usage == 0)  # usage: summed over processes already, step by step
+        # usage: summed over processes already, step by step; a threshold of 0 means unused
+        dead = self.usage == 0
+        if self.dead_code_threshold:  # a Python float: the graph has no branch on data
+            dead = dead | (self.usage <= self.dead_code_threshold * self.usage.mean())
+        dead = due & dead
         picks = _hash_rows(self.seed, self.step, self.num_embeddings, flat.shape[0])
         fresh = broadcast(flat[picks].contiguous())
         self.codebook.data.copy_(torch.where(dead[:, None], fresh, self.codebook.data))
@@ -212,7 +264,7 @@ class VectorQuantizer(nn.Module):
             codebook_loss = F.mse_loss(q_flat, flat.detach())
             commitment = F.mse_loss(flat, q_flat.detach())
             loss = codebook_loss + self.commitment_cost * commitment
-            q_flat = straight_through(flat, q_flat)
+            q_flat = self.estimator(flat, q_flat)
             quantized = q_flat.reshape(m, length, d).permute(0, 2, 1)
             return VQOutput(
                 quantized=quantized,
