@@ -81,8 +81,7 @@ def test_both_entry_points_print_once_and_write_one_set_of_files(tmp_path: Path)
                      "--save_path", str(tmp_path))
     lines = again.stdout.splitlines()
     assert sum(line.startswith("Resuming from") for line in lines) == 1
-    assert sum(line.startswith("Best validation loss: ") and line.endswith("(epoch 1)")
-               for line in lines) == 1
+    assert sum(line.startswith("Best model: epoch 1, validation loss ") for line in lines) == 1
     assert not [line for line in lines if line.startswith("Epoch")]
     history = (tmp_path / "illness" / f"{NAME}_history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == ["1"]

@@ -289,7 +289,8 @@ def test_model_id_is_an_int_and_features_s_stores_one_channel(tmp_path) -> None:
     assert ckpt["args"]["model_id"] == 1 and ckpt["config"]["n_channels"] == 1
     assert ckpt["epoch"] == 0
     for line in ("Using device: cpu", "Number of channels: 1", "Train batches: 8,",
-                 "Model parameters: 78,369", "AMP enabled: ", "Best validation loss: ",
+                 "Model parameters: 78,369", "AMP enabled: ",
+                 "Best model: epoch 1, validation loss ",
                  f"Model saved to: {path}"):
         assert line in proc.stdout, (line, proc.stdout)
 

@@ -303,7 +303,11 @@ def _train(args: argparse.Namespace) -> int:
     flags["dset_finetune"] = args.dset  # the original adds it before building its loaders
     result = train(data, model_cfg, tcfg, paths, flags, log=say,
                    wrap=wrap_ddp if is_distributed() else None)
-    say(f"Best validation loss: {result.best_val_loss:.6f} (epoch {result.best_epoch})")
+    if result.best_epoch:  # the epoch --select_by chose, with both of its validation figures
+        best = result.history[result.best_epoch - 1]
+        chosen = "reconstruction loss" if args.select_by == "recon" else "loss"
+        say(f"Best model: epoch {result.best_epoch}, validation loss {best['valid_loss']:.6f}, "
+            f"reconstruction {best['valid_recon_loss']:.6f} (chosen by validation {chosen})")
     say(f"Model saved to: {paths.best}")
     return 0
 
