@@ -28,7 +28,7 @@ import torch
 
 from .config import TrainConfig
 from .data import DataSpec, Scaler
-from .errors import TsvqError
+from .errors import TsvqError, one_line
 from .files import write_text, write_with
 from .model import VQVAE, ModelConfig
 from .reach import not_there
@@ -430,10 +430,7 @@ def _refusal(p: Path, message: str) -> str:
 
 
 def _first_sentence(exc: BaseException) -> str:
-    text = str(exc).strip()
-    if not text:
-        return type(exc).__name__
-    first = text.splitlines()[0].split(". ")[0][:200]
+    first = one_line(exc, 200).split(". ")[0]
     return first if any(c.isalpha() for c in first) else f"{type(exc).__name__} {first}"
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from . import embedded
-from .errors import TsvqError
+from .errors import TsvqError, one_line
 from .reach import not_there
 
 DATA_DIR_ENV = "TSVQ_DATA_DIR"
@@ -235,7 +235,7 @@ def _read_strict(raw: Path | bytes, path: Path, compression: str | None) -> Tabl
     except pd.errors.EmptyDataError:
         raise TsvqError(f"data file is empty: {path}") from None
     except _READ_ERRORS as exc:
-        raise TsvqError(f"cannot parse CSV {path}: {_first_line(exc)}") from None
+        raise TsvqError(f"cannot parse CSV {path}: {one_line(exc)}") from None
     if frame.shape[1] < 2:
         raise TsvqError(
             f"{path}: needs a date column and at least one value column, got {frame.shape[1]} "
@@ -266,7 +266,7 @@ def _check_text(path: Path) -> str | None:
             with gzip.open(path, "rb") as fh:
                 head = fh.read(SNIFF_BYTES)
     except (OSError, EOFError) as exc:
-        raise TsvqError(f"cannot read {path}: {_first_line(exc)}") from None
+        raise TsvqError(f"cannot read {path}: {one_line(exc)}") from None
     if not head:
         raise TsvqError(f"data file is empty: {path}")
     # bytes that cannot be UTF-8 text (NUL, control codes, invalid sequences): a few stray
@@ -280,11 +280,6 @@ def _check_text(path: Path) -> str | None:
             "are not UTF-8 text); expected a date column then numeric columns, as text"
         )
     return compression
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 F32_MAX = float(np.finfo(np.float32).max)

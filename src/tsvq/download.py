@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import __version__, embedded
 from .datasets import REGISTRY, DatasetSpec, default_data_dir
-from .errors import TsvqError, WriteFailed
+from .errors import TsvqError, WriteFailed, one_line
 from .files import atomic_path, write_failed
 from .progress import show_progress, tqdm
 
@@ -204,8 +204,8 @@ class _WriteError(Exception):
 
 def _reason(exc: BaseException) -> str:
     inner = getattr(exc, "reason", None)
-    text = str(inner if inner is not None else exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    text = one_line(inner if inner is not None else exc)
+    return type(exc).__name__ if text == type(exc).__name__ else f"{type(exc).__name__}: {text}"
 
 
 # ---- command line: tsvq data list | download ----------------------------------------------

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import TsvqError, WriteFailed
+from .errors import TsvqError, WriteFailed, one_line
 
 # What writing a file can raise besides OSError: torch.save reports a failed write (disk full,
 # `ulimit -f`) as RuntimeError, safetensors as SafetensorError (a RuntimeError subclass would
@@ -87,8 +87,7 @@ def _reason(exc: BaseException, folder: Path | None = None) -> str:
         found = _limit_reached(folder)
         if found:
             return found
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return text[:200] or type(exc).__name__
+    return one_line(exc, 200)
 
 
 def _limit_reached(folder: Path) -> str | None:

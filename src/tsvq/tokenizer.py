@@ -6,7 +6,8 @@ up, runs the decoder and undoes RevIN and the scaler with the statistics returne
 
 A `Tokenizer` loads from a training checkpoint (`.pth`) or from a folder in the Hugging Face
 convention (`config.json` + `model.safetensors`, written by `tsvq export` or `save_pretrained`);
-`huggingface_hub`'s mixin gives it `save_pretrained`, `push_to_hub` and loading by Hub repo id.
+`save_pretrained` writes such a folder, `push_to_hub` uploads it and a Hub repo id loads one
+(through `huggingface_hub`).
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
+from huggingface_hub import constants, hf_hub_download
 from safetensors import SafetensorError
-from safetensors.torch import load_model
-from torch import nn
+from safetensors.torch import load_file, save_file
 
 from . import checkpoint
 from .data import Scaler
-from .errors import TsvqError
+from .errors import TsvqError, one_line
 from .gaps import MISSING, EmptySeries, fill_linear, token_mask
 from .inputs import (
     as_int_array,
@@ -48,6 +48,8 @@ DATA_KEYS = ("dset", "features", "target", "channel", "columns", "scaler")
 # fastest on a CPU; memory grows with the pass, not with the input.
 SERIES_PER_PASS = 512
 _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")  # owner/name on the Hugging Face Hub
+# Tensor names in model.safetensors: the model's own, under "model." as exports always had them.
+WEIGHTS_PREFIX = "model."
 
 
 @dataclass
@@ -71,20 +73,17 @@ class Encoded:
         return self.codes.shape[0]
 
 
-class Tokenizer(
-    nn.Module,
-    PyTorchModelHubMixin,
-    library_name="tsvq",
-    tags=["time-series", "tokenizer", "vq-vae"],
-):
+class Tokenizer:
     """A trained VQ-VAE as a tokenizer: `encode` [B, T, C] -> codes, `decode` codes -> [B, T, C].
 
-    Build one with `Tokenizer.from_pretrained(path)`. `model` holds the `ModelConfig` fields and
-    `data` the training data's description (`DATA_KEYS`); both go into `config.json` on export.
+    Build one with `Tokenizer.from_pretrained(path)`. It holds the model (`model`, a `VQVAE`),
+    `cfg` (its `ModelConfig`), `data` (the training data's description, `DATA_KEYS`) and
+    `scaler`; it is not itself a torch module, so nothing of `nn.Module` (training mode,
+    parameters, hooks) stands between a user and the two calls that matter. `tok(x)` is
+    `tok.encode(x)`, as a text tokenizer's call encodes.
     """
 
     def __init__(self, model: dict, data: dict, run: dict | None = None) -> None:
-        super().__init__()
         # What is known of the training run: its epoch, 0-based (exported along, may be absent).
         self.run = {"epoch": int(run["epoch"])} if run and run.get("epoch") is not None else {}
         # The full run record when loaded from a checkpoint (paths included); never exported.
@@ -102,28 +101,41 @@ class Tokenizer(
                 f"for {len(self.scaler.shift)}; the file is damaged"
             )
         self.model = VQVAE(self.cfg).eval()
-        # The scaler on the model's device; not saved in the weights (config.json holds it).
-        self.register_buffer("shift", torch.from_numpy(self.scaler.shift), persistent=False)
-        self.register_buffer("scale", torch.from_numpy(self.scaler.scale), persistent=False)
 
-    # ---- loading -------------------------------------------------------------------------
+    def __call__(self, x: np.ndarray | torch.Tensor, **kwargs: Any) -> Encoded:
+        """`encode(x, ...)`."""
+        return self.encode(x, **kwargs)
 
-    @classmethod
-    def from_pretrained(  # type: ignore[override]
-        cls, path: str | Path, *, device: str | torch.device = "cpu", **hub_kwargs: Any
-    ) -> Tokenizer:
-        """Load a training checkpoint (`.pth`), an exported folder, or a Hub repo id.
+    def __repr__(self) -> str:
+        c = self.cfg
+        return (f"Tokenizer({self.data['dset']}, {self.n_channels} channel(s), T="
+                f"{c.context_points}, patch {c.patch_size}, {c.compression_factor} steps per "
+                f"token, {c.num_embeddings} codes, revin={c.revin}, device={self.device})")
 
-        `device`: where encode and decode run ("cpu", "cuda", "cuda:1", "auto").
-        `hub_kwargs` (revision, token, cache_dir, ...) go to `huggingface_hub` for a repo id.
-        """
-        from .train import pick_device
+    def to(self, device: str | torch.device) -> Tokenizer:
+        """Run encode and decode on `device` ("cpu", "cuda", "cuda:1", "auto"); returns self."""
+        from .device import pick_device
 
         try:
             where = pick_device(str(device))
         except RuntimeError:
             raise TsvqError(f"device={str(device)!r} is not a device torch knows; use 'cpu', "
                             "'cuda', 'cuda:N' or 'auto'") from None
+        self.model.to(where)
+        return self
+
+    # ---- loading and saving --------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path, *, device: str | torch.device = "cpu", **hub_kwargs: Any
+    ) -> Tokenizer:
+        """Load a training checkpoint (`.pth`), an exported folder, or a Hub repo id.
+
+        `device`: where encode and decode run ("cpu", "cuda", "cuda:1", "auto").
+        `hub_kwargs` (revision, token, cache_dir, force_download, local_files_only) go to
+        `huggingface_hub.hf_hub_download` for a repo id.
+        """
         p = Path(path)
         if p.is_file():
             tok = cls._from_checkpoint(p)
@@ -136,7 +148,39 @@ class Tokenizer(
                 f"{not_there('tokenizer', path)} (expected a training checkpoint .pth, a folder "
                 "written by `tsvq export`, or a Hugging Face Hub repo id)"
             )
-        return tok.to(where)
+        return tok.to(device)
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write `config.json`, `model.safetensors` and a `README.md` model card into `folder`
+        (created if needed) as the Hugging Face convention has them; returns the folder.
+        `tsvq export` writes the same files atomically (all or nothing)."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        config = {"model": self.cfg.to_dict(), "data": self.data, "run": self.run}
+        (out / constants.CONFIG_NAME).write_text(json.dumps(config, sort_keys=True, indent=2),
+                                                 encoding="utf-8")
+        weights = {f"{WEIGHTS_PREFIX}{k}": v.detach().cpu().contiguous()
+                   for k, v in self.model.state_dict().items()}
+        save_file(weights, str(out / constants.SAFETENSORS_SINGLE_FILE))
+        (out / "README.md").write_text(model_card(self), encoding="utf-8")
+        return out
+
+    def push_to_hub(self, repo_id: str, *, token: str | None = None, private: bool | None = None,
+                    revision: str | None = None,
+                    commit_message: str = "Upload tsvq tokenizer") -> str:
+        """Upload the `save_pretrained` files to Hub repo `repo_id` (created if needed);
+        returns the commit's URL."""
+        import tempfile
+
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(tmp)
+            info = api.upload_folder(repo_id=repo_id, folder_path=tmp, revision=revision,
+                                     commit_message=commit_message)
+        return str(getattr(info, "commit_url", info))
 
     @classmethod
     def _from_checkpoint(cls, path: Path) -> Tokenizer:
@@ -155,26 +199,57 @@ class Tokenizer(
         except RuntimeError as exc:
             raise TsvqError(
                 f"checkpoint {path}: the weights do not fit its configuration: "
-                f"{_first_line(exc)}"
+                f"{one_line(exc)}"
             ) from None
         return tok
 
     @classmethod
-    def _from_folder(cls, folder: Path) -> Tokenizer:
+    def _from_folder(cls, folder: Path, where: str | None = None) -> Tokenizer:
+        """A folder holding config.json and model.safetensors; `where` names it in messages
+        (a Hub repo id for a downloaded one)."""
+        where = where or str(folder)
         config = folder / constants.CONFIG_NAME
         if not config.is_file():
             runs = sorted(p.name for p in folder.glob("*.pth"))
             hint = f"; to load a training run give its checkpoint, e.g. {runs[0]}" if runs else ""
-            raise TsvqError(f"{folder} is not a tokenizer folder: it has no {config.name} (write "
+            raise TsvqError(f"{where} is not a tokenizer folder: it has no {config.name} (write "
                             f"one with `tsvq export`){hint}")
         try:
             fields = json.loads(config.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise TsvqError(f"cannot read {config}: {_first_line(exc)}") from None
+            raise TsvqError(f"cannot read {config}: {one_line(exc)}") from None
         if not isinstance(fields, dict) or not {"model", "data"} <= fields.keys():
             raise TsvqError(f"{config} is not a tsvq tokenizer configuration: it needs 'model' "
                             "and 'data' (as `tsvq export` writes)")
-        return super().from_pretrained(folder)
+        tok = cls._build(fields["model"], fields["data"], where, fields.get("run"))
+        weights = folder / constants.SAFETENSORS_SINGLE_FILE
+        if not weights.is_file():
+            raise TsvqError(f"tokenizer folder {where} lacks {weights.name}")
+        tok._load_weights(weights)
+        return tok
+
+    def _load_weights(self, weights: Path) -> None:
+        """The model's tensors from a safetensors file, strictly: a missing, extra or misshapen
+        tensor is an error naming it, never a silently untrained layer."""
+        try:
+            saved = load_file(str(weights))
+        except (SafetensorError, OSError, RuntimeError) as exc:
+            raise TsvqError(f"cannot load {weights}: {one_line(exc)}") from None
+        state = {k.removeprefix(WEIGHTS_PREFIX): v for k, v in saved.items()}
+        own = self.model.state_dict()
+        wrong = [f"{k} has shape {tuple(v.shape)}, the configuration needs {tuple(own[k].shape)}"
+                 for k, v in sorted(state.items()) if k in own and v.shape != own[k].shape]
+        lacks, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        if lacks:
+            wrong.append(f"lacks {', '.join(lacks[:4])}{' ...' if len(lacks) > 4 else ''}")
+        if extra:
+            wrong.append(f"has no place for {', '.join(extra[:4])}"
+                         f"{' ...' if len(extra) > 4 else ''}")
+        if wrong:
+            shown = "; ".join(wrong[:3]) + (f"; ... ({len(wrong)} problems)" if len(wrong) > 3
+                                             else "")
+            raise TsvqError(f"{weights} does not fit its config.json (size mismatch): {shown}")
+        self.model.load_state_dict(state, strict=True)
 
     @classmethod
     def _build(cls, model: Any, data: Any, where: str | Path, run: Any = None) -> Tokenizer:
@@ -184,7 +259,7 @@ class Tokenizer(
             raise TsvqError(f"{where}: {exc}") from None
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise TsvqError(f"{where}: the tokenizer configuration is damaged "
-                            f"({type(exc).__name__}: {_first_line(exc)})") from None
+                            f"({type(exc).__name__}: {one_line(exc)})") from None
 
     @classmethod
     def _from_hub(cls, repo_id: str, hub_kwargs: dict[str, Any]) -> Tokenizer:
@@ -193,9 +268,8 @@ class Tokenizer(
         if offline:  # only the local cache can help; no half-minute of retries
             hub_kwargs = {**hub_kwargs, "local_files_only": True}
         try:
-            return super().from_pretrained(repo_id, **hub_kwargs)
-        except TsvqError:
-            raise
+            files = [Path(hf_hub_download(repo_id, name, **hub_kwargs)) for name in
+                     (constants.CONFIG_NAME, constants.SAFETENSORS_SINGLE_FILE)]
         except Exception as exc:  # network, authentication, missing repo: all one message
             if offline:
                 raise TsvqError(
@@ -204,53 +278,15 @@ class Tokenizer(
                 ) from None
             raise TsvqError(
                 f"tokenizer not found: {repo_id} is neither a local file or folder nor "
-                f"loadable from the Hugging Face Hub ({type(exc).__name__}: {_first_line(exc)})"
+                f"loadable from the Hugging Face Hub ({type(exc).__name__}: {one_line(exc)})"
             ) from None
-
-    @classmethod
-    def _from_pretrained(  # type: ignore[override]
-        cls,
-        *,
-        model_id: str,
-        revision: str | None,
-        cache_dir: str | Path | None,
-        force_download: bool,
-        local_files_only: bool,
-        token: str | bool | None,
-        **init_kwargs: Any,
-    ) -> Tokenizer:
-        """Folder or repo -> Tokenizer; the mixin has read config.json into `init_kwargs`.
-
-        Replaces the mixin's loader to load the weights strictly (a missing or extra tensor is an
-        error, not a silently untrained layer) and to turn every failure into a TsvqError.
-        """
-        if "model" not in init_kwargs or "data" not in init_kwargs:
-            raise TsvqError(
-                f"{model_id} is not a tsvq tokenizer folder: it needs a config.json with 'model' "
-                "and 'data' (as `tsvq export` writes)"
-            )
-        tok = cls._build(init_kwargs["model"], init_kwargs["data"], model_id,
-                         init_kwargs.get("run"))
-        weights = Path(model_id) / constants.SAFETENSORS_SINGLE_FILE
-        if not Path(model_id).is_dir():
-            weights = Path(hf_hub_download(
-                model_id, constants.SAFETENSORS_SINGLE_FILE, revision=revision,
-                cache_dir=cache_dir, force_download=force_download,
-                local_files_only=local_files_only, token=token,
-            ))
-        if not weights.is_file():
-            raise TsvqError(f"tokenizer folder {model_id} lacks {weights.name}")
-        try:
-            load_model(tok, str(weights), strict=True)
-        except (RuntimeError, SafetensorError, OSError) as exc:
-            raise TsvqError(f"cannot load {weights}: {_first_line(exc)}") from None
-        return tok.eval()
+        return cls._from_folder(files[0].parent, where=repo_id)
 
     # ---- properties ----------------------------------------------------------------------
 
     @property
     def device(self) -> torch.device:
-        return self.shift.device
+        return self.model.quantizer.codebook.device
 
     @property
     def n_channels(self) -> int:
@@ -518,10 +554,27 @@ def _model_config(fields: dict) -> ModelConfig:
     return cfg
 
 
-def _first_line(exc: BaseException) -> str:
-    """The gist of an exception in one line (a heading ending in ':' keeps its first item)."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    head = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
-    return head[:300]
+def model_card(tok: Tokenizer) -> str:
+    """README.md of an exported folder: what the tokenizer is and how to load it."""
+    c, d = tok.cfg, tok.data
+    epoch = tok.run.get("epoch")
+    trained = f"{d['dset']} ({describe_columns(tok.columns)}; features {d['features']}"
+    trained += f", channel {d['channel']})" if d["channel"] is not None else ")"
+    return "\n".join([
+        "---", "library_name: tsvq", "tags:", "- time-series", "- tokenizer", "- vq-vae", "---",
+        "", "# tsvq tokenizer", "",
+        f"A VQ-VAE tokenizer for time series trained with tsvq on {trained}"
+        + (f", best epoch {epoch + 1}." if epoch is not None else "."), "",
+        f"- windows of {c.context_points} steps (any multiple of {c.patch_size} encodes), "
+        f"patches of {c.patch_size}, one token per {c.compression_factor} steps",
+        f"- {c.num_embeddings} codes of dimension {c.embedding_dim}; RevIN "
+        f"{'on' if c.revin else 'off'}; scaler {tok.scaler.kind}",
+        f"- fingerprint {tok.fingerprint()} (tokens files name the tokenizer that wrote them)",
+        "", "```python", "from tsvq import Tokenizer", "",
+        'tok = Tokenizer.from_pretrained("THIS_FOLDER_OR_REPO")',
+        "enc = tok.encode(x)      # x: [B, T, C] in original units -> enc.codes [B, C, T / "
+        f"{c.compression_factor}]",
+        "x_hat = tok.decode(enc)  # back to [B, T, C] in original units", "```", "",
+        "`config.json` holds the model's configuration and the training data's description "
+        "(channels, scaler); `model.safetensors` the weights.", "",
+    ])
