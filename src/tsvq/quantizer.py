@@ -33,8 +33,9 @@ class VQOutput(NamedTuple):
 
 
 def perplexity_of(counts: torch.Tensor) -> torch.Tensor:
-    """exp(-sum p log p) of a code-usage histogram."""
-    p = counts.float() / counts.sum().clamp_min(1)
+    """exp(-sum p log p) of a code-usage histogram, in float32 or the counts' wider type."""
+    p = counts.to(torch.promote_types(counts.dtype, torch.float32))
+    p = p / p.sum().clamp_min(1)
     return torch.exp(-(p * torch.log(p + 1e-10)).sum())
 
 

@@ -1,4 +1,9 @@
-"""The training loop: AdamW, cosine schedule, clipping, AMP, early stopping, history, resume."""
+"""The training loop: AdamW, cosine schedule, clipping, AMP, early stopping, history, resume.
+
+Read top to bottom: `train` sets up (`setup`), continues a saved run (`resume`), opens the
+outputs (`open_outputs`), then loops over epochs: one epoch of training and validation
+(`run_epoch`), the record of it (`Progress.add`), the checkpoints (`save_epoch`).
+"""
 
 from __future__ import annotations
 
@@ -18,14 +23,17 @@ from .board import Board
 from .checkpoint import DataRecord, ResumeState, RunPaths, RunRecord
 from .config import TrainConfig
 from .data import SeriesData, count_batches, epoch_order, series_batches
-from .distributed import all_reduce_sum, is_main, local_rank, rank, world_size
-from .errors import TsvqError
+from .device import amp_dtype, autocast, pick_device
+from .distributed import all_reduce_sum, is_main, rank, world_size
+from .errors import TrainingDiverged, TrainingInterrupted, TsvqError
 from .files import stale_temporaries, write_text
 from .model import VQVAE, ModelConfig
 from .progress import show_progress, tqdm
+from .quantizer import perplexity_of
 from .runlock import run_lock, set_aside
 
-__all__ = ["RunPaths", "TrainConfig", "TrainResult", "train", "run_epoch"]
+__all__ = ["RunPaths", "TrainConfig", "TrainResult", "train", "run_epoch", "losses",
+           "make_optimizer", "make_step", "TrainingDiverged", "TrainingInterrupted"]
 
 HISTORY_COLUMNS = (
     "epoch", "train_loss", "valid_loss", "train_vq_loss", "valid_vq_loss",
@@ -33,20 +41,6 @@ HISTORY_COLUMNS = (
     "train_perplexity", "valid_perplexity", "train_codes_used", "valid_codes_used",
     "lr", "seconds",
 )
-
-
-@dataclass
-class EpochStats:
-    """Losses in the specification's units: sums per series, averaged over series."""
-
-    loss: float
-    vq: float
-    recon: float
-    perp: float  # mean of the batches' perplexities, as the original reported
-    epoch_perplexity: float  # perplexity of the code usage over the whole epoch
-    codes_used: int
-    n_series: int
-    counts: torch.Tensor | None = None  # [num_embeddings] uses of each code, on the CPU
 
 
 @dataclass
@@ -58,35 +52,115 @@ class TrainResult:
     stopped_early: bool = False
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name != "cuda":
-        return torch.device(name)
-    if not torch.cuda.is_available():
-        raise TsvqError("device=cuda was asked for but no CUDA device is available")
-    index, n_gpus = local_rank(), torch.cuda.device_count()  # one GPU per process (torchrun)
-    if index >= n_gpus:
-        raise TsvqError(f"process {index} on this machine has no GPU of its own: the machine "
-                        f"has {n_gpus}; start at most {n_gpus} with torchrun --nproc_per_node")
-    return torch.device("cuda", index)
+def train(
+    data: SeriesData,
+    model_cfg: ModelConfig,
+    tcfg: TrainConfig,
+    paths: RunPaths,
+    args: dict[str, Any] | None = None,
+    log: Callable[[str], None] = print,
+    wrap: Callable[[torch.nn.Module], torch.nn.Module] | None = None,
+) -> TrainResult:
+    """Train a VQ-VAE on `data` and write the configs, best checkpoint, last state and history.
+
+    `args` (the run's flags) are stored in every checkpoint beside the run record; `wrap` wraps
+    the model for distributed training. Ctrl-C raises `TrainingInterrupted`, which says which
+    epoch's state is saved; a NaN or inf loss raises `TrainingDiverged`.
+    """
+    record = RunRecord(model_cfg, data_record(data), tcfg, dict(args or {}), 0, math.nan,
+                       math.nan, {})
+    progress = Progress()
+    try:
+        with contextlib.ExitStack() as hold:  # the run lock and the event files, once opened
+            run = setup(record, data, wrap)
+            if tcfg.resume:
+                progress = resume(run, paths.last, record)
+                log(f"Resuming from {paths.last} after epoch {progress.saved}")
+            # every check that can refuse the run is done: only now touch the output folder
+            board = open_outputs(paths, record, hold, log)
+            for epoch in range(progress.next_epoch, tcfg.n_epochs + 1):
+                if progress.stopped(tcfg.patience):
+                    break
+                t0, lr = time.perf_counter(), run.optimizer.param_groups[0]["lr"]
+                tr, va = run_training_epoch(run, data, epoch), run_validation(run, data)
+                if not all(math.isfinite(v) for v in (tr.loss, va.loss)):
+                    raise TrainingDiverged(epoch, tr.loss, va.loss, paths, progress.best_epoch,
+                                           progress.saved, tcfg.lr)
+                improved = progress.add(history_row(epoch, tr, va, lr, t0),
+                                        va.recon if tcfg.select_by == "recon" else va.loss)
+                if board is not None:
+                    board.epoch(progress.history[-1], {"train": tr.counts, "valid": va.counts})
+                log(epoch_line(epoch, tcfg.n_epochs, tr, va))
+                if is_main():
+                    save_epoch(run, paths, record, progress, (tr, va), improved, log)
+            if progress.stopped(tcfg.patience):
+                log(f"Early stopping: no better validation {criterion(tcfg)} for "
+                    f"{tcfg.patience} epochs")
+            return progress.result(tcfg.patience)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(paths.last, progress.saved) from None
 
 
-def amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
-    """bf16 where the hardware has it (CUDA or a CPU with bf16 support), fp16 on older GPUs."""
-    if not amp:
-        return None
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return torch.bfloat16
-    return None
+# ---- setup ----------------------------------------------------------------------------------
 
 
-def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
+@dataclass
+class Run:
+    """What a run computes with: the model (`core`, and `model` as wrapped for DDP), its
+    optimizer, schedule and gradient scaler, the update step, where and in which precision."""
+
+    core: VQVAE
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    grad_scaler: torch.amp.GradScaler
+    step: Callable[[torch.Tensor], None]
+    device: torch.device
+    dtype: torch.dtype | None
+    tcfg: TrainConfig
+    tick: Callable[[], None] | None  # the CPU thread governor, after every batch
+    train_series: int  # windows x channels of the training split
+    val_order: np.ndarray  # this process's validation series, the same every epoch
+    limit: int | None  # series drawn per epoch under --max_steps_per_epoch
+
+
+def setup(record: RunRecord, data: SeriesData,
+          wrap: Callable[[torch.nn.Module], torch.nn.Module] | None) -> Run:
+    """Seed, build the model on its device, the optimizer, the cosine schedule and AMP."""
+    tcfg = record.train
+    device = pick_device(tcfg.device)
+    tick = None
+    if device.type == "cpu":
+        cpu.keep_freed_memory()
+        tick = cpu.ThreadGovernor(tcfg.threads).tick
+    torch.manual_seed(tcfg.seed)
+    core = VQVAE(record.model).to(device)
+    optimizer = make_optimizer(core, tcfg, device)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=tcfg.n_epochs, eta_min=min(tcfg.min_lr, tcfg.lr)  # never rises
+    )
+    dtype = amp_dtype(device, tcfg.amp)
+    grad_scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    # --max_steps_per_epoch bounds training and validation alike: series drawn per epoch
+    limit = (tcfg.max_steps_per_epoch * tcfg.batch_size * world_size()
+             if tcfg.max_steps_per_epoch else None)
+    n_val = data.n_windows("val") * data.n_channels
+    # the same validation series every epoch, so epochs compare (a subset under the bound)
+    val_order = _shard(epoch_order(n_val, 0, 0, shuffle=False, limit=limit), even=False)
+    return Run(core, wrap(core) if wrap else core, optimizer, scheduler, grad_scaler,
+               make_step(core, optimizer, grad_scaler, tcfg.grad_clip), device, dtype, tcfg,
+               tick, data.n_windows("train") * data.n_channels, val_order, limit)
+
+
+def data_record(data: SeriesData) -> DataRecord:
+    """The data description a checkpoint keeps: spec (with the file resolved), scaler, columns."""
+    from .datasets import resolve_path, split_rule
+
+    spec = data.spec
+    path = str(resolve_path(spec.dset, spec.root_path, spec.data_path).resolve())
+    spec = type(spec)(**{**asdict(spec), "data_path": path})
+    return DataRecord(spec, data.scaler, tuple(data.columns), data.n_vars,
+                      asdict(split_rule(spec.dset)))
 
 
 def losses(model: VQVAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Any]:
@@ -128,6 +202,168 @@ def make_step(
     return step
 
 
+# ---- resume ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    """Where a run stands: its history, the best epoch so far, and what is on disk."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_score: float = math.inf  # the validation figure --select_by names, of the best epoch
+    best_epoch: int = 0  # 1-based; 0 before any
+    since_best: int = 0
+    saved: int | None = None  # the last epoch whose state `--resume` can continue from
+
+    @property
+    def next_epoch(self) -> int:
+        return len(self.history) + 1
+
+    def stopped(self, patience: int) -> bool:
+        """Early stopping: `patience` epochs without a better score (a resumed run that had
+        already stopped stays stopped)."""
+        return bool(self.best_epoch) and self.since_best >= patience
+
+    def add(self, row: dict[str, float], score: float) -> bool:
+        """Record an epoch; True when its score is the best so far."""
+        self.history.append(row)
+        if score < self.best_score:
+            self.best_score, self.best_epoch, self.since_best = score, int(row["epoch"]), 0
+            return True
+        self.since_best += 1
+        return False
+
+    def result(self, patience: int) -> TrainResult:
+        best = self.history[self.best_epoch - 1]["valid_loss"] if self.best_epoch else math.inf
+        return TrainResult(self.best_epoch, best, len(self.history), self.history,
+                           stopped_early=self.stopped(patience))
+
+
+def resume(run: Run, path: Path, record: RunRecord) -> Progress:
+    """Load the last state of a run trained with the same settings into `run`."""
+    last = _load_resume(path, record)
+    state = last.resume
+    if len(state.history) != last.epoch + 1:
+        raise TsvqError(f"--resume: {path} is damaged: its history holds {len(state.history)} "
+                        f"epoch(s), its epoch field says {last.epoch + 1}")
+    run.core.load_state_dict(last.state)
+    run.optimizer.load_state_dict(state.optimizer)
+    run.scheduler.load_state_dict(state.scheduler)
+    run.grad_scaler.load_state_dict(state.grad_scaler)
+    torch.set_rng_state(state.rng_state)
+    if run.device.type == "cuda" and state.cuda_rng_state is not None:
+        torch.cuda.set_rng_state(state.cuda_rng_state, run.device)
+    return Progress(history=[dict(r) for r in state.history], best_score=float(state.best_val),
+                    best_epoch=int(state.best_epoch), since_best=int(state.since_best),
+                    saved=last.epoch + 1)  # the checkpoint counts epochs from 0
+
+
+# Settings that shape the trajectory: a resumed run must use the same ones to continue it.
+RESUME_TRAIN_KEYS = ("n_epochs", "batch_size", "lr", "weight_decay", "grad_clip", "min_lr",
+                     "select_by", "seed", "max_steps_per_epoch", "amp")
+RESUME_DATA_KEYS = ("dset", "context_points", "features", "target", "channel", "columns",
+                    "split_rule")
+
+
+def _load_resume(path: Path, record: RunRecord) -> RunRecord:
+    if not path.exists():
+        raise TsvqError(f"--resume: no last-state checkpoint at {path}; train without --resume")
+    last = checkpoint.load_run(path)
+    if last.resume is None:
+        raise TsvqError(f"--resume: {path} is not a last-state checkpoint")
+    then_data, now_data = last.data.to_dict(), record.data.to_dict()
+    differ = _differences(last.model.to_dict(), record.model.to_dict(),
+                          [f.name for f in fields(ModelConfig)])
+    differ += _differences(then_data, now_data, RESUME_DATA_KEYS)
+    differ += _differences(asdict(last.train), asdict(record.train), RESUME_TRAIN_KEYS)
+    scaler_then, scaler_now = then_data["scaler"], now_data["scaler"]
+    if scaler_then and scaler_now and scaler_then != scaler_now:
+        differ.append(f"scaler={scaler_then['kind']!r}, now {scaler_now['kind']!r}"
+                      if scaler_then["kind"] != scaler_now["kind"]
+                      else "the data file's training rows (the fitted scaler differs)")
+    if differ:
+        raise TsvqError(
+            f"--resume: {path} was trained with other settings: {'; '.join(differ)}; resume "
+            "with the same flags, or train afresh without --resume"
+        )
+    return last
+
+
+def _differences(saved: dict[str, Any], now: dict[str, Any], keys: Any) -> list[str]:
+    return [f"{k}={saved[k]!r}, now {now.get(k)!r}" for k in keys
+            if k in saved and saved[k] != now.get(k)]
+
+
+# ---- outputs --------------------------------------------------------------------------------
+
+
+def open_outputs(paths: RunPaths, record: RunRecord, hold: contextlib.ExitStack,
+                 log: Callable[[str], None]) -> Board | None:
+    """Take the run folder (process 0): refuse outputs that cannot be written, hold the run
+    lock, remove a killed run's temporaries, set an earlier run's files aside (a new run, not
+    a resumed one), write the configs; the TensorBoard writer when --log_dir asks for one."""
+    if not is_main():
+        return None
+    for p in paths.all():
+        if p.is_dir():
+            raise TsvqError(f"--save_path: {p} is a directory; tsvq writes a file there")
+    hold.enter_context(run_lock(paths.directory, paths.name))
+    for p in paths.all():  # never a live run's: it would hold the lock
+        for stale in stale_temporaries(p):
+            stale.unlink(missing_ok=True)
+    if not record.train.resume:  # a new run over an earlier one: keep the earlier files
+        aside = set_aside(paths.all(), paths.directory, paths.name)
+        if aside is not None:
+            log(f"An earlier run's files were moved to {aside}; to continue that run "
+                "instead, move them back and add --resume")
+    checkpoint.write_configs(paths, record)
+    if not record.train.log_dir:
+        return None
+    board = Board(record.train.log_dir, paths.name)
+    hold.callback(board.close)
+    return board
+
+
+# ---- one epoch ------------------------------------------------------------------------------
+
+
+@dataclass
+class EpochStats:
+    """Losses in the specification's units: sums per series, averaged over series."""
+
+    loss: float
+    vq: float
+    recon: float
+    perp: float  # mean of the batches' perplexities, as the original reported
+    epoch_perplexity: float  # perplexity of the code usage over the whole epoch
+    codes_used: int
+    n_series: int
+    counts: torch.Tensor | None = None  # [num_embeddings] uses of each code, on the CPU
+
+
+def run_training_epoch(run: Run, data: SeriesData, epoch: int) -> EpochStats:
+    """One epoch of updates over a fresh order of the training series, then the schedule."""
+    tcfg = run.tcfg
+    order = _shard(epoch_order(run.train_series, tcfg.seed, epoch, limit=run.limit))
+    n = count_batches(len(order), tcfg.batch_size, tcfg.max_steps_per_epoch)
+    run.model.train()
+    stats = run_epoch(run.model, run.core, series_batches(data, "train", tcfg.batch_size, order, n),
+                      n, run.device, run.dtype, run.step, desc=f"epoch {epoch}", tick=run.tick)
+    run.scheduler.step()
+    return stats
+
+
+def run_validation(run: Run, data: SeriesData) -> EpochStats:
+    """The validation losses over the same series every epoch."""
+    batch_size = run.tcfg.batch_size
+    n = count_batches(len(run.val_order), batch_size, None)
+    run.model.eval()
+    with torch.inference_mode():
+        return run_epoch(run.model, run.core,
+                         series_batches(data, "val", batch_size, run.val_order), n, run.device,
+                         run.dtype, desc="valid", tick=run.tick)
+
+
 def run_epoch(
     model: torch.nn.Module,
     core: VQVAE,
@@ -167,12 +403,43 @@ def run_epoch(
     all_reduce_sum(counts)
     t = totals.tolist()
     n = max(t[3], 1.0)
-    p = counts / counts.sum().clamp_min(1)
     return EpochStats(
         loss=t[0] / n, vq=t[1] / n, recon=t[2] / n, perp=t[4] / max(t[5], 1.0),
-        epoch_perplexity=float(torch.exp(-(p * torch.log(p + 1e-10)).sum())),
+        epoch_perplexity=float(perplexity_of(counts)),
         codes_used=int((counts > 0).sum()), n_series=int(t[3]), counts=counts.cpu(),
     )
+
+
+def _shard(order: np.ndarray, even: bool = True) -> np.ndarray:
+    """This process's part of the epoch order.
+
+    `even` (training) wraps around so every process gets the same number of batches: DDP's
+    backward and the quantizer's updates are collectives that a process running short would
+    hang. Validation makes no collective per batch, so its shards are exact, no series twice.
+    """
+    world = world_size()
+    if world == 1:
+        return order
+    per = -(-len(order) // world)
+    if even:
+        order = np.resize(order, per * world)  # repeats from the start to fill
+    return order[rank()::world]
+
+
+# ---- the record of an epoch -----------------------------------------------------------------
+
+
+def history_row(epoch: int, tr: EpochStats, va: EpochStats, lr: float,
+                t0: float) -> dict[str, float]:
+    """One row of `_history.csv` (HISTORY_COLUMNS)."""
+    return {
+        "epoch": epoch, "train_loss": tr.loss, "valid_loss": va.loss,
+        "train_vq_loss": tr.vq, "valid_vq_loss": va.vq,
+        "train_recon_loss": tr.recon, "valid_recon_loss": va.recon,
+        "train_perplexity": tr.epoch_perplexity, "valid_perplexity": va.epoch_perplexity,
+        "train_codes_used": tr.codes_used, "valid_codes_used": va.codes_used,
+        "lr": lr, "seconds": round(time.perf_counter() - t0, 3),
+    }
 
 
 def epoch_line(epoch: int, n_epochs: int, tr: EpochStats, va: EpochStats) -> str:
@@ -195,268 +462,34 @@ def _fmt(v: float) -> str:
     return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else repr(float(v))
 
 
-def _shard(order: np.ndarray, even: bool = True) -> np.ndarray:
-    """This process's part of the epoch order.
-
-    `even` (training) wraps around so every process gets the same number of batches: DDP's
-    backward and the quantizer's updates are collectives that a process running short would
-    hang. Validation makes no collective per batch, so its shards are exact, no series twice.
-    """
-    world = world_size()
-    if world == 1:
-        return order
-    per = -(-len(order) // world)
-    if even:
-        order = np.resize(order, per * world)  # repeats from the start to fill
-    return order[rank()::world]
-
-
-def train(
-    data: SeriesData,
-    model_cfg: ModelConfig,
-    tcfg: TrainConfig,
-    paths: RunPaths,
-    args: dict[str, Any] | None = None,
-    log: Callable[[str], None] = print,
-    wrap: Callable[[torch.nn.Module], torch.nn.Module] | None = None,
-) -> TrainResult:
-    """Train a VQ-VAE on `data` and write the configs, best checkpoint, last state and history.
-
-    `args` (the run's flags) are stored in every checkpoint beside the run record; `wrap` wraps
-    the model for distributed training. Ctrl-C raises `TrainingInterrupted`, which says which
-    epoch's state is saved; a NaN or inf loss raises `TrainingDiverged`.
-    """
-    saved: list[int] = []  # epochs whose last state is on disk
-    record = RunRecord(model_cfg, data_record(data), tcfg, dict(args or {}), 0, math.nan,
-                       math.nan, {})
-    try:
-        with contextlib.ExitStack() as hold:  # the run lock, once taken
-            return _train(data, record, paths, log, wrap, saved, hold)
-    except KeyboardInterrupt:
-        raise TrainingInterrupted(paths.last, saved[-1] if saved else None) from None
-
-
-def data_record(data: SeriesData) -> DataRecord:
-    """The data description a checkpoint keeps: spec (with the file resolved), scaler, columns."""
-    from .datasets import resolve_path, split_rule
-
-    spec = data.spec
-    path = str(resolve_path(spec.dset, spec.root_path, spec.data_path).resolve())
-    spec = type(spec)(**{**asdict(spec), "data_path": path})
-    return DataRecord(spec, data.scaler, tuple(data.columns), data.n_vars,
-                      asdict(split_rule(spec.dset)))
-
-
-def _train(
-    data: SeriesData,
-    record: RunRecord,
-    paths: RunPaths,
-    log: Callable[[str], None],
-    wrap: Callable[[torch.nn.Module], torch.nn.Module] | None,
-    saved: list[int],
-    hold: contextlib.ExitStack,
-) -> TrainResult:
-    model_cfg, tcfg = record.model, record.train
-    device = pick_device(tcfg.device)
-    tick = None
-    if device.type == "cpu":
-        cpu.keep_freed_memory()
-        tick = cpu.ThreadGovernor(tcfg.threads).tick
-    torch.manual_seed(tcfg.seed)
-    core = VQVAE(model_cfg).to(device)
-    model = wrap(core) if wrap else core
-    optimizer = make_optimizer(core, tcfg, device)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=tcfg.n_epochs, eta_min=min(tcfg.min_lr, tcfg.lr)  # never rises
-    )
-    dtype = amp_dtype(device, tcfg.amp)
-    grad_scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    history: list[dict[str, float]] = []
-    best_val, best_epoch, since_best, start_epoch = math.inf, 0, 0, 1
-
-    if tcfg.resume:
-        last = _load_resume(paths.last, record)
-        state = last.resume
-        core.load_state_dict(last.state)
-        optimizer.load_state_dict(state.optimizer)
-        scheduler.load_state_dict(state.scheduler)
-        grad_scaler.load_state_dict(state.grad_scaler)
-        torch.set_rng_state(state.rng_state)
-        if device.type == "cuda" and state.cuda_rng_state is not None:
-            torch.cuda.set_rng_state(state.cuda_rng_state, device)
-        history = [dict(r) for r in state.history]
-        best_val, best_epoch = float(state.best_val), int(state.best_epoch)
-        since_best, start_epoch = int(state.since_best), last.epoch + 2  # epoch is 0-based
-        saved.append(start_epoch - 1)
-        log(f"Resuming from {paths.last} after epoch {start_epoch - 1}")
-    # every check that can refuse the run is done: only now touch the output folder
-    prepare_outputs(paths, hold)
-    if is_main():
-        if not tcfg.resume:  # a new run over an earlier one: keep the earlier files, and say so
-            aside = set_aside(paths.all(), paths.directory, paths.name)
-            if aside is not None:
-                log(f"An earlier run's files were moved to {aside}; to continue that run "
-                    "instead, move them back and add --resume")
-        checkpoint.write_configs(paths, record)
-    board = Board(tcfg.log_dir, paths.name) if tcfg.log_dir and is_main() else None
-
-    step = make_step(core, optimizer, grad_scaler, tcfg.grad_clip)
-
-    n_series = {s: data.n_windows(s) * data.n_channels for s in ("train", "val")}
-    # --max_steps_per_epoch bounds training and validation alike: series drawn per epoch
-    limit = (tcfg.max_steps_per_epoch * tcfg.batch_size * world_size()
-             if tcfg.max_steps_per_epoch else None)
-    best_loss = history[best_epoch - 1]["valid_loss"] if best_epoch else math.inf
-    result = TrainResult(best_epoch, best_loss, start_epoch - 1, history)
-    # a resumed run that had already stopped early stays stopped
-    result.stopped_early = bool(best_epoch) and since_best >= tcfg.patience
-    for epoch in range(start_epoch, tcfg.n_epochs + 1):
-        if result.stopped_early:
-            break
-        t0 = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        order = _shard(epoch_order(n_series["train"], tcfg.seed, epoch, limit=limit))
-        n_train = count_batches(len(order), tcfg.batch_size, tcfg.max_steps_per_epoch)
-        model.train()
-        tr = run_epoch(model, core,
-                       series_batches(data, "train", tcfg.batch_size, order, n_train),
-                       n_train, device, dtype, step, desc=f"epoch {epoch}", tick=tick)
-        scheduler.step()
-        model.eval()
-        # the same validation series every epoch, so epochs compare (a subset under the bound)
-        val_order = _shard(epoch_order(n_series["val"], 0, 0, shuffle=False, limit=limit),
-                           even=False)
-        n_val = count_batches(len(val_order), tcfg.batch_size, None)
-        with torch.inference_mode():
-            va = run_epoch(model, core, series_batches(data, "val", tcfg.batch_size, val_order),
-                           n_val, device, dtype, desc="valid", tick=tick)
-        if not all(math.isfinite(v) for v in (tr.loss, va.loss)):
-            raise TrainingDiverged(epoch, tr.loss, va.loss, paths, best_epoch,
-                                   saved[-1] if saved else None, tcfg.lr)
-        history.append({
-            "epoch": epoch, "train_loss": tr.loss, "valid_loss": va.loss,
-            "train_vq_loss": tr.vq, "valid_vq_loss": va.vq,
-            "train_recon_loss": tr.recon, "valid_recon_loss": va.recon,
-            "train_perplexity": tr.epoch_perplexity, "valid_perplexity": va.epoch_perplexity,
-            "train_codes_used": tr.codes_used, "valid_codes_used": va.codes_used,
-            "lr": lr, "seconds": round(time.perf_counter() - t0, 3),
-        })
-        if board is not None:
-            board.epoch(history[-1], {"train": tr.counts, "valid": va.counts})
-        log(epoch_line(epoch, tcfg.n_epochs, tr, va))
-        score = va.recon if tcfg.select_by == "recon" else va.loss
-        improved = score < best_val
-        if improved:
-            best_val, best_epoch, since_best = score, epoch, 0
-        else:
-            since_best += 1
-        # the original counts epochs from 0 in its checkpoints
-        now = RunRecord(record.model, record.data, tcfg, record.args, epoch - 1, tr.loss,
-                        va.loss, {})
-        if is_main():
-            if improved:
-                checkpoint.save_run(paths.best, now, core)
-                log(f"  -> Best model saved (val_loss: {va.loss:.6f})")
-            write_text(paths.history, history_csv(history))
-            now.resume = ResumeState(
-                optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                grad_scaler=grad_scaler.state_dict(), rng_state=torch.get_rng_state(),
-                history=history, best_val=best_val, best_epoch=best_epoch,
-                since_best=since_best,
-                cuda_rng_state=torch.cuda.get_rng_state(device) if device.type == "cuda"
-                else None,
-            )
-            checkpoint.save_run(paths.last, now, core)
-            saved.append(epoch)
-        result = TrainResult(best_epoch, history[best_epoch - 1]["valid_loss"], epoch, history,
-                             stopped_early=since_best >= tcfg.patience)
-    if board is not None:
-        board.close()
-    if result.stopped_early:
-        log(f"Early stopping: no better validation {_criterion(tcfg)} for {tcfg.patience} "
-            "epochs")
-    return result
-
-
-def _criterion(tcfg: TrainConfig) -> str:
+def criterion(tcfg: TrainConfig) -> str:
+    """The validation figure that picks the best model, in words."""
     return "reconstruction loss" if tcfg.select_by == "recon" else "loss"
 
 
-class TrainingDiverged(TsvqError):
-    """A NaN or inf loss: training stops, the last good checkpoint stays as it was."""
-
-    exit_status = 1  # the run failed; not a usage error
-
-    def __init__(self, epoch: int, train_loss: float, val_loss: float, paths: RunPaths,
-                 best_epoch: int, saved_epoch: int | None, lr: float) -> None:
-        kept = (f"the best model (epoch {best_epoch}) stays in {paths.best}" if best_epoch
-                else "no model had been saved")
-        if saved_epoch is not None:
-            kept += f", the state after epoch {saved_epoch} in {paths.last}"
-        super().__init__(
-            f"loss became NaN or inf in epoch {epoch} (train {train_loss:.6g}, valid "
-            f"{val_loss:.6g}); training stopped; {kept}; try a lower --lr (was {lr:g}) or "
-            "check the data for extreme values"
-        )
+# ---- save -----------------------------------------------------------------------------------
 
 
-class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C during training; says which epoch's state `--resume` would continue from."""
-
-    def __init__(self, last: Path, saved_epoch: int | None) -> None:
-        if saved_epoch is None:
-            note = "no epoch had finished, nothing to resume from"
-        else:
-            note = (f"the state after epoch {saved_epoch} is saved in {last}; "
-                    "continue with the same flags and --resume")
-        super().__init__(f"training stopped; {note}")
-
-
-# Settings that shape the trajectory: a resumed run must use the same ones to continue it.
-RESUME_TRAIN_KEYS = ("n_epochs", "batch_size", "lr", "weight_decay", "grad_clip", "min_lr",
-                     "select_by", "seed", "max_steps_per_epoch", "amp")
-RESUME_DATA_KEYS = ("dset", "context_points", "features", "target", "channel", "columns",
-                    "split_rule")
-
-
-def _load_resume(path: Path, record: RunRecord) -> RunRecord:
-    if not path.exists():
-        raise TsvqError(f"--resume: no last-state checkpoint at {path}; train without --resume")
-    last = checkpoint.load_run(path)
-    if last.resume is None:
-        raise TsvqError(f"--resume: {path} is not a last-state checkpoint")
-    then_data, now_data = last.data.to_dict(), record.data.to_dict()
-    differ = _differences(last.model.to_dict(), record.model.to_dict(),
-                          [f.name for f in fields(ModelConfig)])
-    differ += _differences(then_data, now_data, RESUME_DATA_KEYS)
-    differ += _differences(asdict(last.train), asdict(record.train), RESUME_TRAIN_KEYS)
-    scaler_then, scaler_now = then_data["scaler"], now_data["scaler"]
-    if scaler_then and scaler_now and scaler_then != scaler_now:
-        differ.append(f"scaler={scaler_then['kind']!r}, now {scaler_now['kind']!r}"
-                      if scaler_then["kind"] != scaler_now["kind"]
-                      else "the data file's training rows (the fitted scaler differs)")
-    if differ:
-        raise TsvqError(
-            f"--resume: {path} was trained with other settings: {'; '.join(differ)}; resume "
-            "with the same flags, or train afresh without --resume"
-        )
-    return last
-
-
-def _differences(saved: dict[str, Any], now: dict[str, Any], keys: Any) -> list[str]:
-    return [f"{k}={saved[k]!r}, now {now.get(k)!r}" for k in keys
-            if k in saved and saved[k] != now.get(k)]
-
-
-def prepare_outputs(paths: RunPaths, hold: contextlib.ExitStack) -> None:
-    """Refuse outputs that cannot be written, take the run lock (held by `hold`), then
-    remove the temporaries a killed run left (never a live run's: it would hold the lock)."""
-    if not is_main():
-        return
-    for p in paths.all():
-        if p.is_dir():
-            raise TsvqError(f"--save_path: {p} is a directory; tsvq writes a file there")
-    hold.enter_context(run_lock(paths.directory, paths.name))
-    for p in paths.all():
-        for stale in stale_temporaries(p):
-            stale.unlink(missing_ok=True)
+def save_epoch(run: Run, paths: RunPaths, record: RunRecord, progress: Progress,
+               losses_: tuple[EpochStats, EpochStats], improved: bool,
+               log: Callable[[str], None]) -> None:
+    """The best checkpoint when the epoch improved, the history, and the last state."""
+    tr, va = losses_
+    epoch = len(progress.history)
+    # the original counts epochs from 0 in its checkpoints
+    now = RunRecord(record.model, record.data, record.train, record.args, epoch - 1, tr.loss,
+                    va.loss, {})
+    if improved:
+        checkpoint.save_run(paths.best, now, run.core)
+        log(f"  -> Best model saved (val_loss: {va.loss:.6f})")
+    write_text(paths.history, history_csv(progress.history))
+    cuda = run.device.type == "cuda"
+    now.resume = ResumeState(
+        optimizer=run.optimizer.state_dict(), scheduler=run.scheduler.state_dict(),
+        grad_scaler=run.grad_scaler.state_dict(), rng_state=torch.get_rng_state(),
+        history=progress.history, best_val=progress.best_score, best_epoch=progress.best_epoch,
+        since_best=progress.since_best,
+        cuda_rng_state=torch.cuda.get_rng_state(run.device) if cuda else None,
+    )
+    checkpoint.save_run(paths.last, now, run.core)
+    progress.saved = epoch

@@ -1,0 +1,46 @@
+"""Where a run computes and in which precision: the device, the AMP dtype, the autocast context."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from .distributed import local_rank
+from .errors import TsvqError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def pick_device(name: str) -> torch.device:
+    """"auto": CUDA when a GPU is available, else the CPU; under torchrun each process takes
+    the GPU of its local rank."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name != "cuda":
+        return torch.device(name)
+    if not torch.cuda.is_available():
+        raise TsvqError("device=cuda was asked for but no CUDA device is available")
+    index, n_gpus = local_rank(), torch.cuda.device_count()  # one GPU per process (torchrun)
+    if index >= n_gpus:
+        raise TsvqError(f"process {index} on this machine has no GPU of its own: the machine "
+                        f"has {n_gpus}; start at most {n_gpus} with torchrun --nproc_per_node")
+    return torch.device("cuda", index)
+
+
+def amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    """bf16 where the hardware has it (CUDA or a CPU with bf16 support), fp16 on older GPUs."""
+    if not amp:
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Mixed precision in `dtype` on `device`; no change when `dtype` is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
