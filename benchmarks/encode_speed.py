@@ -34,7 +34,7 @@ import torch
 from tsvq import Tokenizer
 from tsvq.model import ModelConfig
 from tsvq.revin import RevinStats
-from tsvq.tokenize_cli import encode_csv
+from tsvq.encode_file import encode_csv
 
 
 def untrained(context_points: int, channels: int, num_embeddings: int) -> Tokenizer:
@@ -194,7 +194,7 @@ def peak_rss(checkpoint: str | None, tok: Tokenizer, lengths: list[int], stride:
         print(f"\npeak RSS of `tsvq encode --split all --stride {stride}` on {channels} "
               "column(s) (one process each)")
         base = subprocess.run(
-            [sys.executable, "-c", f"import sys; import tsvq.tokenize_cli as t; "
+            [sys.executable, "-c", f"import sys; import tsvq.encode_file as t; "
              f"t.load(sys.argv[1]); {PEAK}", folder], capture_output=True, text=True, check=True,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
         print(f"baseline (imports and the tokenizer loaded, nothing encoded): "

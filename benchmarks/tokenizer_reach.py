@@ -24,7 +24,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from tsvq import Tokenizer
 from tsvq.data import Scaler
 from tsvq.revin import EPS
-from tsvq.tokenize_cli import encode_csv
+from tsvq.encode_file import encode_csv
 
 DATA = Path(os.environ.get("TSVQ_DATA_DIR", "data"))
 FILES = {"etth1": "ETT-small/ETTh1.csv", "weather": "weather/weather.csv",

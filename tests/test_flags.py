@@ -15,7 +15,8 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from tsvq import cli
-from tsvq.model import VQVAE, ModelConfig, validate
+from tsvq.cli import flags
+from tsvq.model import VQVAE, ModelConfig
 
 PARSER = cli.build_parser()
 SUBCOMMANDS = next(a for a in PARSER._actions if isinstance(a, argparse._SubParsersAction))
@@ -39,19 +40,19 @@ def _rule(action: argparse.Action):  # -> (accepts(text) -> bool | None, expecte
     if action.choices is not None:
         norm = t or (lambda s: s)
         return (lambda s: norm(s) in action.choices), norm
-    if t in (cli._positive_int, cli._non_negative_int):
-        low = 1 if t is cli._positive_int else 0
+    if t in (flags.positive_int, flags.non_negative_int):
+        low = 1 if t is flags.positive_int else 0
         return (lambda s: _as(int, s) is not None and _as(int, s) >= low), int
-    if t in (cli._positive_float, cli._non_negative_float):
-        strict = t is cli._positive_float
+    if t in (flags.positive_float, flags.non_negative_float):
+        strict = t is flags.positive_float
 
         def ok(s: str) -> bool:
             v = _as(float, s)
             return v is not None and math.isfinite(v) and (v > 0 if strict else v >= 0)
         return ok, float
-    if t is cli._seed:
-        return (lambda s: _as(int, s) is not None and 0 <= _as(int, s) <= cli.MAX_SEED), int
-    if t is cli._flag01:
+    if t is flags.seed:
+        return (lambda s: _as(int, s) is not None and 0 <= _as(int, s) <= flags.MAX_SEED), int
+    if t is flags.flag01:
         return (lambda s: s in ("0", "1")), int
     return None, None  # free text (paths, names)
 
@@ -119,18 +120,16 @@ def test_model_shapes_build_and_run_or_are_refused_by_name(
     shape: tuple[int, int, int, int]
 ) -> None:
     context_points, patch_size, compression_factor, block_hidden_size = shape
-    cfg = ModelConfig(context_points=context_points, patch_size=patch_size,
-                      compression_factor=compression_factor,
-                      block_hidden_size=block_hidden_size, embedding_dim=4, num_embeddings=8,
-                      res_hidden_size=4, num_residual_layers=1)
-    try:
-        validate(cfg)
+    fields = {"context_points": context_points, "patch_size": patch_size,
+              "compression_factor": compression_factor, "block_hidden_size": block_hidden_size}
+    try:  # a ModelConfig checks itself when it is made
+        cfg = ModelConfig(**fields, embedding_dim=4, num_embeddings=8, res_hidden_size=4,
+                          num_residual_layers=1)
     except ValueError as exc:
         message = str(exc)
         assert "\n" not in message
-        assert any(f"{name}={getattr(cfg, name)}" in message or f"got {getattr(cfg, name)}"
-                   in message for name in ("context_points", "patch_size", "compression_factor",
-                                           "block_hidden_size")), message
+        assert any(f"{name}={value}" in message or f"got {value}" in message
+                   for name, value in fields.items()), message
         event("refused")
         return
     event("built and ran")

@@ -554,7 +554,7 @@ def test_cli_streams_in_chunks(ckpt: Path, data_dir: Path, tmp_path: Path,
     args = ("--data_path", str(csv), "--split", "test", "--stride", "3", "--missing",
             "interpolate")
     whole = _encode_cli(ckpt, tmp_path / "a.npz", *args)
-    monkeypatch.setattr("tsvq.tokenize_cli.CHUNK_VALUES", 50 * 96)
+    monkeypatch.setattr("tsvq.encode_file.CHUNK_VALUES", 50 * 96)
     monkeypatch.setattr("tsvq.stream.CHUNK_CELLS", 100)
     chunked = _encode_cli(ckpt, tmp_path / "b.npz", *args)
     assert whole.keys() == chunked.keys()

@@ -348,11 +348,22 @@ def _original_record(p: Path, raw: dict[str, Any]) -> RunRecord:
     revin = _field(p, args, "revin", int, "args")
     features = args.get("features", "M")
     scaler_kind = args.get("scaler", "standard")
-    cfg = ModelConfig(
-        context_points=context, **{k: config[k] for k in ints},
-        commitment_cost=float(config["commitment_cost"]), revin=bool(revin),
-        quantizer="vq", codebook_init="uniform", dead_code_restart=0,
-    )
+    try:  # each config checks itself when it is made
+        cfg = ModelConfig(
+            context_points=context, **{k: config[k] for k in ints},
+            commitment_cost=float(config["commitment_cost"]), revin=bool(revin),
+            quantizer="vq", codebook_init="uniform", dead_code_restart=0,
+        )
+        spec = DataSpec(dset=dset, root_path=None, data_path=None, context_points=context,
+                        scaler=scaler_kind, features=features, target="OT", channel=0)
+        train = TrainConfig(n_epochs=int(args.get("n_epochs", 100)),
+                            batch_size=int(args.get("batch_size", 64)),
+                            lr=float(args.get("lr", 1e-4)),
+                            weight_decay=float(args.get("weight_decay", 1e-4)),
+                            amp=bool(args.get("amp", 1)), select_by="loss")
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise TsvqError(f"checkpoint {p}: its config and args describe no model tsvq can "
+                        f"build: {exc}") from None
     model = _model_or_error(p, cfg)
     try:
         state = join_state(model, _field(p, raw, "model_state_dict", dict, "the checkpoint"), {})
@@ -361,14 +372,7 @@ def _original_record(p: Path, raw: dict[str, Any]) -> RunRecord:
     # The original trained the first channel of what --features selects, scaled with a
     # scaler fitted on the training split of all those channels (per channel, so refitting
     # channel 0 alone gives the same statistics).
-    spec = DataSpec(dset=dset, root_path=None, data_path=None, context_points=context,
-                    scaler=scaler_kind, features=features, target="OT", channel=0)
     data = DataRecord(spec, None, (), int(config["n_channels"]))
-    train = TrainConfig(n_epochs=int(args.get("n_epochs", 100)),
-                        batch_size=int(args.get("batch_size", 64)),
-                        lr=float(args.get("lr", 1e-4)),
-                        weight_decay=float(args.get("weight_decay", 1e-4)),
-                        amp=bool(args.get("amp", 1)), select_by="loss")
     return RunRecord(cfg, data, train, dict(args), _epoch(p, raw),
                      float(raw["train_loss"]), float(raw["val_loss"]), state, "original")
 

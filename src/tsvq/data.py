@@ -13,8 +13,16 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .datasets import REGISTRY, SplitRule, Table, read_table, resolve_path, split_rule
-from .errors import TsvqError
+from .datasets import (
+    DATASET_NAMES,
+    REGISTRY,
+    SplitRule,
+    Table,
+    read_table,
+    resolve_path,
+    split_rule,
+)
+from .errors import ConfigError, TsvqError
 
 SPLITS = ("train", "val", "test")
 SCALERS = ("standard", "minmax", "none")
@@ -102,6 +110,26 @@ class DataSpec:
     features: str = "M"
     target: str = "OT"
     channel: int | None = None
+
+    def __post_init__(self) -> None:
+        checks = (
+            ("dset", isinstance(self.dset, str) and self.dset in DATASET_NAMES,
+             f"one of {', '.join(DATASET_NAMES)}"),
+            ("context_points", isinstance(self.context_points, int)
+             and not isinstance(self.context_points, bool) and self.context_points >= 1,
+             "a positive integer"),
+            ("scaler", self.scaler in SCALERS, f"one of {', '.join(SCALERS)}"),
+            ("features", self.features in FEATURES, f"one of {', '.join(FEATURES)}"),
+            ("target", isinstance(self.target, str), "a column name"),
+            ("channel", self.channel is None or isinstance(self.channel, int)
+             and not isinstance(self.channel, bool) and self.channel >= 0,
+             "an integer >= 0 or None"),
+            ("root_path", self.root_path is None or isinstance(self.root_path, str), "a path"),
+            ("data_path", self.data_path is None or isinstance(self.data_path, str), "a path"),
+        )
+        for name, ok, allowed in checks:
+            if not ok:
+                raise ConfigError(name, f"{name} must be {allowed}, got {getattr(self, name)!r}")
 
 
 def select_columns(columns: list[str], dset: str, features: str, target: str) -> list[int]:

@@ -6,10 +6,11 @@ import contextlib
 
 import torch
 
+from .config import DEVICES
 from .distributed import local_rank
 from .errors import TsvqError
 
-DEVICES = ("auto", "cpu", "cuda")
+__all__ = ["DEVICES", "amp_dtype", "autocast", "pick_device"]
 
 
 def pick_device(name: str) -> torch.device:

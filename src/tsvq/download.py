@@ -8,7 +8,6 @@ number of times), and is renamed into place only once its size and sha256 match 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import http.client
 import os
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__, embedded
-from .datasets import REGISTRY, DatasetSpec, default_data_dir
+from .datasets import REGISTRY, DatasetSpec
 from .errors import TsvqError, WriteFailed, one_line
 from .files import atomic_path, write_failed
 from .progress import show_progress, tqdm
@@ -208,63 +207,40 @@ def _reason(exc: BaseException) -> str:
     return type(exc).__name__ if text == type(exc).__name__ else f"{type(exc).__name__}: {text}"
 
 
-# ---- command line: tsvq data list | download ----------------------------------------------
-
-
-def add_args(p: argparse.ArgumentParser) -> None:
-    from .cli import HelpFormatter, Parser, _non_negative_int, _positive_float
-
-    sub = p.add_subparsers(dest="action", metavar="list|download", required=True,
-                           parser_class=Parser)
-    kw = {"formatter_class": HelpFormatter}
-    names = ", ".join(REGISTRY)
-    lst = sub.add_parser("list", help="show which datasets are present and verified",
-                         description="show which datasets are present and verified", **kw)
-    get = sub.add_parser("download", help="fetch datasets and verify their sha256",
-                         description=f"fetch datasets and verify their sha256 ({names})", **kw)
-    get.add_argument("names", nargs="+", metavar="NAME", type=str.lower,
-                     choices=(*REGISTRY, "all"), help=f"'all' or any of: {names}")
-    get.add_argument("--url", default=None,
-                     help=f"base URL of the files (default: ${URL_ENV}, else the public source)")
-    get.add_argument("--retries", type=_non_negative_int, default=4,
-                     help="tries after the first when a connection fails")
-    get.add_argument("--timeout", type=_positive_float, default=30.0,
-                     help="seconds to wait on a silent connection")
-    for q in (lst, get):
-        q.add_argument("--root_path", default=None,
-                       help="data directory (default: $TSVQ_DATA_DIR, else ~/.local/share/tsvq)")
-
-
-def cmd_data(args: argparse.Namespace) -> int:
-    root = Path(args.root_path) if args.root_path else default_data_dir()
-    if root.exists() and not root.is_dir():
-        raise TsvqError(f"--root_path {root} is a file, not a directory")
-    if args.action == "list":
-        return _list(root)
-    names = list(REGISTRY) if "all" in args.names else list(dict.fromkeys(args.names))
-    url = base_url(args.url)  # checked before anything is fetched
+def download_all(names: list[str], root: Path, url: str | None = None, retries: int = 4,
+                 timeout: float = 30.0, say: Callable[[str], None] = print) -> None:
+    """Download and verify `names` ("all" for every one) into `root`; one failure does not stop
+    the others (a write failure does: a full disk stays full), and all are named at the end."""
+    _check_root(root)
+    names = list(REGISTRY) if "all" in names else list(dict.fromkeys(names))
+    base = base_url(url)  # checked before anything is fetched
     failed: list[str] = []
     for name in names:
         try:
-            download(name, root, url, retries=args.retries, timeout=args.timeout)
+            download(name, root, base, retries=retries, timeout=timeout)
         except TsvqError as exc:
-            if len(names) == 1 or isinstance(exc, WriteFailed):  # a full disk stays full
+            if len(names) == 1 or isinstance(exc, WriteFailed):
                 raise
-            print(f"{name}: failed: {exc}")
+            say(f"{name}: failed: {exc}")
             failed.append(name)
     if failed:
         raise TsvqError(f"{len(failed)} of {len(names)} downloads failed: {', '.join(failed)}")
-    return 0
 
 
-def _list(root: Path) -> int:
-    print(f"data directory: {root}")
-    print(f"{'name':<12} {'status':<13} {'bytes':>11}  path")
+def status_table(root: Path) -> str:
+    """Which datasets `root` holds, verified or not, with the command that fetches each."""
+    _check_root(root)
+    lines = [f"data directory: {root}", f"{'name':<12} {'status':<13} {'bytes':>11}  path"]
     for name in REGISTRY:
         st = check(name, root)
         size = f"{st.size:,}" if st.size is not None else "-"
         hint = "" if st.ok else f"  (tsvq data download {name})"
         if not st.ok and embedded.path_of(REGISTRY[name].file) is not None:
             hint = f"  (tsvq data download {name}; else tsvq uses its embedded copy)"
-        print(f"{name:<12} {st.state:<13} {size:>11}  {st.path}{hint}")
-    return 0
+        lines.append(f"{name:<12} {st.state:<13} {size:>11}  {st.path}{hint}")
+    return "\n".join(lines)
+
+
+def _check_root(root: Path) -> None:
+    if root.exists() and not root.is_dir():
+        raise TsvqError(f"--root_path {root} is a file, not a directory")

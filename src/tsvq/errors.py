@@ -14,6 +14,14 @@ class TsvqError(ValueError):
     """Bad input a user can act on: says what was wrong, the value given, and what is allowed."""
 
 
+class ConfigError(TsvqError):
+    """A configuration value out of range; `field` names it (the flag of the same name)."""
+
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class WriteFailed(TsvqError):
     """A file could not be written (disk full, a size limit, permissions): the run failed."""
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,14 +11,14 @@ import numpy as np
 import torch
 
 from .checkpoint import RunRecord
-from .cli import add_device_arg
 from .data import SPLITS, DataSpec, Scaler, SeriesData, prepare
 from .datasets import read_table, resolve_path
 from .errors import TsvqError
 from .model import VQVAE
 from .quantizer import perplexity_of
-from .revin import denormalize, normalize
+from .revin import normalize
 from .tokenizer import load
+from .units import original_units
 
 CHUNK_VALUES = 1 << 21  # values per forward pass: bounds memory whatever the split's size
 
@@ -107,8 +105,6 @@ def evaluate(loaded: Loaded, data: SeriesData, split: str = "test") -> dict[str,
     c, t = data.n_channels, cfg.context_points
     sums = {k: torch.zeros(c, dtype=torch.float64) for k in ("se", "ae", "se_o", "ae_o")}
     counts = torch.zeros(cfg.num_embeddings, dtype=torch.float64)
-    shift = torch.as_tensor(data.scaler.shift, device=device)[None, :, None]
-    scale = torch.as_tensor(data.scaler.scale, device=device)[None, :, None]
     n_windows = 0
     for chunk in window_chunks(data, split):
         b = chunk.shape[0]
@@ -117,12 +113,9 @@ def evaluate(loaded: Loaded, data: SeriesData, split: str = "test") -> dict[str,
         err = (out.recon - out.target).reshape(b, c, t).double()
         sums["se"] += err.pow(2).sum(dim=(0, 2)).cpu()
         sums["ae"] += err.abs().sum(dim=(0, 2)).cpu()
-        recon = out.recon
-        if cfg.revin:
-            _, stats = normalize(x)
-            recon = denormalize(recon, stats)
-        orig = x.reshape(b, c, t) * scale + shift
-        recon_o = recon.reshape(b, c, t) * scale + shift
+        stats = normalize(x)[1] if cfg.revin else None
+        orig = original_units(x.reshape(b, c, t), data.scaler)
+        recon_o = original_units(out.recon.reshape(b, c, t), data.scaler, stats)
         err_o = (recon_o - orig).double()
         sums["se_o"] += err_o.pow(2).sum(dim=(0, 2)).cpu()
         sums["ae_o"] += err_o.abs().sum(dim=(0, 2)).cpu()
@@ -181,27 +174,3 @@ def format_table(r: dict[str, Any]) -> str:
         lines.append("(a checkpoint of the original script: it trained channel 0 alone, so "
                      "only that channel is evaluated; scaler refitted on the training split)")
     return "\n".join(lines)
-
-
-def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True,
-                   help="a .pth written by tsvq train or by the original vqvae_train.py, a "
-                        "folder written by tsvq export, or a Hugging Face Hub repo id")
-    p.add_argument("--split", default="test", choices=SPLITS, help="rows to evaluate")
-    p.add_argument("--root_path", default=None,
-                   help="data directory, if the data moved since training")
-    p.add_argument("--data_path", default=None,
-                   help="the CSV of a tokenizer trained on --dset custom, if its source does not "
-                        "record it")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    add_device_arg(p)
-
-
-def run(args: argparse.Namespace) -> int:
-    from .train import pick_device
-
-    loaded = load_model(args.checkpoint, pick_device(args.device))
-    result = evaluate(loaded, load_split_data(loaded, args.root_path, args.data_path),
-                      args.split)
-    print(json.dumps(result) if args.json else format_table(result))
-    return 0

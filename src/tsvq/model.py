@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
+from .config import MAX_SEED
+from .errors import ConfigError
 from .patchconv import PatchConv1d, PatchConvTranspose1d, run_flat
-from .quantizer import VectorQuantizer
+from .quantizer import CODEBOOK_INITS, GRADIENTS, QUANTIZERS, VectorQuantizer
 from .revin import RevinStats, denormalize, normalize
 
 
@@ -32,6 +35,9 @@ class ModelConfig:
     ema_decay: float = 0.99
     gradient: str = "ste"
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        validate(self)
 
     @property
     def n_patches(self) -> int:
@@ -72,23 +78,40 @@ def stage_strides(compression_factor: int, patch_size: int) -> list[int]:
 
 
 def validate(cfg: ModelConfig) -> None:
-    """Reject a configuration the model cannot be built or run with, with a message."""
-    positive = ("context_points", "patch_size", "embedding_dim", "num_embeddings",
-                "block_hidden_size", "res_hidden_size")
-    for name in positive:
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"{name} must be a positive integer, got {getattr(cfg, name)}")
-    if cfg.num_residual_layers < 0:
-        raise ValueError(f"num_residual_layers must be >= 0, got {cfg.num_residual_layers}")
+    """Reject a configuration the model cannot be built or run with (`ConfigError`, naming the
+    field); `ModelConfig` runs it once, when it is made."""
+    for name in ("context_points", "patch_size", "embedding_dim", "num_embeddings",
+                 "block_hidden_size", "res_hidden_size"):
+        _check(cfg, name, int, lambda v: v >= 1, "a positive integer")
+    _check(cfg, "num_residual_layers", int, lambda v: v >= 0, "an integer >= 0")
+    _check(cfg, "dead_code_restart", int, lambda v: v >= 0, "an integer >= 0")
+    _check(cfg, "seed", int, lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
+    _check(cfg, "commitment_cost", float, lambda v: v >= 0, "a number >= 0")
+    _check(cfg, "ema_decay", float, lambda v: 0 < v < 1, "in (0, 1)")
+    _check(cfg, "dead_code_threshold", float, lambda v: 0 <= v < 1, "in [0, 1)")
+    _check(cfg, "revin", bool, lambda v: True, "true or false")
+    for name, allowed in (("quantizer", QUANTIZERS), ("codebook_init", CODEBOOK_INITS),
+                          ("gradient", GRADIENTS)):
+        _check(cfg, name, str, lambda v, a=allowed: v in a, f"one of {', '.join(allowed)}")
     if cfg.block_hidden_size % 2:
-        raise ValueError(f"block_hidden_size must be even, got {cfg.block_hidden_size}")
-    if cfg.commitment_cost < 0:
-        raise ValueError(f"commitment_cost must be >= 0, got {cfg.commitment_cost}")
+        raise ConfigError("block_hidden_size",
+                          f"block_hidden_size must be even, got {cfg.block_hidden_size}")
     if cfg.context_points % cfg.patch_size:
-        raise ValueError(
-            f"patch_size={cfg.patch_size} must divide context_points={cfg.context_points}"
+        raise ConfigError(
+            None, f"patch_size={cfg.patch_size} must divide context_points={cfg.context_points}"
         )
-    stage_strides(cfg.compression_factor, cfg.patch_size)
+    try:
+        stage_strides(cfg.compression_factor, cfg.patch_size)
+    except ValueError as exc:
+        raise ConfigError("compression_factor", str(exc)) from None
+
+
+def _check(cfg: object, name: str, kind: type, ok: Callable[[Any], bool], allowed: str) -> None:
+    value = getattr(cfg, name)
+    kinds = (int, float) if kind is float else (kind,)
+    if (not isinstance(value, kinds) or isinstance(value, bool) and kind is not bool
+            or not ok(value)):
+        raise ConfigError(name, f"{name} must be {allowed}, got {value!r}")
 
 
 class ResidualStack(nn.Module):
@@ -176,8 +199,7 @@ class VQVAE(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        validate(cfg)
-        self.cfg = cfg
+        self.cfg = cfg  # a ModelConfig checks itself when it is made
         self.encoder = build_encoder(cfg)
         self.quantizer = VectorQuantizer(
             cfg.num_embeddings,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,8 @@ import torch
 from .errors import TsvqError
 from .evaluate import load_model, load_split_data, window_chunks
 from .files import write_with
-from .revin import denormalize, normalize
+from .revin import normalize
+from .units import original_units
 
 N_WINDOWS = 4
 
@@ -151,12 +152,9 @@ def plot_reconstructions(ckpt: Path, out: Path, split: str = "test",
                              squeeze=False)
     for j, w in enumerate(picks):
         x = torch.from_numpy(np.array(views[w]))  # [C, T], a copy
-        out_m = model(x)
-        recon = out_m.recon
-        if cfg.revin:
-            recon = denormalize(recon, normalize(x)[1])
-        orig = data.scaler.inverse(x.numpy().T).T
-        rec = data.scaler.inverse(recon.numpy().T).T
+        stats = normalize(x)[1] if cfg.revin else None
+        orig = original_units(x[None], data.scaler)[0].numpy()
+        rec = original_units(model(x).recon[None], data.scaler, stats)[0].numpy()
         for i, ch in enumerate(shown):
             ax = axes[i][j]
             ax.plot(orig[ch], lw=1.0, label="data")
@@ -215,34 +213,23 @@ def pick_channels(columns: list[str], target: str, wanted: list[str] | None,
     return sorted(first + rest[:most - len(first)])
 
 
-def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True,
-                   help="a .pth written by tsvq train (loss curves from its history beside it), "
-                        "a folder written by tsvq export, or a Hugging Face Hub repo id")
-    p.add_argument("--out", default=None,
-                   help="folder for the PNG files (default: {checkpoint}_plots beside it)")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"),
-                   help="rows to draw windows and code usage from")
-    p.add_argument("--channels", default=None, type=lambda t: [c for c in t.split(",") if c],
-                   help="comma-separated channel names or indices to draw (default: the target "
-                        "and the first others, four in all)")
-
-
-def run(args: argparse.Namespace) -> int:
+def plot_run(ckpt: Path, out: Path | None = None, split: str = "test",
+             channels: list[str] | None = None,
+             say: Callable[[str], None] = print) -> list[Path]:
+    """Every plot of a run into `out` (default: `{checkpoint}_plots` beside it): loss curves
+    when its history is beside it, reconstructions and code usage. Everything is checked
+    before the first file is written."""
     _pyplot()  # an optional extra: say what to install before anything else
-    ckpt = Path(args.checkpoint)
-    out = Path(args.out) if args.out else ckpt.with_name(ckpt.stem + "_plots")
+    out = out if out is not None else ckpt.with_name(ckpt.stem + "_plots")
     if out.exists() and not out.is_dir():
         raise TsvqError(f"--out: {out} is a file, not a directory")
     load_model(ckpt)  # validate first: a clear error before any file is written
     history = ckpt.with_name(ckpt.stem + "_history.csv")
     if history.exists() or history.is_symlink():
         read_history(history)  # a damaged history is refused before anything is drawn
-    paths = plot_reconstructions(ckpt, out, args.split, args.channels)
+    paths = plot_reconstructions(ckpt, out, split, channels)
     if history.is_file():
         paths.insert(0, plot_history(history, out))
     else:
-        print(f"no history beside the checkpoint ({history}); loss curves skipped")
-    for p in paths:
-        print(p)
-    return 0
+        say(f"no history beside the checkpoint ({history}); loss curves skipped")
+    return paths

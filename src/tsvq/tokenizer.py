@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from . import checkpoint
 from .data import Scaler
-from .errors import TsvqError, one_line
+from .errors import ConfigError, TsvqError, one_line
 from .gaps import MISSING, EmptySeries, fill_linear, token_mask
 from .inputs import (
     as_int_array,
@@ -37,9 +37,10 @@ from .inputs import (
     check_windows,
     in_range,
 )
-from .model import VQVAE, ModelConfig, validate
+from .model import VQVAE, ModelConfig
 from .reach import hub_unreachable, not_there
 from .revin import RevinStats, normalize
+from .units import original_units
 
 # What an exported folder keeps of the training data's description: enough to read the same
 # channels of a file and scale them as in training; no machine-specific paths.
@@ -436,15 +437,13 @@ class Tokenizer:
         t = k * self.cfg.compression_factor
         step = self._windows_per_pass(batch_size, c * t)
         out = np.empty((n, t, c), dtype=np.float32)
-        shift, scale = (torch.as_tensor(a, device=self.device) for a in (scaler.shift,
-                                                                           scaler.scale))
         for lo in range(0, n, step):
             hi = min(lo + step, n)
             z = torch.from_numpy(codes[lo:hi].reshape(-1, k)).to(self.device)
             stats = RevinStats(*(torch.from_numpy(a[lo:hi].reshape(-1, 1)).to(self.device)
                                  for a in (mean, std)))
-            series = self.model.decode(z, stats).reshape(hi - lo, c, t)  # [b, C, T] scaled
-            out[lo:hi] = (series.transpose(1, 2) * scale + shift).cpu().numpy()
+            series = self.model.decode(z, None).reshape(hi - lo, c, t)  # [b, C, T] model space
+            out[lo:hi] = original_units(series, scaler, stats).transpose(1, 2).cpu().numpy()
         return out
 
     # ---- channels and scaling ------------------------------------------------------------
@@ -546,12 +545,10 @@ def _model_config(fields: dict) -> ModelConfig:
             f"tokenizer configuration has unknown model field(s) {', '.join(unknown)}; it was "
             "written by another version of tsvq"
         )
-    cfg = ModelConfig(**fields)
     try:
-        validate(cfg)
-    except ValueError as exc:
+        return ModelConfig(**fields)  # checks itself
+    except ConfigError as exc:
         raise TsvqError(f"tokenizer configuration is invalid: {exc}") from None
-    return cfg
 
 
 def model_card(tok: Tokenizer) -> str:

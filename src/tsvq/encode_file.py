@@ -1,0 +1,138 @@
+"""Encode a CSV file into a tokens file, and decode one back, in bounded memory.
+
+`encode_csv` reads any CSV (a date column, then numeric columns) in chunks and writes a tokens
+file (see `tokens_file.FIELDS`): `codes` [n_windows, C, n_tokens] in the smallest unsigned type,
+the statistics `mean` and `std` [n_windows, C], `start` (each window's first data row), the
+scaler, the channel names, the tokenizer's fingerprint and, with `missing="interpolate"`, the
+`mask` of tokens that touched a filled gap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .data import Scaler, select_columns, split_bounds
+from .datasets import CUSTOM, resolve_path, split_rule
+from .errors import TsvqError
+from .files import write_with
+from .stream import CsvLayout, RowReader, fit_standard, scan
+from .tokenizer import Tokenizer
+from .tokens_file import TokensWriter, check_against, header, read_tokens
+
+# Values (windows x channels x time steps) per chunk of a streamed encode: with the CSV text
+# pandas parses at once (stream.CHUNK_CELLS cells), this bounds memory whatever the file's length.
+CHUNK_VALUES = 1 << 21
+
+
+def source_of(tok: Tokenizer, dset: str | None, root_path: str | None,
+              data_path: str | None) -> tuple[str, Path]:
+    """The dataset name and CSV to encode: `dset` (default: the tokenizer's own; custom when
+    only `data_path` is given); a checkpoint remembers its custom CSV, a folder does not."""
+    if data_path is not None and dset not in (None, CUSTOM):
+        raise TsvqError(f"--data_path is for --dset custom; {dset} is read from the data "
+                        "directory (--root_path)")
+    dset = dset or (CUSTOM if data_path else tok.data["dset"])
+    if data_path is None and dset == CUSTOM == tok.data["dset"] and tok.record is not None:
+        data_path = tok.record.data.spec.data_path
+    return dset, resolve_path(dset, root_path, data_path)
+
+
+def encode_csv(
+    tok: Tokenizer, path: Path, dset: str, split: str, stride: int, context_points: int | None,
+    missing: str, out: str | Path, batch_size: int | None = None,
+) -> tuple[int, int, int]:
+    """Encode the windows of a CSV's split into tokens file `out`; return (windows, C, T).
+
+    The tokenizer's own benchmark dataset gives the training channels (features, target,
+    channel as in training); any other file gives all its value columns, each named column
+    scaled as in training if the tokenizer knows it. Memory stays bounded whatever the file's
+    length: about CHUNK_VALUES values of windows and one CSV chunk at a time.
+    """
+    t = context_points or tok.cfg.context_points
+    if t % tok.cfg.patch_size:
+        p = tok.cfg.patch_size
+        raise TsvqError(f"--context_points {t} must be a multiple of patch_size {p}: the nearest "
+                        f"are {f'{t // p * p} or ' if t > p else ''}{(t // p + 1) * p}")
+    layout = scan(path)
+    if dset == tok.data["dset"] and dset != CUSTOM:
+        cols = select_columns(layout.columns, dset, tok.data["features"], tok.data["target"])
+        if tok.data["channel"] is not None:
+            cols = [cols[tok.data["channel"]]]
+    else:
+        cols = list(range(len(layout.columns)))
+    names = [layout.columns[i] for i in cols]
+    gaps = missing == "interpolate"
+    tok.scaler_for(len(names), names)  # refuses foreign columns without RevIN, before any work
+    if split == "all":
+        lo, hi = 0, layout.n_rows
+        if hi < t:
+            raise TsvqError(f"{path} has {hi} rows, fewer than one window of {t}")
+    else:
+        lo, hi = split_bounds(layout.n_rows, split_rule(dset), t)[split]
+    n = (hi - lo - t) // stride + 1
+    scaler = foreign_scaler(tok, layout, cols, names, t, dset, gaps)
+    c, k = len(names), t // tok.cfg.compression_factor
+    per_chunk = max(1, CHUNK_VALUES // (c * max(t, stride)))
+    reader = RowReader(layout, cols, gaps)
+    writer = TokensWriter(n, c, k, tok.vocab_size, mask=gaps)
+    try:
+        for w0 in range(0, n, per_chunk):
+            w1 = min(n, w0 + per_chunk)
+            r0 = lo + w0 * stride
+            rows = reader.rows(r0, r0 + (w1 - w0 - 1) * stride + t)  # [rows, C]
+            windows = sliding_window_view(rows, t, axis=0)[::stride].swapaxes(1, 2)  # [w, T, C]
+            enc = tok.encode(windows, missing=missing, columns=names, scaler=scaler,
+                             batch_size=batch_size)
+            writer.add(enc, r0 + stride * np.arange(w1 - w0, dtype=np.int64))
+    except BaseException:
+        writer.close()
+        raise
+    writer.finish(out, header(tok, names, scaler, k, {"dset": dset, "split": split,
+                                                      "stride": stride, "missing": missing}))
+    return n, c, t
+
+
+def foreign_scaler(tok: Tokenizer, layout: CsvLayout, cols: list[int], names: list[str], t: int,
+                   dset: str, gaps: bool) -> Scaler:
+    """The tokenizer's scaler for its training columns; for any other column a standard scaler
+    fitted on the file's training rows (its split rule's train part; the whole file if too short
+    for one), as training would have scaled it. RevIN alone would normalize such a column up to
+    its epsilon, which a column of small variance in its own units feels (benchmarks/
+    tokenizer_reach.py measures it on exchange_rate)."""
+    own, _ = tok.scaler_for(len(names), names)  # refuses foreign columns without RevIN
+    foreign = [j for j, name in enumerate(names) if name not in tok.columns]
+    if not foreign:
+        return own
+    try:
+        lo, hi = split_bounds(layout.n_rows, split_rule(dset), t)["train"]
+    except TsvqError:
+        lo, hi = 0, layout.n_rows
+    shift, scale = fit_standard(layout, [cols[j] for j in foreign], lo, hi, gaps)
+    shifts, scales = own.shift.copy(), own.scale.copy()
+    shifts[foreign], scales[foreign] = shift, scale
+    return Scaler("standard" if len(foreign) == len(names) else "mixed", shifts, scales)
+
+
+def decode_file(tok: Tokenizer, tokens_path: str | Path, out: str | Path,
+                batch_size: int | None = None) -> tuple[int, ...]:
+    """Decode tokens file `tokens_path` (checked against `tok`) into `out`: x [n_windows, T, C]
+    in original units, start, columns (and mask, if the tokens have one); returns x's shape."""
+    tokens = read_tokens(tokens_path)
+    check_against(tokens, tok, str(tokens_path))
+    x = tok.decode(tokens.encoded(), batch_size=batch_size)
+    extra = {} if tokens.mask is None else {"mask": tokens.mask}  # tokens that touched a fill
+    write_npz(out, {"x": x, "start": tokens.start, "columns": np.asarray(tokens.columns),
+                    **extra})
+    return x.shape
+
+
+def write_npz(out: str | Path, arrays: dict) -> None:
+    """An .npz of `arrays`, atomically."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a name
+            np.savez(fh, **arrays)
+
+    write_with(out, write)
