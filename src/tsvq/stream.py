@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .datasets import F32_MAX, _check_text
-from .errors import TsvqError
+from .errors import TsvqError, one_line
 
 # Cells pandas parses at once, as text (about 60-100 bytes a cell): rows per chunk are this
 # divided by the columns read, so a wide file (electricity's 321 columns) stays as bounded.
@@ -45,7 +45,7 @@ def _chunks(layout_path: Path, compression: str | None, usecols: list[int] | Non
     except pd.errors.EmptyDataError:
         raise TsvqError(f"data file is empty: {layout_path}") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, EOFError) as exc:
-        raise TsvqError(f"cannot parse CSV {layout_path}: {str(exc).strip()[:200]}") from None
+        raise TsvqError(f"cannot parse CSV {layout_path}: {one_line(exc, 200)}") from None
 
 
 def scan(path: Path, chunk_rows: int | None = None) -> CsvLayout:

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .data import Scaler
-from .errors import TsvqError
+from .errors import TsvqError, one_line
 from .files import write_with
 from .inputs import check_scaler
 from .reach import missing_reason
@@ -179,7 +179,7 @@ def read_tokens(path: str | Path) -> Tokens:
         with np.load(p, allow_pickle=False) as npz:
             a = {k: npz[k] for k in npz.files if k in FIELDS or k in OPTIONAL or k == DIGEST}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise TsvqError(f"cannot read tokens file {p}: {str(exc).strip()[:200]}") from None
+        raise TsvqError(f"cannot read tokens file {p}: {one_line(exc, 200)}") from None
     missing = [k for k in FIELDS if k not in a]
     if missing or a["format"].shape != () or str(a["format"]) != FORMAT:
         raise TsvqError(f"{p} is not a tsvq tokens file (lacks {', '.join(missing or ['format'])}"
