@@ -610,3 +610,47 @@ def test_eval_encode_decode_on_an_exported_folder(
                  "--out", str(tmp_path / "x.npz")]) == 0
     assert main(["plot", "--checkpoint", str(folder), "--out", str(tmp_path / "plots")]) == 0
     assert sorted(p.suffix for p in (tmp_path / "plots").iterdir()) == [".png", ".png"]
+
+
+# ---- the Tokenizer's shape: a plain class holding its model --------------------------------
+
+
+def test_calling_the_tokenizer_encodes(tok: Tokenizer, windows: np.ndarray,
+                                       encoded: Encoded) -> None:
+    got = tok(windows[:50])
+    np.testing.assert_array_equal(got.codes, encoded.codes[:50])
+    np.testing.assert_array_equal(got.mean, encoded.mean[:50])
+    with pytest.raises(TsvqError, match="every value must be a finite number"):
+        tok(np.full((1, 96, 7), np.nan, np.float32))
+
+
+def test_public_surface_is_what_a_user_needs(tok: Tokenizer) -> None:
+    assert not isinstance(tok, torch.nn.Module)
+    public = {n for n in dir(tok) if not n.startswith("_")}
+    assert public == {
+        "cfg", "codebook", "columns", "data", "decode", "device", "encode", "fingerprint",
+        "from_pretrained", "model", "n_channels", "n_tokens", "push_to_hub", "record", "run",
+        "save_pretrained", "scaler", "scaler_for", "to", "vectors", "vocab_size"}
+    assert re.fullmatch(r"Tokenizer\(etth1, 7 channel\(s\), T=96, patch 16, 4 steps per token, "
+                        r"64 codes, revin=True, device=cpu\)", repr(tok))
+    assert tok.to("cpu") is tok and tok.device == torch.device("cpu")
+
+
+def test_save_pretrained_writes_the_files_earlier_exports_had(tok: Tokenizer,
+                                                              tmp_path: Path) -> None:
+    from safetensors import safe_open
+
+    folder = tok.save_pretrained(tmp_path / "tok")
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json",
+                                                       "model.safetensors"]
+    config = json.loads((folder / "config.json").read_text())
+    assert sorted(config) == ["data", "model", "run"]
+    assert sorted(config["data"]) == sorted(["dset", "features", "target", "channel", "columns",
+                                             "scaler"])
+    with safe_open(folder / "model.safetensors", "pt") as f:  # tensor names as tsvq 0.x wrote
+        assert sorted(f.keys()) == sorted(f"model.{k}" for k in tok.model.state_dict())
+    card = (folder / "README.md").read_text()
+    assert "library_name: tsvq" in card and tok.fingerprint() in card
+    assert "More Information Needed" not in card
+    again = Tokenizer.from_pretrained(folder)
+    assert again.fingerprint() == tok.fingerprint() and again.data == tok.data

@@ -34,8 +34,8 @@ def source_of(tok: Tokenizer, dset: str | None, root_path: str | None,
     if data_path is not None and dset not in (None, CUSTOM):
         raise TsvqError(f"--data_path is for --dset custom; {dset} is read from the data "
                         "directory (--root_path)")
-    dset = dset or (CUSTOM if data_path else tok.data["dset"])
-    if data_path is None and dset == CUSTOM == tok.data["dset"] and tok.record is not None:
+    dset = dset or (CUSTOM if data_path else tok.data.dset)
+    if data_path is None and dset == CUSTOM == tok.data.dset and tok.record is not None:
         data_path = tok.record.data.spec.data_path
     return dset, resolve_path(dset, root_path, data_path)
 
@@ -57,10 +57,10 @@ def encode_csv(
         raise TsvqError(f"--context_points {t} must be a multiple of patch_size {p}: the nearest "
                         f"are {f'{t // p * p} or ' if t > p else ''}{(t // p + 1) * p}")
     layout = scan(path)
-    if dset == tok.data["dset"] and dset != CUSTOM:
-        cols = select_columns(layout.columns, dset, tok.data["features"], tok.data["target"])
-        if tok.data["channel"] is not None:
-            cols = [cols[tok.data["channel"]]]
+    if dset == tok.data.dset and dset != CUSTOM:
+        cols = select_columns(layout.columns, dset, tok.data.features, tok.data.target)
+        if tok.data.channel is not None:
+            cols = [cols[tok.data.channel]]
     else:
         cols = list(range(len(layout.columns)))
     names = [layout.columns[i] for i in cols]

@@ -42,10 +42,9 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> Loaded:
         r = tok.record
         return Loaded(tok.model, r.epoch, r.origin, r.data.spec, tok.scaler)
     d = tok.data
-    spec = DataSpec(
-        dset=d["dset"], root_path=None, data_path=None, context_points=tok.cfg.context_points,
-        scaler=tok.scaler.kind, features=d["features"], target=d["target"], channel=d["channel"],
-    )
+    spec = DataSpec(dset=d.dset, root_path=None, data_path=None,
+                    context_points=tok.cfg.context_points, scaler=tok.scaler.kind,
+                    features=d.features, target=d.target, channel=d.channel)
     return Loaded(tok.model, tok.run.get("epoch"), "tsvq", spec, tok.scaler)
 
 

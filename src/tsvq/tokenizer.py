@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from . import checkpoint
-from .data import Scaler
+from .data import DataSpec, Scaler
 from .errors import ConfigError, TsvqError, one_line
 from .gaps import MISSING, EmptySeries, fill_linear, token_mask
 from .inputs import (
@@ -42,8 +42,8 @@ from .reach import hub_unreachable, not_there
 from .revin import RevinStats, normalize
 from .units import original_units
 
-# What an exported folder keeps of the training data's description: enough to read the same
-# channels of a file and scale them as in training; no machine-specific paths.
+# What an exported folder keeps of the training data's description (`TrainedOn`): enough to read
+# the same channels of a file and scale them as in training; no machine-specific paths.
 DATA_KEYS = ("dset", "features", "target", "channel", "columns", "scaler")
 # Series (window x channel) per forward pass by default: small passes stay in cache and are
 # fastest on a CPU; memory grows with the pass, not with the input.
@@ -74,14 +74,56 @@ class Encoded:
         return self.codes.shape[0]
 
 
+@dataclass(frozen=True, eq=False)
+class TrainedOn:
+    """The training data as a tokenizer knows it: the dataset, which of its channels (features,
+    target, channel), their names and the scaler fitted on their training rows."""
+
+    dset: str
+    features: str
+    target: str
+    channel: int | None
+    columns: tuple[str, ...]
+    scaler: Scaler
+
+    def __post_init__(self) -> None:
+        # the choices as a training run's DataSpec checks them (paths play no part here)
+        DataSpec(self.dset, None, None, 1, "none", self.features, self.target, self.channel)
+        if not all(isinstance(c, str) for c in self.columns):
+            raise TsvqError(f"columns must be names, got {list(self.columns)!r}")
+        if not len(self.scaler.shift) == len(self.scaler.scale) == len(self.columns):
+            raise TsvqError(
+                f"{len(self.columns)} column(s) but scaler statistics for "
+                f"{len(self.scaler.shift)}; the file is damaged"
+            )
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainedOn:
+        missing = [k for k in DATA_KEYS if k not in d]
+        if missing:
+            raise TsvqError(f"lacks data field(s) {', '.join(missing)}")
+        return cls(d["dset"], d["features"], d["target"], d["channel"],
+                   tuple(str(c) for c in d["columns"]), Scaler.from_dict(d["scaler"]))
+
+    def __eq__(self, other: object) -> bool:  # the scaler's arrays compare element by element
+        return isinstance(other, TrainedOn) and self.to_dict() == other.to_dict()
+
+    __hash__ = object.__hash__
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dset": self.dset, "features": self.features, "target": self.target,
+                "channel": self.channel, "columns": list(self.columns),
+                "scaler": self.scaler.to_dict()}
+
+
 class Tokenizer:
     """A trained VQ-VAE as a tokenizer: `encode` [B, T, C] -> codes, `decode` codes -> [B, T, C].
 
     Build one with `Tokenizer.from_pretrained(path)`. It holds the model (`model`, a `VQVAE`),
-    `cfg` (its `ModelConfig`), `data` (the training data's description, `DATA_KEYS`) and
-    `scaler`; it is not itself a torch module, so nothing of `nn.Module` (training mode,
-    parameters, hooks) stands between a user and the two calls that matter. `tok(x)` is
-    `tok.encode(x)`, as a text tokenizer's call encodes.
+    `cfg` (its `ModelConfig`) and `data` (the training data's description, `TrainedOn`); it is
+    not itself a torch module, so nothing of `nn.Module` (training mode, parameters, hooks)
+    stands between a user and the two calls that matter. `tok(x)` is `tok.encode(x)`, as a text
+    tokenizer's call encodes.
     """
 
     def __init__(self, model: dict, data: dict, run: dict | None = None) -> None:
@@ -90,18 +132,21 @@ class Tokenizer:
         # The full run record when loaded from a checkpoint (paths included); never exported.
         self.record: checkpoint.RunRecord | None = None
         self.cfg = _model_config(model)
-        missing = [k for k in DATA_KEYS if k not in data]
-        if missing:
-            raise TsvqError(f"tokenizer configuration lacks data field(s) {', '.join(missing)}")
-        self.data = {k: data[k] for k in DATA_KEYS}
-        self.columns: list[str] = [str(c) for c in data["columns"]]
-        self.scaler = Scaler.from_dict(data["scaler"])
-        if not len(self.scaler.shift) == len(self.scaler.scale) == len(self.columns):
-            raise TsvqError(
-                f"tokenizer configuration has {len(self.columns)} column(s) but scaler statistics "
-                f"for {len(self.scaler.shift)}; the file is damaged"
-            )
+        try:
+            self.data = TrainedOn.from_dict(data)
+        except TsvqError as exc:
+            raise TsvqError(f"tokenizer configuration: {exc}") from None
         self.model = VQVAE(self.cfg).eval()
+
+    @property
+    def columns(self) -> list[str]:
+        """The training channels' names."""
+        return list(self.data.columns)
+
+    @property
+    def scaler(self) -> Scaler:
+        """The scaler fitted on the training channels' training rows."""
+        return self.data.scaler
 
     def __call__(self, x: np.ndarray | torch.Tensor, **kwargs: Any) -> Encoded:
         """`encode(x, ...)`."""
@@ -109,7 +154,7 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         c = self.cfg
-        return (f"Tokenizer({self.data['dset']}, {self.n_channels} channel(s), T="
+        return (f"Tokenizer({self.data.dset}, {self.n_channels} channel(s), T="
                 f"{c.context_points}, patch {c.patch_size}, {c.compression_factor} steps per "
                 f"token, {c.num_embeddings} codes, revin={c.revin}, device={self.device})")
 
@@ -157,7 +202,7 @@ class Tokenizer:
         `tsvq export` writes the same files atomically (all or nothing)."""
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
-        config = {"model": self.cfg.to_dict(), "data": self.data, "run": self.run}
+        config = {"model": self.cfg.to_dict(), "data": self.data.to_dict(), "run": self.run}
         (out / constants.CONFIG_NAME).write_text(json.dumps(config, sort_keys=True, indent=2),
                                                  encoding="utf-8")
         weights = {f"{WEIGHTS_PREFIX}{k}": v.detach().cpu().contiguous()
@@ -555,8 +600,8 @@ def model_card(tok: Tokenizer) -> str:
     """README.md of an exported folder: what the tokenizer is and how to load it."""
     c, d = tok.cfg, tok.data
     epoch = tok.run.get("epoch")
-    trained = f"{d['dset']} ({describe_columns(tok.columns)}; features {d['features']}"
-    trained += f", channel {d['channel']})" if d["channel"] is not None else ")"
+    trained = f"{d.dset} ({describe_columns(tok.columns)}; features {d.features}"
+    trained += f", channel {d.channel})" if d.channel is not None else ")"
     return "\n".join([
         "---", "library_name: tsvq", "tags:", "- time-series", "- tokenizer", "- vq-vae", "---",
         "", "# tsvq tokenizer", "",
