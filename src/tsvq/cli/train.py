@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, TsvqError
+
 from .flags import (
     add_device_arg,
     flag01,
@@ -18,13 +20,24 @@ from .flags import (
     seed,
 )
 
+if TYPE_CHECKING:  # these import torch: loaded only when the command runs
+    from ..checkpoint import RunPaths
+    from ..config import TrainConfig
+    from ..data import SeriesData
+    from ..model import ModelConfig
+
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    """`tsvq train`'s flags: the specification's, with the same names and defaults, and tsvq's."""
-    from ..config import SELECT_BY
+    """`tsvq train`'s flags: the specification's, with the same names and defaults, and tsvq's,
+    in the groups `--help` shows."""
+    for add in (_data_args, _source_args, _model_args, _codebook_args, _optimiser_args,
+                _run_args, _output_args):
+        add(p)
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
     from ..data import FEATURES, SCALERS
     from ..datasets import DATASET_NAMES
-    from ..quantizer import CODEBOOK_INITS, GRADIENTS, QUANTIZERS
 
     g = p.add_argument_group("data: which series, cut into windows how")
     g.add_argument("--dset", default="ettm1", choices=DATASET_NAMES,
@@ -40,6 +53,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="scaling fitted on the training rows")
     g.add_argument("--features", default="M", choices=FEATURES,
                    help="M all channels, S the target only, MS all with the target last")
+
+
+def _source_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data: where the file is, which channels")
     g.add_argument("--root_path", default=None,
                    help="data directory (default: $TSVQ_DATA_DIR, else ~/.local/share/tsvq, "
@@ -48,6 +64,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--target", default="OT", help="target column for S and MS")
     g.add_argument("--channel", type=non_negative_int, default=None,
                    help="train on this channel index alone (default: every channel)")
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model: encoder, codebook size, decoder")
     g.add_argument("--patch_size", type=positive_int, default=16,
                    help="time steps per patch; each patch is encoded on its own")
@@ -66,6 +85,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="channels inside each residual block")
     g.add_argument("--commitment_cost", type=non_negative_float, default=0.25,
                    help="weight of the loss term pulling encoder outputs towards their codes")
+
+
+def _codebook_args(p: argparse.ArgumentParser) -> None:
+    from ..quantizer import CODEBOOK_INITS, GRADIENTS, QUANTIZERS
+
     g = p.add_argument_group("codebook: keeping every code in use")
     g.add_argument("--quantizer", default="ema", choices=QUANTIZERS,
                    help="ema: codebook as a moving average of its vectors; vq: learned by "
@@ -83,6 +107,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="gradient through the quantizer: ste (straight-through, the "
                         "original's), rotation (rotation trick, Fifty et al. 2024) or "
                         "rotation_unscaled (its rotation without the |q|/|z| rescaling)")
+
+
+def _optimiser_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training: optimiser and precision")
     g.add_argument("--n_epochs", type=positive_int, default=100, help="most epochs to train")
     g.add_argument("--lr", type=positive_float, default=1e-4,
@@ -94,6 +121,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
                         "0 or 1")
     g.add_argument("--amp", type=flag01, default=1,
                    help="mixed precision: bf16 (fp16 on GPUs without bf16), CPUs with bf16 too")
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    from ..config import SELECT_BY
+
     g = p.add_argument_group("training: stopping, bounds, hardware, resuming")
     g.add_argument("--seed", type=seed, default=2021,
                    help="seed of the weights, the codebook and the batch order, 0 to 2^32 - 1")
@@ -121,6 +153,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="repeat a run: take its flags from its .pth, _run.json or _config.json "
                         "(or a JSON object of train flags); flags on this command line override "
                         "them")
+
+
+def _output_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("output: where the run is written")
     g.add_argument("--save_path", default="saved_models/vqvae_only/",
                    help="runs go to {save_path}/{dset}/")
@@ -151,12 +186,9 @@ def from_flags(cls: type, args: argparse.Namespace, **values: Any) -> Any:
 
 def _train(args: argparse.Namespace) -> int:
     from .. import data as data_mod
-    from ..checkpoint import RunPaths, check_name, model_name
     from ..config import TrainConfig
-    from ..device import amp_dtype, pick_device
-    from ..distributed import is_distributed, is_main, world_size, wrap_ddp
-    from ..memory import check_fits
-    from ..model import VQVAE, ModelConfig
+    from ..distributed import is_distributed, is_main, wrap_ddp
+    from ..model import ModelConfig
     from ..train import criterion, train
 
     model_cfg = from_flags(ModelConfig, args, revin=bool(args.revin))
@@ -164,16 +196,45 @@ def _train(args: argparse.Namespace) -> int:
         from ..board import require
 
         require()  # before any work: one line naming the package to install
+    paths = _run_paths(args)
+    data = data_mod.load(from_flags(data_mod.DataSpec, args))
+    tcfg = from_flags(TrainConfig, args, amp=bool(args.amp))
+    say = print if is_main() else (lambda _msg: None)
+    _information(args, data, model_cfg, tcfg, say)
+    flags = {k: v for k, v in vars(args).items() if k != "handler"}
+    flags["dset_finetune"] = args.dset  # the original adds it before building its loaders
+    result = train(data, model_cfg, tcfg, paths, flags, log=say,
+                   wrap=wrap_ddp if is_distributed() else None)
+    if result.best_epoch:  # the epoch --select_by chose, with both of its validation figures
+        best = result.history[result.best_epoch - 1]
+        say(f"Best model: epoch {result.best_epoch}, validation loss {best['valid_loss']:.6f}, "
+            f"reconstruction {best['valid_recon_loss']:.6f} (chosen by validation "
+            f"{criterion(tcfg)})")
+    say(f"Model saved to: {paths.best}")
+    return 0
+
+
+def _run_paths(args: argparse.Namespace) -> RunPaths:
+    """{save_path}/{dset}/{model_name}*, refused when a parent is a file."""
+    from ..checkpoint import RunPaths, check_name, model_name
+
     out_dir = Path(args.save_path) / check_name(args.dset, "--dset")
     for parent in (out_dir, *out_dir.parents):
         if parent.exists() and not parent.is_dir():
             raise TsvqError(f"--save_path: {parent} is a file, not a directory")
-    data = data_mod.load(from_flags(data_mod.DataSpec, args))
-    tcfg = from_flags(TrainConfig, args, amp=bool(args.amp))
-    name = model_name(args.context_points, args.patch_size, args.embedding_dim,
-                      args.compression_factor, args.num_embeddings, args.model_id)
-    paths = RunPaths(out_dir, name)
-    say = print if is_main() else (lambda _msg: None)
+    return RunPaths(out_dir, model_name(args.context_points, args.patch_size,
+                                        args.embedding_dim, args.compression_factor,
+                                        args.num_embeddings, args.model_id))
+
+
+def _information(args: argparse.Namespace, data: SeriesData, model_cfg: ModelConfig,
+                 tcfg: TrainConfig, say: Callable[[str], None]) -> None:
+    """Check that the model fits, then the original's information lines (and tsvq's)."""
+    from ..device import amp_dtype, pick_device
+    from ..distributed import is_distributed, world_size
+    from ..memory import check_fits
+    from ..model import VQVAE
+
     device = pick_device(args.device)
     dtype = amp_dtype(device, tcfg.amp)
     n_series = {s: data.n_windows(s) * data.n_channels for s in ("train", "val")}
@@ -182,7 +243,6 @@ def _train(args: argparse.Namespace) -> int:
     batches = {s: -(-n // (args.batch_size * world_size())) for s, n in n_series.items()}
     if args.max_steps_per_epoch:
         batches = {s: min(b, args.max_steps_per_epoch) for s, b in batches.items()}
-    # the original's information lines
     say(f"Using device: {device}")
     say(f"Number of channels: {data.n_channels} "
         f"({', '.join(data.columns[:8])}{', ...' if data.n_channels > 8 else ''}); windows "
@@ -195,14 +255,3 @@ def _train(args: argparse.Namespace) -> int:
     if is_distributed():
         say(f"Distributed: {world_size()} processes, batch {args.batch_size} each "
             f"({args.batch_size * world_size()} series per step)")
-    flags = {k: v for k, v in vars(args).items() if k != "handler"}
-    flags["dset_finetune"] = args.dset  # the original adds it before building its loaders
-    result = train(data, model_cfg, tcfg, paths, flags, log=say,
-                   wrap=wrap_ddp if is_distributed() else None)
-    if result.best_epoch:  # the epoch --select_by chose, with both of its validation figures
-        best = result.history[result.best_epoch - 1]
-        say(f"Best model: epoch {result.best_epoch}, validation loss {best['valid_loss']:.6f}, "
-            f"reconstruction {best['valid_recon_loss']:.6f} (chosen by validation "
-            f"{criterion(tcfg)})")
-    say(f"Model saved to: {paths.best}")
-    return 0
