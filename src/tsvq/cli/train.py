@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, TsvqError
-
 from .flags import (
     add_device_arg,
     flag01,
