@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from tsvq.checkpoint import load_run
 from tsvq.cli import main as tsvq_main
 from tsvq.evaluate import evaluate, load_model, load_split_data
 
@@ -61,7 +62,8 @@ def run(dset: str, channel: str, variant: str, seed: int, epochs: int, steps: in
         loaded = load_model(path)
         data = load_split_data(loaded)
         results[name] = evaluate(loaded, data, "test")
-    batches = -(-data.n_windows("train") * data.n_channels // loaded.record.train.batch_size)
+    batch_size = load_run(best).train.batch_size
+    batches = -(-data.n_windows("train") * data.n_channels // batch_size)
     with open(best.with_name(best.stem + "_history.csv")) as f:
         hist = list(csv.DictReader(f))
     recon = [float(r["valid_recon_loss"]) for r in hist]
