@@ -4,7 +4,8 @@ Nothing here judges speed (a shared CI machine says nothing about it): each test
 script in a fresh process on today's code and reads back the figures it promises, checking
 that they are numbers and agree with each other where they must (a ratio with its two rates,
 a count with the data's shape). A script that no longer runs, or prints a table without its
-numbers, fails here instead of rotting. Sizes keep the whole file near a minute on two cores.
+numbers, fails here instead of rotting. Sizes keep the whole file near a minute and a half on
+two cores (half a minute of it compiling gpu.py's torch.compile row).
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def test_deps(tmp_path: Path):
 
 def test_gpu_on_cpu(tmp_path: Path):
     """With no CUDA the default run says so and exits 0; `--device cpu` measures every row a
-    CPU can run. torch.compile is left out: it costs tens of seconds to compile on a CPU."""
+    CPU can run, the eager ones here at two batch sizes (torch.compile: the test below)."""
     if not torch.cuda.is_available():
         out = run("gpu.py", "--steps", "1", cwd=tmp_path)
         assert out.startswith("gpu.py: no CUDA device here") and len(out.splitlines()) == 1
@@ -118,6 +119,17 @@ def test_gpu_on_cpu(tmp_path: Path):
             rate, ratio = cells[2 * b], cells[2 * b + 1]
             assert rate > 0 and close(ratio, rate / base[2 * b], 0.06), (name, rate, ratio)
     assert "failed" not in out and "fp16" not in out  # rows for CUDA only stay out
+
+
+def test_gpu_compile_row_on_cpu(tmp_path: Path):
+    """The torch.compile row alone, one batch size (compiling costs about half a minute on a
+    CPU). It once failed on a CPU: the codebook's k-means start traced under bf16 autocast."""
+    out = run("gpu.py", "--device", "cpu", "--batches", "8", "--steps", "1", "--skip",
+              "baseline fp32,tsvq fp32,tsvq bf16", cwd=tmp_path)
+    rows = out.splitlines()[2:-1]
+    assert len(rows) == 1 and rows[0].startswith("tsvq bfloat16 compile"), out
+    rate, _three, warm = numbers(rows[0][len("tsvq bfloat16 compile"):])
+    assert rate > 0 and warm > 0 and "failed" not in out, out
 
 
 def test_encode_speed(tmp_path: Path):
