@@ -43,7 +43,7 @@ def untrained(context_points: int, channels: int, num_embeddings: int) -> Tokeni
     data = {"dset": "custom", "features": "M", "target": "OT", "channel": None,
             "columns": [f"c{i}" for i in range(channels)],
             "scaler": {"kind": "none", "shift": [0.0] * channels, "scale": [1.0] * channels}}
-    return Tokenizer(model=cfg.to_dict(), data=data).eval()
+    return Tokenizer(model=cfg.to_dict(), data=data)  # its model is in eval mode
 
 
 def write_walk(path: Path, rows: int, channels: int, seed: int = 0) -> None:

@@ -25,8 +25,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from tsvq import Tokenizer
 from tsvq.data import Scaler
-from tsvq.revin import EPS
 from tsvq.encode_file import encode_csv
+from tsvq.revin import EPS
 
 DATA = Path(os.environ.get("TSVQ_DATA_DIR", "data"))
 FILES = {"etth1": "ETT-small/ETTh1.csv", "weather": "weather/weather.csv",
@@ -86,7 +86,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     tok = Tokenizer.from_pretrained(args.checkpoint)
     t = tok.cfg.context_points
-    print(f"tokenizer: {tok.data['dset']} {tok.columns}, context {t}, "
+    print(f"tokenizer: {tok.data.dset} {tok.columns}, context {t}, "
           f"{tok.cfg.num_embeddings} codes, cf {tok.cfg.compression_factor}")
     print("\nreconstruction MSE in each window's RevIN space (1.0 = the window's mean)")
     rows: list[tuple[str, int, float]] = []
