@@ -32,9 +32,10 @@ import numpy as np
 import torch
 
 from tsvq import Tokenizer
+from tsvq.encode_file import encode_csv
 from tsvq.model import ModelConfig
 from tsvq.revin import RevinStats
-from tsvq.encode_file import encode_csv
+from tsvq.tokenizer import SERIES_PER_PASS
 
 
 def untrained(context_points: int, channels: int, num_embeddings: int) -> Tokenizer:
@@ -42,7 +43,7 @@ def untrained(context_points: int, channels: int, num_embeddings: int) -> Tokeni
     data = {"dset": "custom", "features": "M", "target": "OT", "channel": None,
             "columns": [f"c{i}" for i in range(channels)],
             "scaler": {"kind": "none", "shift": [0.0] * channels, "scale": [1.0] * channels}}
-    return Tokenizer(model=cfg.to_dict(), data=data).eval()
+    return Tokenizer(model=cfg.to_dict(), data=data)  # its model is in eval mode
 
 
 def write_walk(path: Path, rows: int, channels: int, seed: int = 0) -> None:
@@ -59,6 +60,12 @@ def write_walk(path: Path, rows: int, channels: int, seed: int = 0) -> None:
             dates = (start + np.arange(lo, lo + n).astype("timedelta64[h]")).astype(str)
             for d, row in zip(dates, walk, strict=True):
                 fh.write(d + "," + ",".join(f"{v:.4f}" for v in row) + "\n")
+
+
+def windows_per_pass(tok: Tokenizer, batch_size: int | None) -> int:
+    """--batch_size, else the Tokenizer's default pass (SERIES_PER_PASS series of its context
+    length). Both sides are given it explicitly, so they do the same work per pass."""
+    return batch_size or max(1, SERIES_PER_PASS // tok.n_channels)
 
 
 def best_of(fn: Callable[[], object], repeat: int) -> float:
@@ -99,10 +106,11 @@ def main() -> None:
     rng = np.random.default_rng(0)
     x = (np.cumsum(rng.standard_normal((args.windows, t, c)), axis=1) * tok.scaler.scale
          + tok.scaler.shift).astype(np.float32)  # [B, T, C], original units
-    enc = tok.encode(x, batch_size=args.batch_size)
+    batch = windows_per_pass(tok, args.batch_size)
+    enc = tok.encode(x, batch_size=batch)
 
     # The bare model on the same work: scaled series [B*C, T], the same number per pass.
-    per_pass = tok._windows_per_pass(args.batch_size, t * c) * c
+    per_pass = batch * c
     series = torch.from_numpy(((x - tok.scaler.shift) / tok.scaler.scale)
                               .transpose(0, 2, 1).reshape(-1, t).copy())
     codes = torch.from_numpy(enc.codes.reshape(-1, tok.n_tokens))
@@ -121,11 +129,9 @@ def main() -> None:
             tok.model.decode(codes[lo:hi], RevinStats(stats.mean[lo:hi], stats.std[lo:hi]))
 
     rows = [
-        ("Tokenizer.encode", best_of(lambda: tok.encode(x, batch_size=args.batch_size),
-                                     args.repeat)),
+        ("Tokenizer.encode", best_of(lambda: tok.encode(x, batch_size=batch), args.repeat)),
         ("VQVAE.encode (bare)", best_of(bare_encode, args.repeat)),
-        ("Tokenizer.decode", best_of(lambda: tok.decode(enc, batch_size=args.batch_size),
-                                     args.repeat)),
+        ("Tokenizer.decode", best_of(lambda: tok.decode(enc, batch_size=batch), args.repeat)),
         ("VQVAE.decode (bare)", best_of(bare_decode, args.repeat)),
     ]
     cfg = tok.cfg
@@ -153,15 +159,16 @@ def long_file(tok: Tokenizer, rows: int, stride: int, batch_size: int | None,
         write_walk(csv, rows, c)
         cols = [f"c{i}" for i in range(c)]
         n = (rows - t) // stride + 1
+        batch = windows_per_pass(tok, batch_size)
         file_s = best_of(lambda: encode_csv(tok, csv, "custom", "all", stride, None, "error",
-                                            Path(d) / "t.npz", batch_size), max(1, repeat - 2))
+                                            Path(d) / "t.npz", batch), max(1, repeat - 2))
         values = np.loadtxt(csv, delimiter=",", skiprows=1, usecols=range(1, c + 1),
                             dtype=np.float32)
         x = np.lib.stride_tricks.sliding_window_view(values, t, axis=0)[::stride]  # [n, C, T]
         scaler, _ = tok.scaler_for(c, cols)
         series = torch.from_numpy(((x.transpose(0, 2, 1) - scaler.shift) / scaler.scale)
                                   .transpose(0, 2, 1).reshape(-1, t).copy())
-        per_pass = tok._windows_per_pass(batch_size, t * c) * c
+        per_pass = batch * c
 
         @torch.inference_mode()
         def bare() -> None:
@@ -193,9 +200,10 @@ def peak_rss(checkpoint: str | None, tok: Tokenizer, lengths: list[int], stride:
             tok.save_pretrained(folder)
         print(f"\npeak RSS of `tsvq encode --split all --stride {stride}` on {channels} "
               "column(s) (one process each)")
+        load_only = ("import sys; import tsvq.encode_file; from tsvq import Tokenizer; "
+                     f"Tokenizer.from_pretrained(sys.argv[1]); {PEAK}")
         base = subprocess.run(
-            [sys.executable, "-c", f"import sys; import tsvq.encode_file as t; "
-             f"t.load(sys.argv[1]); {PEAK}", folder], capture_output=True, text=True, check=True,
+            [sys.executable, "-c", load_only, folder], capture_output=True, text=True, check=True,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
         print(f"baseline (imports and the tokenizer loaded, nothing encoded): "
               f"{int(base.stdout.split()[-1]) / 1024:.0f} MB")

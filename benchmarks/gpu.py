@@ -10,7 +10,8 @@ once, so what is timed is the training step: forward, loss, backward, clipping, 
   codebook lookup, full distances), eager, fp32 and with the AMP the original used on CUDA
   (fp16 autocast and a GradScaler);
 - tsvq fp32 / bf16 / fp16: tsvq's own step (`make_step`, `losses`), eager;
-- tsvq bf16 compile: `torch.compile` of the model (default mode), compile time reported apart;
+- tsvq bf16 compile: `torch.compile` of the model (default mode), compile time reported apart,
+  the codebook's one-off k-means start run eagerly on the first batch;
 - tsvq bf16 compile+graphs: `torch.compile(mode="reduce-overhead")`, inductor's CUDA graphs;
 - tsvq bf16 graphed convs: encoder and decoder captured as CUDA graphs with
   `torch.cuda.make_graphed_callables` (forward and backward), the quantizer left eager: its
@@ -111,9 +112,23 @@ def tsvq(device: torch.device, dtype: torch.dtype | None,
     return setup
 
 
+class EagerStart(nn.Module):
+    """`torch.compile(core)`, with the codebook's one-off k-means start run eagerly on the first
+    batch (as tests/test_compiled_step.py does). Traced inside the compiled graph under bf16
+    autocast, that start fails on a CPU (torch 2.13: `permute(sparse_coo)`)."""
+
+    def __init__(self, core: VQVAE, mode: str | None) -> None:
+        super().__init__()
+        self.core, self.cfg = core, core.cfg
+        self.fast = torch.compile(core, mode=mode)
+
+    def forward(self, x: torch.Tensor) -> Reconstruction:
+        return self.core(x) if self.core.quantizer.needs_init else self.fast(x)
+
+
 def compiled(mode: str | None) -> Callable[[VQVAE, int], nn.Module]:
     def wrap(core: VQVAE, _batch: int) -> nn.Module:
-        return torch.compile(core, mode=mode)
+        return EagerStart(core, mode)
 
     return wrap
 

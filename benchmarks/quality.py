@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from tsvq.checkpoint import load_run
 from tsvq.cli import main as tsvq_main
 from tsvq.evaluate import evaluate, load_model, load_split_data
 
@@ -61,7 +62,8 @@ def run(dset: str, channel: str, variant: str, seed: int, epochs: int, steps: in
         loaded = load_model(path)
         data = load_split_data(loaded)
         results[name] = evaluate(loaded, data, "test")
-    batches = -(-data.n_windows("train") * data.n_channels // loaded.record.train.batch_size)
+    batch_size = load_run(best).train.batch_size
+    batches = -(-data.n_windows("train") * data.n_channels // batch_size)
     with open(best.with_name(best.stem + "_history.csv")) as f:
         hist = list(csv.DictReader(f))
     recon = [float(r["valid_recon_loss"]) for r in hist]
@@ -84,7 +86,7 @@ def run(dset: str, channel: str, variant: str, seed: int, epochs: int, steps: in
 def table(rows: list[dict]) -> str:
     head = (f"{'dataset':<9}{'channels':<9}{'variant':<22}{'seed':>5}{'ep':>4}{'steps':>10}"
             f"{'MSE':>8}{'MSE last':>9}{'codes':>9}{'perp':>7}{'bits':>6}{'best':>5}"
-            f"{'by recon':>9}{'by loss':>8}{'VQ 1st':>8}{'VQ last':>8}")
+            f"{'by recon':>9}{'by loss':>8}{'VQ 1st':>10}{'VQ last':>10}")
     lines = [head]
     key = ("dset", "channels", "epochs", "steps", "flags", "seed", "variant")
     for r in sorted(rows, key=lambda r: tuple(str(r[k]) for k in key)):
@@ -94,7 +96,7 @@ def table(rows: list[dict]) -> str:
             f"{r['steps']!s:>10}{r['mse']:>8.4f}{r['mse_last']:>9.4f}"
             f"{r['codes_used']:>5}/{r['codebook_size']:<3}{r['perplexity']:>7.1f}"
             f"{math.log2(r['perplexity']):>6.2f}{r['best_epoch']:>5}{r['best_by_recon']:>9}"
-            f"{r['best_by_loss']:>8}{r['valid_vq_first']:>8.2f}{r['valid_vq_last']:>8.2f}"
+            f"{r['best_by_loss']:>8}{r['valid_vq_first']:>10.2f}{r['valid_vq_last']:>10.2f}"
         )
     lines.append("MSE: test split, per element, RevIN space; best: the epoch of the saved best "
                  "checkpoint; by recon / by loss: the epoch each validation rule picks; VQ: "

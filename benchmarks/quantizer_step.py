@@ -30,7 +30,7 @@ def quantizer_module_at(ref: str) -> types.ModuleType:
     root = Path(__file__).resolve().parents[1]
     src = subprocess.run(["git", "-C", str(root), "show", f"{ref}:src/tsvq/quantizer.py"],
                          check=True, capture_output=True, text=True).stdout
-    mod = types.ModuleType("tsvq._quantizer_before")
+    mod = types.ModuleType("quantizer_before")  # relative imports: tsvq's
     mod.__package__ = "tsvq"
     sys.modules[mod.__name__] = mod
     exec(compile(src, f"{ref}:quantizer.py", "exec"), mod.__dict__)

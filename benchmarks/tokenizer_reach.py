@@ -7,11 +7,13 @@ target tokenized on its context's statistics. Then the effect of RevIN's epsilon
 is not scaled by a training scaler, and the size of a tokens file against the int64 layout.
 
     TSVQ_DATA_DIR=... PYTHONPATH=src python benchmarks/tokenizer_reach.py --checkpoint RUN.pth
+        [--max_windows N]   # at most the first N windows of each row (a quick check)
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -23,8 +25,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from tsvq import Tokenizer
 from tsvq.data import Scaler
-from tsvq.revin import EPS
 from tsvq.encode_file import encode_csv
+from tsvq.revin import EPS
 
 DATA = Path(os.environ.get("TSVQ_DATA_DIR", "data"))
 FILES = {"etth1": "ETT-small/ETTh1.csv", "weather": "weather/weather.csv",
@@ -43,8 +45,9 @@ def test_rows(name: str, t: int) -> np.ndarray:
     return values[start - t:end]
 
 
-def windows(values: np.ndarray, t: int, stride: int) -> np.ndarray:
-    return sliding_window_view(values, t, axis=0)[::stride].transpose(0, 2, 1)  # [n, T, C]
+def windows(values: np.ndarray, t: int, stride: int, limit: int | None = None) -> np.ndarray:
+    """Windows of t rows every `stride` rows, the first `limit` of them: [n, T, C]."""
+    return sliding_window_view(values, t, axis=0)[::stride][:limit].transpose(0, 2, 1)
 
 
 def revin_std(tok: Tokenizer, x: np.ndarray, **kw) -> np.ndarray:
@@ -76,32 +79,35 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--max_windows", type=int, default=None,
+                   help="at most this many windows per row, the first ones (default: all)")
     args = p.parse_args()
+    win = functools.partial(windows, limit=args.max_windows)
     torch.set_num_threads(args.threads)
     tok = Tokenizer.from_pretrained(args.checkpoint)
     t = tok.cfg.context_points
-    print(f"tokenizer: {tok.data['dset']} {tok.columns}, context {t}, "
+    print(f"tokenizer: {tok.data.dset} {tok.columns}, context {t}, "
           f"{tok.cfg.num_embeddings} codes, cf {tok.cfg.compression_factor}")
     print("\nreconstruction MSE in each window's RevIN space (1.0 = the window's mean)")
     rows: list[tuple[str, int, float]] = []
     ett = test_rows("etth1", 512)
-    x = windows(ett[512 - t:], t, 1)
+    x = win(ett[512 - t:], t, 1)
     rows.append((f"ETTh1 test, T={t} (training data)", len(x), revin_mse(tok, x)))
     for length in (16, 48, 192, 512):
-        x = windows(ett[512 - length:], length, max(1, length // 4))
+        x = win(ett[512 - length:], length, max(1, length // 4))
         rows.append((f"ETTh1 test, T={length}", len(x), revin_mse(tok, x)))
-    x = windows(ett[512 - t:, 6:], t, 1)
+    x = win(ett[512 - t:, 6:], t, 1)
     rows.append(("ETTh1 test, OT alone, named", len(x), revin_mse(tok, x, columns=["OT"])))
     rows.append(("ETTh1 test, OT alone, unnamed", len(x), revin_mse(tok, x)))
     for name in ("weather", "exchange", "illness"):
         v = test_rows(name, t)
-        x = windows(v, t, 1 if name == "illness" else 4)
+        x = win(v, t, 1 if name == "illness" else 4)
         cols = [f"{name}{i}" for i in range(v.shape[1])]
         rows.append((f"{name} last 20% ({v.shape[1]} cols), T={t}", len(x),
                      revin_mse(tok, x, columns=cols, scaler=fitted(name), ref=fitted(name))))
     # gaps: 5% of cells and one 12-step block per window missing, error on all / filled cells
     rng = np.random.default_rng(0)
-    x = windows(ett[512 - t:], t, 4)
+    x = win(ett[512 - t:], t, 4)
     gappy = np.array(x)
     holes = rng.random(x.shape) < 0.05
     block = rng.integers(0, t - 12, len(x))
@@ -117,8 +123,8 @@ def main() -> None:
     print(f"  (mask: {enc.mask.mean():.1%} of tokens touched a filled value)")
     # a forecast target on its context's statistics vs its own
     v = ett[512 - t:]
-    ctx = windows(v[:-t], t, t // 2)
-    tgt = windows(v[t:], t, t // 2)[: len(ctx)]
+    ctx = win(v[:-t], t, t // 2)
+    tgt = win(v[t:], t, t // 2)[: len(ctx)]
     ce = tok.encode(ctx)
     te = tok.encode(tgt, mean=ce.mean, std=ce.std)
     rows.append(("target on its context's statistics", len(tgt),
@@ -129,13 +135,13 @@ def main() -> None:
         print(f"{name:<44}{n:>9,}{mse:>9.4f}")
 
     print(f"\nRevIN epsilon ({EPS:g}) on columns no training scaler scales")
-    x = windows(ett[512 - t:], t, 1)
+    x = win(ett[512 - t:], t, 1)
     new = [f"new{i}" for i in range(7)]
     same = np.mean(tok.encode(x).codes == tok.encode(x, columns=new).codes)
     print(f"  ETTh1 test, its 7 columns unscaled vs its scaler: {same:.4%} codes equal; MSE "
           f"{revin_mse(tok, x, columns=new):.4f} vs {revin_mse(tok, x):.4f}")
     own = fitted("exchange")
-    x = windows(test_rows("exchange", t), t, 4)
+    x = win(test_rows("exchange", t), t, 4)
     var = x.var(axis=1)
     cols = [f"e{i}" for i in range(x.shape[2])]
     same = np.mean(tok.encode(x, columns=cols).codes

@@ -2,6 +2,7 @@
 
     PYTHONPATH=src python benchmarks/train_speed.py [--steps 30] [--rounds 3]
     PYTHONPATH=src python benchmarks/train_speed.py --quality   # + test MSE after 3 epochs
+    PYTHONPATH=src python benchmarks/train_speed.py --steps 2 --rounds 1 --matmul_size 256  # quick
 
 Both run on ETTh1's first channel at the specification's defaults (context 512, patch 16,
 batch 64, lr 1e-4). The baseline is `original_trainer.py` beside this file: per-item DataLoader
@@ -43,15 +44,10 @@ from original_trainer import evaluate as baseline_evaluate  # noqa: E402
 from tsvq import data as data_mod  # noqa: E402
 from tsvq.cli import main as tsvq_main  # noqa: E402
 from tsvq.cpu import keep_freed_memory  # noqa: E402
+from tsvq.device import amp_dtype  # noqa: E402
 from tsvq.evaluate import evaluate, load_model, load_split_data  # noqa: E402
 from tsvq.model import VQVAE, ModelConfig  # noqa: E402
-from tsvq.train import (  # noqa: E402
-    TrainConfig,
-    amp_dtype,
-    make_optimizer,
-    make_step,
-    run_epoch,
-)
+from tsvq.train import TrainConfig, make_optimizer, make_step, run_epoch  # noqa: E402
 
 DSET = "etth1"
 BATCH = 64
@@ -158,7 +154,8 @@ def median_ratio(a: list[float], b: list[float]) -> float:
 
 def speed(args: argparse.Namespace, data: data_mod.SeriesData, path: str) -> None:
     flops = model_flops_per_window(ModelConfig())
-    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    peaks = {"fp32": matmul_peak(torch.float32, args.matmul_size),
+             "bf16": matmul_peak(torch.bfloat16, args.matmul_size)}
     print(f"threads {torch.get_num_threads()}; glibc malloc "
           f"{'as it is' if args.default_malloc else 'keeping freed memory (both sides)'}")
     print(f"model FLOPs per window per training step "
@@ -252,6 +249,8 @@ def main() -> None:
     p.add_argument("--quality", action="store_true",
                    help="also train 3 epochs each and compare test MSE (minutes)")
     p.add_argument("--epochs", type=int, default=3, help="epochs for --quality")
+    p.add_argument("--matmul_size", type=int, default=2048,
+                   help="n of the n x n products that measure the peak (small: a quick check)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

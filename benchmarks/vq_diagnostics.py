@@ -24,6 +24,7 @@ from tsvq.data import DataSpec, load, series_batches
 from tsvq.evaluate import evaluate, load_model
 from tsvq.model import VQVAE, ModelConfig
 from tsvq.quantizer import perplexity_of, rotation_trick, straight_through
+from tsvq.revin import normalize
 from tsvq.train import train
 
 PROBE_SERIES = 4096
@@ -37,7 +38,10 @@ def quantiles(x: torch.Tensor) -> list[float]:
 @torch.no_grad()
 def probe(core: VQVAE, x: torch.Tensor) -> dict:
     core.eval()
-    z = core._latents(core._to_model_space(x)[0]).float().reshape(-1, core.cfg.embedding_dim)
+    cfg = core.cfg
+    xn = normalize(x)[0] if cfg.revin else x
+    z = core.encoder(xn.reshape(-1, 1, cfg.patch_size))  # [N*n_patches, D, tokens_per_patch]
+    z = z.transpose(1, 2).float().reshape(-1, cfg.embedding_dim)  # one row per token
     vq = core.quantizer
     codes = vq.nearest(z)
     q = vq.lookup(codes)

@@ -1,4 +1,5 @@
-"""Shared helpers of the robustness tests: run the CLI in-process, snapshot a folder tree."""
+"""Shared helpers of the robustness tests: run the CLI in-process or as a process, snapshot a
+folder tree, a pickle that runs code, a minimal checkpoint."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import contextlib
 import gzip
 import io
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,6 +65,41 @@ def subprocess_env() -> dict[str, str]:
 
 
 PYTHON = sys.executable
+
+NAME = "vqvae_cw96_ps16_ed32_cf4_cb256_model1"  # the files of a context-96 run, defaults otherwise
+# a short run on illness, for the faults met in a real process (a size limit, a signal, a lock)
+FAULT_RUN = ["train", "--dset", "illness", "--context_points", "96", "--n_epochs", "1",
+             "--max_steps_per_epoch", "2"]
+LIMITED = ("import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, ({0}, {0})); "
+           "from tsvq.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def run_tsvq(argv: list[str], limit: int | None = None, **kw) -> subprocess.CompletedProcess:
+    """`python -m tsvq argv` as a separate process; `limit`: a file-size limit (setrlimit)."""
+    cmd = [PYTHON, "-c", LIMITED.format(limit), *argv] if limit else [PYTHON, "-m", "tsvq", *argv]
+    return subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True,
+                          timeout=300, **kw)
+
+
+def no_temporaries(root: Path) -> bool:
+    return not [p for p in root.rglob("*") if p.name.endswith(".tmp")]
+
+
+class Evil:
+    """Pickles to a call that creates `marker`: loading it must never run that call."""
+
+    def __init__(self, marker: Path, how: str = "system") -> None:
+        self.marker, self.how = marker, how
+
+    def __reduce__(self):  # noqa: ANN204 - pickle protocol
+        if self.how == "open":
+            return (open, (str(self.marker), "w"))
+        return (os.system, (f"touch {self.marker}",))
+
+
+# the smallest checkpoint with the original's keys
+GOOD = {"model_state_dict": {"w": torch.ones(3)}, "config": {}, "args": {}, "epoch": 1,
+        "train_loss": 1.0, "val_loss": 1.0}
 
 
 HEADER = "date,a,b\n"

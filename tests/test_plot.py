@@ -55,13 +55,6 @@ def test_plot_draws_every_history_series(tiny_run: Path, tmp_path: Path) -> None
     assert rc == 2 and "--channels: 'nope'" in err and not (tmp_path / "q").exists()
 
 
-def test_eval_does_not_average_different_units(tiny_run: Path) -> None:
-    rc, out, _err = run_cli(["eval", "--checkpoint", str(tiny_run)])
-    assert rc == 0
-    all_row = next(line for line in out.splitlines() if line.startswith("all "))
-    assert all_row.split()[3:] == ["-", "-"]
-
-
 def test_plot_without_matplotlib_is_one_line(tiny_run: Path, tmp_path: Path) -> None:
     code = ("import sys; sys.modules['matplotlib'] = None; "
             "from tsvq.cli import main; sys.exit(main(sys.argv[1:]))")

@@ -24,7 +24,7 @@ def _conv_layers(cfg: ModelConfig) -> list[tuple[int, int, int, int, int]]:
     """(c_in, c_out, kernel, L_in, L_out) of every convolution of the model."""
     h, r, d = cfg.block_hidden_size, cfg.res_hidden_size, cfg.embedding_dim
     strides = stage_strides(cfg.compression_factor, cfg.patch_size)
-    widths = [1, h // 2] + [h] * len(strides)
+    widths = [1, h // 2] + [h] * (len(strides) - 1)  # channels between the strided stages
     layers, length = [], cfg.patch_size
     for i, s in enumerate(strides):  # encoder
         out = (length + 2 - 4) // s + 1

@@ -1,20 +1,13 @@
-"""Bad input everywhere, safe checkpoint loading, atomic writes, and the non-finite guard.
-
-The bad-input matrix is a table: each row is a command line that must end with exit status 2,
-one line on stderr naming the value, no traceback and no file written. Commands landing later
-(eval, encode, decode, export, plot) add rows to CASES; `setup` makes the files a row needs.
+"""The bad-input matrix, one table: each row is a command line that must end with exit status 2,
+one line on stderr naming the value, no traceback and no file written. Each command adds its
+rows to CASES; `setup` makes the files a row needs; `kind` names the class of fault
+(docs/robustness.md). A few rows run again as a real process, and the specification's script.
 """
 
 from __future__ import annotations
 
-import io
-import os
 import pickle
-import signal
-import struct
 import subprocess
-import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +18,10 @@ import torch
 from robust_helpers import (
     BAD_FILES,
     DATA_DIR,
+    NAME,
     PYTHON,
     REPO,
-    needs_data,
+    Evil,
     run_cli,
     subprocess_env,
     tree,
@@ -36,29 +30,15 @@ from robust_helpers import (
 from tsvq import checkpoint
 from tsvq.checkpoint import DataRecord, ResumeState, RunRecord
 from tsvq.config import TrainConfig
-from tsvq.data import DataSpec, Scaler, epoch_order
-from tsvq.errors import TsvqError
-from tsvq.files import stale_temporaries, write_text, write_with
+from tsvq.data import DataSpec, Scaler
 from tsvq.model import VQVAE, ModelConfig
 
 TRAIN = ("train", "--context_points", "96", "--n_epochs", "1", "--max_steps_per_epoch", "1",
          "--save_path", "{tmp}/out")
 ILL = (*TRAIN, "--dset", "illness")
 CUSTOM = (*TRAIN, "--dset", "custom", "--data_path", "{tmp}/bad.csv")
-NAME = "vqvae_cw96_ps16_ed32_cf4_cb256_model1"
 LAST = f"out/illness/{NAME}_last.pth"
 
-
-class Evil:
-    """Pickles to a call that creates `marker`: loading it must never run that call."""
-
-    def __init__(self, marker: Path, how: str = "system") -> None:
-        self.marker, self.how = marker, how
-
-    def __reduce__(self):  # noqa: ANN204 - pickle protocol
-        if self.how == "open":
-            return (open, (str(self.marker), "w"))
-        return (os.system, (f"touch {self.marker}",))
 
 
 def _put(rel: str, content: bytes) -> Callable[[Path], None]:
@@ -336,195 +316,3 @@ def test_spec_script_answers_bad_flags_the_same_way(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "compression_factor=12" in proc.stderr
     assert list(tmp_path.iterdir()) == []
-
-
-# ---- checkpoints: every bad file is refused with a reason; code in a pickle never runs -------
-
-GOOD = {"model_state_dict": {"w": torch.ones(3)}, "config": {}, "args": {}, "epoch": 1,
-        "train_loss": 1.0, "val_loss": 1.0}
-
-
-def _payload_offsets(raw: bytes) -> dict[str, int]:
-    """Where each part's bytes start inside a torch zip checkpoint (after its local header)."""
-    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-        infos = archive.infolist()
-    offsets = {}
-    for info in infos:
-        name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26:
-                                                       info.header_offset + 30])
-        offsets[info.filename.split("/", 1)[1]] = info.header_offset + 30 + name_len + extra_len
-    return offsets
-
-
-def _flip(raw: bytes, at: int) -> bytes:
-    return raw[:at] + bytes([raw[at] ^ 0x01]) + raw[at + 1:]
-
-
-def _ckpt_files(tmp: Path) -> dict[str, tuple[Path, str]]:
-    marker = tmp / "PWNED"
-    checkpoint.save(tmp / "good.pth", GOOD)
-    raw = (tmp / "good.pth").read_bytes()
-    files: dict[str, tuple[bytes | object, str]] = {
-        "empty": (b"", "truncated, corrupt"),
-        "truncated": (raw[: len(raw) // 2], "truncated, corrupt"),
-        "truncated by one byte": (raw[:-1], "truncated, corrupt"),
-        "one weight byte flipped": (_flip(raw, _payload_offsets(raw)["data/0"]), "CRC-32"),
-        "random bytes": (np.random.default_rng(0).bytes(4096), "not a torch checkpoint"),
-        "text": (b"hello\n", "not a torch checkpoint"),
-        "plain tensor dict": ({"w": torch.ones(2)}, "not a tsvq checkpoint"),
-        "a list": ([1, 2], "not a tsvq checkpoint"),
-        "keys missing": ({"format": checkpoint.FORMAT, "epoch": 1}, "lacks model_state_dict"),
-        "numpy array": ({**GOOD, "x": np.ones(2)}, "would import numpy"),
-        "os.system payload": ({"format": checkpoint.FORMAT, **GOOD, "x": Evil(marker)},
-                              "would import posix.system"),
-        "open() payload": ({"format": checkpoint.FORMAT, **GOOD, "x": Evil(marker, "open")},
-                           "would import io.open"),
-        "payload in the weights": ({"format": checkpoint.FORMAT, **GOOD,
-                                    "model_state_dict": {"w": Evil(marker)}}, "posix.system"),
-    }
-    out = {}
-    for name, (content, needle) in files.items():
-        path = tmp / f"{name.replace(' ', '_')}.pth"
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            torch.save(content, path)
-        out[name] = (path, needle)
-    for protocol in (2, 4):  # a bare pickle (no torch zip), as an attacker would write it
-        path = tmp / f"bare_pickle_{protocol}.pth"
-        path.write_bytes(pickle.dumps({"x": Evil(marker)}, protocol=protocol))
-        out[f"bare pickle protocol {protocol}"] = (path, "not a torch checkpoint")
-    return out
-
-
-def test_bad_checkpoints_are_refused_and_code_never_runs(tmp_path: Path) -> None:
-    files = _ckpt_files(tmp_path)
-    assert checkpoint.load(tmp_path / "good.pth")["epoch"] == 1
-    for name, (path, needle) in files.items():
-        with pytest.raises(TsvqError) as info:
-            checkpoint.load(path)
-        message = str(info.value)
-        assert needle in message and str(path) in message and "\n" not in message, (name, message)
-    assert not (tmp_path / "PWNED").exists()
-    with pytest.raises(TsvqError, match="checkpoint not found"):
-        checkpoint.load(tmp_path / "none.pth")
-    with pytest.raises(TsvqError, match="is a directory"):
-        checkpoint.load(tmp_path)
-
-
-def test_any_flipped_bit_in_the_contents_is_caught(tmp_path: Path) -> None:
-    """torch does not check zip CRCs; checkpoint.load does, so no flip loads silently."""
-    checkpoint.save(tmp_path / "good.pth", GOOD)
-    raw = (tmp_path / "good.pth").read_bytes()
-    with zipfile.ZipFile(tmp_path / "good.pth") as archive:
-        sizes = {i.filename.split("/", 1)[1]: i.file_size for i in archive.infolist()}
-    bad = tmp_path / "bad.pth"
-    for part, start in _payload_offsets(raw).items():
-        for at in range(start, start + sizes[part]):
-            bad.write_bytes(_flip(raw, at))
-            with pytest.raises(TsvqError, match="CRC-32"):
-                checkpoint.load(bad)
-
-
-def test_the_planted_payload_is_live(tmp_path: Path) -> None:
-    """Control: the same file loaded unsafely does run the code, so the test above means it."""
-    _ckpt_files(tmp_path)
-    torch.load(tmp_path / "os.system_payload.pth", weights_only=False)
-    assert (tmp_path / "PWNED").exists()
-
-
-# ---- atomic writes ----------------------------------------------------------------------------
-
-WRITER = """
-import sys, torch
-from tsvq import checkpoint
-print("ready", flush=True)
-for i in range(1, 100_000):
-    checkpoint.save(sys.argv[1], {"model_state_dict": {"w": torch.full((300_000,), float(i))},
-                    "config": {}, "args": {}, "epoch": i, "train_loss": 0.0, "val_loss": 0.0})
-"""
-
-
-@pytest.mark.parametrize("delay", [0.0, 0.05, 0.2, 0.45])
-def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path: Path, delay: float) -> None:
-    path = tmp_path / "model.pth"
-    checkpoint.save(path, {**GOOD, "model_state_dict": {"w": torch.zeros(300_000)}, "epoch": 0})
-    proc = subprocess.Popen([PYTHON, "-c", WRITER, str(path)], env=subprocess_env(),
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline() == "ready\n"
-    time.sleep(delay)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    state = checkpoint.load(path)
-    w = state["model_state_dict"]["w"]
-    assert (w == state["epoch"]).all(), "a checkpoint mixing two writes"
-    assert len(stale_temporaries(path)) <= 1
-
-
-def test_written_files_get_the_usual_mode(tmp_path: Path) -> None:
-    checkpoint.save(tmp_path / "m.pth", GOOD)
-    mask = os.umask(0)
-    os.umask(mask)
-    assert (tmp_path / "m.pth").stat().st_mode & 0o777 == 0o666 & ~mask
-
-
-def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
-    def writer(tmp: Path) -> None:
-        tmp.write_text("half")
-        raise ArithmeticError("stopped halfway")  # not a write error: passes through
-
-    with pytest.raises(ArithmeticError):
-        write_with(tmp_path / "a" / "b" / "m.txt", writer)
-    assert list(tmp_path.iterdir()) == []  # no file, no temporary, no folders made for it
-    keep = tmp_path / "keep.txt"
-    write_text(keep, "old")
-    with pytest.raises(ArithmeticError):
-        write_with(keep, writer)
-    assert keep.read_text() == "old" and list(tmp_path.iterdir()) == [keep]
-
-
-# ---- non-finite guard -------------------------------------------------------------------------
-
-
-@needs_data
-def test_absurd_lr_stops_with_a_message_and_no_checkpoint(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TSVQ_DATA_DIR", str(DATA_DIR))
-    rc, _out, err = run_cli([_fill(a, tmp_path) for a in ILL] + ["--lr", "1e30"])
-    assert rc == 1, err
-    assert err.count("\n") == 1 and "Traceback" not in err
-    assert "NaN or inf in epoch 1" in err and "no model had been saved" in err
-    assert "--lr (was 1e+30)" in err
-    assert not list(tmp_path.rglob("*.pth"))
-
-
-def test_huge_values_in_epoch_2_keep_the_epoch_1_checkpoint(tmp_path: Path) -> None:
-    # 400 rows, one channel; rows 150-152 hold 1e20: finite, but their square is not.
-    values = np.sin(np.arange(400) / 5.0)
-    values[150:153] = 1e20
-    lines = ["date,OT"] + [f"2020-01-01 {i // 60:02d}:{i % 60:02d}:00,{float(v)!r}"
-                           for i, v in enumerate(values)]
-    (tmp_path / "spiky.csv").write_text("\n".join(lines) + "\n")
-    # training windows are rows 0..279 cut in 16s: 265 series, windows 135..152 see the spike.
-    # Pick a seed whose epoch 1 (2 batches of 8) misses them and whose epoch 2 hits one.
-    spiky = set(range(135, 153))
-    seed = next(s for s in range(1000)
-                if not spiky & set(epoch_order(265, s, 1)[:16].tolist())
-                and spiky & set(epoch_order(265, s, 2)[:16].tolist()))
-    save = tmp_path / "out"
-    rc, out, err = run_cli([
-        "train", "--dset", "custom", "--data_path", str(tmp_path / "spiky.csv"),
-        "--context_points", "16", "--batch_size", "8", "--max_steps_per_epoch", "2",
-        "--n_epochs", "3", "--scaler", "none", "--revin", "0", "--seed", str(seed),
-        "--save_path", str(save)])
-    assert rc == 1, err
-    assert "Epoch   1/3" in out and "Epoch   2/3" not in out
-    assert "NaN or inf in epoch 2" in err and err.count("\n") == 1
-    best = save / "custom" / "vqvae_cw16_ps16_ed32_cf4_cb256_model1.pth"
-    assert str(best) in err
-    state = checkpoint.load(best)
-    assert state["epoch"] == 0  # epoch 1, counted from 0 as the original does
-    assert all(torch.isfinite(t).all() for t in state["model_state_dict"].values()
-               if t.is_floating_point())
-    assert checkpoint.load(best.with_name(best.stem + "_last.pth"))["epoch"] == 0

@@ -1,0 +1,289 @@
+"""Every script in benchmarks/ runs as a user runs it, at a tiny size, and prints its figures.
+
+Nothing here judges speed (a shared CI machine says nothing about it): each test runs one
+script in a fresh process on today's code and reads back the figures it promises, checking
+that they are numbers and agree with each other where they must (a ratio with its two rates,
+a count with the data's shape). A script that no longer runs, or prints a table without its
+numbers, fails here instead of rotting. Sizes keep the whole file near a minute and a half on
+two cores (half a minute of it compiling gpu.py's torch.compile row).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import DATA_DIR, REPO, require_dataset
+from robust_helpers import PYTHON, subprocess_env
+
+BENCH = REPO / "benchmarks"
+NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?|-?\.\d+")
+
+
+def run(script: str, *args: object, cwd: Path) -> str:
+    """`python benchmarks/script args` in a fresh process: its stdout; exit status 0 required."""
+    proc = subprocess.run([PYTHON, str(BENCH / script), *map(str, args)], cwd=cwd,
+                          env=subprocess_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, (f"{script} exited with status {proc.returncode}\n"
+                                  f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def numbers(text: str) -> list[float]:
+    """The numbers in `text`, thousands separators allowed."""
+    return [float(m.replace(",", "")) for m in NUMBER.findall(text)]
+
+
+def line(out: str, pattern: str) -> str:
+    """The first line of `out` matching regular expression `pattern` (from its start)."""
+    found = next((s for s in out.splitlines() if re.match(pattern, s)), None)
+    assert found is not None, f"no line matching {pattern!r} in:\n{out}"
+    return found
+
+
+def row(out: str, label: str) -> list[float]:
+    """The numbers after `label` on the first line that starts with it."""
+    return numbers(line(out, re.escape(label))[len(label):])
+
+
+def close(a: float, b: float, within: float) -> bool:
+    return abs(a - b) <= within
+
+
+# script -> the test that runs it; a script added to benchmarks/ without one fails below
+COVERED = {
+    "deps.py": "test_deps",
+    "encode_speed.py": "test_encode_speed",
+    "gpu.py": "test_gpu_on_cpu",
+    "original_trainer.py": "test_original_trainer",
+    "quality.py": "test_quality",
+    "quantizer_step.py": "test_quantizer_step",
+    "scale.py": "test_scale",
+    "tokenizer_reach.py": "test_tokenizer_reach",
+    "train_speed.py": "test_train_speed",
+    "vq_diagnostics.py": "test_vq_diagnostics",
+}
+
+
+def test_every_benchmark_script_has_a_smoke_test():
+    scripts = {p.name for p in BENCH.glob("*.py")}
+    assert scripts == set(COVERED), f"scripts without a test: {sorted(scripts - set(COVERED))}"
+    assert all(name in globals() for name in COVERED.values())
+
+
+def test_benchmarks_use_public_names_only():
+    """No `from tsvq... import _private`, no `._private` attribute of tsvq's objects.
+    original_trainer.py is the baseline's own code (TOTEM's `_conv_1` names), not tsvq's."""
+    for path in BENCH.glob("*.py"):
+        text = path.read_text()
+        for m in re.finditer(r"from tsvq[\w.]* import (\([^)]*\)|[^\n]*)", text):
+            private = [n for n in re.findall(r"\w+", m.group(1)) if n.startswith("_")]
+            assert not private, f"{path.name} imports {private} from tsvq"
+        assert not re.search(r"\btsvq(\.\w+)*\._\w", text), f"{path.name}: a private tsvq module"
+        if path.name != "original_trainer.py":
+            hits = re.findall(r"\b(?!self\b)\w+\._[a-z]\w*", text)
+            assert not hits, f"{path.name} reaches into private names: {hits}"
+
+
+def test_deps(tmp_path: Path):
+    out = run("deps.py", "--repeats", "1", cwd=tmp_path)
+    for dist in ("torch", "numpy", "pandas", "tqdm", "safetensors", "huggingface_hub"):
+        own, with_deps, _seconds = row(out, dist)[:3]
+        assert 0 < own <= with_deps, f"{dist}: {own} MB, {with_deps} MB with its own deps"
+    for name in ("import tsvq", "tsvq --help"):
+        assert len(row(out, name)) == 1
+    assert re.search(r"^\(bare interpreter: \d+\.\d+ s, subtracted; medians of 1\)$", out, re.M)
+
+
+def test_gpu_on_cpu(tmp_path: Path):
+    """With no CUDA the default run says so and exits 0; `--device cpu` measures every row a
+    CPU can run, the eager ones here at two batch sizes (torch.compile: the test below)."""
+    if not torch.cuda.is_available():
+        out = run("gpu.py", "--steps", "1", cwd=tmp_path)
+        assert out.startswith("gpu.py: no CUDA device here") and len(out.splitlines()) == 1
+    out = run("gpu.py", "--device", "cpu", "--batches", "8,16", "--steps", "1",
+              "--skip", "tsvq bfloat16 compile", cwd=tmp_path)
+    assert out.startswith("CPU; torch ")
+    assert numbers(line(out, r"\s+B=8\s+B=16\s").split("windows/s")[0]) == [8, 16]
+    base = row(out, "baseline fp32")
+    for name in ("baseline fp32", "tsvq fp32", "tsvq bf16"):
+        cells, warm = row(out, name)[:4], line(out, re.escape(name))
+        assert re.search(r"first 3 steps \d+\.\d s$", warm)
+        for b in range(2):
+            rate, ratio = cells[2 * b], cells[2 * b + 1]
+            assert rate > 0 and close(ratio, rate / base[2 * b], 0.06), (name, rate, ratio)
+    assert "failed" not in out and "fp16" not in out  # rows for CUDA only stay out
+
+
+def test_gpu_compile_row_on_cpu(tmp_path: Path):
+    """The torch.compile row alone, one batch size (compiling costs about half a minute on a
+    CPU). It once failed on a CPU: the codebook's k-means start traced under bf16 autocast."""
+    out = run("gpu.py", "--device", "cpu", "--batches", "8", "--steps", "1", "--skip",
+              "baseline fp32,tsvq fp32,tsvq bf16", cwd=tmp_path)
+    rows = out.splitlines()[2:-1]
+    assert len(rows) == 1 and rows[0].startswith("tsvq bfloat16 compile"), out
+    rate, _three, warm = numbers(rows[0][len("tsvq bfloat16 compile"):])
+    assert rate > 0 and warm > 0 and "failed" not in out, out
+
+
+def test_encode_speed(tmp_path: Path):
+    out = run("encode_speed.py", "--windows", "50", "--repeat", "1", "--channels", "2",
+              "--file_rows", "600", "--rss_rows", "700", cwd=tmp_path)
+    head = line(out, r"CPU, \d+ thread")
+    assert "model cw96 ps16 cf4 cb256" in head and "50 windows x 2 channel(s)" in head
+    assert "512 series per pass" in head  # tsvq.tokenizer.SERIES_PER_PASS series per pass
+    short, rest = out.split("\nlong file:")
+    long_part = rest.split("\npeak RSS")[0]
+    for name in ("Tokenizer.encode", "VQVAE.encode (bare)", "Tokenizer.decode",
+                 "VQVAE.decode (bare)"):
+        windows, series = row(short, name)
+        assert windows > 0 and close(series, 2 * windows, 1.5), (name, windows, series)
+    assert long_part.startswith(" 600 rows x 2 channel(s), stride 1: 505 windows")  # 600-96+1
+    file_rate, bare_rate = row(long_part, "tsvq encode (file)")[0], \
+        row(long_part, "VQVAE.encode (bare)")[0]
+    ratio = row(long_part, "ratio file / bare:")[0]
+    assert close(ratio, file_rate / bare_rate, 0.01), (ratio, file_rate, bare_rate)
+    baseline_mb = numbers(line(out, r"baseline \(imports and the tokenizer loaded"))[-1]
+    rows, windows, _file_mb, _tokens_mb, peak_mb = numbers(line(out, r"\s+700\s"))
+    assert (rows, windows) == (700, 605) and 0 < baseline_mb <= peak_mb
+
+
+def test_original_trainer(tmp_path: Path):
+    """The baseline trainer on ETTh1's first 1,200 rows (a `custom` file: 70/10/20 split)."""
+    lines = (DATA_DIR / "ETT-small" / "ETTh1.csv").read_text().splitlines()[:1201]
+    csv = tmp_path / "etth1_head.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    out = run("original_trainer.py", "--dset", "custom", "--data_path", csv,
+              "--context_points", "64", "--n_epochs", "2", "--save_path", tmp_path / "runs",
+              cwd=tmp_path)
+    epoch = (r"Epoch +(\d+)/2 \| Train Loss: (\S+) \(VQ: (\S+), Recon: (\S+), Perp: (\S+)\) \| "
+             r"Valid Loss: (\S+) \(VQ: (\S+), Recon: (\S+), Perp: (\S+)\)$")
+    printed = [[float(v) for v in m.groups()] for m in re.finditer(epoch, out, re.M)]
+    assert [r[0] for r in printed] == [1, 2], out
+    for r in printed:
+        assert all(math.isfinite(v) for v in r)
+        assert close(r[1], r[2] + r[3], 2e-6) and close(r[5], r[6] + r[7], 2e-6)
+    assert "-> Best model saved" in out
+    run_dir = tmp_path / "runs" / "custom"
+    name = "vqvae_cw64_ps16_ed32_cf4_cb256_model1"
+    history = (run_dir / f"{name}_history.csv").read_text().splitlines()
+    assert history[0] == ("epoch,train_loss,valid_loss,train_vq_loss,valid_vq_loss,"
+                          "train_recon_loss,valid_recon_loss")
+    for text, r in zip(history[1:], printed, strict=True):
+        saved = [float(v) for v in text.split(",")]
+        assert close(saved[1], r[1], 1e-6) and close(saved[2], r[5], 1e-6)
+    # written just now by the script (its losses are numpy scalars, as the original's were)
+    ckpt = torch.load(run_dir / f"{name}.pth", weights_only=False)
+    assert set(ckpt) >= {"model_state_dict", "config", "args", "epoch"}
+    assert json.loads((run_dir / f"{name}_config.json").read_text())["context_points"] == 64
+
+
+def test_quality(tmp_path: Path):
+    results = tmp_path / "quality.jsonl"
+    out = run("quality.py", "--dset", "etth1", "--channel", "0", "--epochs", "1",
+              "--max_steps_per_epoch", "2", "--variants", "ste", "--results", results,
+              cwd=tmp_path)
+    printed = json.loads(out.splitlines()[0])
+    assert json.loads(results.read_text()) == printed  # one row, appended to --results
+    assert printed["variant"] == "ste" and printed["epochs"] == 1
+    assert re.fullmatch(r"2/\d+", printed["steps"]), printed["steps"]  # a bounded epoch says so
+    assert 0 < printed["mse"] < 10 and math.isfinite(printed["mse_last"])
+    assert 0 < printed["codes_used"] <= printed["codebook_size"] == 256
+    assert 1 <= printed["perplexity"] <= 256 and printed["best_epoch"] == 1
+    table = out.split("\n", 1)[1]
+    assert table.startswith("dataset  channels variant")
+    cells = row(table, "etth1")
+    assert close(cells[-6], math.log2(printed["perplexity"]), 0.006)  # bits = log2(perp)
+    again = run("quality.py", "--results", results, "--table", cwd=tmp_path)
+    assert again == table  # the table alone, from the file
+
+
+@pytest.mark.skipif(subprocess.run(["git", "-C", str(REPO), "cat-file", "-e",
+                                    "HEAD:src/tsvq/quantizer.py"],
+                                   capture_output=True).returncode != 0,
+                    reason="needs tsvq's git history (the 'before' is a git ref)")
+def test_quantizer_step(tmp_path: Path):
+    out = run("quantizer_step.py", "--ref", "HEAD", "--steps", "2", "--rounds", "2",
+              cwd=tmp_path)
+    assert re.search(r"^threads=\d+ ref=HEAD$", out, re.M)
+    m = re.search(r"median of 2 rounds x 2 steps: before (\S+) ms, after (\S+) ms, "
+                  r"after/before = (\S+)$", out, re.M)
+    assert m, out
+    before, after, ratio = map(float, m.groups())
+    assert before > 0 and after > 0 and close(ratio, after / before, 0.01 * ratio + 0.002)
+    assert len(row(out, "per-round after/before:")) == 2
+
+
+def test_scale(tmp_path: Path):
+    """One small size, this checkout side by side with itself as the baseline."""
+    out = run("scale.py", "--sizes", "3x1200", "--steps", "2", "--baseline_src",
+              REPO / "src", cwd=tmp_path)
+    series = (int(1200 * 0.7) - 512 + 1) * 3  # training windows x channels
+    for label in ("this", "baseline"):
+        cells = numbers(line(out, rf"\s+{label}\s+3x1200\s"))
+        assert cells[:2] == [3, 1200] and cells[3] == series, cells
+        read_s, read_mb, train_s, epoch_s, per_s, train_mb = cells[4:]
+        assert min(read_s, read_mb, train_s, epoch_s, per_s, train_mb) > 0
+        assert epoch_s < train_s and read_mb < train_mb
+    ratios = numbers(line(out, r"\s+ratio\s+3x1200\s"))[2:]
+    assert len(ratios) == 3 and all(r > 0 for r in ratios)
+
+
+def test_tokenizer_reach(tmp_path: Path, tiny_run: Path):
+    for dset in ("weather", "exchange", "illness"):
+        require_dataset(dset)
+    out = run("tokenizer_reach.py", "--checkpoint", tiny_run, "--max_windows", "64",
+              cwd=tmp_path)
+    assert out.startswith("tokenizer: etth1 ['HUFL',") and "context 96" in out
+    table = out.split("reconstruction MSE")[1].split("\nRevIN epsilon")[0]
+    rows = [s for s in table.splitlines()[3:] if s.strip()]
+    assert len(rows) == 15, table
+    for s in rows:
+        windows, mse = numbers(s[44:])
+        assert windows > 0 and 0 < mse < 100, s
+        assert windows <= 64 or "missing cells" in s, s  # --max_windows caps every row
+    for pct in re.findall(r"([\d.]+)% codes equal", out):
+        assert 0 <= float(pct) <= 100
+    m = re.search(r"(\d+) windows x 7 channels x 24 tokens: codes uint8 .* \(codes alone "
+                  r"(\S+) vs (\S+) MB\)", out)
+    assert m, out
+    n, uint8_mb, int64_mb = int(m[1]), float(m[2]), float(m[3])
+    assert n > 0 and close(int64_mb, 8 * uint8_mb, 0.08)
+
+
+def test_train_speed(tmp_path: Path):
+    out = run("train_speed.py", "--steps", "2", "--rounds", "1", "--threads", "1",
+              "--matmul_size", "256", cwd=tmp_path)
+    # counted by torch's FlopCounterMode at the specification's defaults (DESIGN.md: 55.9 M)
+    flops = row(out, "model FLOPs per window per training step")[0]
+    assert flops == 55.9
+    table = out.split("train win/s", 1)[1].splitlines()[1:4]
+    assert table[0].startswith("baseline fp32") and all(s.startswith("tsvq") for s in table[1:])
+    for s in table:
+        rate, ratio, gflops, _pct, valid, valid_ratio = numbers(s.split("  ", 1)[1])
+        assert rate > 0 and valid > 0 and ratio > 0 and valid_ratio > 0
+        assert close(gflops, rate * flops / 1e3, 0.06 + 0.002 * gflops), s
+    assert numbers(table[0].split("  ", 1)[1])[1] == 1.0
+
+
+def test_vq_diagnostics(tmp_path: Path):
+    figures = tmp_path / "diag.jsonl"
+    out = run("vq_diagnostics.py", "--dset", "etth1", "--channel", "0", "--epochs", "1",
+              "--max_steps_per_epoch", "2", "--out", figures, cwd=tmp_path)
+    assert re.search(r"^Epoch +1/1 \| Train Loss: ", out, re.M)
+    probe = json.loads(line(out, r"  \{").strip())
+    assert [probe] == [json.loads(s) for s in figures.read_text().splitlines()]
+    assert probe["epoch"] == 1 and 0 < probe["codes_used"] <= 256
+    assert 1 <= probe["perplexity"] <= probe["codes_used"]
+    z1, z50, z99 = probe["z_norm_p1_p50_p99"]
+    assert 0 < z1 <= z50 <= z99
+    for which in ("best", "last"):
+        m = re.search(rf"^test {which} \(epoch 1\): mse (\S+), codes used (\d+), perplexity "
+                      r"(\S+)$", out, re.M)
+        assert m and 0 < float(m[1]) < 10 and 0 < int(m[2]) <= 256, out

@@ -1,0 +1,107 @@
+"""Checkpoint reading: every bad file is refused with a reason naming it, a flipped bit anywhere
+in the contents is caught by its CRC, and code planted in a pickle never runs."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from robust_helpers import GOOD, Evil
+
+from tsvq import checkpoint
+from tsvq.errors import TsvqError
+
+
+def _payload_offsets(raw: bytes) -> dict[str, int]:
+    """Where each part's bytes start inside a torch zip checkpoint (after its local header)."""
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        infos = archive.infolist()
+    offsets = {}
+    for info in infos:
+        name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26:
+                                                       info.header_offset + 30])
+        offsets[info.filename.split("/", 1)[1]] = info.header_offset + 30 + name_len + extra_len
+    return offsets
+
+
+def _flip(raw: bytes, at: int) -> bytes:
+    return raw[:at] + bytes([raw[at] ^ 0x01]) + raw[at + 1:]
+
+
+def _ckpt_files(tmp: Path) -> dict[str, tuple[Path, str]]:
+    marker = tmp / "PWNED"
+    checkpoint.save(tmp / "good.pth", GOOD)
+    raw = (tmp / "good.pth").read_bytes()
+    files: dict[str, tuple[bytes | object, str]] = {
+        "empty": (b"", "truncated, corrupt"),
+        "truncated": (raw[: len(raw) // 2], "truncated, corrupt"),
+        "truncated by one byte": (raw[:-1], "truncated, corrupt"),
+        "one weight byte flipped": (_flip(raw, _payload_offsets(raw)["data/0"]), "CRC-32"),
+        "random bytes": (np.random.default_rng(0).bytes(4096), "not a torch checkpoint"),
+        "text": (b"hello\n", "not a torch checkpoint"),
+        "plain tensor dict": ({"w": torch.ones(2)}, "not a tsvq checkpoint"),
+        "a list": ([1, 2], "not a tsvq checkpoint"),
+        "keys missing": ({"format": checkpoint.FORMAT, "epoch": 1}, "lacks model_state_dict"),
+        "numpy array": ({**GOOD, "x": np.ones(2)}, "would import numpy"),
+        "os.system payload": ({"format": checkpoint.FORMAT, **GOOD, "x": Evil(marker)},
+                              "would import posix.system"),
+        "open() payload": ({"format": checkpoint.FORMAT, **GOOD, "x": Evil(marker, "open")},
+                           "would import io.open"),
+        "payload in the weights": ({"format": checkpoint.FORMAT, **GOOD,
+                                    "model_state_dict": {"w": Evil(marker)}}, "posix.system"),
+    }
+    out = {}
+    for name, (content, needle) in files.items():
+        path = tmp / f"{name.replace(' ', '_')}.pth"
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            torch.save(content, path)
+        out[name] = (path, needle)
+    for protocol in (2, 4):  # a bare pickle (no torch zip), as an attacker would write it
+        path = tmp / f"bare_pickle_{protocol}.pth"
+        path.write_bytes(pickle.dumps({"x": Evil(marker)}, protocol=protocol))
+        out[f"bare pickle protocol {protocol}"] = (path, "not a torch checkpoint")
+    return out
+
+
+def test_bad_checkpoints_are_refused_and_code_never_runs(tmp_path: Path) -> None:
+    files = _ckpt_files(tmp_path)
+    assert checkpoint.load(tmp_path / "good.pth")["epoch"] == 1
+    for name, (path, needle) in files.items():
+        with pytest.raises(TsvqError) as info:
+            checkpoint.load(path)
+        message = str(info.value)
+        assert needle in message and str(path) in message and "\n" not in message, (name, message)
+    assert not (tmp_path / "PWNED").exists()
+    with pytest.raises(TsvqError, match="checkpoint not found"):
+        checkpoint.load(tmp_path / "none.pth")
+    with pytest.raises(TsvqError, match="is a directory"):
+        checkpoint.load(tmp_path)
+
+
+def test_any_flipped_bit_in_the_contents_is_caught(tmp_path: Path) -> None:
+    """torch does not check zip CRCs; checkpoint.load does, so no flip loads silently."""
+    checkpoint.save(tmp_path / "good.pth", GOOD)
+    raw = (tmp_path / "good.pth").read_bytes()
+    with zipfile.ZipFile(tmp_path / "good.pth") as archive:
+        sizes = {i.filename.split("/", 1)[1]: i.file_size for i in archive.infolist()}
+    bad = tmp_path / "bad.pth"
+    for part, start in _payload_offsets(raw).items():
+        for at in range(start, start + sizes[part]):
+            bad.write_bytes(_flip(raw, at))
+            with pytest.raises(TsvqError, match="CRC-32"):
+                checkpoint.load(bad)
+
+
+def test_the_planted_payload_is_live(tmp_path: Path) -> None:
+    """Control: the same file loaded unsafely does run the code, so the test above means it."""
+    _ckpt_files(tmp_path)
+    torch.load(tmp_path / "os.system_payload.pth", weights_only=False)
+    assert (tmp_path / "PWNED").exists()

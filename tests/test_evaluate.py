@@ -1,0 +1,45 @@
+"""tsvq.evaluate (`tsvq eval`): the table it prints. (Its MSE equals the Tokenizer's round trip:
+tests/test_tokenizer.py::test_roundtrip_error_is_what_tsvq_eval_reports.)"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from robust_helpers import run_cli
+
+from tsvq.evaluate import evaluate, load_model, load_split_data
+
+
+def test_eval_does_not_average_different_units(tiny_run: Path) -> None:
+    rc, out, _err = run_cli(["eval", "--checkpoint", str(tiny_run)])
+    assert rc == 0
+    all_row = next(line for line in out.splitlines() if line.startswith("all "))
+    assert all_row.split()[3:] == ["-", "-"]
+
+
+def test_the_whole_is_the_mean_of_its_channels_and_eval_json_is_the_api(tiny_run: Path) -> None:
+    loaded = load_model(tiny_run)
+    r = evaluate(loaded, load_split_data(loaded), "val")
+    per = r["per_channel"]
+    assert r["split"] == "val" and r["channels"] == len(per) == 7
+    for key in ("mse", "mae"):  # every channel has the same windows
+        assert math.isclose(r[key], sum(ch[key] for ch in per) / 7, rel_tol=1e-9)
+    assert r["mse_original"] is None  # seven channels, seven units
+    assert r["codes_used"] + r["dead_codes"] == r["codebook_size"] == 256
+    assert 1 <= r["perplexity"] <= r["codes_used"]
+    rc, out, _err = run_cli(["eval", "--checkpoint", str(tiny_run), "--split", "val", "--json"])
+    assert rc == 0
+    cli = json.loads(out)  # the same figures (one thread there, so up to summation order)
+    assert _close(cli, r), (cli, r)
+
+
+def _close(a: object, b: object) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-5)
+    return a == b

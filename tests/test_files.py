@@ -1,0 +1,83 @@
+"""tsvq.files: every write is atomic (a SIGKILL at any moment leaves the old file or the new one),
+gets the usual mode, and a failure leaves nothing half-written; a real file-size limit is one
+line and exit status 1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from robust_helpers import (
+    FAULT_RUN,
+    GOOD,
+    PYTHON,
+    needs_data,
+    no_temporaries,
+    run_tsvq,
+    subprocess_env,
+)
+
+from tsvq import checkpoint
+from tsvq.files import stale_temporaries, write_text, write_with
+
+WRITER = """
+import sys, torch
+from tsvq import checkpoint
+print("ready", flush=True)
+for i in range(1, 100_000):
+    checkpoint.save(sys.argv[1], {"model_state_dict": {"w": torch.full((300_000,), float(i))},
+                    "config": {}, "args": {}, "epoch": i, "train_loss": 0.0, "val_loss": 0.0})
+"""
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.2, 0.45])
+def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path: Path, delay: float) -> None:
+    path = tmp_path / "model.pth"
+    checkpoint.save(path, {**GOOD, "model_state_dict": {"w": torch.zeros(300_000)}, "epoch": 0})
+    proc = subprocess.Popen([PYTHON, "-c", WRITER, str(path)], env=subprocess_env(),
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    state = checkpoint.load(path)
+    w = state["model_state_dict"]["w"]
+    assert (w == state["epoch"]).all(), "a checkpoint mixing two writes"
+    assert len(stale_temporaries(path)) <= 1
+
+
+def test_written_files_get_the_usual_mode(tmp_path: Path) -> None:
+    checkpoint.save(tmp_path / "m.pth", GOOD)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "m.pth").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
+    def writer(tmp: Path) -> None:
+        tmp.write_text("half")
+        raise ArithmeticError("stopped halfway")  # not a write error: passes through
+
+    with pytest.raises(ArithmeticError):
+        write_with(tmp_path / "a" / "b" / "m.txt", writer)
+    assert list(tmp_path.iterdir()) == []  # no file, no temporary, no folders made for it
+    keep = tmp_path / "keep.txt"
+    write_text(keep, "old")
+    with pytest.raises(ArithmeticError):
+        write_with(keep, writer)
+    assert keep.read_text() == "old" and list(tmp_path.iterdir()) == [keep]
+
+
+@needs_data
+@pytest.mark.parametrize("limit", [4096, 200_000])
+def test_file_size_limit_is_one_line_and_exit_1(tmp_path: Path, limit: int) -> None:
+    proc = run_tsvq([*FAULT_RUN, "--save_path", str(tmp_path / "out")], limit=limit)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "cannot write" in proc.stderr and "File too large" in proc.stderr, proc.stderr
+    assert no_temporaries(tmp_path)
