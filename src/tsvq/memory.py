@@ -20,21 +20,22 @@ from .model import ModelConfig, stage_strides
 F32, I64 = 4, 8
 
 
-def _conv_layers(cfg: ModelConfig) -> list[tuple[int, int, int, int, int]]:
-    """(c_in, c_out, kernel, L_in, L_out) of every convolution of the model."""
+def _conv_layers(cfg: ModelConfig) -> list[tuple[int, int, int, int, int, int]]:
+    """(c_in, c_out, kernel, L_in, L_out, how many) of the model's convolutions."""
     h, r, d = cfg.block_hidden_size, cfg.res_hidden_size, cfg.embedding_dim
     strides = stage_strides(cfg.compression_factor, cfg.patch_size)
     widths = [1, h // 2] + [h] * (len(strides) - 1)  # channels between the strided stages
     layers, length = [], cfg.patch_size
     for i, s in enumerate(strides):  # encoder
         out = (length + 2 - 4) // s + 1
-        layers.append((widths[i], widths[i + 1], 4, length, out))
+        layers.append((widths[i], widths[i + 1], 4, length, out, 1))
         length = out
-    res = [(h, r, 3, length, length), (r, h, 1, length, length)] * cfg.num_residual_layers
-    layers += [(h, h, 3, length, length), *res, (h, d, 1, length, length)]
-    layers += [(d, h, 3, length, length), *res]  # decoder
+    n = cfg.num_residual_layers  # counted, not listed: a file may carry an absurd number
+    res = [(h, r, 3, length, length, n), (r, h, 1, length, length, n)]
+    layers += [(h, h, 3, length, length, 1), *res, (h, d, 1, length, length, 1)]
+    layers += [(d, h, 3, length, length, 1), *res]  # decoder
     for i, s in enumerate(strides[::-1]):
-        layers.append((widths[::-1][i], widths[::-1][i + 1], s + 2, length, length * s))
+        layers.append((widths[::-1][i], widths[::-1][i + 1], s + 2, length, length * s, 1))
         length *= s
     return layers
 
@@ -42,11 +43,11 @@ def _conv_layers(cfg: ModelConfig) -> list[tuple[int, int, int, int, int]]:
 def training_bytes(cfg: ModelConfig, batch_size: int, training: bool = True) -> int:
     """Estimated peak bytes to train (or, `training=False`, to run) on `batch_size` series."""
     weights = index = act = 0
-    for c_in, c_out, k, l_in, l_out in _conv_layers(cfg):
-        weights += c_in * c_out * k + c_out
+    for c_in, c_out, k, l_in, l_out, n in _conv_layers(cfg):
+        weights += (c_in * c_out * k + c_out) * n
         if not (k == 1 and l_in == l_out):  # pointwise convolutions need no band
-            index += l_out * min(l_in, k) * c_in * c_out
-        act += l_out * c_out
+            index += l_out * min(l_in, k) * c_in * c_out * n
+        act += l_out * c_out * n
     codebook = cfg.num_embeddings * cfg.embedding_dim
     per_weight = 4 if training else 1  # weight, gradient, two AdamW moments
     total = (weights + codebook) * F32 * per_weight + codebook * F32 * 2  # EMA statistics

@@ -234,8 +234,11 @@ def read_tokens(path: str | Path) -> Tokens:
                   version=scalars["format_version"])
 
 
-def check_against(tokens: Tokens, tok: Tokenizer, path: str | Path) -> None:
-    """Refuse tokens that another tokenizer made, or whose scaler or lengths disagree with it."""
+def check_against(tokens: Tokens, tok: Tokenizer, path: str | Path,
+                  source: str | Path = "--checkpoint") -> None:
+    """Refuse tokens that another tokenizer made, or whose scaler or lengths disagree with it.
+
+    `source` names the tokenizer in messages (its checkpoint or folder)."""
     k = tokens.n_tokens
     diff = []
     if tokens.num_embeddings != tok.vocab_size:
@@ -246,10 +249,10 @@ def check_against(tokens: Tokens, tok: Tokenizer, path: str | Path) -> None:
                     f"{tok.cfg.patch_size}")
     if diff:
         raise TsvqError(f"{path} was made by a tokenizer of another configuration "
-                        f"({'; '.join(diff)}; tokens file vs --checkpoint)")
+                        f"({'; '.join(diff)}; tokens file vs {source})")
     if tokens.tokenizer != tok.fingerprint():
         raise TsvqError(
-            f"{path} was made by another model (tokenizer {tokens.tokenizer}, --checkpoint is "
+            f"{path} was made by another model (tokenizer {tokens.tokenizer}, {source} is "
             f"{tok.fingerprint()}): its codes index a different codebook"
         )
     c = len(tokens.columns)
@@ -261,6 +264,6 @@ def check_against(tokens: Tokens, tok: Tokenizer, path: str | Path) -> None:
         raise TsvqError(
             f"{path}: its scaler for channel(s) "
             f"{describe_columns([tokens.columns[j] for j in fixed])} differs from the "
-            "tokenizer's training scaler"
+            f"training scaler of {source}"
         )
     tokens.scaler = check_scaler(tokens.scaler, c)

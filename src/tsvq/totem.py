@@ -112,7 +112,7 @@ def join_state(model: nn.Module, totem: dict[str, torch.Tensor],
     names = key_map(model)
     back = {v: k for k, v in names.items()}
     missing = sorted(set(back) - set(totem))
-    unknown = sorted(set(totem) - set(back))
+    unknown = sorted(map(str, set(totem) - set(back)))  # a file's keys may be anything
     if missing or unknown:
         parts = []
         if missing:
