@@ -304,7 +304,7 @@ _DATA_EXTRA = ("columns", "n_channels", "split_rule")
 
 def _data_record(p: Path, d: dict[str, Any], model: ModelConfig) -> DataRecord:
     """tsvq.data, each field checked: types, the scaler, and agreement with the model."""
-    from .datasets import DATASET_NAMES, split_rule
+    from .datasets import CUSTOM, DATASET_NAMES, split_rule
 
     where = f"checkpoint {p}: tsvq.data"
     names = [f.name for f in fields(DataSpec)]
@@ -325,7 +325,8 @@ def _data_record(p: Path, d: dict[str, Any], model: ModelConfig) -> DataRecord:
                        where)
     rules = {
         "dset": (spec.dset in DATASET_NAMES, f"one of {', '.join(DATASET_NAMES)}"),
-        "data_path": (isinstance(spec.data_path, str), "the path of the file trained on"),
+        "data_path": (isinstance(spec.data_path, str) or spec.dset != CUSTOM,
+                      "the path of the file trained on"),
         "scaler": (spec.scaler in SCALERS, f"a scaler of kind {', '.join(SCALERS)}"),
         "features": (spec.features in FEATURES, f"one of {', '.join(FEATURES)}"),
         "context_points": (spec.context_points == model.context_points,
@@ -340,7 +341,7 @@ def _data_record(p: Path, d: dict[str, Any], model: ModelConfig) -> DataRecord:
             value = d[key]["kind"] if key == "scaler" else d[key]
             raise TsvqError(f"{where}[{key!r}] is {value!r}, expected {allowed}")
     rule = _field(p, d, "split_rule", dict, "tsvq.data")
-    if rule != asdict(split_rule(spec.dset)):
+    if rule and rule != asdict(split_rule(spec.dset)):  # {}: not recorded (splits follow dset)
         raise TsvqError(f"{where}['split_rule'] is {rule!r}, but {spec.dset} is split by "
                         f"{asdict(split_rule(spec.dset))!r}")
     return DataRecord(spec, Scaler.from_dict(d["scaler"]), tuple(columns), n_vars, dict(rule))

@@ -175,6 +175,9 @@ def read_tokens(path: str | Path) -> Tokens:
     if not p.is_file():
         what = "a directory" if p.is_dir() else missing_reason(p)
         raise TsvqError(f"tokens file {p} is {what}; expected an .npz from `tsvq encode`")
+    if not zipfile.is_zipfile(p):  # np.load would read it as .npy or as a pickle
+        raise TsvqError(f"{p} is not a tsvq tokens file: it is not an .npz archive; write one "
+                        "with `tsvq encode`")
     try:
         with np.load(p, allow_pickle=False) as npz:
             a = {k: npz[k] for k in npz.files if k in FIELDS or k in OPTIONAL or k == DIGEST}
@@ -264,6 +267,6 @@ def check_against(tokens: Tokens, tok: Tokenizer, path: str | Path,
         raise TsvqError(
             f"{path}: its scaler for channel(s) "
             f"{describe_columns([tokens.columns[j] for j in fixed])} differs from the "
-            f"training scaler of {source}"
+            f"tokenizer's training scaler ({source})"
         )
     tokens.scaler = check_scaler(tokens.scaler, c)
