@@ -392,8 +392,11 @@ def test_an_edited_tokens_file_is_refused_or_changes_nothing(
                        "--device", "cpu", "--out", out])
     if rc != 0:
         _clean_refusal(rc, err, path, out)
+        assert op == "junk" or key in err, f"the refusal does not name {key}: {err}"
+        event("refused")
         return
     assert _same(_npz(out), genuine["ckpt_out"]["decode"]), f"{op} of {key} changed decode"
+    event("same output")
 
 
 # ---- the known hole and the escape hatch, spelled out ------------------------------------------
@@ -428,6 +431,17 @@ def test_the_digest_names_the_field_and_deleting_it_vouches_for_an_edit(
     record = checkpoint.load_run(tmp_path / "vouched.pth")
     assert torch.equal(record.state["quantizer.codebook"], raw["model_state_dict"][
         "vq._embedding.weight"])
+
+
+def test_an_edited_tokens_file_names_the_field(genuine: dict, tmp_path: Path) -> None:
+    arrays = _npz(genuine["tokens"])
+    arrays["mean"] = arrays["mean"] + np.float32(0.5)  # plausible: finite, same shape and type
+    with open(tmp_path / "t.npz", "wb") as fh:
+        np.savez(fh, **arrays)
+    rc, _, err = _cli(["decode", "--checkpoint", genuine["ckpt"], "--tokens", tmp_path / "t.npz",
+                       "--out", tmp_path / "x.npz"])
+    assert rc == 2 and "was altered or damaged after `tsvq encode` wrote it: 'mean' was changed" \
+        in err, err
 
 
 def test_an_exported_folder_carries_its_digest(genuine: dict) -> None:
