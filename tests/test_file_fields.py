@@ -470,3 +470,18 @@ def test_a_v2_checkpoint_without_a_digest_still_loads(genuine: dict) -> None:
     raw = torch.load(genuine["bare_ckpt"], weights_only=True)
     assert checkpoint.DIGEST not in raw["tsvq"]
     assert checkpoint.load_run(genuine["bare_ckpt"]).origin == "tsvq"
+
+
+def test_resume_continues_from_a_last_state_written_before_digests(genuine: dict,
+                                                                   tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    shutil.copytree(genuine["dir"] / "runs", runs)
+    last = runs / "custom" / f"{NAME}_last.pth"
+    raw = torch.load(last, weights_only=True)
+    del raw["tsvq"][checkpoint.DIGEST]
+    torch.save(raw, last)
+    rc, out, err = _cli(["train", "--dset", "custom", "--data_path", genuine["csv"], *MODEL,
+                         "--n_epochs", "2", "--batch_size", "32", "--max_steps_per_epoch", "3",
+                         "--save_path", runs, "--resume"])
+    assert rc == 0, err
+    assert f"Resuming from {last} after epoch 2" in out, out
