@@ -334,6 +334,11 @@ CASES: dict[str, Case] = {
                                        lambda c: c["data"]["scaler"]["scale"].__setitem__(0, 0))),
         kind="file field"),
     # -- messages name the right thing (issue 12, item 8, after the fast CSV reader)
+    "eval checkpoint whose weights are of another shape": Case(
+        ("eval", "--checkpoint", "{tmp}/x.pth"), "(12 tensors in all)",
+        _edited(lambda raw: raw["model_state_dict"].update({
+            k: torch.zeros(*[n + 1 for n in v.shape]) for k, v in raw["model_state_dict"].items()
+            if k.startswith("encoder.")}), digest=False), kind="message names the right thing"),
     "train csv rows with a trailing separator": Case(
         CUSTOM, "data row 1 has 5 fields but the header names 4 (a separator at the end",
         _put("bad.csv", _csv_rows("date,a,b,OT", ",")), kind="message names the right thing"),
