@@ -6,7 +6,10 @@ rows to CASES; `setup` makes the files a row needs; `kind` names the class of fa
 
 from __future__ import annotations
 
+import json
+import os
 import pickle
+import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,6 +78,41 @@ def _state(**cfg: object) -> Callable[[Path], dict]:
     resume = ResumeState({}, {}, {}, torch.get_rng_state(), [], 1.0, 1, 0)
     record = RunRecord(model_cfg, data, TrainConfig(), {}, 0, 1.0, 1.0, {}, resume=resume)
     return lambda tmp: checkpoint.payload(record, VQVAE(model_cfg))
+
+
+def _edited(change: Callable[[dict], object], digest: bool = True) -> Callable[[Path], None]:
+    """x.pth: a genuine record (with its digest) edited by `change`, digest kept or deleted."""
+    def payload(tmp: Path) -> dict:
+        raw = _state()(tmp)
+        if not digest:
+            del raw["tsvq"][checkpoint.DIGEST]
+        change(raw)
+        return raw
+    return _put_ckpt("x.pth", payload)
+
+
+def _exported(change: Callable[[Path], object], **cfg: object) -> Callable[[Path], None]:
+    """tok/: the export of a genuine record, then `change`d (given the folder)."""
+    def setup(tmp: Path) -> None:
+        from tsvq.tokenizer import Tokenizer
+
+        _put_ckpt("x.pth", _state(**cfg))(tmp)
+        Tokenizer.from_pretrained(tmp / "x.pth").save_pretrained(tmp / "tok")
+        (tmp / "x.pth").unlink()
+        change(tmp / "tok")
+    return setup
+
+
+def _json_edit(path: Path, change: Callable[[dict], object]) -> None:
+    d = json.loads(path.read_text())
+    change(d)
+    path.write_text(json.dumps(d))
+
+
+def _csv_rows(header: str, extra: str = "", rows: int = 120) -> bytes:
+    lines = [header] + [f"2020-01-01 {i // 60:02d}:{i % 60:02d}:00,{i % 7},{i % 5},{i % 3}{extra}"
+                        for i in range(rows)]
+    return ("\n".join(lines) + "\n").encode()
 
 
 @dataclass(frozen=True)
@@ -167,8 +205,9 @@ CASES: dict[str, Case] = {
                                   _put_ckpt(LAST, lambda tmp: {"w": torch.ones(2)}), data=True),
     "train resume best instead of last": Case(
         (*ILL, "--resume"), "not a last-state checkpoint",
-        _put_ckpt(LAST, lambda tmp: {**_state()(tmp), "tsvq": {
-            k: v for k, v in _state()(tmp)["tsvq"].items() if k != "resume"}}), data=True),
+        _put_ckpt(LAST, lambda tmp: {**_state()(tmp), "tsvq": {  # no digest: it mixes 2 files
+            k: v for k, v in _state()(tmp)["tsvq"].items() if k not in ("resume", "digest")}}),
+        data=True),
     "train resume other configuration": Case((*ILL, "--resume"), "block_hidden_size=32, now 64",
                                              _put_ckpt(LAST, _state(block_hidden_size=32)),
                                              data=True),
@@ -259,6 +298,83 @@ CASES: dict[str, Case] = {
         lambda tmp: (_put_ckpt("x.pth", _state())(tmp), _put("x_history.csv", (
             b"epoch,train_loss,valid_loss,train_vq_loss,valid_vq_loss,train_recon_loss,"
             b"valid_recon_loss\n"))(tmp)), kind="plot history"),
+    # -- trust nothing a file carries (issue 12, item 1; tests/test_file_fields.py edits
+    #    every field at random)
+    "eval checkpoint whose dataset was edited": Case(
+        ("eval", "--checkpoint", "{tmp}/x.pth"), "tsvq['data']['dset'] was changed",
+        _edited(lambda raw: raw["tsvq"]["data"].update(dset="etth2")), kind="file field"),
+    "eval checkpoint whose dataset was edited and digest deleted": Case(
+        ("eval", "--checkpoint", "{tmp}/x.pth"),
+        "args['dset'] is 'illness' but tsvq.data['dset'] is 'etth2'",
+        _edited(lambda raw: (raw["tsvq"]["data"].update(dset="etth2"),
+                             raw.update(args={"dset": "illness"})), digest=False),
+        kind="file field"),
+    "eval checkpoint whose weights were edited": Case(
+        ("eval", "--checkpoint", "{tmp}/x.pth"),
+        "model_state_dict['encoder._conv_1.weight'] was changed",
+        _edited(lambda raw: raw["model_state_dict"]["encoder._conv_1.weight"].mul_(2)),
+        kind="file field"),
+    "eval checkpoint with a negative scale": Case(
+        ("eval", "--checkpoint", "{tmp}/x.pth"), "scale that is not positive",
+        _edited(lambda raw: raw["tsvq"]["data"]["scaler"]["scale"].__setitem__(0, -1.0),
+                digest=False), kind="file field"),
+    "eval checkpoint whose record was removed": Case(
+        ("eval", "--checkpoint", "{tmp}/x.pth"), "lacks 'tsvq'",
+        _edited(lambda raw: (raw.pop("tsvq"), raw.update(args={"command": "train"})),
+                digest=False), kind="file field"),
+    "encode exported folder whose config was edited": Case(
+        ("encode", "--checkpoint", "{tmp}/tok", "--split", "test", "--out", "{tmp}/t.npz"),
+        "config.json['data']['features'] was changed",
+        _exported(lambda d: _json_edit(d / "config.json",
+                                       lambda c: c["data"].update(features="MS"))),
+        kind="file field"),
+    "eval exported folder whose scale is zero": Case(
+        ("eval", "--checkpoint", "{tmp}/tok"), "scale that is not positive",
+        _exported(lambda d: _json_edit(d / "config.json",
+                                       lambda c: c["data"]["scaler"]["scale"].__setitem__(0, 0))),
+        kind="file field"),
+    # -- messages name the right thing (issue 12, item 8, after the fast CSV reader)
+    "eval checkpoint whose weights are of another shape": Case(
+        ("eval", "--checkpoint", "{tmp}/x.pth"), "(12 tensors in all)",
+        _edited(lambda raw: raw["model_state_dict"].update({
+            k: torch.zeros(*[n + 1 for n in v.shape]) for k, v in raw["model_state_dict"].items()
+            if k.startswith("encoder.")}), digest=False), kind="message names the right thing"),
+    "train csv rows with a trailing separator": Case(
+        CUSTOM, "data row 1 has 5 fields but the header names 4 (a separator at the end",
+        _put("bad.csv", _csv_rows("date,a,b,OT", ",")), kind="message names the right thing"),
+    "train csv header with a trailing separator": Case(
+        CUSTOM, "header column 5 has no name (a separator at the end of the header?)",
+        _put("bad.csv", _csv_rows("date,a,b,OT,", ",")), kind="message names the right thing"),
+    "train csv header with a missing name": Case(
+        CUSTOM, "header column 3 has no name", _put("bad.csv", _csv_rows("date,a,,OT")),
+        kind="message names the right thing"),
+    "train csv with duplicate column names": Case(
+        CUSTOM, "the header names 'a' more than once", _put("bad.csv", _csv_rows("date,a,a,OT")),
+        kind="message names the right thing"),
+    "encode csv with duplicate column names": Case(
+        ("encode", "--checkpoint", "{tmp}/x.pth", "--dset", "custom", "--data_path",
+         "{tmp}/bad.csv", "--out", "{tmp}/t.npz"), "the header names 'b' more than once",
+        lambda tmp: (_put_ckpt("x.pth", _state())(tmp),
+                     _put("bad.csv", _csv_rows("date,b,a,b"))(tmp)),
+        kind="message names the right thing"),
+    "decode tokens file that is a CSV": Case(
+        ("decode", "--checkpoint", "{tmp}/x.pth", "--tokens", "{tmp}/t.npz", "--out",
+         "{tmp}/x.npz"), "t.npz is not a tsvq tokens file: it is not an .npz archive",
+        lambda tmp: (_put_ckpt("x.pth", _state())(tmp),
+                     _put("t.npz", _csv_rows("date,a,b,OT"))(tmp)),
+        kind="message names the right thing"),
+    "decode tokens file that is an .npy": Case(
+        ("decode", "--checkpoint", "{tmp}/x.pth", "--tokens", "{tmp}/t.npy", "--out",
+         "{tmp}/x.npz"), "t.npy is not a tsvq tokens file",
+        lambda tmp: (_put_ckpt("x.pth", _state())(tmp), np.save(tmp / "t.npy", np.zeros(3))),
+        kind="message names the right thing"),
+    "eval exported weights of another shape": Case(
+        ("eval", "--checkpoint", "{tmp}/tok"), "does not fit its config.json (size mismatch)",
+        _exported(lambda d: (_exported(lambda o: None, block_hidden_size=32)(d / "other"),
+                             os.replace(d / "other" / "tok" / "model.safetensors",
+                                        d / "model.safetensors"),
+                             shutil.rmtree(d / "other"))),
+        kind="message names the right thing"),
     "data list root_path is a file": Case(("data", "list", "--root_path", "{tmp}/afile"),
                                           "{tmp}/afile", _put("afile", b"x")),
     "data download root_path is a file": Case(

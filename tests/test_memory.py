@@ -50,3 +50,10 @@ def test_the_estimate_holds_the_optimizer_state_and_grows_with_the_batch(name: s
     train = training_bytes(cfg, 64)
     assert train >= 4 * 4 * params  # fp32 weight, gradient, two AdamW moments
     assert training_bytes(cfg, 64, training=False) < train < training_bytes(cfg, 128)
+
+
+def test_an_absurd_number_of_residual_layers_is_estimated_not_listed() -> None:
+    """A file may carry num_residual_layers=2**40: the estimate counts the blocks (before, it
+    listed 2**42 layers and ran out of memory itself)."""
+    cfg = ModelConfig(num_residual_layers=2**40)
+    assert training_bytes(cfg, 1, training=False) > 2**40 * 4 * 32 * 64 * 3

@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from . import trust
 from .config import TrainConfig
 from .data import DataSpec, Scaler
 from .errors import TsvqError, one_line
@@ -36,6 +36,7 @@ from .totem import ORIGINAL_CONFIG_KEYS, join_state, original_config, split_stat
 
 FORMAT = "tsvq-run"
 FORMAT_VERSION = 2
+DIGEST = "digest"  # tsvq[DIGEST]: trust.seal of the file, written since issue 12; optional in v2
 OLD_FORMAT = "tsvq-checkpoint"  # tsvq before the model computed TOTEM's exact function
 REQUIRED_KEYS = ("model_state_dict", "config", "args", "epoch", "train_loss", "val_loss")
 
@@ -177,7 +178,7 @@ def payload(record: RunRecord, model: VQVAE) -> dict[str, Any]:
     }
     if record.resume is not None:
         own["resume"] = asdict(record.resume)
-    return {
+    out = {
         "model_state_dict": totem,
         "config": original_config(record.model, record.data.n_channels),
         "args": dict(record.args),
@@ -186,6 +187,8 @@ def payload(record: RunRecord, model: VQVAE) -> dict[str, Any]:
         "val_loss": float(record.val_loss),
         "tsvq": own,
     }
+    own[DIGEST] = trust.seal(_sealed_part(out))
+    return out
 
 
 def save_run(path: str | Path, record: RunRecord, model: VQVAE) -> None:
@@ -224,11 +227,17 @@ def load_run(path: str | Path) -> RunRecord:
     p = Path(path)
     raw = load(p)
     own = raw.get("tsvq")
-    if isinstance(own, dict) and own.get("format") == FORMAT:
+    if "tsvq" in raw:  # the original script never writes this key
+        if not isinstance(own, dict) or own.get("format") != FORMAT:
+            got = own.get("format") if isinstance(own, dict) else type(own).__name__
+            raise TsvqError(f"checkpoint {p}: tsvq['format'] is {got!r}, expected {FORMAT!r}")
         if own.get("format_version") != FORMAT_VERSION:
             raise TsvqError(f"checkpoint {p} has run-record version "
                             f"{own.get('format_version')!r}; this tsvq reads {FORMAT_VERSION}")
         return _tsvq_record(p, raw, own)
+    if isinstance(raw.get("args"), dict) and raw["args"].get("command") == "train":
+        raise TsvqError(f"checkpoint {p} lacks 'tsvq', the run record tsvq writes beside the "
+                        "original's keys, though its args say tsvq trained it")
     if raw.get("format") == OLD_FORMAT:
         raise TsvqError(
             f"checkpoint {p} was written by tsvq 0.1, whose model is not TOTEM's function "
@@ -241,9 +250,9 @@ def _field(p: Path, d: Any, key: str, kind: type | tuple[type, ...], where: str)
     if not isinstance(d, dict) or key not in d:
         raise TsvqError(f"checkpoint {p}: {where} lacks {key!r}")
     value = d[key]
-    if not isinstance(value, kind) or isinstance(value, bool) and bool not in _tuple(kind):
-        raise TsvqError(f"checkpoint {p}: {where}[{key!r}] is {type(value).__name__}, "
-                        f"expected {_names(kind)}")
+    if not trust.is_kind(value, _tuple(kind)):
+        got = value if isinstance(value, float) else type(value).__name__
+        raise TsvqError(f"checkpoint {p}: {where}[{key!r}] is {got}, expected {_names(kind)}")
     return value
 
 
@@ -255,45 +264,15 @@ def _names(kind: type | tuple[type, ...]) -> str:
     return " or ".join(k.__name__ for k in _tuple(kind))
 
 
-# declared types of the record's plain fields -> what a stored value may be
-_PLAIN: dict[str, tuple[type, ...]] = {
-    "int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
-    "int | None": (int, type(None)),
-}
-
-
-def _dataclass_from(p: Path, cls: type, d: Any, where: str) -> Any:
-    if not isinstance(d, dict):
-        raise TsvqError(f"checkpoint {p}: {where} is {type(d).__name__}, expected a dict")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise TsvqError(f"checkpoint {p}: {where} has unknown field(s) {', '.join(unknown)}")
-    for f in fields(cls):  # plain fields must hold their declared type (bool is no int here)
-        kinds = _PLAIN.get(str(f.type))
-        if kinds and f.name in d and (not isinstance(d[f.name], kinds)
-                                      or isinstance(d[f.name], bool) and bool not in kinds):
-            raise TsvqError(f"checkpoint {p}: {where}[{f.name!r}] is "
-                            f"{type(d[f.name]).__name__}, expected {f.type}")
-    try:
-        return cls(**d)
-    except (TypeError, ValueError) as exc:
-        raise TsvqError(f"checkpoint {p}: {where}: {exc}") from None
-
-
 def _tsvq_record(p: Path, raw: dict[str, Any], own: dict[str, Any]) -> RunRecord:
-    model_cfg = _dataclass_from(p, ModelConfig, own.get("model"), "tsvq.model")
-    try:
-        data = DataRecord.from_dict(_field(p, own, "data", dict, "tsvq"))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise TsvqError(f"checkpoint {p}: tsvq.data is malformed ({exc})") from None
-    if data.scaler is not None and not _scaler_usable(data.scaler, data.columns):
-        raise TsvqError(f"checkpoint {p}: tsvq.data.scaler has a non-finite shift, a scale that "
-                        "is not positive and finite, or a length other than its columns'")
-    train = _dataclass_from(p, TrainConfig, own.get("train"), "tsvq.train")
+    where = f"checkpoint {p}: "
+    model_cfg = trust.typed(ModelConfig, own.get("model"), f"{where}tsvq.model",
+                            trust.ARCHITECTURE)
+    data = _data_record(p, _field(p, own, "data", dict, "tsvq"), model_cfg)
+    train = trust.typed(TrainConfig, own.get("train"), f"{where}tsvq.train")
     config = _field(p, raw, "config", dict, "the checkpoint")
     expected = original_config(model_cfg, data.n_channels)
-    differ = [k for k in expected if config.get(k) != expected[k]]
+    differ = [k for k in expected if not _same(config.get(k), expected[k])]
     if differ:
         k = differ[0]
         raise TsvqError(f"checkpoint {p}: config[{k!r}] is {config.get(k)!r} but the run record "
@@ -307,10 +286,104 @@ def _tsvq_record(p: Path, raw: dict[str, Any], own: dict[str, Any]) -> RunRecord
         raise TsvqError(f"checkpoint {p}: {exc}") from None
     resume = None
     if "resume" in own:
-        resume = _dataclass_from(p, ResumeState, own["resume"], "tsvq.resume")
-    return RunRecord(model_cfg, data, train, dict(_field(p, raw, "args", dict, "the checkpoint")),
-                     _epoch(p, raw), float(raw["train_loss"]), float(raw["val_loss"]), state,
-                     "tsvq", resume)
+        resume = trust.typed(ResumeState, own["resume"], f"{where}tsvq.resume")
+    args = _field(p, raw, "args", dict, "the checkpoint")
+    # the record resolves data_path to the file read; the flag keeps what was typed
+    spec = {k: v for k, v in asdict(data.spec).items() if k != "data_path"}
+    _agree(p, args, {"tsvq.model": model_cfg.to_dict(), "tsvq.data": spec,
+                     "tsvq.train": asdict(train)})
+    record = RunRecord(model_cfg, data, train, dict(args), _epoch(p, raw), _loss(p, raw, "train"),
+                       _loss(p, raw, "val"), state, "tsvq", resume)
+    _check_digest(p, raw, own)
+    return record
+
+
+# what tsvq.data holds besides the DataSpec fields (whose `scaler` is the fitted scaler here)
+_DATA_EXTRA = ("columns", "n_channels", "split_rule")
+
+
+def _data_record(p: Path, d: dict[str, Any], model: ModelConfig) -> DataRecord:
+    """tsvq.data, each field checked: types, the scaler, and agreement with the model."""
+    from .datasets import CUSTOM, split_rule
+
+    where = f"checkpoint {p}: tsvq.data"
+    names = [f.name for f in fields(DataSpec)]
+    unknown = sorted(set(d) - {*names, *_DATA_EXTRA}, key=repr)
+    missing = [k for k in (*names, *_DATA_EXTRA) if k not in d]
+    if unknown or missing:
+        what = (f"has unknown field(s) {', '.join(map(str, unknown))}" if unknown
+                else f"lacks {', '.join(missing)}")
+        raise TsvqError(f"{where} {what}")
+    columns = _field(p, d, "columns", (list, tuple), "tsvq.data")
+    if not all(isinstance(c, str) for c in columns):
+        raise TsvqError(f"{where}['columns'] must be a list of column names (strings)")
+    n_vars = _field(p, d, "n_channels", int, "tsvq.data")
+    problem = trust.scaler_problem(d["scaler"], len(columns))
+    if problem:
+        raise TsvqError(f"{where}['scaler'] {problem}")
+    spec = trust.typed(DataSpec, {**{k: d[k] for k in names}, "scaler": d["scaler"]["kind"]},
+                       where)
+    rules = {
+        # (DataSpec itself checks the dataset, the scaler's kind, features and channel)
+        "data_path": (isinstance(spec.data_path, str) or spec.dset != CUSTOM,
+                      "the path of the file trained on"),
+        "context_points": (spec.context_points == model.context_points,
+                           f"tsvq.model's context_points, {model.context_points}"),
+        "channel": (spec.channel is None or 0 <= spec.channel < n_vars,
+                    f"None or a channel below n_channels={n_vars}"),
+        "columns": (len(columns) == (n_vars if spec.channel is None else 1) > 0,
+                    f"{n_vars if spec.channel is None else 1} name(s), one per channel trained"),
+    }
+    for key, (ok, allowed) in rules.items():
+        if not ok:
+            raise TsvqError(f"{where}[{key!r}] is {d[key]!r}, expected {allowed}")
+    rule = _field(p, d, "split_rule", dict, "tsvq.data")
+    if rule and rule != asdict(split_rule(spec.dset)):  # {}: not recorded (splits follow dset)
+        raise TsvqError(f"{where}['split_rule'] is {rule!r}, but {spec.dset} is split by "
+                        f"{asdict(split_rule(spec.dset))!r}")
+    return DataRecord(spec, Scaler.from_dict(d["scaler"]), tuple(columns), n_vars, dict(rule))
+
+
+def _agree(p: Path, args: dict[str, Any], sections: dict[str, dict[str, Any]]) -> None:
+    """The flags a run was started with must equal what the record made of them."""
+    for section, values in sections.items():
+        for key, value in values.items():
+            if key in args and not _same(args[key], value):
+                raise TsvqError(
+                    f"checkpoint {p}: args[{key!r}] is {args[key]!r} but {section}[{key!r}] is "
+                    f"{value!r}; the file was edited or mixed from two runs")
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as flag values: 1 and True are one flag value, 1 and 1.0 one number, "1" is not."""
+    plain = (str, int, float, type(None))
+    if not isinstance(a, plain) or not isinstance(b, plain) or isinstance(a, str) != isinstance(
+            b, str):
+        return False
+    return bool(a == b)
+
+
+def _loss(p: Path, raw: dict[str, Any], split: str) -> float:
+    return float(_field(p, raw, f"{split}_loss", (int, float), "the checkpoint"))
+
+
+def _sealed_part(raw: dict[str, Any]) -> dict[str, Any]:
+    """What the digest covers: the original's keys and tsvq's record, all but the digest."""
+    own = {k: v for k, v in raw["tsvq"].items() if k != DIGEST}
+    return {**{k: raw[k] for k in REQUIRED_KEYS}, "tsvq": own}
+
+
+def _check_digest(p: Path, raw: dict[str, Any], own: dict[str, Any]) -> None:
+    """A record with a digest must match it field by field; one without (written before tsvq
+    kept digests) is trusted as far as the field checks go."""
+    if DIGEST not in own:
+        return
+    problem = trust.unsealed(_sealed_part(raw), own[DIGEST])
+    if problem:
+        raise TsvqError(
+            f"checkpoint {p}: {problem} after tsvq wrote the file (it does not match "
+            f"tsvq[{DIGEST!r}]); if that was on purpose, delete tsvq[{DIGEST!r}] and the file is "
+            "read with its field checks alone")
 
 
 def _epoch(p: Path, raw: dict[str, Any]) -> int:
@@ -346,8 +419,8 @@ def _original_record(p: Path, raw: dict[str, Any]) -> RunRecord:
     dset = _field(p, args, "dset", str, "args")
     context = _field(p, args, "context_points", int, "args")
     revin = _field(p, args, "revin", int, "args")
-    features = args.get("features", "M")
-    scaler_kind = args.get("scaler", "standard")
+    features = _optional(p, args, "features", str, "M")
+    scaler_kind = _optional(p, args, "scaler", str, "standard")
     try:  # each config checks itself when it is made
         cfg = ModelConfig(
             context_points=context, **{k: config[k] for k in ints},
@@ -356,11 +429,12 @@ def _original_record(p: Path, raw: dict[str, Any]) -> RunRecord:
         )
         spec = DataSpec(dset=dset, root_path=None, data_path=None, context_points=context,
                         scaler=scaler_kind, features=features, target="OT", channel=0)
-        train = TrainConfig(n_epochs=int(args.get("n_epochs", 100)),
-                            batch_size=int(args.get("batch_size", 64)),
-                            lr=float(args.get("lr", 1e-4)),
-                            weight_decay=float(args.get("weight_decay", 1e-4)),
-                            amp=bool(args.get("amp", 1)), select_by="loss")
+        train = TrainConfig(n_epochs=_optional(p, args, "n_epochs", int, 100),
+                            batch_size=_optional(p, args, "batch_size", int, 64),
+                            lr=float(_optional(p, args, "lr", (int, float), 1e-4)),
+                            weight_decay=float(_optional(p, args, "weight_decay", (int, float),
+                                                         1e-4)),
+                            amp=bool(_optional(p, args, "amp", int, 1)), select_by="loss")
     except (TypeError, ValueError, OverflowError) as exc:
         raise TsvqError(f"checkpoint {p}: its config and args describe no model tsvq can "
                         f"build: {exc}") from None
@@ -369,12 +443,18 @@ def _original_record(p: Path, raw: dict[str, Any]) -> RunRecord:
         state = join_state(model, _field(p, raw, "model_state_dict", dict, "the checkpoint"), {})
     except ValueError as exc:
         raise TsvqError(f"checkpoint {p}: {exc}") from None
+    _agree(p, args, {"config": {k: config[k] for k in ints + ("commitment_cost",)}})
     # The original trained the first channel of what --features selects, scaled with a
     # scaler fitted on the training split of all those channels (per channel, so refitting
     # channel 0 alone gives the same statistics).
     data = DataRecord(spec, None, (), int(config["n_channels"]))
-    return RunRecord(cfg, data, train, dict(args), _epoch(p, raw),
-                     float(raw["train_loss"]), float(raw["val_loss"]), state, "original")
+    return RunRecord(cfg, data, train, dict(args), _epoch(p, raw), _loss(p, raw, "train"),
+                     _loss(p, raw, "val"), state, "original")
+
+
+def _optional(p: Path, args: dict[str, Any], key: str, kind: type | tuple[type, ...],
+              default: Any) -> Any:
+    return _field(p, args, key, kind, "args") if key in args else default
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -436,11 +516,3 @@ def _refusal(p: Path, message: str) -> str:
 def _first_sentence(exc: BaseException) -> str:
     first = one_line(exc, 200).split(". ")[0]
     return first if any(c.isalpha() for c in first) else f"{type(exc).__name__} {first}"
-
-
-def _scaler_usable(scaler: Scaler, columns: tuple[str, ...]) -> bool:
-    """Finite shifts, positive finite scales, one of each per recorded channel."""
-    n = len(columns) or len(scaler.shift)
-    return bool(scaler.shift.shape == (n,) and scaler.scale.shape == (n,)
-                and np.isfinite(scaler.shift).all() and np.isfinite(scaler.scale).all()
-                and (scaler.scale > 0).all())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,8 +174,47 @@ def read_table(path: Path, dset: str = CUSTOM) -> Table:
     if embedded.is_embedded(path):
         spec = _registered(path)
         raw, compression = embedded.verified_bytes(path, spec.sha256, spec.size), None
+    check_header(raw, path, compression)
     fast = _read_fast(raw, path, compression)
     return fast if fast is not None else _read_strict(raw, path, compression)
+
+
+def check_header(raw: Path | bytes, path: Path, compression: str | None) -> None:
+    """Refuse a header that pandas would quietly repair: a column without a name (pandas calls
+    it 'Unnamed: k'), a name given twice (pandas renames the second 'a.1'), or a first data row
+    one field longer than the header (pandas takes the dates as an index and shifts every
+    column by one): each is said as it is in the file."""
+    try:
+        with _text(raw, compression) as fh:
+            rows = list(itertools.islice(csv.reader(fh), 2))
+    except (OSError, EOFError, csv.Error):
+        return  # the readers say what is wrong with such a file
+    if not rows:
+        return
+    names = [n.strip() for n in rows[0]]
+    if len(rows) > 1 and len(rows[1]) > len(names) >= 2:
+        raise TsvqError(
+            f"{path}: data row 1 has {len(rows[1])} fields but the header names {len(names)}"
+            f"{' (a separator at the end of each row?)' if rows[1][-1] == '' else ''}; every "
+            "row needs one field per header column")
+    blank = [i for i, n in enumerate(names) if i > 0 and not n]
+    if blank:
+        i = blank[0]
+        trailing = " (a separator at the end of the header?)" if i == len(names) - 1 else ""
+        raise TsvqError(f"{path}: header column {i + 1} has no name{trailing}; every value "
+                        "column needs a name")
+    twice = sorted({n for n in rows[0] if rows[0].count(n) > 1})
+    if twice:
+        raise TsvqError(f"{path}: the header names {', '.join(map(repr, twice))} more than "
+                        "once; each column needs a name of its own")
+
+
+def _text(raw: Path | bytes, compression: str | None) -> io.TextIOBase:
+    """The file as text, decompressed, undecodable bytes replaced (as the readers read it)."""
+    binary = io.BytesIO(raw) if isinstance(raw, bytes) else open(raw, "rb")  # noqa: SIM115
+    if compression == "gzip":
+        binary = gzip.GzipFile(fileobj=binary)
+    return io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline="")
 
 
 def _registered(path: Path) -> DatasetSpec:

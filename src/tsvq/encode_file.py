@@ -117,11 +117,12 @@ def foreign_scaler(tok: Tokenizer, layout: CsvLayout, cols: list[int], names: li
 
 
 def decode_file(tok: Tokenizer, tokens_path: str | Path, out: str | Path,
-                batch_size: int | None = None) -> tuple[int, ...]:
-    """Decode tokens file `tokens_path` (checked against `tok`) into `out`: x [n_windows, T, C]
-    in original units, start, columns (and mask, if the tokens have one); returns x's shape."""
+                batch_size: int | None = None, source: str = "--checkpoint") -> tuple[int, ...]:
+    """Decode tokens file `tokens_path` (checked against `tok`, named `source` in messages)
+    into `out`: x [n_windows, T, C] in original units, start, columns (and mask, if the tokens
+    have one); returns x's shape."""
     tokens = read_tokens(tokens_path)
-    check_against(tokens, tok, str(tokens_path))
+    check_against(tokens, tok, str(tokens_path), source)
     x = tok.decode(tokens.encoded(), batch_size=batch_size)
     extra = {} if tokens.mask is None else {"mask": tokens.mask}  # tokens that touched a fill
     write_npz(out, {"x": x, "start": tokens.start, "columns": np.asarray(tokens.columns),

@@ -32,6 +32,8 @@ class Loaded:
     origin: str  # "tsvq", or "original" for a checkpoint of the original script
     spec: DataSpec
     scaler: Scaler | None  # None: refitted on the training split (the original's checkpoints)
+    source: str = ""  # the checkpoint, folder or repo id it came from, for messages
+    columns: tuple[str, ...] = ()  # the channels trained on, when the source says
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> Loaded:
@@ -40,12 +42,14 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> Loaded:
     tok = load(path, device=device)
     if tok.record is not None:  # a checkpoint: its record knows the data's paths
         r = tok.record
-        return Loaded(tok.model, r.epoch, r.origin, r.data.spec, tok.scaler)
+        return Loaded(tok.model, r.epoch, r.origin, r.data.spec, tok.scaler, str(path),
+                      tuple(tok.columns))
     d = tok.data
     spec = DataSpec(dset=d.dset, root_path=None, data_path=None,
                     context_points=tok.cfg.context_points, scaler=tok.scaler.kind,
                     features=d.features, target=d.target, channel=d.channel)
-    return Loaded(tok.model, tok.run.get("epoch"), "tsvq", spec, tok.scaler)
+    return Loaded(tok.model, tok.run.get("epoch"), "tsvq", spec, tok.scaler, str(path),
+                  tuple(tok.columns))
 
 
 def fitted_scaler(record: RunRecord) -> tuple[Scaler, tuple[str, ...]]:
@@ -68,8 +72,9 @@ def load_split_data(
     spec = loaded.spec
     if data_path is not None:
         if spec.dset != "custom":
-            raise TsvqError(f"--data_path is for a tokenizer trained on --dset custom; this one "
-                            f"was trained on {spec.dset} (use --root_path)")
+            raise TsvqError(f"--data_path is for a tokenizer trained on --dset custom; "
+                            f"{loaded.source or 'this one'} was trained on {spec.dset} (use "
+                            "--root_path)")
         spec = DataSpec(**{**spec.__dict__, "data_path": data_path})
     if root_path is not None:
         data_path = spec.data_path if spec.dset == "custom" else None
@@ -77,11 +82,21 @@ def load_split_data(
         path = resolve_path(spec.dset, root_path, data_path)
     else:
         path = Path(spec.data_path) if spec.data_path else resolve_path(spec.dset, None, None)
-    data = prepare(read_table(path, spec.dset), spec, scaler=loaded.scaler)
+    try:
+        data = prepare(read_table(path, spec.dset), spec, scaler=loaded.scaler)
+    except TsvqError as exc:
+        if not loaded.source or loaded.source in str(exc):
+            raise
+        raise type(exc)(f"{exc} (the data of {loaded.source})") from None
     if loaded.scaler is not None and data.n_channels != len(loaded.scaler.shift):
         raise TsvqError(
             f"{path} gives {data.n_channels} channel(s), the checkpoint was trained on "
             f"{len(loaded.scaler.shift)}"
+        )
+    if loaded.columns and tuple(data.columns) != loaded.columns:
+        raise TsvqError(
+            f"{path} gives the channels {', '.join(data.columns)}; {loaded.source} was trained on "
+            f"{', '.join(loaded.columns)} (each channel is scaled with its own statistics)"
         )
     return data
 

@@ -20,33 +20,44 @@ from .model import ModelConfig, stage_strides
 F32, I64 = 4, 8
 
 
-def _conv_layers(cfg: ModelConfig) -> list[tuple[int, int, int, int, int]]:
-    """(c_in, c_out, kernel, L_in, L_out) of every convolution of the model."""
+Conv = tuple[int, int, int, int, int]  # (c_in, c_out, kernel, L_in, L_out)
+
+
+def _conv_groups(cfg: ModelConfig) -> list[tuple[list[Conv], int]]:
+    """The model's convolutions in order, as (a group of them, how many times it repeats): the
+    residual blocks are counted, not listed, since a file may carry an absurd number of them."""
     h, r, d = cfg.block_hidden_size, cfg.res_hidden_size, cfg.embedding_dim
     strides = stage_strides(cfg.compression_factor, cfg.patch_size)
     widths = [1, h // 2] + [h] * (len(strides) - 1)  # channels between the strided stages
-    layers, length = [], cfg.patch_size
-    for i, s in enumerate(strides):  # encoder
+    encoder, length = [], cfg.patch_size
+    for i, s in enumerate(strides):
         out = (length + 2 - 4) // s + 1
-        layers.append((widths[i], widths[i + 1], 4, length, out))
+        encoder.append((widths[i], widths[i + 1], 4, length, out))
         length = out
-    res = [(h, r, 3, length, length), (r, h, 1, length, length)] * cfg.num_residual_layers
-    layers += [(h, h, 3, length, length), *res, (h, d, 1, length, length)]
-    layers += [(d, h, 3, length, length), *res]  # decoder
+    b = length  # the length the residual blocks and the code layers run at
+    res = ([(h, r, 3, b, b), (r, h, 1, b, b)], cfg.num_residual_layers)
+    decoder = []
     for i, s in enumerate(strides[::-1]):
-        layers.append((widths[::-1][i], widths[::-1][i + 1], s + 2, length, length * s))
+        decoder.append((widths[::-1][i], widths[::-1][i + 1], s + 2, length, length * s))
         length *= s
-    return layers
+    return [(encoder, 1), ([(h, h, 3, b, b)], 1), res, ([(h, d, 1, b, b), (d, h, 3, b, b)], 1),
+            res, (decoder, 1)]
+
+
+def _conv_layers(cfg: ModelConfig) -> list[Conv]:
+    """(c_in, c_out, kernel, L_in, L_out) of every convolution of the model."""
+    return [conv for group, n in _conv_groups(cfg) for _ in range(n) for conv in group]
 
 
 def training_bytes(cfg: ModelConfig, batch_size: int, training: bool = True) -> int:
     """Estimated peak bytes to train (or, `training=False`, to run) on `batch_size` series."""
     weights = index = act = 0
-    for c_in, c_out, k, l_in, l_out in _conv_layers(cfg):
-        weights += c_in * c_out * k + c_out
-        if not (k == 1 and l_in == l_out):  # pointwise convolutions need no band
-            index += l_out * min(l_in, k) * c_in * c_out
-        act += l_out * c_out
+    for group, n in _conv_groups(cfg):
+        for c_in, c_out, k, l_in, l_out in group:
+            weights += (c_in * c_out * k + c_out) * n
+            if not (k == 1 and l_in == l_out):  # pointwise convolutions need no band
+                index += l_out * min(l_in, k) * c_in * c_out * n
+            act += l_out * c_out * n
     codebook = cfg.num_embeddings * cfg.embedding_dim
     per_weight = 4 if training else 1  # weight, gradient, two AdamW moments
     total = (weights + codebook) * F32 * per_weight + codebook * F32 * 2  # EMA statistics

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .datasets import F32_MAX, _check_text
+from .datasets import F32_MAX, _check_text, check_header
 from .errors import TsvqError, one_line
 
 # Cells pandas parses at once, as text (about 60-100 bytes a cell): rows per chunk are this
@@ -55,6 +55,7 @@ def scan(path: Path, chunk_rows: int | None = None) -> CsvLayout:
     if path.is_dir():
         raise TsvqError(f"data path is a directory, expected a CSV file: {path}")
     compression = _check_text(path)
+    check_header(path, path, compression)
     header = pd.read_csv(path, nrows=0, compression=compression, encoding_errors="replace")
     if header.shape[1] < 2:
         raise TsvqError(f"{path}: needs a date column and at least one value column, got "

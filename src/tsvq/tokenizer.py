@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 from huggingface_hub import constants, hf_hub_download
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from . import checkpoint
+from . import checkpoint, trust
 from .data import DataSpec, Scaler
-from .errors import ConfigError, TsvqError, one_line
+from .errors import TsvqError, one_line
 from .gaps import MISSING, EmptySeries, fill_linear, token_mask
 from .inputs import (
     as_int_array,
@@ -51,6 +51,8 @@ SERIES_PER_PASS = 512
 _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")  # owner/name on the Hugging Face Hub
 # Tensor names in model.safetensors: the model's own, under "model." as exports always had them.
 WEIGHTS_PREFIX = "model."
+# model.safetensors' metadata key for trust.seal of config.json and of every tensor
+DIGEST_KEY = "tsvq_digest"
 
 
 @dataclass
@@ -99,9 +101,19 @@ class TrainedOn:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainedOn:
+        if not isinstance(d, dict):
+            raise TsvqError(f"data is {type(d).__name__}, expected a dict")
         missing = [k for k in DATA_KEYS if k not in d]
         if missing:
             raise TsvqError(f"lacks data field(s) {', '.join(missing)}")
+        if not isinstance(d["columns"], list | tuple) or not d["columns"]:
+            raise TsvqError(f"data['columns'] is {d['columns']!r}, expected the channels' names")
+        problem = trust.scaler_problem(d["scaler"])
+        if problem:
+            raise TsvqError(f"data['scaler'] {problem}; the file is damaged")
+        if d["channel"] is not None and len(d["columns"]) != 1:
+            raise TsvqError(f"data['channel'] is {d['channel']!r} but data['columns'] names "
+                            f"{len(d['columns'])} channels; a run on one channel has one")
         return cls(d["dset"], d["features"], d["target"], d["channel"],
                    tuple(str(c) for c in d["columns"]), Scaler.from_dict(d["scaler"]))
 
@@ -128,7 +140,7 @@ class Tokenizer:
 
     def __init__(self, model: dict, data: dict, run: dict | None = None) -> None:
         # What is known of the training run: its epoch, 0-based (exported along, may be absent).
-        self.run = {"epoch": int(run["epoch"])} if run and run.get("epoch") is not None else {}
+        self.run = _run_fields(run)
         # The full run record when loaded from a checkpoint (paths included); never exported.
         self.record: checkpoint.RunRecord | None = None
         self.cfg = _model_config(model)
@@ -207,7 +219,12 @@ class Tokenizer:
                                                  encoding="utf-8")
         weights = {f"{WEIGHTS_PREFIX}{k}": v.detach().cpu().contiguous()
                    for k, v in self.model.state_dict().items()}
-        save_file(weights, str(out / constants.SAFETENSORS_SINGLE_FILE))
+        # a digest of each field of config.json and of each tensor, so that an edit to either
+        # is named when the folder is loaded (see `_unsealed`)
+        sealed = trust.seal({constants.CONFIG_NAME: json.loads(json.dumps(config)),
+                             constants.SAFETENSORS_SINGLE_FILE: weights})
+        save_file(weights, str(out / constants.SAFETENSORS_SINGLE_FILE),
+                  metadata={DIGEST_KEY: json.dumps(sealed)})
         (out / "README.md").write_text(model_card(self), encoding="utf-8")
         return out
 
@@ -272,6 +289,13 @@ class Tokenizer:
         if not weights.is_file():
             raise TsvqError(f"tokenizer folder {where} lacks {weights.name}")
         tok._load_weights(weights)
+        problem = _unsealed(weights, fields)
+        if problem:
+            raise TsvqError(
+                f"tokenizer folder {where}: {problem} after tsvq wrote the folder (it does "
+                f"not match the digest in the metadata of {weights.name}); if that was on "
+                f"purpose, save {weights.name} again without metadata and the folder is read "
+                "with its field checks alone")
         return tok
 
     def _load_weights(self, weights: Path) -> None:
@@ -582,18 +606,48 @@ def describe_columns(columns: list[str], at_most: int = 8) -> str:
     return head if len(columns) <= at_most else f"{head}, ... ({len(columns)} in all)"
 
 
+def _unsealed(weights: Path, config: dict[str, Any]) -> str | None:
+    """What differs from the digest tsvq wrote into `weights`' metadata (None: all matches, or
+    no digest: a folder exported before tsvq kept one, or whose weights were saved again)."""
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            sealed = (f.metadata() or {}).get(DIGEST_KEY)
+    except (SafetensorError, OSError) as exc:
+        raise TsvqError(f"cannot load {weights}: {one_line(exc)}") from None
+    if sealed is None:
+        return None
+    try:
+        sealed = json.loads(sealed)
+    except ValueError:
+        return "the digest itself is damaged (not JSON)"
+    tree = {constants.CONFIG_NAME: config, weights.name: load_file(str(weights))}
+    return trust.unsealed(tree, sealed)
+
+
+def _run_fields(run: Any) -> dict[str, int]:
+    """What is known of the training run: {"epoch": 0-based} or nothing."""
+    if run is None or isinstance(run, dict) and run.get("epoch") is None:
+        return {}
+    if not isinstance(run, dict) or not trust.is_kind(run["epoch"], (int,)) or run["epoch"] < 0:
+        raise TsvqError(f"tokenizer configuration: run is {run!r}, expected {{'epoch': an "
+                        "integer >= 0}")
+    return {"epoch": run["epoch"]}
+
+
 def _model_config(fields: dict) -> ModelConfig:
     known = set(ModelConfig.__dataclass_fields__)
-    unknown = sorted(set(fields) - known)
+    unknown = sorted(set(fields) - known, key=repr) if isinstance(fields, dict) else []
     if unknown:
         raise TsvqError(
-            f"tokenizer configuration has unknown model field(s) {', '.join(unknown)}; it was "
-            "written by another version of tsvq"
+            f"tokenizer configuration has unknown model field(s) {', '.join(map(str, unknown))}; "
+            "it was written by another version of tsvq"
         )
-    try:
-        return ModelConfig(**fields)  # checks itself
-    except ConfigError as exc:
-        raise TsvqError(f"tokenizer configuration is invalid: {exc}") from None
+    from .memory import check_fits
+
+    # the types here (a bool is no int, a float finite); ModelConfig checks the values itself
+    cfg = trust.typed(ModelConfig, fields, "tokenizer configuration: model", trust.ARCHITECTURE)
+    check_fits(cfg, 1, training=False, where="tokenizer configuration: ")
+    return cfg
 
 
 def model_card(tok: Tokenizer) -> str:

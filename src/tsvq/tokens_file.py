@@ -49,6 +49,8 @@ FIELDS = {
     "num_embeddings": "the tokenizer's codebook size",
 }
 DIGEST = "digest"  # version 2: sha256 over every other field of FIELDS and OPTIONAL
+# "name=digest" of each field DIGEST covers (written since issue 12): names what was changed
+FIELD_DIGESTS = "field_digests"
 OPTIONAL = {"mask": "[n, C, n_tokens] bool: tokens whose steps include a filled gap"}
 # Written for the reader's information only; decode never uses them.
 INFO = ("dset", "split", "stride", "missing")
@@ -122,6 +124,8 @@ class TokensWriter:
         for name, a in meta.items():
             parts[name] = (a.dtype, a.shape, _sha(a))
         meta[DIGEST] = np.asarray(_digest(parts))
+        meta[FIELD_DIGESTS] = np.asarray([f"{name}={_field_digest(name, *parts[name])}"
+                                          for name in sorted(parts) if _covered(name)])
 
         def write(tmp: Path) -> None:
             with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
@@ -158,15 +162,40 @@ def _sha(a: np.ndarray) -> bytes:
     return hashlib.sha256(np.ascontiguousarray(a).data).digest()
 
 
+def _covered(name: str) -> bool:
+    return name in FIELDS or name in OPTIONAL
+
+
 def _digest(parts: dict[str, tuple[np.dtype, tuple[int, ...], bytes]]) -> str:
     """One digest over the fields that decode uses: name, dtype, shape and content of each."""
     h = hashlib.sha256()
     for name in sorted(parts):
-        if name in FIELDS or name in OPTIONAL:
+        if _covered(name):
             dt, shape, content = parts[name]
             h.update(f"{name}|{dt.str}|{shape}|".encode())
             h.update(content)
     return h.hexdigest()
+
+
+def _field_digest(name: str, dt: np.dtype, shape: tuple[int, ...], content: bytes) -> str:
+    return hashlib.sha256(f"{name}|{dt.str}|{shape}|".encode() + content).hexdigest()[:32]
+
+
+def _altered(a: dict[str, np.ndarray], listed: np.ndarray | None) -> str:
+    """Which field differs from the one `tsvq encode` wrote, as far as its field digests say."""
+    try:
+        written = dict(str(x).split("=", 1) for x in np.asarray(listed).reshape(-1))
+    except (TypeError, ValueError):
+        return "its digest does not match its content"
+    for name in sorted(set(written) | {k for k in a if _covered(k)}):
+        if name not in a:
+            return f"'{name}' was dropped"
+        if name not in written:
+            return f"'{name}' was added"
+        v = a[name]
+        if written[name] != _field_digest(name, v.dtype, v.shape, _sha(v)):
+            return f"'{name}' was changed"
+    return "its digest was changed"
 
 
 def read_tokens(path: str | Path) -> Tokens:
@@ -175,9 +204,13 @@ def read_tokens(path: str | Path) -> Tokens:
     if not p.is_file():
         what = "a directory" if p.is_dir() else missing_reason(p)
         raise TsvqError(f"tokens file {p} is {what}; expected an .npz from `tsvq encode`")
+    if not zipfile.is_zipfile(p):  # np.load would read it as .npy or as a pickle
+        raise TsvqError(f"{p} is not a tsvq tokens file: it is not an .npz archive; write one "
+                        "with `tsvq encode`")
     try:
         with np.load(p, allow_pickle=False) as npz:
-            a = {k: npz[k] for k in npz.files if k in FIELDS or k in OPTIONAL or k == DIGEST}
+            a = {k: npz[k] for k in npz.files
+                 if _covered(k) or k in (DIGEST, FIELD_DIGESTS)}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise TsvqError(f"cannot read tokens file {p}: {one_line(exc, 200)}") from None
     missing = [k for k in FIELDS if k not in a]
@@ -198,11 +231,13 @@ def read_tokens(path: str | Path) -> Tokens:
     if scalars["format_version"] not in (1, VERSION):
         raise bad("format_version", scalars["format_version"])
     if scalars["format_version"] >= 2:
-        stored = a.pop(DIGEST, None)
+        stored, listed = a.pop(DIGEST, None), a.pop(FIELD_DIGESTS, None)
         if stored is None or stored.shape != () or stored.dtype.kind != "U" or str(stored) != (
                 _digest({k: (v.dtype, v.shape, _sha(v)) for k, v in a.items()})):
+            why = ("its digest does not match its content" if listed is None
+                   else _altered(a, listed))
             raise TsvqError(f"tokens file {p} was altered or damaged after `tsvq encode` wrote "
-                            "it: its digest does not match its content")
+                            f"it: {why}")
     codes = a["codes"]
     if codes.ndim != 3 or not np.issubdtype(codes.dtype, np.integer):
         raise bad("codes", f"shape {codes.shape} dtype {codes.dtype}")
@@ -234,8 +269,11 @@ def read_tokens(path: str | Path) -> Tokens:
                   version=scalars["format_version"])
 
 
-def check_against(tokens: Tokens, tok: Tokenizer, path: str | Path) -> None:
-    """Refuse tokens that another tokenizer made, or whose scaler or lengths disagree with it."""
+def check_against(tokens: Tokens, tok: Tokenizer, path: str | Path,
+                  source: str | Path = "--checkpoint") -> None:
+    """Refuse tokens that another tokenizer made, or whose scaler or lengths disagree with it.
+
+    `source` names the tokenizer in messages (its checkpoint or folder)."""
     k = tokens.n_tokens
     diff = []
     if tokens.num_embeddings != tok.vocab_size:
@@ -246,10 +284,10 @@ def check_against(tokens: Tokens, tok: Tokenizer, path: str | Path) -> None:
                     f"{tok.cfg.patch_size}")
     if diff:
         raise TsvqError(f"{path} was made by a tokenizer of another configuration "
-                        f"({'; '.join(diff)}; tokens file vs --checkpoint)")
+                        f"({'; '.join(diff)}; tokens file vs {source})")
     if tokens.tokenizer != tok.fingerprint():
         raise TsvqError(
-            f"{path} was made by another model (tokenizer {tokens.tokenizer}, --checkpoint is "
+            f"{path} was made by another model (tokenizer {tokens.tokenizer}, {source} is "
             f"{tok.fingerprint()}): its codes index a different codebook"
         )
     c = len(tokens.columns)
@@ -261,6 +299,6 @@ def check_against(tokens: Tokens, tok: Tokenizer, path: str | Path) -> None:
         raise TsvqError(
             f"{path}: its scaler for channel(s) "
             f"{describe_columns([tokens.columns[j] for j in fixed])} differs from the "
-            "tokenizer's training scaler"
+            f"tokenizer's training scaler ({source})"
         )
     tokens.scaler = check_scaler(tokens.scaler, c)

@@ -112,7 +112,7 @@ def join_state(model: nn.Module, totem: dict[str, torch.Tensor],
     names = key_map(model)
     back = {v: k for k, v in names.items()}
     missing = sorted(set(back) - set(totem))
-    unknown = sorted(set(totem) - set(back))
+    unknown = sorted(map(str, set(totem) - set(back)))  # a file's keys may be anything
     if missing or unknown:
         parts = []
         if missing:
@@ -122,12 +122,18 @@ def join_state(model: nn.Module, totem: dict[str, torch.Tensor],
                          f"{' ...' if len(unknown) > 4 else ''}")
         raise ValueError(f"model_state_dict does not fit this configuration: {'; '.join(parts)}")
     own = model.state_dict()
-    out = dict(own)
-    for key, value in totem.items():
-        out[back[key]] = _checked(f"model_state_dict[{key!r}]", value, own[back[key]])
-    for key, value in rest.items():  # tsvq's own buffers; unknown names are ignored
-        if key in own and key not in names:
-            out[key] = _checked(f"tsvq.state[{key!r}]", value, own[key])
+    out, problems = dict(own), []
+    pairs = [(f"model_state_dict[{k!r}]", back[k], v) for k, v in totem.items()]
+    pairs += [(f"tsvq.state[{k!r}]", k, v) for k, v in rest.items()  # tsvq's own buffers;
+              if k in own and k not in names]  # unknown names are ignored
+    for where, key, value in pairs:
+        try:
+            out[key] = _checked(where, value, own[key])
+        except ValueError as exc:
+            problems.append(str(exc))
+    if problems:  # every misfit counted, the first few named
+        more = f"; ... ({len(problems)} tensors in all)" if len(problems) > 3 else ""
+        raise ValueError("; ".join(problems[:3]) + more)
     return out
 
 

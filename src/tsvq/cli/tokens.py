@@ -78,7 +78,8 @@ def run_decode(args: argparse.Namespace) -> int:
 
     _check_out_file(args.out)
     tok = load(args.checkpoint, device=args.device)
-    shape = decode_file(tok, args.tokens, args.out, args.batch_size)
+    shape = decode_file(tok, args.tokens, args.out, args.batch_size,
+                        f"--checkpoint {args.checkpoint}")
     print(f"Decoded {shape[0]} windows into x {shape} (original units); wrote {args.out}")
     return 0
 
