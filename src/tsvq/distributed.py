@@ -4,6 +4,7 @@ needs. Every collective is a no-op outside a distributed run, so one code path s
 from __future__ import annotations
 
 import contextlib
+import gc
 import inspect
 import os
 from collections.abc import Iterator
@@ -51,6 +52,11 @@ def process_group(device: torch.device) -> Iterator[None]:
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     try:
         yield
+        # Leave together, with nothing of the run left: gloo aborts a process ("terminate
+        # called without an active exception") whose peer still uses the group, or whose DDP
+        # reducer outlives it. Not on an error: the peer may never arrive.
+        gc.collect()
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
