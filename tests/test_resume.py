@@ -1,4 +1,4 @@
-"""Resume: a run killed (SIGKILL) or interrupted (Ctrl-C) mid-epoch, resumed with --resume,
+"""Resume: a run killed (SIGKILL) or interrupted (Ctrl-C, SIGTERM) mid-epoch, resumed with --resume,
 ends with the same history and weights, bit for bit, as one that was never stopped (CPU)."""
 
 from __future__ import annotations
@@ -112,13 +112,17 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(
     assert not any(stale_temporaries(p) for p in files.values())
 
 
-def test_ctrl_c_saves_state_says_so_and_resumes_exactly(tmp_path: Path, reference: Path) -> None:
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_saves_state_says_so_and_resumes_exactly(
+        tmp_path: Path, reference: Path, sig: signal.Signals, status: int) -> None:
+    """SIGTERM (what schedulers and `docker stop` send) takes Ctrl-C's path to the letter."""
     files = _files(tmp_path)
     proc = _start(tmp_path)
     _wait_for_state(proc, files["last"], 1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == status, err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert (f"interrupted: training stopped; the state after epoch 1 is saved in "
             f"{files['last']}; continue with the same flags and --resume") in err
