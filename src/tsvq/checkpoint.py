@@ -37,7 +37,8 @@ from .totem import ORIGINAL_CONFIG_KEYS, join_state, original_config, split_stat
 FORMAT = "tsvq-run"
 FORMAT_VERSION = 2
 DIGEST = "digest"  # tsvq[DIGEST]: trust.seal of the file, written since issue 12; optional in v2
-OLD_FORMAT = "tsvq-checkpoint"  # tsvq before the model computed TOTEM's exact function
+OLD_FORMAT = "tsvq-checkpoint"  # tsvq 0.1's layout, before the run record (and, mostly, before
+# the model computed TOTEM's exact function)
 REQUIRED_KEYS = ("model_state_dict", "config", "args", "epoch", "train_loss", "val_loss")
 
 
@@ -240,8 +241,9 @@ def load_run(path: str | Path) -> RunRecord:
                         "original's keys, though its args say tsvq trained it")
     if raw.get("format") == OLD_FORMAT:
         raise TsvqError(
-            f"checkpoint {p} was written by tsvq 0.1, whose model is not TOTEM's function "
-            "(two ReLUs differ); its weights do not carry over: train it again with this tsvq"
+            f"checkpoint {p} was written by tsvq 0.1 (format {OLD_FORMAT!r}), which kept no run "
+            "record (and whose model, in most of its files, was two ReLUs away from TOTEM's "
+            "function); it cannot be read as this tsvq's: train it again with this tsvq"
         )
     return _original_record(p, raw)
 
