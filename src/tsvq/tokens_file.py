@@ -201,6 +201,32 @@ def _altered(a: dict[str, np.ndarray], listed: np.ndarray | None) -> str:
 def read_tokens(path: str | Path) -> Tokens:
     """Load a tokens file written by `tsvq encode` and check every field decode uses."""
     p = Path(path)
+    a = _arrays(p)
+    scalars = {}
+    for name in ("format_version", "context_points", "n_tokens", "num_embeddings"):
+        v = a[name]
+        if v.shape != () or not np.issubdtype(v.dtype, np.integer):
+            raise _bad(p, name, f"shape {v.shape} dtype {v.dtype}")
+        scalars[name] = int(v)
+    if scalars["format_version"] not in (1, VERSION):
+        raise _bad(p, "format_version", scalars["format_version"])
+    if scalars["format_version"] >= 2:
+        _check_digest(p, a)
+    _check_shapes(p, a, scalars["n_tokens"])
+    try:
+        scaler = Scaler(str(a["scaler_kind"]), a["scaler_shift"].astype(np.float32),
+                        a["scaler_scale"].astype(np.float32))
+    except (TypeError, ValueError):
+        raise _bad(p, "scaler_shift", "numbers") from None
+    return Tokens(codes=a["codes"], mean=a["mean"], std=a["std"], start=a["start"],
+                  columns=[str(x) for x in a["columns"]], scaler=scaler,
+                  tokenizer=str(a["tokenizer"]), context_points=scalars["context_points"],
+                  n_tokens=scalars["n_tokens"], num_embeddings=scalars["num_embeddings"],
+                  mask=a.get("mask"), version=scalars["format_version"])
+
+
+def _arrays(p: Path) -> dict[str, np.ndarray]:
+    """The fields of tokens file `p` (and its digests), refused unless it is one."""
     if not p.is_file():
         what = "a directory" if p.is_dir() else missing_reason(p)
         raise TsvqError(f"tokens file {p} is {what}; expected an .npz from `tsvq encode`")
@@ -217,56 +243,46 @@ def read_tokens(path: str | Path) -> Tokens:
     if missing or a["format"].shape != () or str(a["format"]) != FORMAT:
         raise TsvqError(f"{p} is not a tsvq tokens file (lacks {', '.join(missing or ['format'])}"
                         "); write one with `tsvq encode`")
+    return a
 
-    def bad(name: str, got: object) -> TsvqError:
-        return TsvqError(f"tokens file {p}: '{name}' must be {FIELDS.get(name) or OPTIONAL[name]}"
-                         f", got {got}")
 
-    scalars = {}
-    for name in ("format_version", "context_points", "n_tokens", "num_embeddings"):
-        v = a[name]
-        if v.shape != () or not np.issubdtype(v.dtype, np.integer):
-            raise bad(name, f"shape {v.shape} dtype {v.dtype}")
-        scalars[name] = int(v)
-    if scalars["format_version"] not in (1, VERSION):
-        raise bad("format_version", scalars["format_version"])
-    if scalars["format_version"] >= 2:
-        stored, listed = a.pop(DIGEST, None), a.pop(FIELD_DIGESTS, None)
-        if stored is None or stored.shape != () or stored.dtype.kind != "U" or str(stored) != (
-                _digest({k: (v.dtype, v.shape, _sha(v)) for k, v in a.items()})):
-            why = ("its digest does not match its content" if listed is None
-                   else _altered(a, listed))
-            raise TsvqError(f"tokens file {p} was altered or damaged after `tsvq encode` wrote "
-                            f"it: {why}")
+def _bad(p: Path, name: str, got: object) -> TsvqError:
+    return TsvqError(f"tokens file {p}: '{name}' must be {FIELDS.get(name) or OPTIONAL[name]}"
+                     f", got {got}")
+
+
+def _check_digest(p: Path, a: dict[str, np.ndarray]) -> None:
+    """A version-2 file's digest over every field (removed from `a`), naming an altered one."""
+    stored, listed = a.pop(DIGEST, None), a.pop(FIELD_DIGESTS, None)
+    if stored is None or stored.shape != () or stored.dtype.kind != "U" or str(stored) != (
+            _digest({k: (v.dtype, v.shape, _sha(v)) for k, v in a.items()})):
+        why = ("its digest does not match its content" if listed is None
+               else _altered(a, listed))
+        raise TsvqError(f"tokens file {p} was altered or damaged after `tsvq encode` wrote "
+                        f"it: {why}")
+
+
+def _check_shapes(p: Path, a: dict[str, np.ndarray], n_tokens: int) -> None:
+    """Every field's shape and kind agree with the codes [n, C, n_tokens]."""
     codes = a["codes"]
     if codes.ndim != 3 or not np.issubdtype(codes.dtype, np.integer):
-        raise bad("codes", f"shape {codes.shape} dtype {codes.dtype}")
+        raise _bad(p, "codes", f"shape {codes.shape} dtype {codes.dtype}")
     n, c, k = codes.shape
-    if scalars["n_tokens"] != k:
-        raise bad("n_tokens", f"{scalars['n_tokens']} with codes of shape {codes.shape}")
+    if n_tokens != k:
+        raise _bad(p, "n_tokens", f"{n_tokens} with codes of shape {codes.shape}")
     shapes = {"mean": (n, c), "std": (n, c), "start": (n,), "columns": (c,),
               "scaler_shift": (c,), "scaler_scale": (c,), "scaler_kind": (), "tokenizer": ()}
     for name, shape in shapes.items():
         if a[name].shape != shape:
-            raise bad(name, f"shape {a[name].shape} with codes of shape {codes.shape}")
+            raise _bad(p, name, f"shape {a[name].shape} with codes of shape {codes.shape}")
     for name in ("columns", "scaler_kind", "tokenizer"):
         if a[name].dtype.kind != "U":
-            raise bad(name, f"dtype {a[name].dtype}")
+            raise _bad(p, name, f"dtype {a[name].dtype}")
     if not np.issubdtype(a["start"].dtype, np.integer):
-        raise bad("start", f"dtype {a['start'].dtype}")
+        raise _bad(p, "start", f"dtype {a['start'].dtype}")
     mask = a.get("mask")
     if mask is not None and (mask.shape != codes.shape or mask.dtype != np.bool_):
-        raise bad("mask", f"shape {mask.shape} dtype {mask.dtype}")
-    try:
-        scaler = Scaler(str(a["scaler_kind"]), a["scaler_shift"].astype(np.float32),
-                        a["scaler_scale"].astype(np.float32))
-    except (TypeError, ValueError):
-        raise bad("scaler_shift", "numbers") from None
-    return Tokens(codes=codes, mean=a["mean"], std=a["std"], start=a["start"],
-                  columns=[str(x) for x in a["columns"]], scaler=scaler,
-                  tokenizer=str(a["tokenizer"]), context_points=scalars["context_points"],
-                  n_tokens=k, num_embeddings=scalars["num_embeddings"], mask=mask,
-                  version=scalars["format_version"])
+        raise _bad(p, "mask", f"shape {mask.shape} dtype {mask.dtype}")
 
 
 def check_against(tokens: Tokens, tok: Tokenizer, path: str | Path,
