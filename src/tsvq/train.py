@@ -471,10 +471,10 @@ def criterion(tcfg: TrainConfig) -> str:
 
 
 def save_epoch(run: Run, paths: RunPaths, record: RunRecord, progress: Progress,
-               losses_: tuple[EpochStats, EpochStats], improved: bool,
+               stats: tuple[EpochStats, EpochStats], improved: bool,
                log: Callable[[str], None]) -> None:
     """The best checkpoint when the epoch improved, the history, and the last state."""
-    tr, va = losses_
+    tr, va = stats
     epoch = len(progress.history)
     # the original counts epochs from 0 in its checkpoints
     now = RunRecord(record.model, record.data, record.train, record.args, epoch - 1, tr.loss,
