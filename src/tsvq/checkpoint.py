@@ -29,7 +29,7 @@ from . import trust
 from .config import TrainConfig
 from .data import DataSpec, Scaler
 from .errors import TsvqError, one_line
-from .files import write_text, write_with
+from .files import write_json, write_text, write_with
 from .model import VQVAE, ModelConfig
 from .reach import not_there
 from .totem import ORIGINAL_CONFIG_KEYS, join_state, original_config, split_state
@@ -201,7 +201,7 @@ def write_configs(paths: RunPaths, record: RunRecord) -> None:
     """`_config.json` exactly as the original writes it, and tsvq's full `_run.json` beside it."""
     config = original_config(record.model, record.data.n_channels)
     write_text(paths.config, json.dumps(config, indent=4))  # the original's json.dump(config)
-    write_text(paths.run, json.dumps(run_json(record), indent=2) + "\n")
+    write_json(paths.run, run_json(record))
 
 
 def run_json(record: RunRecord) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +55,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> Loaded:
 def fitted_scaler(record: RunRecord) -> tuple[Scaler, tuple[str, ...]]:
     """The scaler of a checkpoint of the original script, which records none: fitted again on
     the training split, as the original's data loader fitted it; and the channels' names."""
-    loaded = Loaded(record.build_model(), record.epoch, record.origin, record.data.spec, None)
-    data = load_split_data(loaded)
+    spec = record.data.spec  # the original records no paths: the dataset's usual file
+    data = prepare(read_table(resolve_path(spec.dset, None, None), spec.dset), spec, scaler=None)
     return data.scaler, tuple(data.columns)
 
 
@@ -75,10 +75,10 @@ def load_split_data(
             raise TsvqError(f"--data_path is for a tokenizer trained on --dset custom; "
                             f"{loaded.source or 'this one'} was trained on {spec.dset} (use "
                             "--root_path)")
-        spec = DataSpec(**{**spec.__dict__, "data_path": data_path})
+        spec = replace(spec, data_path=data_path)
     if root_path is not None:
         data_path = spec.data_path if spec.dset == "custom" else None
-        spec = DataSpec(**{**spec.__dict__, "root_path": root_path, "data_path": data_path})
+        spec = replace(spec, root_path=root_path, data_path=data_path)
         path = resolve_path(spec.dset, root_path, data_path)
     else:
         path = Path(spec.data_path) if spec.data_path else resolve_path(spec.dset, None, None)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from huggingface_hub import constants, hf_hub_download
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from . import checkpoint, trust
 from .data import DataSpec, Scaler
@@ -138,14 +138,15 @@ class Tokenizer:
     tokenizer's call encodes.
     """
 
-    def __init__(self, model: dict, data: dict, run: dict | None = None) -> None:
+    def __init__(self, model: dict | ModelConfig, data: dict | TrainedOn,
+                 run: dict | None = None) -> None:
         # What is known of the training run: its epoch, 0-based (exported along, may be absent).
         self.run = _run_fields(run)
         # The full run record when loaded from a checkpoint (paths included); never exported.
         self.record: checkpoint.RunRecord | None = None
         self.cfg = _model_config(model)
         try:
-            self.data = TrainedOn.from_dict(data)
+            self.data = data if isinstance(data, TrainedOn) else TrainedOn.from_dict(data)
         except TsvqError as exc:
             raise TsvqError(f"tokenizer configuration: {exc}") from None
         self.model = VQVAE(self.cfg).eval()
@@ -215,13 +216,13 @@ class Tokenizer:
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         config = {"model": self.cfg.to_dict(), "data": self.data.to_dict(), "run": self.run}
-        (out / constants.CONFIG_NAME).write_text(json.dumps(config, sort_keys=True, indent=2),
-                                                 encoding="utf-8")
+        text = json.dumps(config, sort_keys=True, indent=2)
+        (out / constants.CONFIG_NAME).write_text(text, encoding="utf-8")
         weights = {f"{WEIGHTS_PREFIX}{k}": v.detach().cpu().contiguous()
                    for k, v in self.model.state_dict().items()}
-        # a digest of each field of config.json and of each tensor, so that an edit to either
-        # is named when the folder is loaded (see `_unsealed`)
-        sealed = trust.seal({constants.CONFIG_NAME: json.loads(json.dumps(config)),
+        # a digest of each field of config.json (as it reads back) and of each tensor, so that
+        # an edit to either is named when the folder is loaded (see `_unsealed`)
+        sealed = trust.seal({constants.CONFIG_NAME: json.loads(text),
                              constants.SAFETENSORS_SINGLE_FILE: weights})
         save_file(weights, str(out / constants.SAFETENSORS_SINGLE_FILE),
                   metadata={DIGEST_KEY: json.dumps(sealed)})
@@ -253,17 +254,12 @@ class Tokenizer:
             from .evaluate import fitted_scaler
 
             scaler, columns = fitted_scaler(record)
-        data = {"dset": spec.dset, "features": spec.features, "target": spec.target,
-                "channel": spec.channel, "columns": list(columns), "scaler": scaler.to_dict()}
-        tok = cls._build(record.model.to_dict(), data, path, {"epoch": record.epoch})
+        data = TrainedOn(spec.dset, spec.features, spec.target, spec.channel, tuple(columns),
+                         scaler)
+        # the record's config and state are checked against each other by load_run already
+        tok = cls._build(record.model, data, path, {"epoch": record.epoch})
         tok.record = record
-        try:
-            tok.model.load_state_dict(record.state, strict=True)
-        except RuntimeError as exc:
-            raise TsvqError(
-                f"checkpoint {path}: the weights do not fit its configuration: "
-                f"{one_line(exc)}"
-            ) from None
+        tok.model.load_state_dict(record.state, strict=True)
         return tok
 
     @classmethod
@@ -288,8 +284,9 @@ class Tokenizer:
         weights = folder / constants.SAFETENSORS_SINGLE_FILE
         if not weights.is_file():
             raise TsvqError(f"tokenizer folder {where} lacks {weights.name}")
-        tok._load_weights(weights)
-        problem = _unsealed(weights, fields)
+        tensors, metadata = _read_safetensors(weights)
+        tok._load_weights(weights, tensors)
+        problem = _unsealed(weights, tensors, metadata, fields)
         if problem:
             raise TsvqError(
                 f"tokenizer folder {where}: {problem} after tsvq wrote the folder (it does "
@@ -298,13 +295,9 @@ class Tokenizer:
                 "with its field checks alone")
         return tok
 
-    def _load_weights(self, weights: Path) -> None:
-        """The model's tensors from a safetensors file, strictly: a missing, extra or misshapen
+    def _load_weights(self, weights: Path, saved: dict[str, torch.Tensor]) -> None:
+        """The model's tensors as read from `weights`, strictly: a missing, extra or misshapen
         tensor is an error naming it, never a silently untrained layer."""
-        try:
-            saved = load_file(str(weights))
-        except (SafetensorError, OSError, RuntimeError) as exc:
-            raise TsvqError(f"cannot load {weights}: {one_line(exc)}") from None
         state = {k.removeprefix(WEIGHTS_PREFIX): v for k, v in saved.items()}
         own = self.model.state_dict()
         wrong = [f"{k} has shape {tuple(v.shape)}, the configuration needs {tuple(own[k].shape)}"
@@ -606,22 +599,28 @@ def describe_columns(columns: list[str], at_most: int = 8) -> str:
     return head if len(columns) <= at_most else f"{head}, ... ({len(columns)} in all)"
 
 
-def _unsealed(weights: Path, config: dict[str, Any]) -> str | None:
-    """What differs from the digest tsvq wrote into `weights`' metadata (None: all matches, or
-    no digest: a folder exported before tsvq kept one, or whose weights were saved again)."""
+def _read_safetensors(weights: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors of a safetensors file and its metadata, read once."""
     try:
         with safe_open(str(weights), framework="pt") as f:
-            sealed = (f.metadata() or {}).get(DIGEST_KEY)
-    except (SafetensorError, OSError) as exc:
+            names = f.keys()  # safe_open is no mapping: it is not iterable
+            return {k: f.get_tensor(k) for k in names}, dict(f.metadata() or {})
+    except (SafetensorError, OSError, RuntimeError) as exc:
         raise TsvqError(f"cannot load {weights}: {one_line(exc)}") from None
+
+
+def _unsealed(weights: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str],
+              config: dict[str, Any]) -> str | None:
+    """What differs from the digest tsvq wrote into `weights`' metadata (None: all matches, or
+    no digest: a folder exported before tsvq kept one, or whose weights were saved again)."""
+    sealed = metadata.get(DIGEST_KEY)
     if sealed is None:
         return None
     try:
         sealed = json.loads(sealed)
     except ValueError:
         return "the digest itself is damaged (not JSON)"
-    tree = {constants.CONFIG_NAME: config, weights.name: load_file(str(weights))}
-    return trust.unsealed(tree, sealed)
+    return trust.unsealed({constants.CONFIG_NAME: config, weights.name: tensors}, sealed)
 
 
 def _run_fields(run: Any) -> dict[str, int]:
@@ -634,7 +633,9 @@ def _run_fields(run: Any) -> dict[str, int]:
     return {"epoch": run["epoch"]}
 
 
-def _model_config(fields: dict) -> ModelConfig:
+def _model_config(fields: dict | ModelConfig) -> ModelConfig:
+    if isinstance(fields, ModelConfig):  # made and checked already (a checkpoint's record)
+        return fields
     known = set(ModelConfig.__dataclass_fields__)
     unknown = sorted(set(fields) - known, key=repr) if isinstance(fields, dict) else []
     if unknown:

@@ -11,7 +11,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +158,7 @@ def data_record(data: SeriesData) -> DataRecord:
 
     spec = data.spec
     path = str(resolve_path(spec.dset, spec.root_path, spec.data_path).resolve())
-    spec = type(spec)(**{**asdict(spec), "data_path": path})
+    spec = replace(spec, data_path=path)
     return DataRecord(spec, data.scaler, tuple(data.columns), data.n_vars,
                       asdict(split_rule(spec.dset)))
 

@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             if getattr(args, "config", None):
                 args = _with_config(parser, argv, args.config)
-            rules.check(args.command, args, rules.given_options(build_parser(), argv))
+            rules.check(args.command, args, rules.given_options(build_parser(args.command), argv))
             return _resolve(args.handler)(args)
         except TsvqError as exc:
             print(f"tsvq {args.command}: error: {exc}", file=sys.stderr)
