@@ -32,10 +32,10 @@ import numpy as np
 import torch
 
 from tsvq import Tokenizer
-from tsvq.encode_file import encode_csv
-from tsvq.model import ModelConfig
-from tsvq.revin import RevinStats
-from tsvq.tokenizer import SERIES_PER_PASS
+from tsvq.model.revin import RevinStats
+from tsvq.model.vqvae import ModelConfig
+from tsvq.tokens.codec import encode_csv
+from tsvq.tokens.tokenizer import SERIES_PER_PASS
 
 
 def untrained(context_points: int, channels: int, num_embeddings: int) -> Tokenizer:
@@ -200,7 +200,7 @@ def peak_rss(checkpoint: str | None, tok: Tokenizer, lengths: list[int], stride:
             tok.save_pretrained(folder)
         print(f"\npeak RSS of `tsvq encode --split all --stride {stride}` on {channels} "
               "column(s) (one process each)")
-        load_only = ("import sys; import tsvq.encode_file; from tsvq import Tokenizer; "
+        load_only = ("import sys; import tsvq.tokens.codec; from tsvq import Tokenizer; "
                      f"Tokenizer.from_pretrained(sys.argv[1]); {PEAK}")
         base = subprocess.run(
             [sys.executable, "-c", load_only, folder], capture_output=True, text=True, check=True,

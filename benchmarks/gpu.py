@@ -37,11 +37,11 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from original_trainer import BaselineVQVAE  # noqa: E402
 
-from tsvq import data as data_mod  # noqa: E402
-from tsvq.model import VQVAE, ModelConfig, Reconstruction  # noqa: E402
-from tsvq.patchconv import run_flat  # noqa: E402
-from tsvq.revin import normalize  # noqa: E402
-from tsvq.train import TrainConfig, losses, make_optimizer, make_step  # noqa: E402
+from tsvq.data import windows as data_mod  # noqa: E402
+from tsvq.model.patchconv import run_flat  # noqa: E402
+from tsvq.model.revin import normalize  # noqa: E402
+from tsvq.model.vqvae import VQVAE, ModelConfig, Reconstruction  # noqa: E402
+from tsvq.train.loop import TrainConfig, losses, make_optimizer, make_step  # noqa: E402
 
 
 def windows_on(device: torch.device, root_path: str) -> torch.Tensor:

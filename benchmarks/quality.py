@@ -29,9 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from tsvq.checkpoint import load_run
 from tsvq.cli import main as tsvq_main
-from tsvq.evaluate import evaluate, load_model, load_split_data
+from tsvq.report.evaluate import evaluate, load_model, load_split_data
+from tsvq.run.checkpoint import load_run
 
 VARIANTS = {
     "original": ["--quantizer", "vq", "--codebook_init", "uniform", "--dead_code_restart", "0"],

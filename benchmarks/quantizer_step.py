@@ -2,7 +2,8 @@
 
     PYTHONPATH=src python benchmarks/quantizer_step.py [--ref main] [--steps 20] [--rounds 5]
 
-"before" is `src/tsvq/quantizer.py` as of git `--ref`, "after" the working tree's. Both train
+"before" is `src/tsvq/model/quantizer.py` (before 0.2: `src/tsvq/quantizer.py`) as of git
+`--ref`, "after" the working tree's. Both train
 the same VQVAE (the specification's defaults: context 512, patch 16, batch 64, EMA codebook,
 dead-code restart every 50 steps, here every 5 so the restart path runs in the timing) with the
 quantizer swapped, one full step each (forward, backward, AdamW). Rounds alternate so a shared
@@ -12,6 +13,7 @@ machine's drift affects both alike; the median step times and their ratio are pr
 from __future__ import annotations
 
 import argparse
+import importlib
 import statistics
 import subprocess
 import sys
@@ -21,17 +23,26 @@ from pathlib import Path
 
 import torch
 
-from tsvq.model import VQVAE, ModelConfig
-from tsvq.train import losses
+from tsvq.model.vqvae import VQVAE, ModelConfig
+from tsvq.train.loop import losses
 
 
 def quantizer_module_at(ref: str) -> types.ModuleType:
-    """tsvq.quantizer's source at git `ref`, loaded as a module of the tsvq package."""
+    """The quantizer's source at git `ref`, loaded as a module of the tsvq package."""
     root = Path(__file__).resolve().parents[1]
-    src = subprocess.run(["git", "-C", str(root), "show", f"{ref}:src/tsvq/quantizer.py"],
-                         check=True, capture_output=True, text=True).stdout
-    mod = types.ModuleType("quantizer_before")  # relative imports: tsvq's
-    mod.__package__ = "tsvq"
+    for where in ("model/quantizer.py", "quantizer.py"):
+        shown = subprocess.run(["git", "-C", str(root), "show", f"{ref}:src/tsvq/{where}"],
+                               capture_output=True, text=True)
+        if shown.returncode == 0:
+            package = "tsvq.model" if "/" in where else "tsvq"
+            break
+    else:
+        raise SystemExit(f"no quantizer source at git ref {ref}")
+    src = shown.stdout
+    # a flat-layout source (before 0.2) imports `.distributed` relative to tsvq itself
+    sys.modules.setdefault("tsvq.distributed", importlib.import_module("tsvq.runtime.distributed"))
+    mod = types.ModuleType("quantizer_before")
+    mod.__package__ = package
     sys.modules[mod.__name__] = mod
     exec(compile(src, f"{ref}:quantizer.py", "exec"), mod.__dict__)
     return mod

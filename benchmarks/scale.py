@@ -56,7 +56,7 @@ def write_csv(path: Path, channels: int, rows: int, seed: int = 0) -> None:
 PEAK = ("import atexit, sys\n"
         "atexit.register(lambda: print('VmHWM_kB', open('/proc/self/status').read()"
         ".split('VmHWM:')[1].split()[0], file=sys.stderr, flush=True))\n")
-READ = PEAK + ("from pathlib import Path\nfrom tsvq.datasets import read_table\n"
+READ = PEAK + ("from pathlib import Path\nfrom tsvq.data.registry import read_table\n"
                "read_table(Path(sys.argv[1]))\n")
 TRAIN = PEAK + ("import runpy\nsys.argv[0] = 'tsvq'\n"
                 "runpy.run_module('tsvq', run_name='__main__', alter_sys=True)\n")

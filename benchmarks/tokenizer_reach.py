@@ -24,9 +24,9 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tsvq import Tokenizer
-from tsvq.data import Scaler
-from tsvq.encode_file import encode_csv
-from tsvq.revin import EPS
+from tsvq.data.windows import Scaler
+from tsvq.model.revin import EPS
+from tsvq.tokens.codec import encode_csv
 
 DATA = Path(os.environ.get("TSVQ_DATA_DIR", "data"))
 FILES = {"etth1": "ETT-small/ETTh1.csv", "weather": "weather/weather.csv",

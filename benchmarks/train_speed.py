@@ -41,13 +41,13 @@ from original_trainer import (  # noqa: E402
 )
 from original_trainer import evaluate as baseline_evaluate  # noqa: E402
 
-from tsvq import data as data_mod  # noqa: E402
 from tsvq.cli import main as tsvq_main  # noqa: E402
-from tsvq.cpu import keep_freed_memory  # noqa: E402
-from tsvq.device import amp_dtype  # noqa: E402
-from tsvq.evaluate import evaluate, load_model, load_split_data  # noqa: E402
-from tsvq.model import VQVAE, ModelConfig  # noqa: E402
-from tsvq.train import TrainConfig, make_optimizer, make_step, run_epoch  # noqa: E402
+from tsvq.data import windows as data_mod  # noqa: E402
+from tsvq.model.vqvae import VQVAE, ModelConfig  # noqa: E402
+from tsvq.report.evaluate import evaluate, load_model, load_split_data  # noqa: E402
+from tsvq.runtime.cpu import keep_freed_memory  # noqa: E402
+from tsvq.runtime.device import amp_dtype  # noqa: E402
+from tsvq.train.loop import TrainConfig, make_optimizer, make_step, run_epoch  # noqa: E402
 
 DSET = "etth1"
 BATCH = 64

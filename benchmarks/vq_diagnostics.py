@@ -18,14 +18,14 @@ from pathlib import Path
 
 import torch
 
-from tsvq.checkpoint import RunPaths
 from tsvq.config import TrainConfig
-from tsvq.data import DataSpec, load, series_batches
-from tsvq.evaluate import evaluate, load_model
-from tsvq.model import VQVAE, ModelConfig
-from tsvq.quantizer import perplexity_of, rotation_trick, straight_through
-from tsvq.revin import normalize
-from tsvq.train import train
+from tsvq.data.windows import DataSpec, load, series_batches
+from tsvq.model.quantizer import perplexity_of, rotation_trick, straight_through
+from tsvq.model.revin import normalize
+from tsvq.model.vqvae import VQVAE, ModelConfig
+from tsvq.report.evaluate import evaluate, load_model
+from tsvq.run.checkpoint import RunPaths
+from tsvq.train.loop import train
 
 PROBE_SERIES = 4096
 

@@ -21,8 +21,8 @@ def _benchmark_dir() -> Path:
     path = Path(os.environ.get("TSVQ_DATA_DIR") or REPO.parent / "shared" / "data").resolve()
     if (path / "ETT-small" / "ETTh1.csv").exists():
         return path
-    from tsvq import embedded
-    from tsvq.datasets import REGISTRY
+    from tsvq.data import embedded
+    from tsvq.data.registry import REGISTRY
 
     tmp = Path(tempfile.mkdtemp(prefix="tsvq-test-data-"))
     atexit.register(shutil.rmtree, tmp, True)
@@ -41,7 +41,7 @@ os.environ["TSVQ_DATA_DIR"] = str(DATA_DIR)
 
 def require_dataset(dset: str) -> None:
     """Skip the calling test when `dset`'s file is absent (only ETT ships inside tsvq)."""
-    from tsvq.datasets import REGISTRY
+    from tsvq.data.registry import REGISTRY
 
     if not (DATA_DIR / REGISTRY[dset].file).exists():
         pytest.skip(f"{dset} is not in {DATA_DIR}; set TSVQ_DATA_DIR to the benchmark data")

@@ -16,10 +16,10 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from tsvq import data as data_mod
-from tsvq.distributed import is_main, process_group, world_size, wrap_ddp
-from tsvq.model import VQVAE, ModelConfig
-from tsvq.train import RunPaths, TrainConfig, run_epoch, train
+from tsvq.data import windows as data_mod
+from tsvq.model.vqvae import VQVAE, ModelConfig
+from tsvq.runtime.distributed import is_main, process_group, world_size, wrap_ddp
+from tsvq.train.loop import RunPaths, TrainConfig, run_epoch, train
 
 OUT = Path(sys.argv[1])
 BATCH = 16

@@ -30,11 +30,11 @@ from robust_helpers import (
     tree,
 )
 
-from tsvq import checkpoint
-from tsvq.checkpoint import DataRecord, ResumeState, RunRecord
 from tsvq.config import TrainConfig
-from tsvq.data import DataSpec, Scaler
-from tsvq.model import VQVAE, ModelConfig
+from tsvq.data.windows import DataSpec, Scaler
+from tsvq.model.vqvae import VQVAE, ModelConfig
+from tsvq.run import checkpoint
+from tsvq.run.checkpoint import DataRecord, ResumeState, RunRecord
 
 TRAIN = ("train", "--context_points", "96", "--n_epochs", "1", "--max_steps_per_epoch", "1",
          "--save_path", "{tmp}/out")
@@ -94,7 +94,7 @@ def _edited(change: Callable[[dict], object], digest: bool = True) -> Callable[[
 def _exported(change: Callable[[Path], object], **cfg: object) -> Callable[[Path], None]:
     """tok/: the export of a genuine record, then `change`d (given the folder)."""
     def setup(tmp: Path) -> None:
-        from tsvq.tokenizer import Tokenizer
+        from tsvq.tokens.tokenizer import Tokenizer
 
         _put_ckpt("x.pth", _state(**cfg))(tmp)
         Tokenizer.from_pretrained(tmp / "x.pth").save_pretrained(tmp / "tok")

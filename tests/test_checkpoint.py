@@ -14,8 +14,8 @@ import pytest
 import torch
 from robust_helpers import GOOD, Evil
 
-from tsvq import checkpoint
 from tsvq.errors import TsvqError
+from tsvq.run import checkpoint
 
 
 def _payload_offsets(raw: bytes) -> dict[str, int]:

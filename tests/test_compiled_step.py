@@ -10,8 +10,8 @@ import copy
 
 import torch
 
-from tsvq.model import VQVAE, ModelConfig
-from tsvq.train import losses
+from tsvq.model.vqvae import VQVAE, ModelConfig
+from tsvq.train.loop import losses
 
 # Tiny on purpose: compiling on the CPU costs tens of seconds whatever the size.
 CFG = ModelConfig(context_points=32, patch_size=16, embedding_dim=8, num_embeddings=16,

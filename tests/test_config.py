@@ -11,9 +11,9 @@ import math
 import pytest
 
 from tsvq.config import MAX_SEED, TrainConfig
-from tsvq.data import DataSpec
+from tsvq.data.windows import DataSpec
 from tsvq.errors import ConfigError, TsvqError
-from tsvq.model import ModelConfig
+from tsvq.model.vqvae import ModelConfig
 
 SPEC = {"dset": "etth1", "root_path": None, "data_path": None, "context_points": 96}
 

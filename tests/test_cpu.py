@@ -7,7 +7,7 @@ import gc
 import pytest
 import torch
 
-from tsvq import cpu
+from tsvq.runtime import cpu
 
 
 @pytest.mark.parametrize(

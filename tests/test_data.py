@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from conftest import require_dataset
 
-from tsvq.data import (
+from tsvq.data.registry import ETT_HOUR, ETT_MINUTE, RATIO, REGISTRY, read_table, resolve_path
+from tsvq.data.windows import (
     DataSpec,
     Scaler,
     epoch_order,
@@ -16,7 +17,6 @@ from tsvq.data import (
     series_batches,
     split_bounds,
 )
-from tsvq.datasets import ETT_HOUR, ETT_MINUTE, RATIO, REGISTRY, read_table, resolve_path
 from tsvq.errors import TsvqError
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tsvq.device import amp_dtype, autocast, pick_device
 from tsvq.errors import TsvqError
+from tsvq.runtime.device import amp_dtype, autocast, pick_device
 
 
 def test_cpu_and_auto() -> None:

@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 from robust_helpers import DATA_DIR, PYTHON, needs_data, run_cli, subprocess_env, tree
 
-from tsvq.datasets import REGISTRY
-from tsvq.download import URL_ENV, check, download
+from tsvq.data.download import URL_ENV, check, download
+from tsvq.data.registry import REGISTRY
 from tsvq.errors import TsvqError
 
 pytestmark = needs_data

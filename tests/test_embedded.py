@@ -14,8 +14,8 @@ import pytest
 from conftest import DATA_DIR, REPO, TINY
 from robust_helpers import run_cli
 
-from tsvq import embedded
-from tsvq.datasets import REGISTRY, read_table, resolve_path
+from tsvq.data import embedded
+from tsvq.data.registry import REGISTRY, read_table, resolve_path
 from tsvq.errors import TsvqError
 
 ETT = ("etth1", "etth2", "ettm1", "ettm2")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from robust_helpers import run_cli
 
-from tsvq.evaluate import evaluate, load_model, load_split_data
+from tsvq.report.evaluate import evaluate, load_model, load_split_data
 
 
 def test_eval_does_not_average_different_units(tiny_run: Path) -> None:

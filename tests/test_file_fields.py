@@ -33,9 +33,9 @@ from robust_helpers import run_cli
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from tsvq import checkpoint
 from tsvq.errors import TsvqError
-from tsvq.tokenizer import DIGEST_KEY, Tokenizer
+from tsvq.run import checkpoint
+from tsvq.tokens.tokenizer import DIGEST_KEY, Tokenizer
 
 NAME = "vqvae_cw32_ps8_ed8_cf4_cb16_model1"
 MODEL = ["--context_points", "32", "--patch_size", "8", "--embedding_dim", "8",

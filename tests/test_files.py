@@ -22,12 +22,12 @@ from robust_helpers import (
     subprocess_env,
 )
 
-from tsvq import checkpoint
 from tsvq.files import stale_temporaries, write_text, write_with
+from tsvq.run import checkpoint
 
 WRITER = """
 import sys, torch
-from tsvq import checkpoint
+from tsvq.run import checkpoint
 print("ready", flush=True)
 for i in range(1, 100_000):
     checkpoint.save(sys.argv[1], {"model_state_dict": {"w": torch.full((300_000,), float(i))},

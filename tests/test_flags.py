@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tsvq import cli
 from tsvq.cli import flags
-from tsvq.model import VQVAE, ModelConfig
+from tsvq.model.vqvae import VQVAE, ModelConfig
 
 PARSER = cli.build_parser()
 SUBCOMMANDS = next(a for a in PARSER._actions if isinstance(a, argparse._SubParsersAction))

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from tsvq.gaps import EmptySeries, fill_linear, token_mask
+from tsvq.tokens.gaps import EmptySeries, fill_linear, token_mask
 
 NAN, INF = math.nan, math.inf
 

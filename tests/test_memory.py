@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tsvq.memory import _conv_layers, training_bytes
-from tsvq.model import VQVAE, ModelConfig
+from tsvq.model.memory import _conv_layers, training_bytes
+from tsvq.model.vqvae import VQVAE, ModelConfig
 
 CONFIGS = {
     "defaults": {},

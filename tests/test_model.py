@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tsvq.model import VQVAE, ModelConfig, stage_strides
-from tsvq.revin import denormalize
+from tsvq.model.revin import denormalize
+from tsvq.model.vqvae import VQVAE, ModelConfig, stage_strides
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from tsvq.model import VQVAE, ModelConfig
-from tsvq.patchconv import PatchConv1d, PatchConvTranspose1d, run_flat
+from tsvq.model.patchconv import PatchConv1d, PatchConvTranspose1d, run_flat
+from tsvq.model.vqvae import VQVAE, ModelConfig
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ from conftest import REPO
 from robust_helpers import run_cli
 
 from tsvq.errors import TsvqError
-from tsvq.plot import HISTORY_PANELS, pick_channels
+from tsvq.report.plot import HISTORY_PANELS, pick_channels
 
 ETT = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import REPO, TINY
 from robust_helpers import subprocess_env
 
-from tsvq.progress import in_notebook, show_progress
+from tsvq.runtime.progress import in_notebook, show_progress
 
 
 def test_no_bar_in_a_log_file(tmp_path: Path) -> None:

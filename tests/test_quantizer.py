@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from tsvq.quantizer import (
+from tsvq.model.quantizer import (
     GRADIENTS,
     VectorQuantizer,
     kmeans,

@@ -13,9 +13,9 @@ import pytest
 import torch
 from robust_helpers import DATA_DIR, PYTHON, TINY, needs_data, run_cli, subprocess_env, tree
 
-from tsvq import checkpoint
 from tsvq.errors import TsvqError
 from tsvq.files import stale_temporaries
+from tsvq.run import checkpoint
 
 pytestmark = needs_data
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from tsvq.revin import denormalize, normalize
+from tsvq.model.revin import denormalize, normalize
 
 
 def test_revin_round_trip_and_stats():

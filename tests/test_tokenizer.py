@@ -19,12 +19,13 @@ import torch
 from conftest import REPO
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tsvq import Encoded, Tokenizer, checkpoint
-from tsvq import tokens_file as tokfile
+from tsvq import Encoded, Tokenizer
 from tsvq.cli import main
-from tsvq.data import Scaler
+from tsvq.data.windows import Scaler
 from tsvq.errors import TsvqError
-from tsvq.evaluate import evaluate, load_model, load_split_data
+from tsvq.report.evaluate import evaluate, load_model, load_split_data
+from tsvq.run import checkpoint
+from tsvq.tokens import npz as tokfile
 
 # ETTh1's test split by the 12/4/4-month rule, starting context_points rows early.
 TEST_ROWS = (16 * 30 * 24 - 96, 20 * 30 * 24)
@@ -556,8 +557,8 @@ def test_cli_streams_in_chunks(ckpt: Path, data_dir: Path, tmp_path: Path,
     args = ("--data_path", str(csv), "--split", "test", "--stride", "3", "--missing",
             "interpolate")
     whole = _encode_cli(ckpt, tmp_path / "a.npz", *args)
-    monkeypatch.setattr("tsvq.encode_file.CHUNK_VALUES", 50 * 96)
-    monkeypatch.setattr("tsvq.stream.CHUNK_CELLS", 100)
+    monkeypatch.setattr("tsvq.tokens.codec.CHUNK_VALUES", 50 * 96)
+    monkeypatch.setattr("tsvq.data.stream.CHUNK_CELLS", 100)
     chunked = _encode_cli(ckpt, tmp_path / "b.npz", *args)
     assert whole.keys() == chunked.keys()
     for k in whole:

@@ -19,11 +19,11 @@ import torch.nn.functional as F
 from conftest import TINY
 from torch import nn
 
-from tsvq import checkpoint
 from tsvq.cli import main
 from tsvq.errors import TsvqError
-from tsvq.model import VQVAE, ModelConfig
-from tsvq.totem import split_state
+from tsvq.model.vqvae import VQVAE, ModelConfig
+from tsvq.run import checkpoint
+from tsvq.run.totem_names import split_state
 
 # TOTEM's layer names per factor, as its Encoder/Decoder __init__ spell them: (name, stride)
 ENCODER = {

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tsvq.model import VQVAE, ModelConfig
-from tsvq.patchconv import run_flat
+from tsvq.model.patchconv import run_flat
+from tsvq.model.vqvae import VQVAE, ModelConfig
 
 
 def _convs(module: nn.Module) -> list[nn.Module]:

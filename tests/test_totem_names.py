@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tsvq.model import VQVAE, ModelConfig
-from tsvq.totem import join_state, split_state
+from tsvq.model.vqvae import VQVAE, ModelConfig
+from tsvq.run.totem_names import join_state, split_state
 
 # factor -> (encoder strided convs (name, stride), the kernel-3 conv, decoder transposed convs
 # (name, stride) in the order they run), by the rule in totem.py's docstring

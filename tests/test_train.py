@@ -16,10 +16,10 @@ import torch
 from conftest import REPO, TINY
 from robust_helpers import DATA_DIR, needs_data, run_cli
 
-from tsvq import checkpoint
 from tsvq.cli import build_parser, main
-from tsvq.data import epoch_order
-from tsvq.evaluate import evaluate, load_model, load_split_data
+from tsvq.data.windows import epoch_order
+from tsvq.report.evaluate import evaluate, load_model, load_split_data
+from tsvq.run import checkpoint
 
 SPEC_DEFAULTS = {
     "dset": "ettm1", "context_points": 512, "batch_size": 64, "scaler": "standard",
@@ -152,7 +152,7 @@ def test_bad_flags_are_one_line_and_exit_2(flags: list[str], message: str, tmp_p
 
 def test_max_steps_bounds_validation_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """With --max_steps_per_epoch N, each epoch trains N batches and validates at most N."""
-    from tsvq import train as train_mod
+    from tsvq.train import loop as train_mod
 
     seen: list[int] = []
     real = train_mod.run_epoch

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from tsvq.data import Scaler
-from tsvq.revin import normalize
-from tsvq.units import original_units
+from tsvq.data.windows import Scaler
+from tsvq.model.revin import normalize
+from tsvq.tokens.units import original_units
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ __all__ = ["Encoded", "Scaler", "Tokenizer", "__version__"]
 def __getattr__(name: str) -> Any:
     # Lazy: `import tsvq` (and the command line) stays fast; torch loads on first use.
     if name in ("Tokenizer", "Encoded"):
-        from . import tokenizer
+        from tsvq.tokens import tokenizer
 
         return getattr(tokenizer, name)
     if name == "Scaler":  # to give columns a tokenizer does not know their own scaling
-        from .data import Scaler
+        from tsvq.data.windows import Scaler
 
         return Scaler
     raise AttributeError(f"module 'tsvq' has no attribute {name!r}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from tsvq.errors import ConfigError
 
 SELECT_BY = ("recon", "loss")
 DEVICES = ("auto", "cpu", "cuda")  # --device: auto picks CUDA when there is a GPU

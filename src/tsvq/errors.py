@@ -4,10 +4,6 @@ exit status 2 for bad input, 1 for a run that failed, 130/143 for an interrupted
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .checkpoint import RunPaths
 
 
 class TsvqError(ValueError):
@@ -43,12 +39,12 @@ class TrainingDiverged(TsvqError):
 
     exit_status = 1  # the run failed; not a usage error
 
-    def __init__(self, epoch: int, train_loss: float, val_loss: float, paths: RunPaths,
+    def __init__(self, epoch: int, train_loss: float, val_loss: float, best: Path, last: Path,
                  best_epoch: int, saved_epoch: int | None, lr: float) -> None:
-        kept = (f"the best model (epoch {best_epoch}) stays in {paths.best}" if best_epoch
+        kept = (f"the best model (epoch {best_epoch}) stays in {best}" if best_epoch
                 else "no model had been saved")
         if saved_epoch is not None:
-            kept += f", the state after epoch {saved_epoch} in {paths.last}"
+            kept += f", the state after epoch {saved_epoch} in {last}"
         super().__init__(
             f"loss became NaN or inf in epoch {epoch} (train {train_loss:.6g}, valid "
             f"{val_loss:.6g}); training stopped; {kept}; try a lower --lr (was {lr:g}) or "

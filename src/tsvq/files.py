@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import TsvqError, WriteFailed, one_line
+from tsvq.errors import TsvqError, WriteFailed, one_line
 
 # What writing a file can raise besides OSError: torch.save reports a failed write (disk full,
 # `ulimit -f`) as RuntimeError, safetensors as SafetensorError (a RuntimeError subclass would

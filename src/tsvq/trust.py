@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import TsvqError
+from tsvq.errors import TsvqError
 
 DIGEST_CHARS = 32  # 128 bits of sha256 per field: damage and mix-ups, not adversaries
 

@@ -3,6 +3,6 @@ encode/decode/export), the shared flags and typed parsers (`flags`), the rules r
 that would have no effect (`rules`) and `--config` (`runconfig`). Nothing below this package
 imports argparse: the modules it calls take typed values."""
 
-from .main import COMMANDS, build_parser, main
+from tsvq.cli.main import COMMANDS, build_parser, main
 
 __all__ = ["COMMANDS", "build_parser", "main"]

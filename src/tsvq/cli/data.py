@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..datasets import REGISTRY, default_data_dir
-from ..download import URL_ENV
-from .flags import HelpFormatter, Parser, non_negative_int, positive_float
+from tsvq.cli.flags import HelpFormatter, Parser, non_negative_int, positive_float
+from tsvq.data.download import URL_ENV
+from tsvq.data.registry import REGISTRY, default_data_dir
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -33,7 +33,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..download import download_all, status_table
+    from tsvq.data.download import download_all, status_table
 
     root = Path(args.root_path) if args.root_path else default_data_dir()
     if args.action == "list":

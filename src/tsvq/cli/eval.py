@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..data import SPLITS
-from .flags import add_device_arg
+from tsvq.cli.flags import add_device_arg
+from tsvq.data.windows import SPLITS
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -24,8 +24,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..device import pick_device
-    from ..evaluate import evaluate, format_table, load_model, load_split_data
+    from tsvq.report.evaluate import evaluate, format_table, load_model, load_split_data
+    from tsvq.runtime.device import pick_device
 
     loaded = load_model(args.checkpoint, pick_device(args.device))
     result = evaluate(loaded, load_split_data(loaded, args.root_path, args.data_path),

@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import NoReturn
 
-from ..config import DEVICES, MAX_SEED
+from tsvq.config import DEVICES, MAX_SEED
 
 
 class Parser(argparse.ArgumentParser):

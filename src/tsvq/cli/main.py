@@ -15,10 +15,10 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from ..errors import TsvqError
-from ..signals import command_signals, interrupted_status
-from . import rules
-from .flags import HelpFormatter, Parser
+from tsvq.cli import rules
+from tsvq.cli.flags import HelpFormatter, Parser
+from tsvq.errors import TsvqError
+from tsvq.runtime.signals import command_signals, interrupted_status
 
 # name -> (help, "module:add_args_function", "module:handler_function"); modules load lazily
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -71,7 +71,7 @@ def build_parser(only: str | None = "*") -> Parser:
     """The `tsvq` parser; `only` names the one command whose flags are added ("*": all, None:
     none). Adding a command's flags imports its module (torch for most), so `tsvq --help`,
     `tsvq --version` and a mistyped command add none and answer at once."""
-    from .. import __version__
+    from tsvq import __version__
 
     parser = Parser(prog="tsvq", description="VQ-VAE tokenizers for time series",
                     formatter_class=HelpFormatter)
@@ -89,8 +89,8 @@ def build_parser(only: str | None = "*") -> Parser:
 
 def _with_config(parser: Parser, argv: list[str], config: str) -> argparse.Namespace:
     """Parse again with the record's flags first, so the command line's own come later and win."""
-    from .runconfig import config_tokens
-    from .train import add_args as add_train_args
+    from tsvq.cli.runconfig import config_tokens
+    from tsvq.cli.train import add_args as add_train_args
 
     class RecordParser(Parser):  # a bad saved value names the file it came from
         def error(self, message: str) -> NoReturn:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..data import SPLITS
-from .flags import comma_list
+from tsvq.cli.flags import comma_list
+from tsvq.data.windows import SPLITS
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -23,7 +23,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..plot import plot_run
+    from tsvq.report.plot import plot_run
 
     for path in plot_run(Path(args.checkpoint), Path(args.out) if args.out else None,
                          args.split, args.channels):

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import TsvqError
+from tsvq.errors import TsvqError
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..errors import TsvqError
+from tsvq.errors import TsvqError
 
 # In a record, but not a setting to repeat: the command, the record itself, resuming, and what
 # follows from other settings (the channel count from the data, the original's dset_finetune
@@ -29,7 +29,7 @@ def read_args(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise TsvqError(f"--config {path}: no such file (give a run's .pth, _run.json or "
                         "_config.json)")
-    from .. import checkpoint
+    from tsvq.run import checkpoint
 
     if path.suffix == ".pth":
         return dict(checkpoint.load_run(path).args)

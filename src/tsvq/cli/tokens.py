@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..data import SPLITS
-from ..datasets import DATASET_NAMES
-from ..errors import TsvqError
-from ..gaps import MISSING
-from .flags import add_device_arg, positive_int
+from tsvq.cli.flags import add_device_arg, positive_int
+from tsvq.data.registry import DATASET_NAMES
+from tsvq.data.windows import SPLITS
+from tsvq.errors import TsvqError
+from tsvq.tokens.gaps import MISSING
 
 
 def _add_common(p: argparse.ArgumentParser, what: str) -> None:
@@ -58,8 +58,8 @@ def add_export_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_encode(args: argparse.Namespace) -> int:
-    from ..encode_file import encode_csv, source_of
-    from ..tokenizer import load
+    from tsvq.tokens.codec import encode_csv, source_of
+    from tsvq.tokens.tokenizer import load
 
     _check_out_file(args.out)
     tok = load(args.checkpoint, device=args.device)
@@ -73,8 +73,8 @@ def run_encode(args: argparse.Namespace) -> int:
 
 
 def run_decode(args: argparse.Namespace) -> int:
-    from ..encode_file import decode_file
-    from ..tokenizer import load
+    from tsvq.tokens.codec import decode_file
+    from tsvq.tokens.tokenizer import load
 
     _check_out_file(args.out)
     tok = load(args.checkpoint, device=args.device)
@@ -85,8 +85,8 @@ def run_decode(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from ..export import export
-    from ..tokenizer import load
+    from tsvq.tokens.export import export
+    from tsvq.tokens.tokenizer import load
 
     tok = load(args.checkpoint)
     out = export(tok, args.out)

@@ -8,8 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, TsvqError
-from .flags import (
+from tsvq.cli.flags import (
     add_device_arg,
     flag01,
     non_negative_float,
@@ -18,12 +17,13 @@ from .flags import (
     positive_int,
     seed,
 )
+from tsvq.errors import ConfigError, TsvqError
 
 if TYPE_CHECKING:  # these import torch: loaded only when the command runs
-    from ..checkpoint import RunPaths
-    from ..config import TrainConfig
-    from ..data import SeriesData
-    from ..model import ModelConfig
+    from tsvq.config import TrainConfig
+    from tsvq.data.windows import SeriesData
+    from tsvq.model.vqvae import ModelConfig
+    from tsvq.run.checkpoint import RunPaths
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -35,8 +35,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
-    from ..data import FEATURES, SCALERS
-    from ..datasets import DATASET_NAMES
+    from tsvq.data.registry import DATASET_NAMES
+    from tsvq.data.windows import FEATURES, SCALERS
 
     g = p.add_argument_group("data: which series, cut into windows how")
     g.add_argument("--dset", default="ettm1", choices=DATASET_NAMES,
@@ -87,7 +87,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _codebook_args(p: argparse.ArgumentParser) -> None:
-    from ..quantizer import CODEBOOK_INITS, GRADIENTS, QUANTIZERS
+    from tsvq.model.quantizer import CODEBOOK_INITS, GRADIENTS, QUANTIZERS
 
     g = p.add_argument_group("codebook: keeping every code in use")
     g.add_argument("--quantizer", default="ema", choices=QUANTIZERS,
@@ -123,7 +123,7 @@ def _optimiser_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
-    from ..config import SELECT_BY
+    from tsvq.config import SELECT_BY
 
     g = p.add_argument_group("training: stopping, bounds, hardware, resuming")
     g.add_argument("--seed", type=seed, default=2021,
@@ -164,8 +164,8 @@ def _output_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..device import pick_device
-    from ..distributed import process_group
+    from tsvq.runtime.device import pick_device
+    from tsvq.runtime.distributed import process_group
 
     # Under torchrun every process runs this; DDP keeps one model and process 0 alone prints
     # and writes. Outside torchrun the group is a no-op.
@@ -184,15 +184,15 @@ def from_flags(cls: type, args: argparse.Namespace, **values: Any) -> Any:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .. import data as data_mod
-    from ..config import TrainConfig
-    from ..distributed import is_distributed, is_main, wrap_ddp
-    from ..model import ModelConfig
-    from ..train import criterion, train
+    from tsvq.config import TrainConfig
+    from tsvq.data import windows as data_mod
+    from tsvq.model.vqvae import ModelConfig
+    from tsvq.runtime.distributed import is_distributed, is_main, wrap_ddp
+    from tsvq.train.loop import criterion, train
 
     model_cfg = from_flags(ModelConfig, args, revin=bool(args.revin))
     if args.log_dir is not None:
-        from ..board import require
+        from tsvq.train.board import require
 
         require()  # before any work: one line naming the package to install
     paths = _run_paths(args)
@@ -215,7 +215,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _run_paths(args: argparse.Namespace) -> RunPaths:
     """{save_path}/{dset}/{model_name}*, refused when a parent is a file."""
-    from ..checkpoint import RunPaths, check_name, model_name
+    from tsvq.run.checkpoint import RunPaths, check_name, model_name
 
     out_dir = Path(args.save_path) / check_name(args.dset, "--dset")
     for parent in (out_dir, *out_dir.parents):
@@ -229,10 +229,10 @@ def _run_paths(args: argparse.Namespace) -> RunPaths:
 def _information(args: argparse.Namespace, data: SeriesData, model_cfg: ModelConfig,
                  tcfg: TrainConfig, say: Callable[[str], None]) -> None:
     """Check that the model fits, then the original's information lines (and tsvq's)."""
-    from ..device import amp_dtype, pick_device
-    from ..distributed import is_distributed, world_size
-    from ..memory import check_fits
-    from ..model import VQVAE
+    from tsvq.model.memory import check_fits
+    from tsvq.model.vqvae import VQVAE
+    from tsvq.runtime.device import amp_dtype, pick_device
+    from tsvq.runtime.distributed import is_distributed, world_size
 
     device = pick_device(args.device)
     dtype = amp_dtype(device, tcfg.amp)

@@ -18,19 +18,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import checkpoint, cpu
-from .board import Board
-from .checkpoint import DataRecord, ResumeState, RunPaths, RunRecord
-from .config import TrainConfig
-from .data import SeriesData, count_batches, epoch_order, series_batches
-from .device import amp_dtype, autocast, pick_device
-from .distributed import all_reduce_sum, is_main, rank, world_size
-from .errors import TrainingDiverged, TrainingInterrupted, TsvqError
-from .files import stale_temporaries, write_text
-from .model import VQVAE, ModelConfig
-from .progress import show_progress, tqdm
-from .quantizer import perplexity_of
-from .runlock import run_lock, set_aside
+from tsvq.config import TrainConfig
+from tsvq.data.registry import resolve_path, split_rule
+from tsvq.data.windows import SeriesData, count_batches, epoch_order, series_batches
+from tsvq.errors import TrainingDiverged, TrainingInterrupted, TsvqError
+from tsvq.files import stale_temporaries, write_text
+from tsvq.model.quantizer import perplexity_of
+from tsvq.model.vqvae import VQVAE, ModelConfig
+from tsvq.run import checkpoint
+from tsvq.run.checkpoint import DataRecord, ResumeState, RunPaths, RunRecord
+from tsvq.run.lock import run_lock, set_aside
+from tsvq.runtime import cpu
+from tsvq.runtime.device import amp_dtype, autocast, pick_device
+from tsvq.runtime.distributed import all_reduce_sum, is_main, rank, world_size
+from tsvq.runtime.progress import show_progress, tqdm
+from tsvq.train.board import Board
 
 __all__ = ["RunPaths", "TrainConfig", "TrainResult", "train", "run_epoch", "losses",
            "make_optimizer", "make_step", "TrainingDiverged", "TrainingInterrupted"]
@@ -84,7 +86,8 @@ def train(
                 t0, lr = time.perf_counter(), run.optimizer.param_groups[0]["lr"]
                 tr, va = run_training_epoch(run, data, epoch), run_validation(run, data)
                 if not all(math.isfinite(v) for v in (tr.loss, va.loss)):
-                    raise TrainingDiverged(epoch, tr.loss, va.loss, paths, progress.best_epoch,
+                    raise TrainingDiverged(epoch, tr.loss, va.loss, paths.best, paths.last,
+                                           progress.best_epoch,
                                            progress.saved, tcfg.lr)
                 improved = progress.add(history_row(epoch, tr, va, lr, t0),
                                         va.recon if tcfg.select_by == "recon" else va.loss)
@@ -154,8 +157,6 @@ def setup(record: RunRecord, data: SeriesData,
 
 def data_record(data: SeriesData) -> DataRecord:
     """The data description a checkpoint keeps: spec (with the file resolved), scaler, columns."""
-    from .datasets import resolve_path, split_rule
-
     spec = data.spec
     path = str(resolve_path(spec.dset, spec.root_path, spec.data_path).resolve())
     spec = replace(spec, data_path=path)

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .data import Scaler, select_columns, split_bounds
-from .datasets import CUSTOM, resolve_path, split_rule
-from .errors import TsvqError
-from .files import write_with
-from .stream import CsvLayout, RowReader, fit_standard, scan
-from .tokenizer import Tokenizer
-from .tokens_file import TokensWriter, check_against, header, read_tokens
+from tsvq.data.registry import CUSTOM, resolve_path, split_rule
+from tsvq.data.stream import CsvLayout, RowReader, fit_standard, scan
+from tsvq.data.windows import Scaler, select_columns, split_bounds
+from tsvq.errors import TsvqError
+from tsvq.files import write_with
+from tsvq.tokens.npz import TokensWriter, check_against, header, read_tokens
+from tsvq.tokens.tokenizer import Tokenizer
 
 # Values (windows x channels x time steps) per chunk of a streamed encode: with the CSV text
 # pandas parses at once (stream.CHUNK_CELLS cells), this bounds memory whatever the file's length.

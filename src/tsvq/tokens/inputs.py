@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .data import Scaler
-from .errors import TsvqError
-from .model import ModelConfig
+from tsvq.data.windows import Scaler
+from tsvq.errors import TsvqError
+from tsvq.model.vqvae import ModelConfig
 
 
 def check_windows(x: np.ndarray | torch.Tensor, patch_size: int) -> np.ndarray | torch.Tensor:

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .datasets import F32_MAX, _check_text, check_header
-from .errors import TsvqError, one_line
+from tsvq.data.registry import F32_MAX, _check_text, check_header
+from tsvq.errors import TsvqError, one_line
 
 # Cells pandas parses at once, as text (about 60-100 bytes a cell): rows per chunk are this
 # divided by the columns read, so a wide file (electricity's 321 columns) stays as bounded.

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .distributed import all_reduce_sum, broadcast
+from tsvq.runtime.distributed import all_reduce_sum, broadcast
 
 CODEBOOK_INITS = ("kmeans", "uniform")
 QUANTIZERS = ("vq", "ema")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from .data import Scaler
-from .revin import RevinStats, denormalize
+from tsvq.data.windows import Scaler
+from tsvq.model.revin import RevinStats, denormalize
 
 
 def original_units(series: torch.Tensor, scaler: Scaler,

@@ -17,8 +17,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import TsvqError
-from .files import write_failed
+from tsvq.errors import TsvqError
+from tsvq.files import write_failed
 
 
 def lock_path(directory: Path, name: str) -> Path:

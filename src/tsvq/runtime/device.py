@@ -6,9 +6,9 @@ import contextlib
 
 import torch
 
-from .config import DEVICES
-from .distributed import local_rank
-from .errors import TsvqError
+from tsvq.config import DEVICES
+from tsvq.errors import TsvqError
+from tsvq.runtime.distributed import local_rank
 
 __all__ = ["DEVICES", "amp_dtype", "autocast", "pick_device"]
 

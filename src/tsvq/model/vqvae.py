@@ -9,11 +9,11 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from .config import MAX_SEED
-from .errors import ConfigError
-from .patchconv import PatchConv1d, PatchConvTranspose1d, run_flat
-from .quantizer import CODEBOOK_INITS, GRADIENTS, QUANTIZERS, VectorQuantizer
-from .revin import RevinStats, denormalize, normalize
+from tsvq.config import MAX_SEED
+from tsvq.errors import ConfigError
+from tsvq.model.patchconv import PatchConv1d, PatchConvTranspose1d, run_flat
+from tsvq.model.quantizer import CODEBOOK_INITS, GRADIENTS, QUANTIZERS, VectorQuantizer
+from tsvq.model.revin import RevinStats, denormalize, normalize
 
 
 @dataclass(frozen=True)

@@ -15,21 +15,28 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from huggingface_hub import constants, hf_hub_download
+from huggingface_hub import HfApi, constants, hf_hub_download
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from . import checkpoint, trust
-from .data import DataSpec, Scaler
-from .errors import TsvqError, one_line
-from .gaps import MISSING, EmptySeries, fill_linear, token_mask
-from .inputs import (
+from tsvq import trust
+from tsvq.data.windows import DataSpec, Scaler, refit_scaler
+from tsvq.errors import TsvqError, one_line
+from tsvq.model.memory import check_fits
+from tsvq.model.revin import RevinStats, normalize
+from tsvq.model.vqvae import VQVAE, ModelConfig
+from tsvq.reach import hub_unreachable, not_there
+from tsvq.run import checkpoint
+from tsvq.runtime.device import pick_device
+from tsvq.tokens.gaps import MISSING, EmptySeries, fill_linear, token_mask
+from tsvq.tokens.inputs import (
     as_int_array,
     check_codes,
     check_scaler,
@@ -37,10 +44,7 @@ from .inputs import (
     check_windows,
     in_range,
 )
-from .model import VQVAE, ModelConfig
-from .reach import hub_unreachable, not_there
-from .revin import RevinStats, normalize
-from .units import original_units
+from tsvq.tokens.units import original_units
 
 # What an exported folder keeps of the training data's description (`TrainedOn`): enough to read
 # the same channels of a file and scale them as in training; no machine-specific paths.
@@ -173,8 +177,6 @@ class Tokenizer:
 
     def to(self, device: str | torch.device) -> Tokenizer:
         """Run encode and decode on `device` ("cpu", "cuda", "cuda:1", "auto"); returns self."""
-        from .device import pick_device
-
         try:
             where = pick_device(str(device))
         except RuntimeError:
@@ -234,10 +236,6 @@ class Tokenizer:
                     commit_message: str = "Upload tsvq tokenizer") -> str:
         """Upload the `save_pretrained` files to Hub repo `repo_id` (created if needed);
         returns the commit's URL."""
-        import tempfile
-
-        from huggingface_hub import HfApi
-
         api = HfApi(token=token)
         api.create_repo(repo_id, private=private, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
@@ -251,9 +249,7 @@ class Tokenizer:
         record = checkpoint.load_run(path)  # tsvq's run record, or the original's checkpoint
         spec, scaler, columns = record.data.spec, record.data.scaler, record.data.columns
         if scaler is None:  # the original script's checkpoint: refit as its loader fitted it
-            from .evaluate import fitted_scaler
-
-            scaler, columns = fitted_scaler(record)
+            scaler, columns = refit_scaler(spec)
         data = TrainedOn(spec.dset, spec.features, spec.target, spec.channel, tuple(columns),
                          scaler)
         # the record's config and state are checked against each other by load_run already
@@ -643,8 +639,6 @@ def _model_config(fields: dict | ModelConfig) -> ModelConfig:
             f"tokenizer configuration has unknown model field(s) {', '.join(map(str, unknown))}; "
             "it was written by another version of tsvq"
         )
-    from .memory import check_fits
-
     # the types here (a bool is no int, a float finite); ModelConfig checks the values itself
     cfg = trust.typed(ModelConfig, fields, "tokenizer configuration: model", trust.ARCHITECTURE)
     check_fits(cfg, 1, training=False, where="tokenizer configuration: ")

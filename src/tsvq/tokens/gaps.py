@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import TsvqError
+from tsvq.errors import TsvqError
 
 MISSING = ("error", "interpolate")  # what `encode(missing=...)` accepts
 

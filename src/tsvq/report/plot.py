@@ -10,18 +10,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import TsvqError
-from .evaluate import load_model, load_split_data, window_chunks
-from .files import write_with
-from .revin import normalize
-from .units import original_units
+from tsvq.errors import TsvqError
+from tsvq.files import write_with
+from tsvq.model.revin import normalize
+from tsvq.report.evaluate import load_model, load_split_data, window_chunks
+from tsvq.tokens.units import original_units
 
 N_WINDOWS = 4
 
 
 def _pyplot():
-    from .errors import TsvqError
-
     try:
         import matplotlib
     except ImportError:
@@ -195,8 +193,6 @@ def pick_channels(columns: list[str], target: str, wanted: list[str] | None,
                   most: int = 4) -> list[int]:
     """Indices of the channels to draw: `wanted` (names or indices), else the target and the
     first other columns, `most` in all."""
-    from .errors import TsvqError
-
     if wanted:
         picked = []
         for w in wanted:

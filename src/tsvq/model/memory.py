@@ -14,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import os
 
-from .errors import TsvqError
-from .model import ModelConfig, stage_strides
+import torch
+
+from tsvq.errors import TsvqError
+from tsvq.model.vqvae import ModelConfig, stage_strides
 
 F32, I64 = 4, 8
 
@@ -71,8 +73,6 @@ def training_bytes(cfg: ModelConfig, batch_size: int, training: bool = True) -> 
 def available_bytes(device: str = "cpu") -> int | None:
     """Memory free for this process on `device` (CPU: MemAvailable), or None if unknown."""
     if device.startswith("cuda"):
-        import torch
-
         with contextlib.suppress(RuntimeError):
             return int(torch.cuda.mem_get_info(torch.device(device))[0])
         return None

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from huggingface_hub import constants
 
-from .errors import TsvqError
-from .files import atomic_dir
-from .tokenizer import Tokenizer
+from tsvq.errors import TsvqError
+from tsvq.files import atomic_dir
+from tsvq.tokens.tokenizer import Tokenizer
 
 # What `save_pretrained` writes: the only entries a folder may hold for export to replace it.
 EXPORT_FILES = frozenset({constants.CONFIG_NAME, constants.SAFETENSORS_SINGLE_FILE, "README.md"})

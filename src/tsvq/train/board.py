@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from .errors import TsvqError
+from tsvq.errors import TsvqError
 
 INSTALL = "pip install 'tsvq[tensorboard]'"
 

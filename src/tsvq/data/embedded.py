@@ -12,9 +12,9 @@ import hashlib
 import zlib
 from pathlib import Path
 
-from .errors import TsvqError
+from tsvq.errors import TsvqError
 
-FOLDER = Path(__file__).resolve().parent / "datafiles"
+FOLDER = Path(__file__).resolve().parents[1] / "datafiles"
 
 
 def path_of(file: str) -> Path | None:

@@ -19,11 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__, embedded
-from .datasets import REGISTRY, DatasetSpec
-from .errors import TsvqError, WriteFailed, one_line
-from .files import atomic_path, write_failed
-from .progress import show_progress, tqdm
+from tsvq import __version__
+from tsvq.data import embedded
+from tsvq.data.registry import REGISTRY, DatasetSpec
+from tsvq.errors import TsvqError, WriteFailed, one_line
+from tsvq.files import atomic_path, write_failed
+from tsvq.runtime.progress import show_progress, tqdm
 
 URL_ENV = "TSVQ_DATA_URL"
 # Git LFS media of lixus7/tqnet at a fixed commit: all nine files, flat names, sha256 as REGISTRY.

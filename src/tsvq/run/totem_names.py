@@ -26,7 +26,7 @@ import string
 import torch
 from torch import nn
 
-from .model import ModelConfig, ResidualStack, stage_strides
+from tsvq.model.vqvae import ModelConfig, ResidualStack, stage_strides
 
 CODEBOOK = "quantizer.codebook"
 TOTEM_CODEBOOK = "vq._embedding.weight"

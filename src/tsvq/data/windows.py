@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .datasets import (
+from tsvq.data.registry import (
     DATASET_NAMES,
     REGISTRY,
     SplitRule,
@@ -22,7 +22,7 @@ from .datasets import (
     resolve_path,
     split_rule,
 )
-from .errors import ConfigError, TsvqError
+from tsvq.errors import ConfigError, TsvqError
 
 SPLITS = ("train", "val", "test")
 SCALERS = ("standard", "minmax", "none")
@@ -180,6 +180,14 @@ def load(spec: DataSpec) -> SeriesData:
     path = resolve_path(spec.dset, spec.root_path, spec.data_path)
     table = read_table(path, spec.dset)
     return prepare(table, spec)
+
+
+def refit_scaler(spec: DataSpec) -> tuple[Scaler, tuple[str, ...]]:
+    """The scaler of a run that recorded none (the original script's checkpoint): fitted again
+    on the training split of the dataset's usual file, as the original's data loader fitted it;
+    and the channels' names."""
+    data = prepare(read_table(resolve_path(spec.dset, None, None), spec.dset), spec, scaler=None)
+    return data.scaler, tuple(data.columns)
 
 
 def _check_scaled(scaled: np.ndarray, scaler: Scaler, columns: list[str]) -> None:

@@ -22,12 +22,12 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from .data import Scaler
-from .errors import TsvqError, one_line
-from .files import write_with
-from .inputs import check_scaler
-from .reach import missing_reason
-from .tokenizer import Encoded, Tokenizer, describe_columns
+from tsvq.data.windows import Scaler
+from tsvq.errors import TsvqError, one_line
+from tsvq.files import write_with
+from tsvq.reach import missing_reason
+from tsvq.tokens.inputs import check_scaler
+from tsvq.tokens.tokenizer import Encoded, Tokenizer, describe_columns
 
 FORMAT = "tsvq-tokens"
 VERSION = 2

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import embedded
-from .errors import TsvqError, one_line
-from .reach import not_there
+from tsvq.data import embedded
+from tsvq.errors import TsvqError, one_line
+from tsvq.reach import not_there
 
 DATA_DIR_ENV = "TSVQ_DATA_DIR"
 

@@ -10,15 +10,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import RunRecord
-from .data import SPLITS, DataSpec, Scaler, SeriesData, prepare
-from .datasets import read_table, resolve_path
-from .errors import TsvqError
-from .model import VQVAE
-from .quantizer import perplexity_of
-from .revin import normalize
-from .tokenizer import load
-from .units import original_units
+from tsvq.data.registry import read_table, resolve_path
+from tsvq.data.windows import SPLITS, DataSpec, Scaler, SeriesData, prepare
+from tsvq.errors import TsvqError
+from tsvq.model.quantizer import perplexity_of
+from tsvq.model.revin import normalize
+from tsvq.model.vqvae import VQVAE
+from tsvq.tokens.tokenizer import load
+from tsvq.tokens.units import original_units
 
 CHUNK_VALUES = 1 << 21  # values per forward pass: bounds memory whatever the split's size
 
@@ -50,14 +49,6 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> Loaded:
                     features=d.features, target=d.target, channel=d.channel)
     return Loaded(tok.model, tok.run.get("epoch"), "tsvq", spec, tok.scaler, str(path),
                   tuple(tok.columns))
-
-
-def fitted_scaler(record: RunRecord) -> tuple[Scaler, tuple[str, ...]]:
-    """The scaler of a checkpoint of the original script, which records none: fitted again on
-    the training split, as the original's data loader fitted it; and the channels' names."""
-    spec = record.data.spec  # the original records no paths: the dataset's usual file
-    data = prepare(read_table(resolve_path(spec.dset, None, None), spec.dset), spec, scaler=None)
-    return data.scaler, tuple(data.columns)
 
 
 def load_split_data(

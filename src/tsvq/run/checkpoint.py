@@ -25,14 +25,16 @@ from typing import Any
 
 import torch
 
-from . import trust
-from .config import TrainConfig
-from .data import DataSpec, Scaler
-from .errors import TsvqError, one_line
-from .files import write_json, write_text, write_with
-from .model import VQVAE, ModelConfig
-from .reach import not_there
-from .totem import ORIGINAL_CONFIG_KEYS, join_state, original_config, split_state
+from tsvq import trust
+from tsvq.config import TrainConfig
+from tsvq.data.registry import CUSTOM, split_rule
+from tsvq.data.windows import DataSpec, Scaler
+from tsvq.errors import TsvqError, one_line
+from tsvq.files import write_json, write_text, write_with
+from tsvq.model.memory import check_fits
+from tsvq.model.vqvae import VQVAE, ModelConfig
+from tsvq.reach import not_there
+from tsvq.run.totem_names import ORIGINAL_CONFIG_KEYS, join_state, original_config, split_state
 
 FORMAT = "tsvq-run"
 FORMAT_VERSION = 2
@@ -306,8 +308,6 @@ _DATA_EXTRA = ("columns", "n_channels", "split_rule")
 
 def _data_record(p: Path, d: dict[str, Any], model: ModelConfig) -> DataRecord:
     """tsvq.data, each field checked: types, the scaler, and agreement with the model."""
-    from .datasets import CUSTOM, split_rule
-
     where = f"checkpoint {p}: tsvq.data"
     names = [f.name for f in fields(DataSpec)]
     unknown = sorted(set(d) - {*names, *_DATA_EXTRA}, key=repr)
@@ -396,8 +396,6 @@ def _epoch(p: Path, raw: dict[str, Any]) -> int:
 
 
 def _model_or_error(p: Path, cfg: ModelConfig) -> VQVAE:
-    from .memory import check_fits
-
     try:
         check_fits(cfg, 1, training=False, where=f"checkpoint {p}: ")
         return VQVAE(cfg)

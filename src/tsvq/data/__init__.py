@@ -1,0 +1,2 @@
+"""The data layer: the dataset registry, CSV reading, splits, scalers, windows and downloads.
+It knows nothing of the model."""

@@ -1,0 +1,1 @@
+"""Reports over a Tokenizer: evaluation tables and plots."""

@@ -1,0 +1,2 @@
+"""Where and how a process computes: device and precision, distributed runs, CPU threads,
+progress bars and signals."""

@@ -1,0 +1,1 @@
+"""The training loop, its history file and TensorBoard logging."""
