@@ -30,8 +30,7 @@ PACKAGES = {
     "matplotlib": "import matplotlib.pyplot",
     "tensorboard": "import tensorboard.summary",
 }
-TSVQ = {"import tsvq": "import tsvq",
-        "tsvq --help": "from tsvq.cli import main; main(['--help'])"}
+TSVQ = {"import tsvq": "import tsvq", "tsvq --help": "from tsvq.cli import main; main(['--help'])"}
 
 
 def _name(req: str) -> str:

@@ -40,9 +40,14 @@ from tsvq.tokens.tokenizer import SERIES_PER_PASS
 
 def untrained(context_points: int, channels: int, num_embeddings: int) -> Tokenizer:
     cfg = ModelConfig(context_points=context_points, num_embeddings=num_embeddings)
-    data = {"dset": "custom", "features": "M", "target": "OT", "channel": None,
-            "columns": [f"c{i}" for i in range(channels)],
-            "scaler": {"kind": "none", "shift": [0.0] * channels, "scale": [1.0] * channels}}
+    data = {
+        "dset": "custom",
+        "features": "M",
+        "target": "OT",
+        "channel": None,
+        "columns": [f"c{i}" for i in range(channels)],
+        "scaler": {"kind": "none", "shift": [0.0] * channels, "scale": [1.0] * channels},
+    }
     return Tokenizer(model=cfg.to_dict(), data=data)  # its model is in eval mode
 
 
@@ -92,8 +97,12 @@ def main() -> None:
     p.add_argument("--file_rows", type=int, default=0, help="time a long CSV of N rows too")
     p.add_argument("--stride", type=int, default=1, help="window stride for --file_rows")
     p.add_argument("--rss_rows", default="", help="peak RSS of `tsvq encode` on files of N rows")
-    p.add_argument("--rss_channels", type=int, default=None,
-                   help="columns of the --rss_rows files (default: the tokenizer's)")
+    p.add_argument(
+        "--rss_channels",
+        type=int,
+        default=None,
+        help="columns of the --rss_rows files (default: the tokenizer's)",
+    )
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -104,18 +113,22 @@ def main() -> None:
         tok = untrained(args.context_points, args.channels, args.num_embeddings)
     t, c = tok.cfg.context_points, tok.n_channels
     rng = np.random.default_rng(0)
-    x = (np.cumsum(rng.standard_normal((args.windows, t, c)), axis=1) * tok.scaler.scale
-         + tok.scaler.shift).astype(np.float32)  # [B, T, C], original units
+    x = (
+        np.cumsum(rng.standard_normal((args.windows, t, c)), axis=1) * tok.scaler.scale
+        + tok.scaler.shift
+    ).astype(np.float32)  # [B, T, C], original units
     batch = windows_per_pass(tok, args.batch_size)
     enc = tok.encode(x, batch_size=batch)
 
     # The bare model on the same work: scaled series [B*C, T], the same number per pass.
     per_pass = batch * c
-    series = torch.from_numpy(((x - tok.scaler.shift) / tok.scaler.scale)
-                              .transpose(0, 2, 1).reshape(-1, t).copy())
+    series = torch.from_numpy(
+        ((x - tok.scaler.shift) / tok.scaler.scale).transpose(0, 2, 1).reshape(-1, t).copy()
+    )
     codes = torch.from_numpy(enc.codes.reshape(-1, tok.n_tokens))
-    stats = RevinStats(torch.from_numpy(enc.mean.reshape(-1, 1)),
-                       torch.from_numpy(enc.std.reshape(-1, 1)))
+    stats = RevinStats(
+        torch.from_numpy(enc.mean.reshape(-1, 1)), torch.from_numpy(enc.std.reshape(-1, 1))
+    )
 
     @torch.inference_mode()
     def bare_encode() -> None:
@@ -135,10 +148,12 @@ def main() -> None:
         ("VQVAE.decode (bare)", best_of(bare_decode, args.repeat)),
     ]
     cfg = tok.cfg
-    print(f"CPU, {torch.get_num_threads()} thread(s); model cw{t} ps{cfg.patch_size} "
-          f"cf{cfg.compression_factor} cb{cfg.num_embeddings} "
-          f"({tok.model.num_parameters():,} parameters); {args.windows} windows x {c} channel(s), "
-          f"{per_pass} series per pass; median of {args.repeat}")
+    print(
+        f"CPU, {torch.get_num_threads()} thread(s); model cw{t} ps{cfg.patch_size} "
+        f"cf{cfg.compression_factor} cb{cfg.num_embeddings} "
+        f"({tok.model.num_parameters():,} parameters); {args.windows} windows x {c} channel(s), "
+        f"{per_pass} series per pass; median of {args.repeat}"
+    )
     print(f"{'':<22}{'windows/s':>12}{'series/s':>12}")
     for name, seconds in rows:
         w = args.windows / seconds
@@ -146,12 +161,16 @@ def main() -> None:
     if args.file_rows:
         long_file(tok, args.file_rows, args.stride, args.batch_size, args.repeat)
     if args.rss_rows:
-        peak_rss(args.checkpoint, tok, [int(n) for n in args.rss_rows.split(",")], args.stride,
-                 args.rss_channels or tok.n_channels)
+        peak_rss(
+            args.checkpoint,
+            tok,
+            [int(n) for n in args.rss_rows.split(",")],
+            args.stride,
+            args.rss_channels or tok.n_channels,
+        )
 
 
-def long_file(tok: Tokenizer, rows: int, stride: int, batch_size: int | None,
-              repeat: int) -> None:
+def long_file(tok: Tokenizer, rows: int, stride: int, batch_size: int | None, repeat: int) -> None:
     """`encode_csv` on a long generated file against the bare model on its windows."""
     t, c = tok.cfg.context_points, tok.n_channels
     with tempfile.TemporaryDirectory() as d:
@@ -160,14 +179,23 @@ def long_file(tok: Tokenizer, rows: int, stride: int, batch_size: int | None,
         cols = [f"c{i}" for i in range(c)]
         n = (rows - t) // stride + 1
         batch = windows_per_pass(tok, batch_size)
-        file_s = best_of(lambda: encode_csv(tok, csv, "custom", "all", stride, None, "error",
-                                            Path(d) / "t.npz", batch), max(1, repeat - 2))
-        values = np.loadtxt(csv, delimiter=",", skiprows=1, usecols=range(1, c + 1),
-                            dtype=np.float32)
+        file_s = best_of(
+            lambda: encode_csv(
+                tok, csv, "custom", "all", stride, None, "error", Path(d) / "t.npz", batch
+            ),
+            max(1, repeat - 2),
+        )
+        values = np.loadtxt(
+            csv, delimiter=",", skiprows=1, usecols=range(1, c + 1), dtype=np.float32
+        )
         x = np.lib.stride_tricks.sliding_window_view(values, t, axis=0)[::stride]  # [n, C, T]
         scaler, _ = tok.scaler_for(c, cols)
-        series = torch.from_numpy(((x.transpose(0, 2, 1) - scaler.shift) / scaler.scale)
-                                  .transpose(0, 2, 1).reshape(-1, t).copy())
+        series = torch.from_numpy(
+            ((x.transpose(0, 2, 1) - scaler.shift) / scaler.scale)
+            .transpose(0, 2, 1)
+            .reshape(-1, t)
+            .copy()
+        )
         per_pass = batch * c
 
         @torch.inference_mode()
@@ -177,8 +205,10 @@ def long_file(tok: Tokenizer, rows: int, stride: int, batch_size: int | None,
 
         bare_s = best_of(bare, max(1, repeat - 2))
         size = (Path(d) / "t.npz").stat().st_size
-    print(f"\nlong file: {rows:,} rows x {c} channel(s), stride {stride}: {n:,} windows, tokens "
-          f"file {size / 1e6:.1f} MB")
+    print(
+        f"\nlong file: {rows:,} rows x {c} channel(s), stride {stride}: {n:,} windows, tokens "
+        f"file {size / 1e6:.1f} MB"
+    )
     print(f"{'tsvq encode (file)':<22}{n / file_s:>12,.0f}{n * c / file_s:>12,.0f}")
     print(f"{'VQVAE.encode (bare)':<22}{n / bare_s:>12,.0f}{n * c / bare_s:>12,.0f}")
     print(f"ratio file / bare: {bare_s / file_s:.2f}")
@@ -186,27 +216,40 @@ def long_file(tok: Tokenizer, rows: int, stride: int, batch_size: int | None,
 
 # The child's own peak: VmHWM belongs to the process image exec made (Linux). getrusage's
 # ru_maxrss would not do: exec carries over the high-water mark of the forked parent.
-PEAK = ("print(next(int(line.split()[1]) for line in open('/proc/self/status') "
-        "if line.startswith('VmHWM')))")
+PEAK = (
+    "print(next(int(line.split()[1]) for line in open('/proc/self/status') "
+    "if line.startswith('VmHWM')))"
+)
 
 
-def peak_rss(checkpoint: str | None, tok: Tokenizer, lengths: list[int], stride: int,
-             channels: int) -> None:
+def peak_rss(
+    checkpoint: str | None, tok: Tokenizer, lengths: list[int], stride: int, channels: int
+) -> None:
     """Peak resident memory of `tsvq encode --split all` in a fresh process, per file length."""
     with tempfile.TemporaryDirectory() as d:
         folder = checkpoint
         if folder is None:
             folder = str(Path(d) / "tok")
             tok.save_pretrained(folder)
-        print(f"\npeak RSS of `tsvq encode --split all --stride {stride}` on {channels} "
-              "column(s) (one process each)")
-        load_only = ("import sys; import tsvq.tokens.codec; from tsvq import Tokenizer; "
-                     f"Tokenizer.from_pretrained(sys.argv[1]); {PEAK}")
+        print(
+            f"\npeak RSS of `tsvq encode --split all --stride {stride}` on {channels} "
+            "column(s) (one process each)"
+        )
+        load_only = (
+            "import sys; import tsvq.tokens.codec; from tsvq import Tokenizer; "
+            f"Tokenizer.from_pretrained(sys.argv[1]); {PEAK}"
+        )
         base = subprocess.run(
-            [sys.executable, "-c", load_only, folder], capture_output=True, text=True, check=True,
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
-        print(f"baseline (imports and the tokenizer loaded, nothing encoded): "
-              f"{int(base.stdout.split()[-1]) / 1024:.0f} MB")
+            [sys.executable, "-c", load_only, folder],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")},
+        )
+        print(
+            f"baseline (imports and the tokenizer loaded, nothing encoded): "
+            f"{int(base.stdout.split()[-1]) / 1024:.0f} MB"
+        )
         print(f"{'rows':>12}{'windows':>12}{'file MB':>10}{'tokens MB':>11}{'peak RSS MB':>13}")
         for rows in lengths:
             csv = Path(d) / f"walk{rows}.csv"
@@ -214,14 +257,35 @@ def peak_rss(checkpoint: str | None, tok: Tokenizer, lengths: list[int], stride:
             out = Path(d) / "t.npz"
             code = f"import sys; from tsvq.cli import main; rc = main(sys.argv[1:]); {PEAK}"
             run = subprocess.run(
-                [sys.executable, "-c", code, "encode", "--checkpoint", folder, "--dset",
-                 "custom", "--data_path", str(csv), "--split", "all", "--stride", str(stride),
-                 "--out", str(out)], capture_output=True, text=True, check=True,
-                env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+                [
+                    sys.executable,
+                    "-c",
+                    code,
+                    "encode",
+                    "--checkpoint",
+                    folder,
+                    "--dset",
+                    "custom",
+                    "--data_path",
+                    str(csv),
+                    "--split",
+                    "all",
+                    "--stride",
+                    str(stride),
+                    "--out",
+                    str(out),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")},
+            )
             peak_kb = int(run.stdout.strip().splitlines()[-1])  # kB
             n = (rows - tok.cfg.context_points) // stride + 1
-            print(f"{rows:>12,}{n:>12,}{csv.stat().st_size / 1e6:>10.1f}"
-                  f"{out.stat().st_size / 1e6:>11.1f}{peak_kb / 1024:>13.0f}")
+            print(
+                f"{rows:>12,}{n:>12,}{csv.stat().st_size / 1e6:>10.1f}"
+                f"{out.stat().st_size / 1e6:>11.1f}{peak_kb / 1024:>13.0f}"
+            )
             csv.unlink()
 
 

@@ -46,8 +46,9 @@ from tsvq.train.loop import TrainConfig, losses, make_optimizer, make_step  # no
 
 def windows_on(device: torch.device, root_path: str) -> torch.Tensor:
     """All training windows of ETTh1's first channel, [n, 512], on `device`."""
-    spec = data_mod.DataSpec(dset="etth1", root_path=root_path, data_path=None,
-                             context_points=512, channel=0)
+    spec = data_mod.DataSpec(
+        dset="etth1", root_path=root_path, data_path=None, context_points=512, channel=0
+    )
     data = data_mod.load(spec)
     batch = next(data_mod.series_batches(data, "train", data.n_windows("train")))
     return batch.to(device)
@@ -61,8 +62,12 @@ def sync(device: torch.device) -> None:
 class Config:
     """A named way to train: `setup(batch)` returns a step function taking a batch [B, T]."""
 
-    def __init__(self, name: str, setup: Callable[[int], Callable[[torch.Tensor], None]],
-                 cuda_only: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        setup: Callable[[int], Callable[[torch.Tensor], None]],
+        cuda_only: bool = False,
+    ) -> None:
         self.name, self.setup, self.cuda_only = name, setup, cuda_only
 
 
@@ -89,10 +94,14 @@ def baseline(device: torch.device, amp: bool) -> Callable[[int], Callable]:
     return setup
 
 
-def tsvq(device: torch.device, dtype: torch.dtype | None,
-         wrap: Callable[[VQVAE, int], nn.Module] | None = None,
-         cache: bool = True) -> Callable[[int], Callable]:
+def tsvq(
+    device: torch.device,
+    dtype: torch.dtype | None,
+    wrap: Callable[[VQVAE, int], nn.Module] | None = None,
+    cache: bool = True,
+) -> Callable[[int], Callable]:
     """tsvq's step; `wrap` compiles or graphs the model; graphs need autocast's cache off."""
+
     def setup(batch: int) -> Callable[[torch.Tensor], None]:
         torch.manual_seed(0)
         core = VQVAE(ModelConfig()).to(device)
@@ -102,8 +111,12 @@ def tsvq(device: torch.device, dtype: torch.dtype | None,
         update = make_step(core, opt, scaler, 1.0)
 
         def step(x: torch.Tensor) -> None:
-            with torch.autocast(device.type, dtype=dtype or torch.float32,
-                                enabled=dtype is not None, cache_enabled=cache):
+            with torch.autocast(
+                device.type,
+                dtype=dtype or torch.float32,
+                enabled=dtype is not None,
+                cache_enabled=cache,
+            ):
                 recon, vq, _ = losses(model, x)
             update(recon + vq)
 
@@ -154,11 +167,12 @@ class GraphedConvs(nn.Module):
         m = batch * cfg.n_patches
         with torch.autocast("cuda", dtype=dtype, cache_enabled=False):
             self.encoder = torch.cuda.make_graphed_callables(
-                FlatStack(core.encoder), (torch.randn(m, cfg.patch_size, device=dev),))
+                FlatStack(core.encoder), (torch.randn(m, cfg.patch_size, device=dev),)
+            )
             width = cfg.tokens_per_patch * cfg.embedding_dim
             self.decoder = torch.cuda.make_graphed_callables(
-                FlatStack(core.decoder),
-                (torch.randn(m, width, device=dev, requires_grad=True),))
+                FlatStack(core.decoder), (torch.randn(m, width, device=dev, requires_grad=True),)
+            )
 
     def forward(self, x: torch.Tensor) -> Reconstruction:
         cfg = self.cfg
@@ -168,8 +182,9 @@ class GraphedConvs(nn.Module):
         vq = self.core.quantizer(z.transpose(1, 2))
         q = vq.quantized.transpose(1, 2).reshape(z.shape[0], -1)
         recon = self.decoder(q).reshape(x.shape[0], cfg.context_points)  # [N, T]
-        return Reconstruction(recon, xn, vq.codes.reshape(x.shape[0], -1), vq.loss,
-                              vq.perplexity, vq.counts)
+        return Reconstruction(
+            recon, xn, vq.codes.reshape(x.shape[0], -1), vq.loss, vq.perplexity, vq.counts
+        )
 
 
 def graphed(dtype: torch.dtype) -> Callable[[VQVAE, int], nn.Module]:
@@ -179,8 +194,13 @@ def graphed(dtype: torch.dtype) -> Callable[[VQVAE, int], nn.Module]:
     return wrap
 
 
-def measure(step: Callable[[torch.Tensor], None], windows: torch.Tensor, batch: int,
-            steps: int, device: torch.device) -> tuple[float, float]:
+def measure(
+    step: Callable[[torch.Tensor], None],
+    windows: torch.Tensor,
+    batch: int,
+    steps: int,
+    device: torch.device,
+) -> tuple[float, float]:
     """(seconds of the first 3 steps: compilation, capture; windows/s over `steps` after)."""
     n = windows.shape[0] - windows.shape[0] % batch
     gen = torch.Generator(device="cpu").manual_seed(0)
@@ -221,10 +241,16 @@ def main() -> None:
         Config("tsvq bf16", tsvq(device, torch.bfloat16)),
         Config("tsvq fp16", tsvq(device, torch.float16), cuda_only=True),
         Config(f"tsvq {str(half)[6:]} compile", tsvq(device, half, compiled(None))),
-        Config(f"tsvq {str(half)[6:]} compile+graphs",
-               tsvq(device, half, compiled("reduce-overhead")), cuda_only=True),
-        Config(f"tsvq {str(half)[6:]} graphed convs",
-               tsvq(device, half, graphed(half), cache=False), cuda_only=True),
+        Config(
+            f"tsvq {str(half)[6:]} compile+graphs",
+            tsvq(device, half, compiled("reduce-overhead")),
+            cuda_only=True,
+        ),
+        Config(
+            f"tsvq {str(half)[6:]} graphed convs",
+            tsvq(device, half, graphed(half), cache=False),
+            cuda_only=True,
+        ),
     ]
     skip = set(filter(None, args.skip.split(",")))
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
@@ -245,8 +271,11 @@ def main() -> None:
                 print(f"  {c.name} B={b}: {type(exc).__name__}: {str(exc)[:200]}")
     # the yardstick: what the original ran on this device (fp16 AMP on CUDA, fp32 on a CPU)
     yard = next((n for n in ("baseline fp16 amp", "baseline fp32") if rates.get(n)), None)
-    print(f"{'':32}" + "".join(f"{'B=' + str(b):>14}" for b in batches)
-          + f"   windows/s, x {yard or '-'}")
+    print(
+        f"{'':32}"
+        + "".join(f"{'B=' + str(b):>14}" for b in batches)
+        + f"   windows/s, x {yard or '-'}"
+    )
     for row, by_batch in rates.items():
         cells = []
         for b in batches:
@@ -254,11 +283,14 @@ def main() -> None:
                 cells.append(f"{'failed':>14}")
                 continue
             ref = rates.get(yard, {}).get(b)
-            cells.append(f"{by_batch[b]:8.0f} {by_batch[b] / ref:4.1f}x" if ref
-                         else f"{by_batch[b]:14.0f}")
+            cells.append(
+                f"{by_batch[b]:8.0f} {by_batch[b] / ref:4.1f}x" if ref else f"{by_batch[b]:14.0f}"
+            )
         print(f"{row:32}" + "".join(cells) + f"   first 3 steps {warms.get(row, 0):.1f} s")
-    print("first 3 steps: the longest over the batch sizes (compilation, capture); x: against "
-          "the original's own mode on this device")
+    print(
+        "first 3 steps: the longest over the batch sizes (compilation, capture); x: against "
+        "the original's own mode on this device"
+    )
 
 
 if __name__ == "__main__":

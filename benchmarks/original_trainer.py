@@ -35,11 +35,15 @@ from torch.utils.data import DataLoader, Dataset
 # --- data: PatchTST's per-item window dataset ------------------------------------------------
 
 FILES = {
-    "etth1": "ETT-small/ETTh1.csv", "etth2": "ETT-small/ETTh2.csv",
-    "ettm1": "ETT-small/ETTm1.csv", "ettm2": "ETT-small/ETTm2.csv",
-    "weather": "weather/weather.csv", "illness": "illness/national_illness.csv",
+    "etth1": "ETT-small/ETTh1.csv",
+    "etth2": "ETT-small/ETTh2.csv",
+    "ettm1": "ETT-small/ETTm1.csv",
+    "ettm2": "ETT-small/ETTm2.csv",
+    "weather": "weather/weather.csv",
+    "illness": "illness/national_illness.csv",
     "exchange": "exchange_rate/exchange_rate.csv",
-    "electricity": "electricity/electricity.csv", "traffic": "traffic/traffic.csv",
+    "electricity": "electricity/electricity.csv",
+    "traffic": "traffic/traffic.csv",
 }
 
 
@@ -58,8 +62,17 @@ def borders(dset: str, n_rows: int, seq_len: int) -> tuple[list[int], list[int]]
 class WindowDataset(Dataset):
     """One (seq_x, seq_y) pair per index, sliced and converted to tensors item by item."""
 
-    def __init__(self, path: str, dset: str, split: str, seq_len: int, pred_len: int,
-                 features: str = "M", target: str = "OT", scale: bool = True) -> None:
+    def __init__(
+        self,
+        path: str,
+        dset: str,
+        split: str,
+        seq_len: int,
+        pred_len: int,
+        features: str = "M",
+        target: str = "OT",
+        scale: bool = True,
+    ) -> None:
         frame = pd.read_csv(path)
         stamps = pd.to_datetime(frame["date"])  # PatchTST parses the dates for time features
         self.hours = stamps.dt.hour.to_numpy()
@@ -71,10 +84,10 @@ class WindowDataset(Dataset):
         data = frame[cols].to_numpy(dtype=np.float64)
         starts, ends = borders(dset, len(frame), seq_len)
         if scale:  # StandardScaler fitted on the training rows
-            train = data[starts[0]:ends[0]]
+            train = data[starts[0] : ends[0]]
             data = (data - train.mean(axis=0)) / train.std(axis=0)
         i = ("train", "val", "test").index(split)
-        self.data = data[starts[i]:ends[i]]
+        self.data = data[starts[i] : ends[i]]
         self.seq_len, self.pred_len = seq_len, pred_len
 
     def __len__(self) -> int:
@@ -83,19 +96,31 @@ class WindowDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         s_end = index + self.seq_len
         seq_x = self.data[index:s_end]
-        seq_y = self.data[s_end:s_end + self.pred_len]
+        seq_y = self.data[s_end : s_end + self.pred_len]
         return torch.tensor(seq_x).float(), torch.tensor(seq_y).float()
 
 
-def window_loader(path: str, dset: str, split: str, seq_len: int, batch_size: int,
-                  pred_len: int = 0, shuffle: bool | None = None,
-                  num_workers: int = 0) -> DataLoader:
+def window_loader(
+    path: str,
+    dset: str,
+    split: str,
+    seq_len: int,
+    batch_size: int,
+    pred_len: int = 0,
+    shuffle: bool | None = None,
+    num_workers: int = 0,
+) -> DataLoader:
     ds = WindowDataset(path, dset, split, seq_len, pred_len)
-    return DataLoader(ds, batch_size=batch_size, num_workers=num_workers,
-                      shuffle=split == "train" if shuffle is None else shuffle)
+    return DataLoader(
+        ds,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        shuffle=split == "train" if shuffle is None else shuffle,
+    )
 
 
 # --- model: TOTEM's VQ-VAE (compression factor 4 as the defaults; 8 and 16 as TOTEM) ----------
+
 
 class RevIN(nn.Module):
     """RevIN as PatchTST ships it, statistics kept on the module between norm and denorm."""
@@ -116,8 +141,10 @@ class Residual(nn.Module):
     def __init__(self, hidden: int, res_hidden: int) -> None:
         super().__init__()
         self._block = nn.Sequential(
-            nn.ReLU(True), nn.Conv1d(hidden, res_hidden, 3, 1, 1, bias=False),
-            nn.ReLU(True), nn.Conv1d(res_hidden, hidden, 1, 1, bias=False),
+            nn.ReLU(True),
+            nn.Conv1d(hidden, res_hidden, 3, 1, 1, bias=False),
+            nn.ReLU(True),
+            nn.Conv1d(res_hidden, hidden, 1, 1, bias=False),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -203,8 +230,11 @@ class VectorQuantizer(nn.Module):
         input_shape = inputs.shape
         flat = inputs.view(-1, self._embedding_dim)
         weight = self._embedding.weight
-        distances = (torch.sum(flat ** 2, dim=1, keepdim=True) + torch.sum(weight ** 2, dim=1)
-                     - 2 * torch.matmul(flat, weight.t()))
+        distances = (
+            torch.sum(flat**2, dim=1, keepdim=True)
+            + torch.sum(weight**2, dim=1)
+            - 2 * torch.matmul(flat, weight.t())
+        )
         indices = torch.argmin(distances, dim=1).unsqueeze(1)
         encodings = torch.zeros(indices.shape[0], self._num_embeddings, device=inputs.device)
         encodings.scatter_(1, indices, 1)
@@ -221,14 +251,27 @@ class VectorQuantizer(nn.Module):
 class BaselineVQVAE(nn.Module):
     """TOTEM's vqvae: encoder, quantizer, decoder, each patch on its own."""
 
-    def __init__(self, patch_size: int = 16, embedding_dim: int = 32, num_embeddings: int = 256,
-                 compression_factor: int = 4, block_hidden_size: int = 64,
-                 num_residual_layers: int = 2, res_hidden_size: int = 32,
-                 commitment_cost: float = 0.25, revin: bool = True) -> None:
+    def __init__(
+        self,
+        patch_size: int = 16,
+        embedding_dim: int = 32,
+        num_embeddings: int = 256,
+        compression_factor: int = 4,
+        block_hidden_size: int = 64,
+        num_residual_layers: int = 2,
+        res_hidden_size: int = 32,
+        commitment_cost: float = 0.25,
+        revin: bool = True,
+    ) -> None:
         super().__init__()
         self.patch_size = patch_size
-        args = (block_hidden_size, num_residual_layers, res_hidden_size, embedding_dim,
-                compression_factor)
+        args = (
+            block_hidden_size,
+            num_residual_layers,
+            res_hidden_size,
+            embedding_dim,
+            compression_factor,
+        )
         self.encoder = Encoder(*args)
         self.vq = VectorQuantizer(num_embeddings, embedding_dim, commitment_cost)
         self.decoder = Decoder(*args)
@@ -252,9 +295,14 @@ def autocast_if_cuda(device: torch.device, amp: bool):
     return torch.autocast("cuda", enabled=amp and device.type == "cuda")
 
 
-def baseline_step(model: BaselineVQVAE, optimizer: torch.optim.Optimizer, batch_x: torch.Tensor,
-                  device: torch.device, amp: bool = True,
-                  scaler: torch.amp.GradScaler | None = None) -> tuple[float, float, float]:
+def baseline_step(
+    model: BaselineVQVAE,
+    optimizer: torch.optim.Optimizer,
+    batch_x: torch.Tensor,
+    device: torch.device,
+    amp: bool = True,
+    scaler: torch.amp.GradScaler | None = None,
+) -> tuple[float, float, float]:
     """One training step on the first channel of a DataLoader batch; returns its losses."""
     x = batch_x[:, :, 0].to(device)
     optimizer.zero_grad()
@@ -274,8 +322,9 @@ def baseline_step(model: BaselineVQVAE, optimizer: torch.optim.Optimizer, batch_
     return recon.item(), vq.item(), perp.item()
 
 
-def evaluate(model: BaselineVQVAE, loader: DataLoader, device: torch.device,
-             amp: bool) -> tuple[float, float, float]:
+def evaluate(
+    model: BaselineVQVAE, loader: DataLoader, device: torch.device, amp: bool
+) -> tuple[float, float, float]:
     model.eval()
     totals, n = np.zeros(3), 0
     with torch.no_grad():
@@ -284,7 +333,8 @@ def evaluate(model: BaselineVQVAE, loader: DataLoader, device: torch.device,
             with autocast_if_cuda(device, amp):
                 recon, vq, perp = model(x)
             totals += np.array([recon.item(), vq.item(), perp.item()]) * np.array(
-                [x.shape[0], x.shape[0], 1])
+                [x.shape[0], x.shape[0], 1]
+            )
             n += x.shape[0]
     model.train()
     return totals[0] / n, totals[1] / n, totals[2] / len(loader)
@@ -292,15 +342,20 @@ def evaluate(model: BaselineVQVAE, loader: DataLoader, device: torch.device,
 
 # --- the trainer -----------------------------------------------------------------------------
 
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dset", default="ettm1")
     p.add_argument("--root_path", default=os.environ.get("TSVQ_DATA_DIR", "data"))
     p.add_argument("--data_path", default=None, help="CSV for a dataset not in the table")
     p.add_argument("--context_points", type=int, default=512)
-    p.add_argument("--target_points", type=int, default=0,
-                   help="PatchTST's get_dls needs it and the original never set it; 0 makes "
-                        "the baseline train on the same windows as tsvq")
+    p.add_argument(
+        "--target_points",
+        type=int,
+        default=0,
+        help="PatchTST's get_dls needs it and the original never set it; 0 makes "
+        "the baseline train on the same windows as tsvq",
+    )
     p.add_argument("--batch_size", type=int, default=64)
     p.add_argument("--num_workers", type=int, default=0)
     p.add_argument("--scaler", default="standard")
@@ -326,24 +381,36 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     path = args.data_path or os.path.join(args.root_path, FILES[args.dset])
     loaders = {
-        split: window_loader(path, args.dset, split, args.context_points, args.batch_size,
-                             args.target_points, num_workers=args.num_workers)
+        split: window_loader(
+            path,
+            args.dset,
+            split,
+            args.context_points,
+            args.batch_size,
+            args.target_points,
+            num_workers=args.num_workers,
+        )
         for split in ("train", "val")
     }
     cfg = {
-        "patch_size": args.patch_size, "embedding_dim": args.embedding_dim,
-        "num_embeddings": args.num_embeddings, "compression_factor": args.compression_factor,
+        "patch_size": args.patch_size,
+        "embedding_dim": args.embedding_dim,
+        "num_embeddings": args.num_embeddings,
+        "compression_factor": args.compression_factor,
         "block_hidden_size": args.block_hidden_size,
         "num_residual_layers": args.num_residual_layers,
-        "res_hidden_size": args.res_hidden_size, "commitment_cost": args.commitment_cost,
+        "res_hidden_size": args.res_hidden_size,
+        "commitment_cost": args.commitment_cost,
         "revin": bool(args.revin),
     }
     model = BaselineVQVAE(**cfg).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.n_epochs, eta_min=1e-6)
     scaler = torch.amp.GradScaler("cuda") if args.amp and device.type == "cuda" else None
-    name = (f"vqvae_cw{args.context_points}_ps{args.patch_size}_ed{args.embedding_dim}"
-            f"_cf{args.compression_factor}_cb{args.num_embeddings}_model{args.model_id}")
+    name = (
+        f"vqvae_cw{args.context_points}_ps{args.patch_size}_ed{args.embedding_dim}"
+        f"_cf{args.compression_factor}_cb{args.num_embeddings}_model{args.model_id}"
+    )
     out = Path(args.save_path) / args.dset
     out.mkdir(parents=True, exist_ok=True)
     with open(out / f"{name}_config.json", "w") as f:
@@ -353,8 +420,9 @@ def main() -> None:
     for epoch in range(1, args.n_epochs + 1):
         totals, n, perps = np.zeros(2), 0, []
         for batch_x, _ in loaders["train"]:
-            recon, vq, perp = baseline_step(model, optimizer, batch_x, device, bool(args.amp),
-                                            scaler)
+            recon, vq, perp = baseline_step(
+                model, optimizer, batch_x, device, bool(args.amp), scaler
+            )
             totals += np.array([recon, vq]) * batch_x.shape[0]
             n += batch_x.shape[0]
             perps.append(perp)
@@ -362,22 +430,42 @@ def main() -> None:
         tr_recon, tr_vq, tr_perp = totals[0] / n, totals[1] / n, float(np.mean(perps))
         va_recon, va_vq, va_perp = evaluate(model, loaders["val"], device, bool(args.amp))
         tr_loss, va_loss = tr_recon + tr_vq, va_recon + va_vq
-        print(f"Epoch {epoch:3d}/{args.n_epochs} | Train Loss: {tr_loss:.6f} (VQ: {tr_vq:.6f}, "
-              f"Recon: {tr_recon:.6f}, Perp: {tr_perp:.2f}) | Valid Loss: {va_loss:.6f} "
-              f"(VQ: {va_vq:.6f}, Recon: {va_recon:.6f}, Perp: {va_perp:.2f})", flush=True)
+        print(
+            f"Epoch {epoch:3d}/{args.n_epochs} | Train Loss: {tr_loss:.6f} (VQ: {tr_vq:.6f}, "
+            f"Recon: {tr_recon:.6f}, Perp: {tr_perp:.2f}) | Valid Loss: {va_loss:.6f} "
+            f"(VQ: {va_vq:.6f}, Recon: {va_recon:.6f}, Perp: {va_perp:.2f})",
+            flush=True,
+        )
         history.append([epoch, tr_loss, va_loss, tr_vq, va_vq, tr_recon, va_recon])
         if va_loss < best:
             best, since_best = va_loss, 0
-            torch.save({"model_state_dict": model.state_dict(), "config": cfg,
-                        "args": vars(args), "epoch": epoch, "train_loss": tr_loss,
-                        "val_loss": va_loss}, out / f"{name}.pth")
+            torch.save(
+                {
+                    "model_state_dict": model.state_dict(),
+                    "config": cfg,
+                    "args": vars(args),
+                    "epoch": epoch,
+                    "train_loss": tr_loss,
+                    "val_loss": va_loss,
+                },
+                out / f"{name}.pth",
+            )
             print(f"  -> Best model saved (val_loss: {va_loss:.6f})")
         else:
             since_best += 1
         with open(out / f"{name}_history.csv", "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["epoch", "train_loss", "valid_loss", "train_vq_loss", "valid_vq_loss",
-                        "train_recon_loss", "valid_recon_loss"])
+            w.writerow(
+                [
+                    "epoch",
+                    "train_loss",
+                    "valid_loss",
+                    "train_vq_loss",
+                    "valid_vq_loss",
+                    "train_recon_loss",
+                    "valid_recon_loss",
+                ]
+            )
             w.writerows(history)
         if since_best >= args.patience:
             print(f"Early stopping at epoch {epoch}")

@@ -41,11 +41,29 @@ VARIANTS = {
 }
 
 
-def run(dset: str, channel: str, variant: str, seed: int, epochs: int, steps: int | None,
-        extra: list[str], out: Path) -> dict:
+def run(
+    dset: str,
+    channel: str,
+    variant: str,
+    seed: int,
+    epochs: int,
+    steps: int | None,
+    extra: list[str],
+    out: Path,
+) -> dict:
     """Train one variant, evaluate its best and last checkpoints; one table row."""
-    flags = ["--dset", dset, "--n_epochs", str(epochs), "--seed", str(seed),
-             "--save_path", str(out), *VARIANTS[variant], *extra]
+    flags = [
+        "--dset",
+        dset,
+        "--n_epochs",
+        str(epochs),
+        "--seed",
+        str(seed),
+        "--save_path",
+        str(out),
+        *VARIANTS[variant],
+        *extra,
+    ]
     if channel != "all":
         flags += ["--channel", channel]
     if steps:
@@ -70,13 +88,21 @@ def run(dset: str, channel: str, variant: str, seed: int, epochs: int, steps: in
     total = [float(r["valid_loss"]) for r in hist]
     r = results["best"]
     return {
-        "dset": dset, "channels": channel if channel != "all" else f"all {r['channels']}",
-        "variant": variant, "flags": " ".join(extra), "seed": seed, "epochs": epochs,
+        "dset": dset,
+        "channels": channel if channel != "all" else f"all {r['channels']}",
+        "variant": variant,
+        "flags": " ".join(extra),
+        "seed": seed,
+        "epochs": epochs,
         "steps": f"{steps}/{batches}" if steps and steps < batches else f"{batches}",
-        "mse": r["mse"], "mse_last": results["last"]["mse"],
-        "codes_used": r["codes_used"], "codebook_size": r["codebook_size"],
-        "perplexity": r["perplexity"], "best_epoch": r["epoch"],
-        "best_by_recon": 1 + recon.index(min(recon)), "best_by_loss": 1 + total.index(min(total)),
+        "mse": r["mse"],
+        "mse_last": results["last"]["mse"],
+        "codes_used": r["codes_used"],
+        "codebook_size": r["codebook_size"],
+        "perplexity": r["perplexity"],
+        "best_epoch": r["epoch"],
+        "best_by_recon": 1 + recon.index(min(recon)),
+        "best_by_loss": 1 + total.index(min(total)),
         "valid_vq_first": float(hist[0]["valid_vq_loss"]),
         "valid_vq_last": float(hist[-1]["valid_vq_loss"]),
         "seconds": round(seconds, 1),
@@ -84,9 +110,11 @@ def run(dset: str, channel: str, variant: str, seed: int, epochs: int, steps: in
 
 
 def table(rows: list[dict]) -> str:
-    head = (f"{'dataset':<9}{'channels':<9}{'variant':<22}{'seed':>5}{'ep':>4}{'steps':>10}"
-            f"{'MSE':>8}{'MSE last':>9}{'codes':>9}{'perp':>7}{'bits':>6}{'best':>5}"
-            f"{'by recon':>9}{'by loss':>8}{'VQ 1st':>10}{'VQ last':>10}")
+    head = (
+        f"{'dataset':<9}{'channels':<9}{'variant':<22}{'seed':>5}{'ep':>4}{'steps':>10}"
+        f"{'MSE':>8}{'MSE last':>9}{'codes':>9}{'perp':>7}{'bits':>6}{'best':>5}"
+        f"{'by recon':>9}{'by loss':>8}{'VQ 1st':>10}{'VQ last':>10}"
+    )
     lines = [head]
     key = ("dset", "channels", "epochs", "steps", "flags", "seed", "variant")
     for r in sorted(rows, key=lambda r: tuple(str(r[k]) for k in key)):
@@ -98,10 +126,12 @@ def table(rows: list[dict]) -> str:
             f"{math.log2(r['perplexity']):>6.2f}{r['best_epoch']:>5}{r['best_by_recon']:>9}"
             f"{r['best_by_loss']:>8}{r['valid_vq_first']:>10.2f}{r['valid_vq_last']:>10.2f}"
         )
-    lines.append("MSE: test split, per element, RevIN space; best: the epoch of the saved best "
-                 "checkpoint; by recon / by loss: the epoch each validation rule picks; VQ: "
-                 "validation VQ term per series; steps: training batches per epoch, "
-                 "N/M where --max_steps_per_epoch bounds an epoch of M (validation too)")
+    lines.append(
+        "MSE: test split, per element, RevIN space; best: the epoch of the saved best "
+        "checkpoint; by recon / by loss: the epoch each validation rule picks; VQ: "
+        "validation VQ term per series; steps: training batches per epoch, "
+        "N/M where --max_steps_per_epoch bounds an epoch of M (validation too)"
+    )
     return "\n".join(lines)
 
 
@@ -123,8 +153,16 @@ def main() -> None:
         for seed in args.seeds:
             for variant in args.variants:
                 with tempfile.TemporaryDirectory() as tmp:
-                    row = run(args.dset, args.channel, variant, seed, args.epochs,
-                              args.max_steps_per_epoch, args.flags.split(), Path(tmp))
+                    row = run(
+                        args.dset,
+                        args.channel,
+                        variant,
+                        seed,
+                        args.epochs,
+                        args.max_steps_per_epoch,
+                        args.flags.split(),
+                        Path(tmp),
+                    )
                 print(json.dumps(row), flush=True)
                 rows.append(row)
                 if results:

@@ -31,8 +31,11 @@ def quantizer_module_at(ref: str) -> types.ModuleType:
     """The quantizer's source at git `ref`, loaded as a module of the tsvq package."""
     root = Path(__file__).resolve().parents[1]
     for where in ("model/quantizer.py", "quantizer.py"):
-        shown = subprocess.run(["git", "-C", str(root), "show", f"{ref}:src/tsvq/{where}"],
-                               capture_output=True, text=True)
+        shown = subprocess.run(
+            ["git", "-C", str(root), "show", f"{ref}:src/tsvq/{where}"],
+            capture_output=True,
+            text=True,
+        )
         if shown.returncode == 0:
             package = "tsvq.model" if "/" in where else "tsvq"
             break
@@ -54,9 +57,15 @@ def build(cfg: ModelConfig, quantizer_cls: type | None) -> VQVAE:
     if quantizer_cls is not None:
         q = model.quantizer
         model.quantizer = quantizer_cls(
-            cfg.num_embeddings, cfg.embedding_dim, cfg.commitment_cost,
-            quantizer=cfg.quantizer, codebook_init=cfg.codebook_init,
-            dead_code_restart=cfg.dead_code_restart, ema_decay=cfg.ema_decay, seed=cfg.seed)
+            cfg.num_embeddings,
+            cfg.embedding_dim,
+            cfg.commitment_cost,
+            quantizer=cfg.quantizer,
+            codebook_init=cfg.codebook_init,
+            dead_code_restart=cfg.dead_code_restart,
+            ema_decay=cfg.ema_decay,
+            seed=cfg.seed,
+        )
         model.quantizer.load_state_dict(q.state_dict())
     return model.train()
 
@@ -84,20 +93,25 @@ def main() -> None:
     cfg = ModelConfig(context_points=512, dead_code_restart=5)
     g = torch.Generator().manual_seed(0)
     t = torch.arange(512, dtype=torch.float32)
-    batches = [torch.sin(t / 7 + torch.rand(64, 1, generator=g) * 6.3)
-               + 0.1 * torch.randn(64, 512, generator=g) for _ in range(args.steps)]
+    batches = [
+        torch.sin(t / 7 + torch.rand(64, 1, generator=g) * 6.3)
+        + 0.1 * torch.randn(64, 512, generator=g)
+        for _ in range(args.steps)
+    ]
     before_cls = quantizer_module_at(args.ref).VectorQuantizer
     models = {"before": build(cfg, before_cls), "after": build(cfg, None)}
     for m in models.values():
         m(batches[0])  # k-means initialisation, outside the timing
     med: dict[str, list[float]] = {k: [] for k in models}
     for r in range(args.rounds):
-        for name in (("before", "after") if r % 2 == 0 else ("after", "before")):
+        for name in ("before", "after") if r % 2 == 0 else ("after", "before"):
             med[name].append(time_steps(models[name], batches))
     b, a = statistics.median(med["before"]), statistics.median(med["after"])
     print(f"threads={torch.get_num_threads()} ref={args.ref}")
-    print(f"eager step, median of {args.rounds} rounds x {args.steps} steps: "
-          f"before {b * 1e3:.1f} ms, after {a * 1e3:.1f} ms, after/before = {a / b:.3f}")
+    print(
+        f"eager step, median of {args.rounds} rounds x {args.steps} steps: "
+        f"before {b * 1e3:.1f} ms, after {a * 1e3:.1f} ms, after/before = {a / b:.3f}"
+    )
     ratios = [x / y for x, y in zip(med["after"], med["before"], strict=True)]
     print("per-round after/before: " + " ".join(f"{x:.3f}" for x in ratios))
 

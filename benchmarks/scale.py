@@ -47,28 +47,39 @@ def write_csv(path: Path, channels: int, rows: int, seed: int = 0) -> None:
             noise = 0.1 * rng.standard_normal((b - a, channels))
             block = np.sin(2 * np.pi * t / 24 + phase) + noise
             text = np.char.mod("%.4f", block)
-            f.write("\n".join(d + "," + ",".join(r) for d, r in zip(dates[a:b], text.tolist(),
-                                                                    strict=True)) + "\n")
+            f.write(
+                "\n".join(
+                    d + "," + ",".join(r) for d, r in zip(dates[a:b], text.tolist(), strict=True)
+                )
+                + "\n"
+            )
 
 
 # Peak resident memory as the kernel counts it for this process alone (VmHWM, reset by exec):
 # the child's ru_maxrss from wait4 would start from this parent's own size at fork.
-PEAK = ("import atexit, sys\n"
-        "atexit.register(lambda: print('VmHWM_kB', open('/proc/self/status').read()"
-        ".split('VmHWM:')[1].split()[0], file=sys.stderr, flush=True))\n")
-READ = PEAK + ("from pathlib import Path\nfrom tsvq.data.registry import read_table\n"
-               "read_table(Path(sys.argv[1]))\n")
-TRAIN = PEAK + ("import runpy\nsys.argv[0] = 'tsvq'\n"
-                "runpy.run_module('tsvq', run_name='__main__', alter_sys=True)\n")
+PEAK = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: print('VmHWM_kB', open('/proc/self/status').read()"
+    ".split('VmHWM:')[1].split()[0], file=sys.stderr, flush=True))\n"
+)
+READ = PEAK + (
+    "from pathlib import Path\nfrom tsvq.data.registry import read_table\n"
+    "read_table(Path(sys.argv[1]))\n"
+)
+TRAIN = PEAK + (
+    "import runpy\nsys.argv[0] = 'tsvq'\n"
+    "runpy.run_module('tsvq', run_name='__main__', alter_sys=True)\n"
+)
 
 
 def run(cmd: list[str], src: Path) -> tuple[float, float, str]:
     """Run a process on the tsvq code in `src`: wall seconds, peak resident MB, output."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(src), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(src), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
     t = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                          text=True)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
     seconds = time.perf_counter() - t
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed with status {proc.returncode}:\n{proc.stdout}")
@@ -81,17 +92,25 @@ def main() -> None:
     p.add_argument("--sizes", default=SIZES, help="comma-separated CHANNELSxROWS")
     p.add_argument("--steps", type=int, default=50, help="--max_steps_per_epoch")
     p.add_argument("--threads", type=int, default=None, help="tsvq train --threads")
-    p.add_argument("--baseline_src", type=Path, default=None,
-                   help="another checkout's src/ folder, run side by side (e.g. the main branch)")
+    p.add_argument(
+        "--baseline_src",
+        type=Path,
+        default=None,
+        help="another checkout's src/ folder, run side by side (e.g. the main branch)",
+    )
     args = p.parse_args()
     py = sys.executable
     sources = {"this": ROOT / "src"}
     if args.baseline_src:
         sources["baseline"] = args.baseline_src.resolve()
-    print(f"--max_steps_per_epoch {args.steps}, batch {BATCH}, context {CONTEXT}; peak RSS is "
-          "the whole process (Python, torch and the data), VmHWM")
-    print(f"{'code':>9}{'channels x rows':>16}{'CSV MB':>8}{'series':>12}{'read s':>8}"
-          f"{'read MB':>9}{'train s':>9}{'epoch s':>9}{'series/s':>10}{'train MB':>10}")
+    print(
+        f"--max_steps_per_epoch {args.steps}, batch {BATCH}, context {CONTEXT}; peak RSS is "
+        "the whole process (Python, torch and the data), VmHWM"
+    )
+    print(
+        f"{'code':>9}{'channels x rows':>16}{'CSV MB':>8}{'series':>12}{'read s':>8}"
+        f"{'read MB':>9}{'train s':>9}{'epoch s':>9}{'series/s':>10}{'train MB':>10}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes.split(","):
             channels, rows = map(int, size.lower().split("x"))
@@ -101,12 +120,26 @@ def main() -> None:
             for label, src in sources.items():
                 read_s, read_mb, _ = run([py, "-c", READ, str(path)], src)
                 save = Path(tmp) / f"runs_{label}"
-                train_s, train_mb, _ = run([
-                    py, "-c", TRAIN, "train", "--dset", "custom", "--data_path", str(path),
-                    "--n_epochs", "2", "--max_steps_per_epoch", str(args.steps),
-                    "--save_path", str(save), *(["--threads", str(args.threads)] if args.threads
-                                                else []),
-                ], src)
+                train_s, train_mb, _ = run(
+                    [
+                        py,
+                        "-c",
+                        TRAIN,
+                        "train",
+                        "--dset",
+                        "custom",
+                        "--data_path",
+                        str(path),
+                        "--n_epochs",
+                        "2",
+                        "--max_steps_per_epoch",
+                        str(args.steps),
+                        "--save_path",
+                        str(save),
+                        *(["--threads", str(args.threads)] if args.threads else []),
+                    ],
+                    src,
+                )
                 history = next(save.glob("custom/*_history.csv"))
                 with open(history) as f:
                     last = list(csv.DictReader(f))[-1]
@@ -116,17 +149,24 @@ def main() -> None:
                 per_epoch = min(n_train, limit) + min(n_val, limit)
                 epoch_s = float(last["seconds"])
                 rows_out[label] = (read_s, read_mb, train_mb)
-                print(f"{label:>9}{size:>16}{path.stat().st_size / 1e6:8.0f}{n_train:12,}"
-                      f"{read_s:8.1f}{read_mb:9.0f}{train_s:9.1f}{epoch_s:9.2f}"
-                      f"{per_epoch / epoch_s:10.0f}{train_mb:10.0f}")
+                print(
+                    f"{label:>9}{size:>16}{path.stat().st_size / 1e6:8.0f}{n_train:12,}"
+                    f"{read_s:8.1f}{read_mb:9.0f}{train_s:9.1f}{epoch_s:9.2f}"
+                    f"{per_epoch / epoch_s:10.0f}{train_mb:10.0f}"
+                )
                 history.unlink()
             if "baseline" in rows_out:
                 (a, b, c), (x, y, z) = rows_out["baseline"], rows_out["this"]
-                print(f"{'ratio':>9}{size:>16}{'':>20}{a / x:7.1f}x{b / y:8.1f}x{'':>28}"
-                      f"{c / z:9.1f}x  (baseline / this)")
+                print(
+                    f"{'ratio':>9}{size:>16}{'':>20}{a / x:7.1f}x{b / y:8.1f}x{'':>28}"
+                    f"{c / z:9.1f}x  (baseline / this)"
+                )
             path.unlink()
-    print("series: training series (windows x channels); series/s: training and validation "
-          "series of epoch 2 over its seconds; read: tsvq's CSV reader alone, in its own process")
+    print(
+        "series: training series (windows x channels); series/s: training and validation "
+        "series of epoch 2 over its seconds; read: tsvq's CSV reader alone, in its own process"
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -82,8 +82,9 @@ def model_flops_per_window(cfg: ModelConfig) -> float:
 class Runner:
     """One configuration: a setup, then `run(steps)` trains that many batches and times them."""
 
-    def __init__(self, name: str, train_fn: Callable[[int], int],
-                 eval_fn: Callable[[int], int]) -> None:
+    def __init__(
+        self, name: str, train_fn: Callable[[int], int], eval_fn: Callable[[int], int]
+    ) -> None:
         self.name, self.train_fn, self.eval_fn = name, train_fn, eval_fn
         self.train_rates: list[float] = []
         self.eval_rates: list[float] = []
@@ -141,8 +142,9 @@ def baseline_runner(path: str) -> Runner:
 
     def eval_steps(steps: int) -> int:
         subset = torch.utils.data.Subset(loaders["val"].dataset, range(steps * BATCH))
-        baseline_evaluate(model, torch.utils.data.DataLoader(subset, batch_size=BATCH), device,
-                          True)
+        baseline_evaluate(
+            model, torch.utils.data.DataLoader(subset, batch_size=BATCH), device, True
+        )
         return len(subset)
 
     return Runner("baseline fp32", train_steps, eval_steps)
@@ -154,13 +156,19 @@ def median_ratio(a: list[float], b: list[float]) -> float:
 
 def speed(args: argparse.Namespace, data: data_mod.SeriesData, path: str) -> None:
     flops = model_flops_per_window(ModelConfig())
-    peaks = {"fp32": matmul_peak(torch.float32, args.matmul_size),
-             "bf16": matmul_peak(torch.bfloat16, args.matmul_size)}
-    print(f"threads {torch.get_num_threads()}; glibc malloc "
-          f"{'as it is' if args.default_malloc else 'keeping freed memory (both sides)'}")
-    print(f"model FLOPs per window per training step "
-          f"{flops / 1e6:.1f} M; matmul peak fp32 {peaks['fp32']:.0f} GFLOP/s, "
-          f"bf16 {peaks['bf16']:.0f} GFLOP/s")
+    peaks = {
+        "fp32": matmul_peak(torch.float32, args.matmul_size),
+        "bf16": matmul_peak(torch.bfloat16, args.matmul_size),
+    }
+    print(
+        f"threads {torch.get_num_threads()}; glibc malloc "
+        f"{'as it is' if args.default_malloc else 'keeping freed memory (both sides)'}"
+    )
+    print(
+        f"model FLOPs per window per training step "
+        f"{flops / 1e6:.1f} M; matmul peak fp32 {peaks['fp32']:.0f} GFLOP/s, "
+        f"bf16 {peaks['bf16']:.0f} GFLOP/s"
+    )
     runners = [baseline_runner(path), tsvq_runner(data, amp=False), tsvq_runner(data, amp=True)]
     for r in runners:  # warm-up: allocator, oneDNN kernels, tsvq's k-means codebook start
         r.run(3)
@@ -169,21 +177,30 @@ def speed(args: argparse.Namespace, data: data_mod.SeriesData, path: str) -> Non
     for i in range(args.rounds):
         for r in runners:
             r.run(args.steps)
-        print(f"round {i + 1}: " + ", ".join(
-            f"{r.name} {r.train_rates[-1]:.0f}" for r in runners) + " train windows/s")
+        print(
+            f"round {i + 1}: "
+            + ", ".join(f"{r.name} {r.train_rates[-1]:.0f}" for r in runners)
+            + " train windows/s"
+        )
     base = runners[0]
-    print(f"\n{'':18}{'train win/s':>12}{'x baseline':>11}{'GFLOP/s':>9}{'of peak':>9}"
-          f"{'valid win/s':>13}{'x baseline':>11}")
+    print(
+        f"\n{'':18}{'train win/s':>12}{'x baseline':>11}{'GFLOP/s':>9}{'of peak':>9}"
+        f"{'valid win/s':>13}{'x baseline':>11}"
+    )
     for r in runners:
         rate = statistics.median(r.train_rates)
         gflops = rate * flops / 1e9
         peak = peaks["bf16" if "bfloat16" in r.name else "fp32"]
-        print(f"{r.name:18}{rate:12.0f}{median_ratio(r.train_rates, base.train_rates):11.2f}"
-              f"{gflops:9.1f}{100 * gflops / peak:8.0f}%"
-              f"{statistics.median(r.eval_rates):13.0f}"
-              f"{median_ratio(r.eval_rates, base.eval_rates):11.2f}")
-    print("(medians over rounds; ratios are medians of per-round ratios; 'of peak' against the "
-          "matmul peak of the row's dtype)")
+        print(
+            f"{r.name:18}{rate:12.0f}{median_ratio(r.train_rates, base.train_rates):11.2f}"
+            f"{gflops:9.1f}{100 * gflops / peak:8.0f}%"
+            f"{statistics.median(r.eval_rates):13.0f}"
+            f"{median_ratio(r.eval_rates, base.eval_rates):11.2f}"
+        )
+    print(
+        "(medians over rounds; ratios are medians of per-round ratios; 'of peak' against the "
+        "matmul peak of the row's dtype)"
+    )
 
 
 def quality(root_path: str, path: str, epochs: int, threads: int | None) -> None:
@@ -199,10 +216,24 @@ def quality(root_path: str, path: str, epochs: int, threads: int | None) -> None
             save = Path(tmp) / f"amp{amp}"
             t = time.perf_counter()
             with contextlib.redirect_stdout(io.StringIO()):
-                rc = tsvq_main(["train", "--dset", DSET, "--channel", "0", "--root_path",
-                                root_path, "--n_epochs", str(epochs), "--amp", str(amp),
-                                "--save_path", str(save),
-                                *(["--threads", str(threads)] if threads else [])])
+                rc = tsvq_main(
+                    [
+                        "train",
+                        "--dset",
+                        DSET,
+                        "--channel",
+                        "0",
+                        "--root_path",
+                        root_path,
+                        "--n_epochs",
+                        str(epochs),
+                        "--amp",
+                        str(amp),
+                        "--save_path",
+                        str(save),
+                        *(["--threads", str(threads)] if threads else []),
+                    ]
+                )
             if rc:
                 raise SystemExit(f"tsvq train --amp {amp} failed with status {rc}")
             seconds = time.perf_counter() - t
@@ -241,23 +272,38 @@ def main() -> None:
     p.add_argument("--root_path", default=os.environ.get("TSVQ_DATA_DIR", "data"))
     p.add_argument("--steps", type=int, default=30, help="training batches per round")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch threads for both (default: torch's); 1 on a shared machine")
-    p.add_argument("--default_malloc", action="store_true",
-                   help="leave glibc's malloc as it is (tsvq's trainer keeps freed memory; "
-                        "by default both sides here get that, so the ratio is the loop's own)")
-    p.add_argument("--quality", action="store_true",
-                   help="also train 3 epochs each and compare test MSE (minutes)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads for both (default: torch's); 1 on a shared machine",
+    )
+    p.add_argument(
+        "--default_malloc",
+        action="store_true",
+        help="leave glibc's malloc as it is (tsvq's trainer keeps freed memory; "
+        "by default both sides here get that, so the ratio is the loop's own)",
+    )
+    p.add_argument(
+        "--quality",
+        action="store_true",
+        help="also train 3 epochs each and compare test MSE (minutes)",
+    )
     p.add_argument("--epochs", type=int, default=3, help="epochs for --quality")
-    p.add_argument("--matmul_size", type=int, default=2048,
-                   help="n of the n x n products that measure the peak (small: a quick check)")
+    p.add_argument(
+        "--matmul_size",
+        type=int,
+        default=2048,
+        help="n of the n x n products that measure the peak (small: a quick check)",
+    )
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if not args.default_malloc:
         keep_freed_memory()
-    spec = data_mod.DataSpec(dset=DSET, root_path=args.root_path, data_path=None,
-                             context_points=512, channel=0)
+    spec = data_mod.DataSpec(
+        dset=DSET, root_path=args.root_path, data_path=None, context_points=512, channel=0
+    )
     data = data_mod.load(spec)
     path = os.path.join(args.root_path, "ETT-small", "ETTh1.csv")
     speed(args, data, path)

@@ -52,8 +52,12 @@ def probe(core: VQVAE, x: torch.Tensor) -> dict:
         "scale_p1_p50_p99": quantiles(qn / zn.clamp_min(1e-6)),
         "rel_err_p50_p99": quantiles((z - q).norm(dim=1) / zn.clamp_min(1e-6))[1:],
         "codes_used": int(torch.unique(codes).numel()),
-        "codes_under_1/16_share": int((torch.bincount(codes, minlength=vq.num_embeddings)
-                                       < codes.numel() / vq.num_embeddings / 16).sum()),
+        "codes_under_1/16_share": int(
+            (
+                torch.bincount(codes, minlength=vq.num_embeddings)
+                < codes.numel() / vq.num_embeddings / 16
+            ).sum()
+        ),
         "perplexity": round(float(perplexity_of(torch.bincount(codes).float())), 1),
         "restarts": int(vq.restarts),
         "cos_z_q_p1_p50": quantiles(torch.nn.functional.cosine_similarity(z, q))[:2],
@@ -95,25 +99,39 @@ def main() -> None:
     p.add_argument("--dead_code_threshold", type=float, default=0.0)
     p.add_argument("--commitment_cost", type=float, default=0.25)
     p.add_argument("--ema_decay", type=float, default=0.99)
-    p.add_argument("--rotation_min_cos", type=float, default=None,
-                   help="experimental: rotation only where cos(z, q) is at least this, "
-                        "straight-through elsewhere")
-    p.add_argument("--no_rescale", action="store_true",
-                   help="experimental: the rotation without the |q|/|z| rescaling")
+    p.add_argument(
+        "--rotation_min_cos",
+        type=float,
+        default=None,
+        help="experimental: rotation only where cos(z, q) is at least this, "
+        "straight-through elsewhere",
+    )
+    p.add_argument(
+        "--no_rescale",
+        action="store_true",
+        help="experimental: the rotation without the |q|/|z| rescaling",
+    )
     p.add_argument("--max_steps_per_epoch", type=int, default=None)
     p.add_argument("--out", default=None, help="JSON lines file for the per-epoch figures")
     args = p.parse_args()
     spec = DataSpec(args.dset, None, None, 512, channel=args.channel)
     data = load(spec)
-    cfg = ModelConfig(quantizer=args.quantizer, commitment_cost=args.commitment_cost,
-                      gradient=args.gradient, ema_decay=args.ema_decay,
-                      dead_code_restart=args.dead_code_restart,
-                      dead_code_threshold=args.dead_code_threshold, seed=args.seed)
-    tcfg = TrainConfig(n_epochs=args.epochs, seed=args.seed,
-                       max_steps_per_epoch=args.max_steps_per_epoch)
+    cfg = ModelConfig(
+        quantizer=args.quantizer,
+        commitment_cost=args.commitment_cost,
+        gradient=args.gradient,
+        ema_decay=args.ema_decay,
+        dead_code_restart=args.dead_code_restart,
+        dead_code_threshold=args.dead_code_threshold,
+        seed=args.seed,
+    )
+    tcfg = TrainConfig(
+        n_epochs=args.epochs, seed=args.seed, max_steps_per_epoch=args.max_steps_per_epoch
+    )
     views = data.windows("val")
-    order = torch.randperm(views.shape[0] * data.n_channels,
-                           generator=torch.Generator().manual_seed(0))[:PROBE_SERIES].numpy()
+    order = torch.randperm(
+        views.shape[0] * data.n_channels, generator=torch.Generator().manual_seed(0)
+    )[:PROBE_SERIES].numpy()
     x = next(series_batches(data, "val", PROBE_SERIES, order))
     held: list[VQVAE] = []
     rows: list[dict] = []
@@ -140,8 +158,11 @@ def main() -> None:
         train(data, cfg, tcfg, paths, vars(args), log=log, wrap=keep)
         for name, path in (("best", paths.best), ("last", paths.last)):
             r = evaluate(load_model(path), data, "test")
-            print(f"test {name} (epoch {r['epoch']}): mse {r['mse']:.4f}, codes used "
-                  f"{r['codes_used']}, perplexity {r['perplexity']:.1f}", flush=True)
+            print(
+                f"test {name} (epoch {r['epoch']}): mse {r['mse']:.4f}, codes used "
+                f"{r['codes_used']}, perplexity {r['perplexity']:.1f}",
+                flush=True,
+            )
     if args.out:
         Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
 

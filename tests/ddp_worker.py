@@ -45,11 +45,18 @@ class Interrupt(Exception):
     pass
 
 
-def run(data, quantizer: str, name: str, n_epochs: int = 2, resume: bool = False,
-        stop_at: int | None = None) -> dict:
+def run(
+    data,
+    quantizer: str,
+    name: str,
+    n_epochs: int = 2,
+    resume: bool = False,
+    stop_at: int | None = None,
+) -> dict:
     cfg = ModelConfig(context_points=96, quantizer=quantizer, dead_code_restart=4, seed=1)
-    tcfg = TrainConfig(n_epochs=n_epochs, batch_size=BATCH, amp=False, patience=1,
-                       device="cpu", resume=resume)
+    tcfg = TrainConfig(
+        n_epochs=n_epochs, batch_size=BATCH, amp=False, patience=1, device="cpu", resume=resume
+    )
     steps, agreed, cores = [], [], []
 
     def check(module, _inputs, _output) -> None:
@@ -73,8 +80,13 @@ def run(data, quantizer: str, name: str, n_epochs: int = 2, resume: bool = False
     core = cores[0]
     state_agrees = {k: same_everywhere(v) for k, v in core.state_dict().items()}
     history = [{k: v for k, v in row.items() if k != "seconds"} for row in result.history]
-    mine = (result.best_epoch, result.best_val_loss, result.epochs_run, result.stopped_early,
-            history)
+    mine = (
+        result.best_epoch,
+        result.best_val_loss,
+        result.epochs_run,
+        result.stopped_early,
+        history,
+    )
     results = [None] * world_size()
     dist.all_gather_object(results, mine)
     return {
@@ -108,15 +120,25 @@ def main() -> None:
     for quantizer, (core, last) in finals.items():
         core.eval()
         with torch.inference_mode():
-            va = run_epoch(core, core, data_mod.series_batches(data, "val", 64),
-                           -(-data.n_windows("val") // 64), torch.device("cpu"), None)
+            va = run_epoch(
+                core,
+                core,
+                data_mod.series_batches(data, "val", 64),
+                -(-data.n_windows("val") // 64),
+                torch.device("cpu"),
+                None,
+            )
         report["runs"][quantizer]["single_process_val"] = {
-            "valid_loss": va.loss, "valid_recon_loss": va.recon,
-            "valid_perplexity": va.epoch_perplexity, "valid_codes_used": va.codes_used,
+            "valid_loss": va.loss,
+            "valid_recon_loss": va.recon,
+            "valid_perplexity": va.epoch_perplexity,
+            "valid_codes_used": va.codes_used,
             "n_series": va.n_series,
         }
-        report["runs"][quantizer]["logged_val"] = {k: last[k] for k in (
-            "valid_loss", "valid_recon_loss", "valid_perplexity", "valid_codes_used")}
+        report["runs"][quantizer]["logged_val"] = {
+            k: last[k]
+            for k in ("valid_loss", "valid_recon_loss", "valid_perplexity", "valid_codes_used")
+        }
     (OUT / "result.json").write_text(json.dumps(report, indent=1))
 
 

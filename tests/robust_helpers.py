@@ -46,9 +46,11 @@ def tree(root: Path) -> dict[str, tuple[bool, int, int]]:
     for p in root.rglob("*"):
         st = p.lstat()  # a symbolic link as itself: it may loop or dangle
         link = p.is_symlink()
-        snap[str(p.relative_to(root))] = (p.is_dir() and not link,
-                                          st.st_size if p.is_file() and not link else 0,
-                                          st.st_mtime_ns)
+        snap[str(p.relative_to(root))] = (
+            p.is_dir() and not link,
+            st.st_size if p.is_file() and not link else 0,
+            st.st_mtime_ns,
+        )
     return snap
 
 
@@ -68,17 +70,29 @@ PYTHON = sys.executable
 
 NAME = "vqvae_cw96_ps16_ed32_cf4_cb256_model1"  # the files of a context-96 run, defaults otherwise
 # a short run on illness, for the faults met in a real process (a size limit, a signal, a lock)
-FAULT_RUN = ["train", "--dset", "illness", "--context_points", "96", "--n_epochs", "1",
-             "--max_steps_per_epoch", "2"]
-LIMITED = ("import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, ({0}, {0})); "
-           "from tsvq.cli import main; sys.exit(main(sys.argv[1:]))")
+FAULT_RUN = [
+    "train",
+    "--dset",
+    "illness",
+    "--context_points",
+    "96",
+    "--n_epochs",
+    "1",
+    "--max_steps_per_epoch",
+    "2",
+]
+LIMITED = (
+    "import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, ({0}, {0})); "
+    "from tsvq.cli import main; sys.exit(main(sys.argv[1:]))"
+)
 
 
 def run_tsvq(argv: list[str], limit: int | None = None, **kw) -> subprocess.CompletedProcess:
     """`python -m tsvq argv` as a separate process; `limit`: a file-size limit (setrlimit)."""
     cmd = [PYTHON, "-c", LIMITED.format(limit), *argv] if limit else [PYTHON, "-m", "tsvq", *argv]
-    return subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True,
-                          timeout=300, **kw)
+    return subprocess.run(
+        cmd, env=subprocess_env(), capture_output=True, text=True, timeout=300, **kw
+    )
 
 
 def no_temporaries(root: Path) -> bool:
@@ -98,8 +112,14 @@ class Evil:
 
 
 # the smallest checkpoint with the original's keys
-GOOD = {"model_state_dict": {"w": torch.ones(3)}, "config": {}, "args": {}, "epoch": 1,
-        "train_loss": 1.0, "val_loss": 1.0}
+GOOD = {
+    "model_state_dict": {"w": torch.ones(3)},
+    "config": {},
+    "args": {},
+    "epoch": 1,
+    "train_loss": 1.0,
+    "val_loss": 1.0,
+}
 
 
 HEADER = "date,a,b\n"
@@ -125,7 +145,9 @@ BAD_FILES = {
     "long row": ((HEADER + ROWS + "2020-01-01 02:00,1,2,3\n").encode(), "cannot parse CSV"),
     "not a date": ((HEADER + "yesterday,1,2\n").encode(), "'yesterday'"),
     "blank date": ((HEADER + ROWS + ",1,2\n").encode(), "data row 3 holds ''"),
-    "dates backwards": ((HEADER + ROWS + "2020-01-01 00:30,5,6\n").encode(),
-                        "dates go backwards at data row 3"),
+    "dates backwards": (
+        (HEADER + ROWS + "2020-01-01 00:30,5,6\n").encode(),
+        "dates go backwards at data row 3",
+    ),
     "truncated gzip": (gzip.compress((HEADER + ROWS * 50).encode())[:40], "cannot read"),
 }

@@ -36,26 +36,37 @@ from tsvq.model.vqvae import VQVAE, ModelConfig
 from tsvq.run import checkpoint
 from tsvq.run.checkpoint import DataRecord, ResumeState, RunRecord
 
-TRAIN = ("train", "--context_points", "96", "--n_epochs", "1", "--max_steps_per_epoch", "1",
-         "--save_path", "{tmp}/out")
+TRAIN = (
+    "train",
+    "--context_points",
+    "96",
+    "--n_epochs",
+    "1",
+    "--max_steps_per_epoch",
+    "1",
+    "--save_path",
+    "{tmp}/out",
+)
 ILL = (*TRAIN, "--dset", "illness")
 CUSTOM = (*TRAIN, "--dset", "custom", "--data_path", "{tmp}/bad.csv")
 LAST = f"out/illness/{NAME}_last.pth"
-
 
 
 def _put(rel: str, content: bytes) -> Callable[[Path], None]:
     def setup(tmp: Path) -> None:
         (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp / rel).write_bytes(content)
+
     return setup
 
 
-def _put_ckpt(rel: str, payload: Callable[[Path], object], protocol: int = 2
-              ) -> Callable[[Path], None]:
+def _put_ckpt(
+    rel: str, payload: Callable[[Path], object], protocol: int = 2
+) -> Callable[[Path], None]:
     def setup(tmp: Path) -> None:
         (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
         torch.save(payload(tmp), tmp / rel, pickle_protocol=protocol)
+
     return setup
 
 
@@ -73,8 +84,12 @@ def _state(**cfg: object) -> Callable[[Path], dict]:
     """A last-state checkpoint dict as train() writes it, for a model config `cfg`."""
     model_cfg = ModelConfig(context_points=96, seed=2021, **cfg)
     spec = DataSpec("illness", None, None, 96)
-    data = DataRecord(spec, Scaler("standard", np.zeros(7, np.float32), np.ones(7, np.float32)),
-                      tuple("abcdefg"), 7)
+    data = DataRecord(
+        spec,
+        Scaler("standard", np.zeros(7, np.float32), np.ones(7, np.float32)),
+        tuple("abcdefg"),
+        7,
+    )
     resume = ResumeState({}, {}, {}, torch.get_rng_state(), [], 1.0, 1, 0)
     record = RunRecord(model_cfg, data, TrainConfig(), {}, 0, 1.0, 1.0, {}, resume=resume)
     return lambda tmp: checkpoint.payload(record, VQVAE(model_cfg))
@@ -82,17 +97,20 @@ def _state(**cfg: object) -> Callable[[Path], dict]:
 
 def _edited(change: Callable[[dict], object], digest: bool = True) -> Callable[[Path], None]:
     """x.pth: a genuine record (with its digest) edited by `change`, digest kept or deleted."""
+
     def payload(tmp: Path) -> dict:
         raw = _state()(tmp)
         if not digest:
             del raw["tsvq"][checkpoint.DIGEST]
         change(raw)
         return raw
+
     return _put_ckpt("x.pth", payload)
 
 
 def _exported(change: Callable[[Path], object], **cfg: object) -> Callable[[Path], None]:
     """tok/: the export of a genuine record, then `change`d (given the folder)."""
+
     def setup(tmp: Path) -> None:
         from tsvq.tokens.tokenizer import Tokenizer
 
@@ -100,6 +118,7 @@ def _exported(change: Callable[[Path], object], **cfg: object) -> Callable[[Path
         Tokenizer.from_pretrained(tmp / "x.pth").save_pretrained(tmp / "tok")
         (tmp / "x.pth").unlink()
         change(tmp / "tok")
+
     return setup
 
 
@@ -110,8 +129,10 @@ def _json_edit(path: Path, change: Callable[[dict], object]) -> None:
 
 
 def _csv_rows(header: str, extra: str = "", rows: int = 120) -> bytes:
-    lines = [header] + [f"2020-01-01 {i // 60:02d}:{i % 60:02d}:00,{i % 7},{i % 5},{i % 3}{extra}"
-                        for i in range(rows)]
+    lines = [header] + [
+        f"2020-01-01 {i // 60:02d}:{i % 60:02d}:00,{i % 7},{i % 5},{i % 3}{extra}"
+        for i in range(rows)
+    ]
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -136,8 +157,10 @@ BAD_CKPTS = {
     "missing": ("{tmp}/x.pth", None),
     "text file": ("not a torch checkpoint", _put("x.pth", b"not a checkpoint\n")),
     "not tsvq": ("not a tsvq checkpoint", _put_ckpt("x.pth", lambda tmp: {"w": torch.ones(2)})),
-    "carrying code": ("posix.system", _put_ckpt(
-        "x.pth", lambda tmp: {**_state()(tmp), "x": Evil(tmp / "PWNED")})),
+    "carrying code": (
+        "posix.system",
+        _put_ckpt("x.pth", lambda tmp: {**_state()(tmp), "x": Evil(tmp / "PWNED")}),
+    ),
 }
 
 
@@ -158,228 +181,439 @@ CASES: dict[str, Case] = {
     "train scaler robust": Case((*ILL, "--scaler", "robust"), "'robust'"),
     "train device tpu": Case((*ILL, "--device", "tpu"), "'tpu'"),
     "train unknown flag": Case((*ILL, "--learning_rate", "1"), "--learning_rate"),
-    "train compression_factor 5": Case((*ILL, "--compression_factor", "5"),
-                                       "compression_factor=5"),
+    "train compression_factor 5": Case((*ILL, "--compression_factor", "5"), "compression_factor=5"),
     "train compression_factor 12 with patch_size 16": Case(
-        (*ILL, "--compression_factor", "12"), "compression_factor=12 needs patch_size"),
-    "train patch_size 7 with context_points 96": Case((*ILL, "--patch_size", "7"),
-                                                      "patch_size=7"),
+        (*ILL, "--compression_factor", "12"), "compression_factor=12 needs patch_size"
+    ),
+    "train patch_size 7 with context_points 96": Case((*ILL, "--patch_size", "7"), "patch_size=7"),
     "train odd block_hidden_size": Case((*ILL, "--block_hidden_size", "3"), "got 3"),
     "train ema_decay 1.5": Case((*ILL, "--ema_decay", "1.5"), "1.5"),
     "train custom without data_path": Case((*TRAIN, "--dset", "custom"), "--data_path"),
     "train channel out of range": Case((*ILL, "--channel", "7"), "channel=7", data=True),
-    "train target missing (S)": Case((*ILL, "--features", "S", "--target", "NOPE"), "'NOPE'",
-                                     data=True),
-    "train window longer than the data": Case((*ILL, "--context_points", "1024"),
-                                              "context_points=1024", data=True),
-    "train dataset absent": Case((*ILL, "--root_path", "{tmp}/empty"),
-                                 "tsvq data download illness"),
-    **({} if torch.cuda.is_available() else {
-        "train device cuda without one": Case((*ILL, "--device", "cuda"), "cuda", data=True)}),
+    "train target missing (S)": Case(
+        (*ILL, "--features", "S", "--target", "NOPE"), "'NOPE'", data=True
+    ),
+    "train window longer than the data": Case(
+        (*ILL, "--context_points", "1024"), "context_points=1024", data=True
+    ),
+    "train dataset absent": Case(
+        (*ILL, "--root_path", "{tmp}/empty"), "tsvq data download illness"
+    ),
+    **(
+        {}
+        if torch.cuda.is_available()
+        else {"train device cuda without one": Case((*ILL, "--device", "cuda"), "cuda", data=True)}
+    ),
     # -- train: data files
     **{f"train csv {k}": Case(CUSTOM, v[1], _put("bad.csv", v[0])) for k, v in BAD_FILES.items()},
     "train csv missing": Case(CUSTOM, "{tmp}/bad.csv"),
-    "train csv too short for the window": Case(CUSTOM, "context_points=96",
-                                               _put("bad.csv", _sine_csv(120))),
-    "train csv without the target column": Case((*CUSTOM, "--features", "MS"), "'OT'",
-                                                _put("bad.csv", _sine_csv(400, "a,b"))),
+    "train csv too short for the window": Case(
+        CUSTOM, "context_points=96", _put("bad.csv", _sine_csv(120))
+    ),
+    "train csv without the target column": Case(
+        (*CUSTOM, "--features", "MS"), "'OT'", _put("bad.csv", _sine_csv(400, "a,b"))
+    ),
     # -- train: paths
-    "train save_path is a file": Case((*ILL, "--save_path", "{tmp}/afile"), "{tmp}/afile",
-                                      _put("afile", b"x")),
-    "train save_path below a file": Case((*ILL, "--save_path", "{tmp}/afile/sub"),
-                                         "{tmp}/afile", _put("afile", b"x")),
+    "train save_path is a file": Case(
+        (*ILL, "--save_path", "{tmp}/afile"), "{tmp}/afile", _put("afile", b"x")
+    ),
+    "train save_path below a file": Case(
+        (*ILL, "--save_path", "{tmp}/afile/sub"), "{tmp}/afile", _put("afile", b"x")
+    ),
     "train checkpoint path is a folder": Case(
-        ILL, f"{NAME}.pth is a directory", lambda tmp: (tmp / f"out/illness/{NAME}.pth").mkdir(
-            parents=True), data=True),
+        ILL,
+        f"{NAME}.pth is a directory",
+        lambda tmp: (tmp / f"out/illness/{NAME}.pth").mkdir(parents=True),
+        data=True,
+    ),
     # -- train --resume: checkpoints missing, corrupt, foreign, carrying code, other settings
-    "train resume without a last state": Case((*ILL, "--resume"), "no last-state checkpoint",
-                                              data=True),
-    "train resume empty file": Case((*ILL, "--resume"), "truncated, corrupt",
-                                    _put(LAST, b""), data=True),
-    "train resume truncated": Case((*ILL, "--resume"), "truncated, corrupt", lambda tmp: (
-        _put_ckpt(LAST, _state())(tmp),
-        (tmp / LAST).write_bytes((tmp / LAST).read_bytes()[:300])), data=True),
-    "train resume text file": Case((*ILL, "--resume"), "not a torch checkpoint",
-                                   _put(LAST, b"not a checkpoint\n"), data=True),
-    "train resume not tsvq": Case((*ILL, "--resume"), "not a tsvq checkpoint",
-                                  _put_ckpt(LAST, lambda tmp: {"w": torch.ones(2)}), data=True),
+    "train resume without a last state": Case(
+        (*ILL, "--resume"), "no last-state checkpoint", data=True
+    ),
+    "train resume empty file": Case(
+        (*ILL, "--resume"), "truncated, corrupt", _put(LAST, b""), data=True
+    ),
+    "train resume truncated": Case(
+        (*ILL, "--resume"),
+        "truncated, corrupt",
+        lambda tmp: (
+            _put_ckpt(LAST, _state())(tmp),
+            (tmp / LAST).write_bytes((tmp / LAST).read_bytes()[:300]),
+        ),
+        data=True,
+    ),
+    "train resume text file": Case(
+        (*ILL, "--resume"), "not a torch checkpoint", _put(LAST, b"not a checkpoint\n"), data=True
+    ),
+    "train resume not tsvq": Case(
+        (*ILL, "--resume"),
+        "not a tsvq checkpoint",
+        _put_ckpt(LAST, lambda tmp: {"w": torch.ones(2)}),
+        data=True,
+    ),
     "train resume best instead of last": Case(
-        (*ILL, "--resume"), "not a last-state checkpoint",
-        _put_ckpt(LAST, lambda tmp: {**_state()(tmp), "tsvq": {  # no digest: it mixes 2 files
-            k: v for k, v in _state()(tmp)["tsvq"].items() if k not in ("resume", "digest")}}),
-        data=True),
-    "train resume other configuration": Case((*ILL, "--resume"), "block_hidden_size=32, now 64",
-                                             _put_ckpt(LAST, _state(block_hidden_size=32)),
-                                             data=True),
+        (*ILL, "--resume"),
+        "not a last-state checkpoint",
+        _put_ckpt(
+            LAST,
+            lambda tmp: {
+                **_state()(tmp),
+                "tsvq": {  # no digest: it mixes 2 files
+                    k: v for k, v in _state()(tmp)["tsvq"].items() if k not in ("resume", "digest")
+                },
+            },
+        ),
+        data=True,
+    ),
+    "train resume other configuration": Case(
+        (*ILL, "--resume"),
+        "block_hidden_size=32, now 64",
+        _put_ckpt(LAST, _state(block_hidden_size=32)),
+        data=True,
+    ),
     "train resume carrying code": Case(
-        (*ILL, "--resume"), "posix.system",
-        _put_ckpt(LAST, lambda tmp: {**_state()(tmp), "x": Evil(tmp / "PWNED")}), data=True),
+        (*ILL, "--resume"),
+        "posix.system",
+        _put_ckpt(LAST, lambda tmp: {**_state()(tmp), "x": Evil(tmp / "PWNED")}),
+        data=True,
+    ),
     "train resume bare pickle carrying code": Case(
-        (*ILL, "--resume"), "not a torch checkpoint",
+        (*ILL, "--resume"),
+        "not a torch checkpoint",
         lambda tmp: _put(LAST, pickle.dumps({"x": Evil(tmp / "PWNED")}, protocol=2))(tmp),
-        data=True),
+        data=True,
+    ),
     # -- commands that read a checkpoint: missing, not a checkpoint, foreign, carrying code
-    **{f"{cmd} checkpoint {kind}": Case((*argv, "--checkpoint", "{tmp}/x.pth"), needle, setup)
-       for cmd, argv in CKPT_COMMANDS.items()
-       for kind, (needle, setup) in BAD_CKPTS.items()},
-    "eval split unknown": Case(("eval", "--checkpoint", "{tmp}/x.pth", "--split", "dev"),
-                               "'dev'"),
+    **{
+        f"{cmd} checkpoint {kind}": Case((*argv, "--checkpoint", "{tmp}/x.pth"), needle, setup)
+        for cmd, argv in CKPT_COMMANDS.items()
+        for kind, (needle, setup) in BAD_CKPTS.items()
+    },
+    "eval split unknown": Case(("eval", "--checkpoint", "{tmp}/x.pth", "--split", "dev"), "'dev'"),
     "eval checkpoint with an empty model": Case(
-        ("eval", "--checkpoint", "{tmp}/x.pth"), "does not fit",
-        _put_ckpt("x.pth", lambda tmp: {**_state()(tmp), "model_state_dict": {}})),
-    "plot out is a file": Case(("plot", "--checkpoint", "{tmp}/x.pth", "--out", "{tmp}/afile"),
-                               "{tmp}/afile", lambda tmp: (_put("afile", b"x")(tmp),
-                                                           _put_ckpt("x.pth", _state())(tmp))),
+        ("eval", "--checkpoint", "{tmp}/x.pth"),
+        "does not fit",
+        _put_ckpt("x.pth", lambda tmp: {**_state()(tmp), "model_state_dict": {}}),
+    ),
+    "plot out is a file": Case(
+        ("plot", "--checkpoint", "{tmp}/x.pth", "--out", "{tmp}/afile"),
+        "{tmp}/afile",
+        lambda tmp: (_put("afile", b"x")(tmp), _put_ckpt("x.pth", _state())(tmp)),
+    ),
     # -- data
     "data without an action": Case(("data",), "list|download"),
     "data unknown action": Case(("data", "fetch"), "'fetch'"),
     "data download without names": Case(("data", "download"), "NAME"),
     "data download unknown name": Case(("data", "download", "ettx9"), "'ettx9'"),
-    "data download bad scheme": Case(("data", "download", "illness", "--root_path", "{tmp}/d",
-                                      "--url", "ftp://example.org/"), "'ftp://example.org/'"),
-    "data download not a URL": Case(("data", "download", "illness", "--root_path", "{tmp}/d",
-                                     "--url", "nowhere"), "'nowhere'"),
+    "data download bad scheme": Case(
+        ("data", "download", "illness", "--root_path", "{tmp}/d", "--url", "ftp://example.org/"),
+        "'ftp://example.org/'",
+    ),
+    "data download not a URL": Case(
+        ("data", "download", "illness", "--root_path", "{tmp}/d", "--url", "nowhere"), "'nowhere'"
+    ),
     "data download retries -1": Case(("data", "download", "illness", "--retries=-1"), "got -1"),
     "data download timeout 0": Case(("data", "download", "illness", "--timeout", "0"), "got 0"),
     "data download absent file URL": Case(
         ("data", "download", "illness", "--root_path", "{tmp}/d", "--url", "file://{tmp}/no/"),
-        "{tmp}/no/national_illness.csv"),
+        "{tmp}/no/national_illness.csv",
+    ),
     "data download refused connection": Case(
-        ("data", "download", "illness", "--root_path", "{tmp}/d", "--retries", "0",
-         "--url", "http://127.0.0.1:9/"), "127.0.0.1:9"),
+        (
+            "data",
+            "download",
+            "illness",
+            "--root_path",
+            "{tmp}/d",
+            "--retries",
+            "0",
+            "--url",
+            "http://127.0.0.1:9/",
+        ),
+        "127.0.0.1:9",
+    ),
     # -- round 2 (issue 12): each row names its class
     "train data_path with a named dataset": Case(
-        (*ILL, "--data_path", "x.csv"), "--data_path has no effect", kind="silent flag"),
+        (*ILL, "--data_path", "x.csv"), "--data_path has no effect", kind="silent flag"
+    ),
     "train ema_decay with quantizer vq": Case(
-        (*ILL, "--quantizer", "vq", "--ema_decay", "0.9"), "--ema_decay has no effect",
-        kind="silent flag"),
+        (*ILL, "--quantizer", "vq", "--ema_decay", "0.9"),
+        "--ema_decay has no effect",
+        kind="silent flag",
+    ),
     "train channel with features S": Case(
-        (*ILL, "--features", "S", "--channel", "0"), "--channel has no effect",
-        kind="silent flag"),
+        (*ILL, "--features", "S", "--channel", "0"), "--channel has no effect", kind="silent flag"
+    ),
     "train patience not below n_epochs": Case(
-        (*ILL, "--patience", "5"), "--patience has no effect", kind="silent flag"),
+        (*ILL, "--patience", "5"), "--patience has no effect", kind="silent flag"
+    ),
     "train root_path with an absolute data_path": Case(
-        (*CUSTOM, "--root_path", "{tmp}"), "--root_path has no effect", kind="silent flag"),
+        (*CUSTOM, "--root_path", "{tmp}"), "--root_path has no effect", kind="silent flag"
+    ),
     "encode data_path with a named dataset": Case(
-        ("encode", "--checkpoint", "{tmp}/x.pth", "--out", "{tmp}/t.npz", "--dset", "illness",
-         "--data_path", "x.csv"), "--data_path has no effect", kind="silent flag"),
-    "train seed beyond 2^32 - 1": Case((*ILL, "--seed", "4294967296"), "4294967296",
-                                       kind="numbers at extremes"),
-    "train seed beyond 2^64": Case((*ILL, "--seed", str(2**64)), str(2**64),
-                                   kind="numbers at extremes"),
+        (
+            "encode",
+            "--checkpoint",
+            "{tmp}/x.pth",
+            "--out",
+            "{tmp}/t.npz",
+            "--dset",
+            "illness",
+            "--data_path",
+            "x.csv",
+        ),
+        "--data_path has no effect",
+        kind="silent flag",
+    ),
+    "train seed beyond 2^32 - 1": Case(
+        (*ILL, "--seed", "4294967296"), "4294967296", kind="numbers at extremes"
+    ),
+    "train seed beyond 2^64": Case(
+        (*ILL, "--seed", str(2**64)), str(2**64), kind="numbers at extremes"
+    ),
     "train codebook that cannot fit in memory": Case(
-        (*ILL, "--num_embeddings", "1000000000"), "GiB", data=True, kind="numbers at extremes"),
+        (*ILL, "--num_embeddings", "1000000000"), "GiB", data=True, kind="numbers at extremes"
+    ),
     "train hidden size that cannot fit in memory": Case(
-        (*ILL, "--block_hidden_size", "200000"), "GiB", data=True, kind="numbers at extremes"),
+        (*ILL, "--block_hidden_size", "200000"), "GiB", data=True, kind="numbers at extremes"
+    ),
     "train minmax scaler overflows float32": Case(
-        (*CUSTOM, "--scaler", "minmax"), "overflows float32 on column 'a'",
-        _put("bad.csv", b"date,a,OT\n" + b"".join(
-            f"2020-01-01 {i // 60:02d}:{i % 60:02d}:00,{3e38 if i % 2 else -3e38},{i}\n".encode()
-            for i in range(400))), kind="numbers at extremes"),
+        (*CUSTOM, "--scaler", "minmax"),
+        "overflows float32 on column 'a'",
+        _put(
+            "bad.csv",
+            b"date,a,OT\n"
+            + b"".join(
+                (
+                    f"2020-01-01 {i // 60:02d}:{i % 60:02d}:00,{3e38 if i % 2 else -3e38},{i}\n"
+                ).encode()
+                for i in range(400)
+            ),
+        ),
+        kind="numbers at extremes",
+    ),
     "train data file is a symlink loop": Case(
-        CUSTOM, "symbolic link that loops", lambda tmp: (
-            (tmp / "bad.csv").symlink_to(tmp / "loop"), (tmp / "loop").symlink_to(tmp / "bad.csv")),
-        kind="message names the right thing"),
+        CUSTOM,
+        "symbolic link that loops",
+        lambda tmp: (
+            (tmp / "bad.csv").symlink_to(tmp / "loop"),
+            (tmp / "loop").symlink_to(tmp / "bad.csv"),
+        ),
+        kind="message names the right thing",
+    ),
     "eval checkpoint is a dangling link": Case(
-        ("eval", "--checkpoint", "{tmp}/x.pth"), "which does not exist",
+        ("eval", "--checkpoint", "{tmp}/x.pth"),
+        "which does not exist",
         lambda tmp: (tmp / "x.pth").symlink_to(tmp / "nowhere.pth"),
-        kind="message names the right thing"),
+        kind="message names the right thing",
+    ),
     "plot history with a non-numeric cell": Case(
-        ("plot", "--checkpoint", "{tmp}/x.pth", "--out", "{tmp}/plots"), "not a finite number",
-        lambda tmp: (_put_ckpt("x.pth", _state())(tmp), _put("x_history.csv", (
-            b"epoch,train_loss,valid_loss,train_vq_loss,valid_vq_loss,train_recon_loss,"
-            b"valid_recon_loss\n1,abc,1,1,1,1,1\n"))(tmp)), kind="plot history"),
+        ("plot", "--checkpoint", "{tmp}/x.pth", "--out", "{tmp}/plots"),
+        "not a finite number",
+        lambda tmp: (
+            _put_ckpt("x.pth", _state())(tmp),
+            _put(
+                "x_history.csv",
+                (
+                    b"epoch,train_loss,valid_loss,train_vq_loss,valid_vq_loss,train_recon_loss,"
+                    b"valid_recon_loss\n1,abc,1,1,1,1,1\n"
+                ),
+            )(tmp),
+        ),
+        kind="plot history",
+    ),
     "plot history without its columns": Case(
-        ("plot", "--checkpoint", "{tmp}/x.pth", "--out", "{tmp}/plots"), "lacks the column",
-        lambda tmp: (_put_ckpt("x.pth", _state())(tmp),
-                     _put("x_history.csv", b"\x00\x01garbage\n")(tmp)), kind="plot history"),
+        ("plot", "--checkpoint", "{tmp}/x.pth", "--out", "{tmp}/plots"),
+        "lacks the column",
+        lambda tmp: (
+            _put_ckpt("x.pth", _state())(tmp),
+            _put("x_history.csv", b"\x00\x01garbage\n")(tmp),
+        ),
+        kind="plot history",
+    ),
     "plot history with no epochs": Case(
-        ("plot", "--checkpoint", "{tmp}/x.pth", "--out", "{tmp}/plots"), "holds no epochs",
-        lambda tmp: (_put_ckpt("x.pth", _state())(tmp), _put("x_history.csv", (
-            b"epoch,train_loss,valid_loss,train_vq_loss,valid_vq_loss,train_recon_loss,"
-            b"valid_recon_loss\n"))(tmp)), kind="plot history"),
+        ("plot", "--checkpoint", "{tmp}/x.pth", "--out", "{tmp}/plots"),
+        "holds no epochs",
+        lambda tmp: (
+            _put_ckpt("x.pth", _state())(tmp),
+            _put(
+                "x_history.csv",
+                (
+                    b"epoch,train_loss,valid_loss,train_vq_loss,valid_vq_loss,train_recon_loss,"
+                    b"valid_recon_loss\n"
+                ),
+            )(tmp),
+        ),
+        kind="plot history",
+    ),
     # -- trust nothing a file carries (issue 12, item 1; tests/test_file_fields.py edits
     #    every field at random)
     "eval checkpoint whose dataset was edited": Case(
-        ("eval", "--checkpoint", "{tmp}/x.pth"), "tsvq['data']['dset'] was changed",
-        _edited(lambda raw: raw["tsvq"]["data"].update(dset="etth2")), kind="file field"),
+        ("eval", "--checkpoint", "{tmp}/x.pth"),
+        "tsvq['data']['dset'] was changed",
+        _edited(lambda raw: raw["tsvq"]["data"].update(dset="etth2")),
+        kind="file field",
+    ),
     "eval checkpoint whose dataset was edited and digest deleted": Case(
         ("eval", "--checkpoint", "{tmp}/x.pth"),
         "args['dset'] is 'illness' but tsvq.data['dset'] is 'etth2'",
-        _edited(lambda raw: (raw["tsvq"]["data"].update(dset="etth2"),
-                             raw.update(args={"dset": "illness"})), digest=False),
-        kind="file field"),
+        _edited(
+            lambda raw: (
+                raw["tsvq"]["data"].update(dset="etth2"),
+                raw.update(args={"dset": "illness"}),
+            ),
+            digest=False,
+        ),
+        kind="file field",
+    ),
     "eval checkpoint whose weights were edited": Case(
         ("eval", "--checkpoint", "{tmp}/x.pth"),
         "model_state_dict['encoder._conv_1.weight'] was changed",
         _edited(lambda raw: raw["model_state_dict"]["encoder._conv_1.weight"].mul_(2)),
-        kind="file field"),
+        kind="file field",
+    ),
     "eval checkpoint with a negative scale": Case(
-        ("eval", "--checkpoint", "{tmp}/x.pth"), "scale that is not positive",
-        _edited(lambda raw: raw["tsvq"]["data"]["scaler"]["scale"].__setitem__(0, -1.0),
-                digest=False), kind="file field"),
+        ("eval", "--checkpoint", "{tmp}/x.pth"),
+        "scale that is not positive",
+        _edited(
+            lambda raw: raw["tsvq"]["data"]["scaler"]["scale"].__setitem__(0, -1.0), digest=False
+        ),
+        kind="file field",
+    ),
     "eval checkpoint whose record was removed": Case(
-        ("eval", "--checkpoint", "{tmp}/x.pth"), "lacks 'tsvq'",
-        _edited(lambda raw: (raw.pop("tsvq"), raw.update(args={"command": "train"})),
-                digest=False), kind="file field"),
+        ("eval", "--checkpoint", "{tmp}/x.pth"),
+        "lacks 'tsvq'",
+        _edited(lambda raw: (raw.pop("tsvq"), raw.update(args={"command": "train"})), digest=False),
+        kind="file field",
+    ),
     "encode exported folder whose config was edited": Case(
         ("encode", "--checkpoint", "{tmp}/tok", "--split", "test", "--out", "{tmp}/t.npz"),
         "config.json['data']['features'] was changed",
-        _exported(lambda d: _json_edit(d / "config.json",
-                                       lambda c: c["data"].update(features="MS"))),
-        kind="file field"),
+        _exported(
+            lambda d: _json_edit(d / "config.json", lambda c: c["data"].update(features="MS"))
+        ),
+        kind="file field",
+    ),
     "eval exported folder whose scale is zero": Case(
-        ("eval", "--checkpoint", "{tmp}/tok"), "scale that is not positive",
-        _exported(lambda d: _json_edit(d / "config.json",
-                                       lambda c: c["data"]["scaler"]["scale"].__setitem__(0, 0))),
-        kind="file field"),
+        ("eval", "--checkpoint", "{tmp}/tok"),
+        "scale that is not positive",
+        _exported(
+            lambda d: _json_edit(
+                d / "config.json", lambda c: c["data"]["scaler"]["scale"].__setitem__(0, 0)
+            )
+        ),
+        kind="file field",
+    ),
     # -- messages name the right thing (issue 12, item 8, after the fast CSV reader)
     "eval checkpoint whose weights are of another shape": Case(
-        ("eval", "--checkpoint", "{tmp}/x.pth"), "(12 tensors in all)",
-        _edited(lambda raw: raw["model_state_dict"].update({
-            k: torch.zeros(*[n + 1 for n in v.shape]) for k, v in raw["model_state_dict"].items()
-            if k.startswith("encoder.")}), digest=False), kind="message names the right thing"),
+        ("eval", "--checkpoint", "{tmp}/x.pth"),
+        "(12 tensors in all)",
+        _edited(
+            lambda raw: raw["model_state_dict"].update(
+                {
+                    k: torch.zeros(*[n + 1 for n in v.shape])
+                    for k, v in raw["model_state_dict"].items()
+                    if k.startswith("encoder.")
+                }
+            ),
+            digest=False,
+        ),
+        kind="message names the right thing",
+    ),
     "train csv rows with a trailing separator": Case(
-        CUSTOM, "data row 1 has 5 fields but the header names 4 (a separator at the end",
-        _put("bad.csv", _csv_rows("date,a,b,OT", ",")), kind="message names the right thing"),
+        CUSTOM,
+        "data row 1 has 5 fields but the header names 4 (a separator at the end",
+        _put("bad.csv", _csv_rows("date,a,b,OT", ",")),
+        kind="message names the right thing",
+    ),
     "train csv header with a trailing separator": Case(
-        CUSTOM, "header column 5 has no name (a separator at the end of the header?)",
-        _put("bad.csv", _csv_rows("date,a,b,OT,", ",")), kind="message names the right thing"),
+        CUSTOM,
+        "header column 5 has no name (a separator at the end of the header?)",
+        _put("bad.csv", _csv_rows("date,a,b,OT,", ",")),
+        kind="message names the right thing",
+    ),
     "train csv header with a missing name": Case(
-        CUSTOM, "header column 3 has no name", _put("bad.csv", _csv_rows("date,a,,OT")),
-        kind="message names the right thing"),
+        CUSTOM,
+        "header column 3 has no name",
+        _put("bad.csv", _csv_rows("date,a,,OT")),
+        kind="message names the right thing",
+    ),
     "train csv with duplicate column names": Case(
-        CUSTOM, "the header names 'a' more than once", _put("bad.csv", _csv_rows("date,a,a,OT")),
-        kind="message names the right thing"),
+        CUSTOM,
+        "the header names 'a' more than once",
+        _put("bad.csv", _csv_rows("date,a,a,OT")),
+        kind="message names the right thing",
+    ),
     "encode csv with duplicate column names": Case(
-        ("encode", "--checkpoint", "{tmp}/x.pth", "--dset", "custom", "--data_path",
-         "{tmp}/bad.csv", "--out", "{tmp}/t.npz"), "the header names 'b' more than once",
-        lambda tmp: (_put_ckpt("x.pth", _state())(tmp),
-                     _put("bad.csv", _csv_rows("date,b,a,b"))(tmp)),
-        kind="message names the right thing"),
+        (
+            "encode",
+            "--checkpoint",
+            "{tmp}/x.pth",
+            "--dset",
+            "custom",
+            "--data_path",
+            "{tmp}/bad.csv",
+            "--out",
+            "{tmp}/t.npz",
+        ),
+        "the header names 'b' more than once",
+        lambda tmp: (
+            _put_ckpt("x.pth", _state())(tmp),
+            _put("bad.csv", _csv_rows("date,b,a,b"))(tmp),
+        ),
+        kind="message names the right thing",
+    ),
     "decode tokens file that is a CSV": Case(
-        ("decode", "--checkpoint", "{tmp}/x.pth", "--tokens", "{tmp}/t.npz", "--out",
-         "{tmp}/x.npz"), "t.npz is not a tsvq tokens file: it is not an .npz archive",
-        lambda tmp: (_put_ckpt("x.pth", _state())(tmp),
-                     _put("t.npz", _csv_rows("date,a,b,OT"))(tmp)),
-        kind="message names the right thing"),
+        (
+            "decode",
+            "--checkpoint",
+            "{tmp}/x.pth",
+            "--tokens",
+            "{tmp}/t.npz",
+            "--out",
+            "{tmp}/x.npz",
+        ),
+        "t.npz is not a tsvq tokens file: it is not an .npz archive",
+        lambda tmp: (
+            _put_ckpt("x.pth", _state())(tmp),
+            _put("t.npz", _csv_rows("date,a,b,OT"))(tmp),
+        ),
+        kind="message names the right thing",
+    ),
     "decode tokens file that is an .npy": Case(
-        ("decode", "--checkpoint", "{tmp}/x.pth", "--tokens", "{tmp}/t.npy", "--out",
-         "{tmp}/x.npz"), "t.npy is not a tsvq tokens file",
+        (
+            "decode",
+            "--checkpoint",
+            "{tmp}/x.pth",
+            "--tokens",
+            "{tmp}/t.npy",
+            "--out",
+            "{tmp}/x.npz",
+        ),
+        "t.npy is not a tsvq tokens file",
         lambda tmp: (_put_ckpt("x.pth", _state())(tmp), np.save(tmp / "t.npy", np.zeros(3))),
-        kind="message names the right thing"),
+        kind="message names the right thing",
+    ),
     "eval exported weights of another shape": Case(
-        ("eval", "--checkpoint", "{tmp}/tok"), "does not fit its config.json (size mismatch)",
-        _exported(lambda d: (_exported(lambda o: None, block_hidden_size=32)(d / "other"),
-                             os.replace(d / "other" / "tok" / "model.safetensors",
-                                        d / "model.safetensors"),
-                             shutil.rmtree(d / "other"))),
-        kind="message names the right thing"),
-    "data list root_path is a file": Case(("data", "list", "--root_path", "{tmp}/afile"),
-                                          "{tmp}/afile", _put("afile", b"x")),
+        ("eval", "--checkpoint", "{tmp}/tok"),
+        "does not fit its config.json (size mismatch)",
+        _exported(
+            lambda d: (
+                _exported(lambda o: None, block_hidden_size=32)(d / "other"),
+                os.replace(d / "other" / "tok" / "model.safetensors", d / "model.safetensors"),
+                shutil.rmtree(d / "other"),
+            )
+        ),
+        kind="message names the right thing",
+    ),
+    "data list root_path is a file": Case(
+        ("data", "list", "--root_path", "{tmp}/afile"), "{tmp}/afile", _put("afile", b"x")
+    ),
     "data download root_path is a file": Case(
-        ("data", "download", "illness", "--root_path", "{tmp}/afile"), "{tmp}/afile",
-        _put("afile", b"x")),
+        ("data", "download", "illness", "--root_path", "{tmp}/afile"),
+        "{tmp}/afile",
+        _put("afile", b"x"),
+    ),
 }
 
 
@@ -405,8 +639,12 @@ def test_bad_input(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert tree(tmp_path) == before, "a file was written (or a planted payload ran)"
 
 
-SUBPROCESS_ROWS = ["train lr nan", "train csv binary garbage", "train resume carrying code",
-                   "data download bad scheme"]
+SUBPROCESS_ROWS = [
+    "train lr nan",
+    "train csv binary garbage",
+    "train resume carrying code",
+    "data download bad scheme",
+]
 
 
 @pytest.mark.parametrize("name", SUBPROCESS_ROWS)
@@ -417,18 +655,28 @@ def test_bad_input_as_a_real_process(name: str, tmp_path: Path) -> None:
     if case.setup:
         case.setup(tmp_path)
     before = tree(tmp_path)
-    proc = subprocess.run([PYTHON, "-m", "tsvq", *[_fill(a, tmp_path) for a in case.argv]],
-                          cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [PYTHON, "-m", "tsvq", *[_fill(a, tmp_path) for a in case.argv]],
+        cwd=tmp_path,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and _fill(case.needle, tmp_path) in proc.stderr
     assert tree(tmp_path) == before
 
 
 def test_spec_script_answers_bad_flags_the_same_way(tmp_path: Path) -> None:
-    proc = subprocess.run([PYTHON, str(REPO / "vqvae_train.py"), "--compression_factor", "12"],
-                          cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [PYTHON, str(REPO / "vqvae_train.py"), "--compression_factor", "12"],
+        cwd=tmp_path,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "compression_factor=12" in proc.stderr
     assert list(tmp_path.iterdir()) == []

@@ -27,10 +27,18 @@ NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?|-?\.\d+")
 
 def run(script: str, *args: object, cwd: Path) -> str:
     """`python benchmarks/script args` in a fresh process: its stdout; exit status 0 required."""
-    proc = subprocess.run([PYTHON, str(BENCH / script), *map(str, args)], cwd=cwd,
-                          env=subprocess_env(), capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, (f"{script} exited with status {proc.returncode}\n"
-                                  f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    proc = subprocess.run(
+        [PYTHON, str(BENCH / script), *map(str, args)],
+        cwd=cwd,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, (
+        f"{script} exited with status {proc.returncode}\n"
+        f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    )
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     return proc.stdout
 
@@ -49,7 +57,7 @@ def line(out: str, pattern: str) -> str:
 
 def row(out: str, label: str) -> list[float]:
     """The numbers after `label` on the first line that starts with it."""
-    return numbers(line(out, re.escape(label))[len(label):])
+    return numbers(line(out, re.escape(label))[len(label) :])
 
 
 def close(a: float, b: float, within: float) -> bool:
@@ -107,8 +115,18 @@ def test_gpu_on_cpu(tmp_path: Path):
     if not torch.cuda.is_available():
         out = run("gpu.py", "--steps", "1", cwd=tmp_path)
         assert out.startswith("gpu.py: no CUDA device here") and len(out.splitlines()) == 1
-    out = run("gpu.py", "--device", "cpu", "--batches", "8,16", "--steps", "1",
-              "--skip", "tsvq bfloat16 compile", cwd=tmp_path)
+    out = run(
+        "gpu.py",
+        "--device",
+        "cpu",
+        "--batches",
+        "8,16",
+        "--steps",
+        "1",
+        "--skip",
+        "tsvq bfloat16 compile",
+        cwd=tmp_path,
+    )
     assert out.startswith("CPU; torch ")
     assert numbers(line(out, r"\s+B=8\s+B=16\s").split("windows/s")[0]) == [8, 16]
     base = row(out, "baseline fp32")
@@ -124,29 +142,57 @@ def test_gpu_on_cpu(tmp_path: Path):
 def test_gpu_compile_row_on_cpu(tmp_path: Path):
     """The torch.compile row alone, one batch size (compiling costs about half a minute on a
     CPU). It once failed on a CPU: the codebook's k-means start traced under bf16 autocast."""
-    out = run("gpu.py", "--device", "cpu", "--batches", "8", "--steps", "1", "--skip",
-              "baseline fp32,tsvq fp32,tsvq bf16", cwd=tmp_path)
+    out = run(
+        "gpu.py",
+        "--device",
+        "cpu",
+        "--batches",
+        "8",
+        "--steps",
+        "1",
+        "--skip",
+        "baseline fp32,tsvq fp32,tsvq bf16",
+        cwd=tmp_path,
+    )
     rows = out.splitlines()[2:-1]
     assert len(rows) == 1 and rows[0].startswith("tsvq bfloat16 compile"), out
-    rate, _three, warm = numbers(rows[0][len("tsvq bfloat16 compile"):])
+    rate, _three, warm = numbers(rows[0][len("tsvq bfloat16 compile") :])
     assert rate > 0 and warm > 0 and "failed" not in out, out
 
 
 def test_encode_speed(tmp_path: Path):
-    out = run("encode_speed.py", "--windows", "50", "--repeat", "1", "--channels", "2",
-              "--file_rows", "600", "--rss_rows", "700", cwd=tmp_path)
+    out = run(
+        "encode_speed.py",
+        "--windows",
+        "50",
+        "--repeat",
+        "1",
+        "--channels",
+        "2",
+        "--file_rows",
+        "600",
+        "--rss_rows",
+        "700",
+        cwd=tmp_path,
+    )
     head = line(out, r"CPU, \d+ thread")
     assert "model cw96 ps16 cf4 cb256" in head and "50 windows x 2 channel(s)" in head
     assert "512 series per pass" in head  # tsvq.tokenizer.SERIES_PER_PASS series per pass
     short, rest = out.split("\nlong file:")
     long_part = rest.split("\npeak RSS")[0]
-    for name in ("Tokenizer.encode", "VQVAE.encode (bare)", "Tokenizer.decode",
-                 "VQVAE.decode (bare)"):
+    for name in (
+        "Tokenizer.encode",
+        "VQVAE.encode (bare)",
+        "Tokenizer.decode",
+        "VQVAE.decode (bare)",
+    ):
         windows, series = row(short, name)
         assert windows > 0 and close(series, 2 * windows, 1.5), (name, windows, series)
     assert long_part.startswith(" 600 rows x 2 channel(s), stride 1: 505 windows")  # 600-96+1
-    file_rate, bare_rate = row(long_part, "tsvq encode (file)")[0], \
-        row(long_part, "VQVAE.encode (bare)")[0]
+    file_rate, bare_rate = (
+        row(long_part, "tsvq encode (file)")[0],
+        row(long_part, "VQVAE.encode (bare)")[0],
+    )
     ratio = row(long_part, "ratio file / bare:")[0]
     assert close(ratio, file_rate / bare_rate, 0.01), (ratio, file_rate, bare_rate)
     baseline_mb = numbers(line(out, r"baseline \(imports and the tokenizer loaded"))[-1]
@@ -159,11 +205,24 @@ def test_original_trainer(tmp_path: Path):
     lines = (DATA_DIR / "ETT-small" / "ETTh1.csv").read_text().splitlines()[:1201]
     csv = tmp_path / "etth1_head.csv"
     csv.write_text("\n".join(lines) + "\n")
-    out = run("original_trainer.py", "--dset", "custom", "--data_path", csv,
-              "--context_points", "64", "--n_epochs", "2", "--save_path", tmp_path / "runs",
-              cwd=tmp_path)
-    epoch = (r"Epoch +(\d+)/2 \| Train Loss: (\S+) \(VQ: (\S+), Recon: (\S+), Perp: (\S+)\) \| "
-             r"Valid Loss: (\S+) \(VQ: (\S+), Recon: (\S+), Perp: (\S+)\)$")
+    out = run(
+        "original_trainer.py",
+        "--dset",
+        "custom",
+        "--data_path",
+        csv,
+        "--context_points",
+        "64",
+        "--n_epochs",
+        "2",
+        "--save_path",
+        tmp_path / "runs",
+        cwd=tmp_path,
+    )
+    epoch = (
+        r"Epoch +(\d+)/2 \| Train Loss: (\S+) \(VQ: (\S+), Recon: (\S+), Perp: (\S+)\) \| "
+        r"Valid Loss: (\S+) \(VQ: (\S+), Recon: (\S+), Perp: (\S+)\)$"
+    )
     printed = [[float(v) for v in m.groups()] for m in re.finditer(epoch, out, re.M)]
     assert [r[0] for r in printed] == [1, 2], out
     for r in printed:
@@ -173,8 +232,9 @@ def test_original_trainer(tmp_path: Path):
     run_dir = tmp_path / "runs" / "custom"
     name = "vqvae_cw64_ps16_ed32_cf4_cb256_model1"
     history = (run_dir / f"{name}_history.csv").read_text().splitlines()
-    assert history[0] == ("epoch,train_loss,valid_loss,train_vq_loss,valid_vq_loss,"
-                          "train_recon_loss,valid_recon_loss")
+    assert history[0] == (
+        "epoch,train_loss,valid_loss,train_vq_loss,valid_vq_loss,train_recon_loss,valid_recon_loss"
+    )
     for text, r in zip(history[1:], printed, strict=True):
         saved = [float(v) for v in text.split(",")]
         assert close(saved[1], r[1], 1e-6) and close(saved[2], r[5], 1e-6)
@@ -186,9 +246,22 @@ def test_original_trainer(tmp_path: Path):
 
 def test_quality(tmp_path: Path):
     results = tmp_path / "quality.jsonl"
-    out = run("quality.py", "--dset", "etth1", "--channel", "0", "--epochs", "1",
-              "--max_steps_per_epoch", "2", "--variants", "ste", "--results", results,
-              cwd=tmp_path)
+    out = run(
+        "quality.py",
+        "--dset",
+        "etth1",
+        "--channel",
+        "0",
+        "--epochs",
+        "1",
+        "--max_steps_per_epoch",
+        "2",
+        "--variants",
+        "ste",
+        "--results",
+        results,
+        cwd=tmp_path,
+    )
     printed = json.loads(out.splitlines()[0])
     assert json.loads(results.read_text()) == printed  # one row, appended to --results
     assert printed["variant"] == "ste" and printed["epochs"] == 1
@@ -204,16 +277,23 @@ def test_quality(tmp_path: Path):
     assert again == table  # the table alone, from the file
 
 
-@pytest.mark.skipif(subprocess.run(["git", "-C", str(REPO), "cat-file", "-e",
-                                    "HEAD:src/tsvq/quantizer.py"],
-                                   capture_output=True).returncode != 0,
-                    reason="needs tsvq's git history (the 'before' is a git ref)")
+@pytest.mark.skipif(
+    subprocess.run(
+        ["git", "-C", str(REPO), "cat-file", "-e", "HEAD:src/tsvq/quantizer.py"],
+        capture_output=True,
+    ).returncode
+    != 0,
+    reason="needs tsvq's git history (the 'before' is a git ref)",
+)
 def test_quantizer_step(tmp_path: Path):
-    out = run("quantizer_step.py", "--ref", "HEAD", "--steps", "2", "--rounds", "2",
-              cwd=tmp_path)
+    out = run("quantizer_step.py", "--ref", "HEAD", "--steps", "2", "--rounds", "2", cwd=tmp_path)
     assert re.search(r"^threads=\d+ ref=HEAD$", out, re.M)
-    m = re.search(r"median of 2 rounds x 2 steps: before (\S+) ms, after (\S+) ms, "
-                  r"after/before = (\S+)$", out, re.M)
+    m = re.search(
+        r"median of 2 rounds x 2 steps: before (\S+) ms, after (\S+) ms, "
+        r"after/before = (\S+)$",
+        out,
+        re.M,
+    )
     assert m, out
     before, after, ratio = map(float, m.groups())
     assert before > 0 and after > 0 and close(ratio, after / before, 0.01 * ratio + 0.002)
@@ -222,8 +302,16 @@ def test_quantizer_step(tmp_path: Path):
 
 def test_scale(tmp_path: Path):
     """One small size, this checkout side by side with itself as the baseline."""
-    out = run("scale.py", "--sizes", "3x1200", "--steps", "2", "--baseline_src",
-              REPO / "src", cwd=tmp_path)
+    out = run(
+        "scale.py",
+        "--sizes",
+        "3x1200",
+        "--steps",
+        "2",
+        "--baseline_src",
+        REPO / "src",
+        cwd=tmp_path,
+    )
     series = (int(1200 * 0.7) - 512 + 1) * 3  # training windows x channels
     for label in ("this", "baseline"):
         cells = numbers(line(out, rf"\s+{label}\s+3x1200\s"))
@@ -238,8 +326,7 @@ def test_scale(tmp_path: Path):
 def test_tokenizer_reach(tmp_path: Path, tiny_run: Path):
     for dset in ("weather", "exchange", "illness"):
         require_dataset(dset)
-    out = run("tokenizer_reach.py", "--checkpoint", tiny_run, "--max_windows", "64",
-              cwd=tmp_path)
+    out = run("tokenizer_reach.py", "--checkpoint", tiny_run, "--max_windows", "64", cwd=tmp_path)
     assert out.startswith("tokenizer: etth1 ['HUFL',") and "context 96" in out
     table = out.split("reconstruction MSE")[1].split("\nRevIN epsilon")[0]
     rows = [s for s in table.splitlines()[3:] if s.strip()]
@@ -250,16 +337,29 @@ def test_tokenizer_reach(tmp_path: Path, tiny_run: Path):
         assert windows <= 64 or "missing cells" in s, s  # --max_windows caps every row
     for pct in re.findall(r"([\d.]+)% codes equal", out):
         assert 0 <= float(pct) <= 100
-    m = re.search(r"(\d+) windows x 7 channels x 24 tokens: codes uint8 .* \(codes alone "
-                  r"(\S+) vs (\S+) MB\)", out)
+    m = re.search(
+        r"(\d+) windows x 7 channels x 24 tokens: codes uint8 .* \(codes alone "
+        r"(\S+) vs (\S+) MB\)",
+        out,
+    )
     assert m, out
     n, uint8_mb, int64_mb = int(m[1]), float(m[2]), float(m[3])
     assert n > 0 and close(int64_mb, 8 * uint8_mb, 0.08)
 
 
 def test_train_speed(tmp_path: Path):
-    out = run("train_speed.py", "--steps", "2", "--rounds", "1", "--threads", "1",
-              "--matmul_size", "256", cwd=tmp_path)
+    out = run(
+        "train_speed.py",
+        "--steps",
+        "2",
+        "--rounds",
+        "1",
+        "--threads",
+        "1",
+        "--matmul_size",
+        "256",
+        cwd=tmp_path,
+    )
     # counted by torch's FlopCounterMode at the specification's defaults (DESIGN.md: 55.9 M)
     flops = row(out, "model FLOPs per window per training step")[0]
     assert flops == 55.9
@@ -274,8 +374,20 @@ def test_train_speed(tmp_path: Path):
 
 def test_vq_diagnostics(tmp_path: Path):
     figures = tmp_path / "diag.jsonl"
-    out = run("vq_diagnostics.py", "--dset", "etth1", "--channel", "0", "--epochs", "1",
-              "--max_steps_per_epoch", "2", "--out", figures, cwd=tmp_path)
+    out = run(
+        "vq_diagnostics.py",
+        "--dset",
+        "etth1",
+        "--channel",
+        "0",
+        "--epochs",
+        "1",
+        "--max_steps_per_epoch",
+        "2",
+        "--out",
+        figures,
+        cwd=tmp_path,
+    )
     assert re.search(r"^Epoch +1/1 \| Train Loss: ", out, re.M)
     probe = json.loads(line(out, r"  \{").strip())
     assert [probe] == [json.loads(s) for s in figures.read_text().splitlines()]
@@ -284,6 +396,10 @@ def test_vq_diagnostics(tmp_path: Path):
     z1, z50, z99 = probe["z_norm_p1_p50_p99"]
     assert 0 < z1 <= z50 <= z99
     for which in ("best", "last"):
-        m = re.search(rf"^test {which} \(epoch 1\): mse (\S+), codes used (\d+), perplexity "
-                      r"(\S+)$", out, re.M)
+        m = re.search(
+            rf"^test {which} \(epoch 1\): mse (\S+), codes used (\d+), perplexity "
+            r"(\S+)$",
+            out,
+            re.M,
+        )
         assert m and 0 < float(m[1]) < 10 and 0 < int(m[2]) <= 256, out

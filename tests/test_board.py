@@ -18,15 +18,33 @@ def test_event_files_hold_every_epoch(tmp_path: Path) -> None:
     pytest.importorskip("tensorboard", reason="pip install 'tsvq[tensorboard]' (in [dev])")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    rc, _out, err = run_cli(["train", "--dset", "etth1", "--n_epochs", "2", *TINY,
-                             "--save_path", str(tmp_path / "runs"),
-                             "--log_dir", str(tmp_path / "tb")])
+    rc, _out, err = run_cli(
+        [
+            "train",
+            "--dset",
+            "etth1",
+            "--n_epochs",
+            "2",
+            *TINY,
+            "--save_path",
+            str(tmp_path / "runs"),
+            "--log_dir",
+            str(tmp_path / "tb"),
+        ]
+    )
     assert rc == 0, err
     acc = EventAccumulator(str(tmp_path / "tb" / NAME), size_guidance={"histograms": 0})
     acc.Reload()
     tags = acc.Tags()
-    for tag in ("loss/train", "loss/valid", "recon_loss/valid", "vq_loss/train",
-                "perplexity/valid", "codes_used/train", "train/lr"):
+    for tag in (
+        "loss/train",
+        "loss/valid",
+        "recon_loss/valid",
+        "vq_loss/train",
+        "perplexity/valid",
+        "codes_used/train",
+        "train/lr",
+    ):
         assert [e.step for e in acc.Scalars(tag)] == [1, 2], tag
     history = (tmp_path / "runs" / "etth1" / f"{NAME}_history.csv").read_text().splitlines()
     header, last = history[0].split(","), history[-1].split(",")
@@ -41,13 +59,30 @@ def test_event_files_hold_every_epoch(tmp_path: Path) -> None:
 def test_log_dir_without_tensorboard_is_one_line(tmp_path: Path) -> None:
     """With the package absent (as Python sees a missing module): one line, exit 2, nothing
     written."""
-    code = ("import sys; sys.modules['tensorboard'] = None; "
-            "from tsvq.cli import main; sys.exit(main(sys.argv[1:]))")
+    code = (
+        "import sys; sys.modules['tensorboard'] = None; "
+        "from tsvq.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", code, "train", "--dset", "etth1", *TINY,
-                           "--save_path", str(tmp_path / "runs"), "--log_dir",
-                           str(tmp_path / "tb")], env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "train",
+            "--dset",
+            "etth1",
+            *TINY,
+            "--save_path",
+            str(tmp_path / "runs"),
+            "--log_dir",
+            str(tmp_path / "tb"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "pip install 'tsvq[tensorboard]'" in lines[0], lines

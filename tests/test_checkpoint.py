@@ -24,14 +24,15 @@ def _payload_offsets(raw: bytes) -> dict[str, int]:
         infos = archive.infolist()
     offsets = {}
     for info in infos:
-        name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26:
-                                                       info.header_offset + 30])
+        name_len, extra_len = struct.unpack(
+            "<HH", raw[info.header_offset + 26 : info.header_offset + 30]
+        )
         offsets[info.filename.split("/", 1)[1]] = info.header_offset + 30 + name_len + extra_len
     return offsets
 
 
 def _flip(raw: bytes, at: int) -> bytes:
-    return raw[:at] + bytes([raw[at] ^ 0x01]) + raw[at + 1:]
+    return raw[:at] + bytes([raw[at] ^ 0x01]) + raw[at + 1 :]
 
 
 def _ckpt_files(tmp: Path) -> dict[str, tuple[Path, str]]:
@@ -49,12 +50,18 @@ def _ckpt_files(tmp: Path) -> dict[str, tuple[Path, str]]:
         "a list": ([1, 2], "not a tsvq checkpoint"),
         "keys missing": ({"format": checkpoint.FORMAT, "epoch": 1}, "lacks model_state_dict"),
         "numpy array": ({**GOOD, "x": np.ones(2)}, "would import numpy"),
-        "os.system payload": ({"format": checkpoint.FORMAT, **GOOD, "x": Evil(marker)},
-                              "would import posix.system"),
-        "open() payload": ({"format": checkpoint.FORMAT, **GOOD, "x": Evil(marker, "open")},
-                           "would import io.open"),
-        "payload in the weights": ({"format": checkpoint.FORMAT, **GOOD,
-                                    "model_state_dict": {"w": Evil(marker)}}, "posix.system"),
+        "os.system payload": (
+            {"format": checkpoint.FORMAT, **GOOD, "x": Evil(marker)},
+            "would import posix.system",
+        ),
+        "open() payload": (
+            {"format": checkpoint.FORMAT, **GOOD, "x": Evil(marker, "open")},
+            "would import io.open",
+        ),
+        "payload in the weights": (
+            {"format": checkpoint.FORMAT, **GOOD, "model_state_dict": {"w": Evil(marker)}},
+            "posix.system",
+        ),
     }
     out = {}
     for name, (content, needle) in files.items():

@@ -14,9 +14,18 @@ from tsvq.model.vqvae import VQVAE, ModelConfig
 from tsvq.train.loop import losses
 
 # Tiny on purpose: compiling on the CPU costs tens of seconds whatever the size.
-CFG = ModelConfig(context_points=32, patch_size=16, embedding_dim=8, num_embeddings=16,
-                  block_hidden_size=8, num_residual_layers=1, res_hidden_size=8,
-                  quantizer="ema", dead_code_restart=2, seed=3)
+CFG = ModelConfig(
+    context_points=32,
+    patch_size=16,
+    embedding_dim=8,
+    num_embeddings=16,
+    block_hidden_size=8,
+    num_residual_layers=1,
+    res_hidden_size=8,
+    quantizer="ema",
+    dead_code_restart=2,
+    seed=3,
+)
 
 
 def _batch(i: int) -> torch.Tensor:
@@ -42,8 +51,10 @@ def test_compiled_training_step_equals_eager():
     eager(_batch(0))  # the one-off k-means initialisation, eagerly, before any compiled step
     assert not eager.quantizer.needs_init
     twin = copy.deepcopy(eager)
-    opts = [torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.05)
-            for m in (eager, twin)]
+    opts = [
+        torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.05)
+        for m in (eager, twin)
+    ]
     compiled = torch.compile(lambda x: losses(twin, x), fullgraph=True, dynamic=False)
     for i in range(1, 5):  # quantizer steps 2..5: restart checks at 2 and 4
         x = _batch(i)
@@ -54,8 +65,9 @@ def test_compiled_training_step_equals_eager():
         torch.testing.assert_close(a[2], b[2], rtol=1e-5, atol=1e-6)
         for ga, gb in zip(a[3], b[3], strict=True):
             torch.testing.assert_close(ga, gb, rtol=1e-4, atol=1e-6)
-    for (name, va), (_, vb) in zip(eager.state_dict().items(), twin.state_dict().items(),
-                                   strict=True):
+    for (name, va), (_, vb) in zip(
+        eager.state_dict().items(), twin.state_dict().items(), strict=True
+    ):
         torch.testing.assert_close(va, vb, rtol=1e-4, atol=1e-6, msg=name)
     assert int(eager.quantizer.step) == 5
     assert int(eager.quantizer.restarts) > 0, "the restart path was not exercised"

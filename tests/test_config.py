@@ -18,26 +18,59 @@ from tsvq.model.vqvae import ModelConfig
 SPEC = {"dset": "etth1", "root_path": None, "data_path": None, "context_points": 96}
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("n_epochs", 0), ("n_epochs", 2.0), ("n_epochs", True), ("batch_size", -1),
-    ("patience", 0), ("lr", 0.0), ("lr", math.nan), ("lr", math.inf), ("lr", "1e-4"),
-    ("weight_decay", -1e-4), ("grad_clip", 0.0), ("min_lr", -1.0), ("select_by", "val"),
-    ("seed", -1), ("seed", MAX_SEED + 1), ("max_steps_per_epoch", 0), ("threads", 0),
-    ("amp", 1), ("resume", "yes"), ("device", ""), ("log_dir", 3),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("n_epochs", 0),
+        ("n_epochs", 2.0),
+        ("n_epochs", True),
+        ("batch_size", -1),
+        ("patience", 0),
+        ("lr", 0.0),
+        ("lr", math.nan),
+        ("lr", math.inf),
+        ("lr", "1e-4"),
+        ("weight_decay", -1e-4),
+        ("grad_clip", 0.0),
+        ("min_lr", -1.0),
+        ("select_by", "val"),
+        ("seed", -1),
+        ("seed", MAX_SEED + 1),
+        ("max_steps_per_epoch", 0),
+        ("threads", 0),
+        ("amp", 1),
+        ("resume", "yes"),
+        ("device", ""),
+        ("log_dir", 3),
+    ],
+)
 def test_train_config_refuses_by_field(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=f"^{field} must be .*got {value!r}$") as info:
         TrainConfig(**{field: value})
     assert info.value.field == field
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("context_points", 0), ("patch_size", 0), ("num_embeddings", 0), ("embedding_dim", 1.5),
-    ("num_residual_layers", -1), ("commitment_cost", -0.1), ("ema_decay", 1.0),
-    ("ema_decay", 0.0), ("dead_code_threshold", 1.0), ("dead_code_restart", -1),
-    ("seed", MAX_SEED + 1), ("quantizer", "kmeans"), ("codebook_init", "zeros"),
-    ("gradient", "sign"), ("revin", 1), ("block_hidden_size", 3),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("context_points", 0),
+        ("patch_size", 0),
+        ("num_embeddings", 0),
+        ("embedding_dim", 1.5),
+        ("num_residual_layers", -1),
+        ("commitment_cost", -0.1),
+        ("ema_decay", 1.0),
+        ("ema_decay", 0.0),
+        ("dead_code_threshold", 1.0),
+        ("dead_code_restart", -1),
+        ("seed", MAX_SEED + 1),
+        ("quantizer", "kmeans"),
+        ("codebook_init", "zeros"),
+        ("gradient", "sign"),
+        ("revin", 1),
+        ("block_hidden_size", 3),
+    ],
+)
 def test_model_config_refuses_by_field(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=f"^{field} must be") as info:
         ModelConfig(**{field: value})
@@ -53,10 +86,18 @@ def test_model_config_refuses_what_no_field_owns_alone() -> None:
     assert info.value.field == "compression_factor"
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("dset", "etth3"), ("context_points", 0), ("scaler", "robust"), ("features", "X"),
-    ("channel", -1), ("target", 3), ("root_path", 1),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("dset", "etth3"),
+        ("context_points", 0),
+        ("scaler", "robust"),
+        ("features", "X"),
+        ("channel", -1),
+        ("target", 3),
+        ("root_path", 1),
+    ],
+)
 def test_data_spec_refuses_by_field(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=f"^{field} must be") as info:
         DataSpec(**{**SPEC, field: value})

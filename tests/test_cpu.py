@@ -69,7 +69,9 @@ CGROUP_CASES = {
     "v1 no quota": ({f"{V1}/cpu.cfs_quota_us": "-1", f"{V1}/cpu.cfs_period_us": "100000"}, None),
     "v1 three cpus": ({f"{V1}/cpu.cfs_quota_us": "300000", f"{V1}/cpu.cfs_period_us": "100000"}, 3),
     "v1 fraction rounds up": (
-        {"cpu,cpuacct/cpu.cfs_quota_us": "50001", "cpu,cpuacct/cpu.cfs_period_us": "50000"}, 2),
+        {"cpu,cpuacct/cpu.cfs_quota_us": "50001", "cpu,cpuacct/cpu.cfs_period_us": "50000"},
+        2,
+    ),
     "v1 period missing": ({f"{V1}/cpu.cfs_quota_us": "300000"}, None),
     "no files": ({}, None),
 }

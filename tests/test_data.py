@@ -38,7 +38,10 @@ def test_window_counts_match_patchtst(data_dir: Path, dset: str, context: int, e
 
 def test_split_bounds_rules():
     assert split_bounds(17420, ETT_HOUR, 512) == {
-        "train": (0, 8640), "val": (8640 - 512, 11520), "test": (11520 - 512, 14400)}
+        "train": (0, 8640),
+        "val": (8640 - 512, 11520),
+        "test": (11520 - 512, 14400),
+    }
     assert split_bounds(69680, ETT_MINUTE, 96)["test"] == (46080 - 96, 57600)
     n = 7588
     b = split_bounds(n, RATIO, 96)
@@ -112,7 +115,9 @@ def test_windows_are_views_and_batches_gather_series(data_dir: Path):
     order = epoch_order(views.shape[0] * 7, seed=1, epoch=1)
     batch = next(series_batches(data, "train", 16, order))
     k = int(order[3])
-    np.testing.assert_array_equal(batch[3].numpy(), data.splits["train"][k // 7:k // 7 + 96, k % 7])
+    np.testing.assert_array_equal(
+        batch[3].numpy(), data.splits["train"][k // 7 : k // 7 + 96, k % 7]
+    )
 
 
 def test_epoch_order_is_a_function_of_seed_and_epoch():
@@ -123,16 +128,26 @@ def test_epoch_order_is_a_function_of_seed_and_epoch():
 
 
 def test_registry_covers_the_benchmarks_and_custom(data_dir: Path):
-    assert set(REGISTRY) == {"ettm1", "ettm2", "etth1", "etth2", "electricity", "traffic",
-                             "illness", "weather", "exchange"}
+    assert set(REGISTRY) == {
+        "ettm1",
+        "ettm2",
+        "etth1",
+        "etth2",
+        "electricity",
+        "traffic",
+        "illness",
+        "weather",
+        "exchange",
+    }
     assert resolve_path("weather", str(data_dir), None) == data_dir / "weather" / "weather.csv"
 
 
 def test_custom_csv(tmp_path: Path):
     csv = tmp_path / "mine.csv"
     t = np.arange(400)
-    lines = ["date,a,b"] + [f"2020-01-01 {i // 60:02d}:{i % 60:02d}:00,{np.sin(i / 5):.5f},{i}"
-                            for i in t[:360]]
+    lines = ["date,a,b"] + [
+        f"2020-01-01 {i // 60:02d}:{i % 60:02d}:00,{np.sin(i / 5):.5f},{i}" for i in t[:360]
+    ]
     csv.write_text("\n".join(lines) + "\n")
     data = load(DataSpec("custom", None, str(csv), 32, features="M", target="b"))
     assert data.columns == ["a", "b"]

@@ -44,15 +44,19 @@ def test_missing_file_says_how_to_get_a_registered_dataset(tmp_path: Path) -> No
 GOOD_FILES = {
     "repeated dates (as weather.csv)": (
         HEADER + "2020-01-01,1,2\n2020-01-01,1,2\n2020-01-02,3,4\n",
-        [[1, 2], [1, 2], [3, 4]]),
-    "CRLF, no final newline": ("date,a,b\r\n2020-01-01,1,2\r\n2020-01-02,3,4",
-                               [[1, 2], [3, 4]]),
+        [[1, 2], [1, 2], [3, 4]],
+    ),
+    "CRLF, no final newline": ("date,a,b\r\n2020-01-01,1,2\r\n2020-01-02,3,4", [[1, 2], [3, 4]]),
     "spaces around cells": (HEADER + "2020-01-01 , 1 ,2\n2020-01-02, 3, 4 \n", [[1, 2], [3, 4]]),
     "UTC offsets compared in UTC": (
-        HEADER + "2020-01-01 01:00+01:00,1,2\n2020-01-01 00:30+00:00,3,4\n", [[1, 2], [3, 4]]),
+        HEADER + "2020-01-01 01:00+01:00,1,2\n2020-01-01 00:30+00:00,3,4\n",
+        [[1, 2], [3, 4]],
+    ),
     "a Latin-1 letter in the header": ("date,temp \xb0C,b\n2020-01-01,1,2\n", [[1, 2]]),
-    "exchange_rate date style": (HEADER + "1990/1/1 0:00,1,2\n1990/1/2 0:00,3,4\n",
-                                 [[1, 2], [3, 4]]),
+    "exchange_rate date style": (
+        HEADER + "1990/1/1 0:00,1,2\n1990/1/2 0:00,3,4\n",
+        [[1, 2], [3, 4]],
+    ),
     "float32 extremes": (HEADER + "2020-01-01,3.4e38,-1e-45\n", [[3.4e38, -1e-45]]),
 }
 
@@ -73,8 +77,15 @@ def test_gzip_csv_is_read(tmp_path: Path) -> None:
 
 
 # rows and columns (without the date) as data/README.md lists them
-SHAPES = {"etth1": (17420, 7), "etth2": (17420, 7), "ettm1": (69680, 7), "ettm2": (69680, 7),
-          "weather": (52696, 21), "illness": (966, 7), "exchange": (7588, 8)}
+SHAPES = {
+    "etth1": (17420, 7),
+    "etth2": (17420, 7),
+    "ettm1": (69680, 7),
+    "ettm2": (69680, 7),
+    "weather": (52696, 21),
+    "illness": (966, 7),
+    "exchange": (7588, 8),
+}
 
 
 @needs_data
@@ -90,16 +101,19 @@ def _table(tmp_path: Path, rows: int, columns: str = "a,b,OT") -> Path:
     names = columns.split(",")
     lines = [f"date,{columns}"]
     for i in range(rows):
-        lines.append(f"2020-01-01 {i // 60:02d}:{i % 60:02d}," + ",".join(
-            f"{math.sin(i / 7 + k):.5f}" for k in range(len(names))))
+        lines.append(
+            f"2020-01-01 {i // 60:02d}:{i % 60:02d},"
+            + ",".join(f"{math.sin(i / 7 + k):.5f}" for k in range(len(names)))
+        )
     path = tmp_path / "t.csv"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def _spec(**kw: object) -> DataSpec:
-    return DataSpec(**{"dset": "custom", "root_path": None, "data_path": None,
-                       "context_points": 16, **kw})
+    return DataSpec(
+        **{"dset": "custom", "root_path": None, "data_path": None, "context_points": 16, **kw}
+    )
 
 
 def test_too_short_for_the_window_names_the_value(tmp_path: Path) -> None:
@@ -136,8 +150,16 @@ finite32 = st.floats(allow_nan=False, allow_infinity=False, width=32)
 def tables(draw: st.DrawFn) -> tuple[list[str], np.ndarray, list[int]]:
     n_cols = draw(st.integers(1, 4))
     n_rows = draw(st.integers(1, 12))
-    values = np.asarray(draw(st.lists(st.lists(finite32, min_size=n_cols, max_size=n_cols),
-                                      min_size=n_rows, max_size=n_rows)), dtype=np.float32)
+    values = np.asarray(
+        draw(
+            st.lists(
+                st.lists(finite32, min_size=n_cols, max_size=n_cols),
+                min_size=n_rows,
+                max_size=n_rows,
+            )
+        ),
+        dtype=np.float32,
+    )
     steps = draw(st.lists(st.integers(0, 3), min_size=n_rows, max_size=n_rows))  # 0: repeat
     names = [f"c{j}" for j in range(n_cols)]
     return names, values, list(np.cumsum(steps))
@@ -151,8 +173,9 @@ def _write(path: Path, names: list[str], values: np.ndarray, hours: list[int]) -
     path.write_text("\n".join(lines) + "\n")
 
 
-SETTINGS = settings(max_examples=60, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @SETTINGS
@@ -167,14 +190,33 @@ def test_valid_tables_round_trip(tmp_path: Path, t: tuple) -> None:
     assert (np.diff(table.dates) >= np.timedelta64(0)).all()
 
 
-BAD_CELLS = st.sampled_from(["", " ", "nan", "NaN", "inf", "-inf", "Infinity", "abc", "1,5",
-                             "--1", "0x1p3", "1e39", "-1e309", "None", "NA", "#N/A"])
+BAD_CELLS = st.sampled_from(
+    [
+        "",
+        " ",
+        "nan",
+        "NaN",
+        "inf",
+        "-inf",
+        "Infinity",
+        "abc",
+        "1,5",
+        "--1",
+        "0x1p3",
+        "1e39",
+        "-1e309",
+        "None",
+        "NA",
+        "#N/A",
+    ]
+)
 
 
 @SETTINGS
 @given(tables(), st.data(), BAD_CELLS)
-def test_one_bad_cell_is_found_and_named(tmp_path: Path, t: tuple, data: st.DataObject,
-                                         bad: str) -> None:
+def test_one_bad_cell_is_found_and_named(
+    tmp_path: Path, t: tuple, data: st.DataObject, bad: str
+) -> None:
     names, values, hours = t
     i = data.draw(st.integers(0, len(values) - 1))
     j = data.draw(st.integers(0, len(names) - 1))
@@ -210,11 +252,18 @@ def test_dates_out_of_order_are_refused(tmp_path: Path, t: tuple, data: st.DataO
 
 
 @SETTINGS
-@given(st.one_of(st.binary(max_size=300),
-                 st.text(string.printable, max_size=300).map(str.encode),
-                 st.lists(st.sampled_from(["date", "2020-01-01", ",", "1", "x", "\n", "nan",
-                                           "\r\n", '"', "\x00", "\xff"]),
-                          max_size=40).map(lambda xs: "".join(xs).encode("utf-8"))))
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.text(string.printable, max_size=300).map(str.encode),
+        st.lists(
+            st.sampled_from(
+                ["date", "2020-01-01", ",", "1", "x", "\n", "nan", "\r\n", '"', "\x00", "\xff"]
+            ),
+            max_size=40,
+        ).map(lambda xs: "".join(xs).encode("utf-8")),
+    )
+)
 def test_arbitrary_bytes_give_a_table_or_one_clear_error(tmp_path: Path, blob: bytes) -> None:
     path = tmp_path / "p.csv"
     path.write_bytes(blob)
@@ -229,8 +278,7 @@ def test_arbitrary_bytes_give_a_table_or_one_clear_error(tmp_path: Path, blob: b
 
 
 @pytest.mark.parametrize("case", list(BAD_FILES), ids=list(BAD_FILES))
-def test_fast_path_hands_every_bad_file_to_the_validating_reader(tmp_path: Path,
-                                                                  case: str) -> None:
+def test_fast_path_hands_every_bad_file_to_the_validating_reader(tmp_path: Path, case: str) -> None:
     """The fast path either declines (None) or, for dates, raises the same message."""
     content, needle = BAD_FILES[case]
     path = tmp_path / "bad.csv"

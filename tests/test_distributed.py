@@ -13,16 +13,39 @@ from conftest import DATA_DIR, REPO, require_dataset
 
 NAME = "vqvae_cw96_ps16_ed32_cf4_cb256_model1"
 # illness channel 0 at context 96: 581 training series, so the shards need wrapping
-TINY = ["--dset", "illness", "--channel", "0", "--context_points", "96", "--batch_size", "16",
-        "--dead_code_restart", "4", "--amp", "0"]
+TINY = [
+    "--dset",
+    "illness",
+    "--channel",
+    "0",
+    "--context_points",
+    "96",
+    "--batch_size",
+    "16",
+    "--dead_code_restart",
+    "4",
+    "--amp",
+    "0",
+]
 
 
 def torchrun(*args: str) -> subprocess.CompletedProcess:
     require_dataset("illness")
-    env = {**os.environ, "TSVQ_DATA_DIR": str(DATA_DIR), "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-           "2", *args]
+    env = {
+        **os.environ,
+        "TSVQ_DATA_DIR": str(DATA_DIR),
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        *args,
+    ]
     # a hang (a collective one process skips) fails the test instead of stalling the suite
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr[-4000:]}"
@@ -39,8 +62,9 @@ def worker_report(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.mark.parametrize("quantizer", ["ema", "vq"])
-def test_codebook_identical_on_every_process_at_every_step(worker_report: dict,
-                                                           quantizer: str) -> None:
+def test_codebook_identical_on_every_process_at_every_step(
+    worker_report: dict, quantizer: str
+) -> None:
     run = worker_report[quantizer]
     assert run["steps"][0] == 1 and len(run["steps"]) == 38, "expected 19 steps x 2 epochs"
     assert run["restarts"] > 0, "the run should have restarted dead codes"
@@ -51,8 +75,10 @@ def test_codebook_identical_on_every_process_at_every_step(worker_report: dict,
 
 @pytest.mark.parametrize("quantizer", ["ema", "vq"])
 def test_validation_metrics_equal_one_process(worker_report: dict, quantizer: str) -> None:
-    one, logged = worker_report[quantizer]["single_process_val"], \
-        worker_report[quantizer]["logged_val"]
+    one, logged = (
+        worker_report[quantizer]["single_process_val"],
+        worker_report[quantizer]["logged_val"],
+    )
     assert one["n_series"] == 97
     for key in ("valid_loss", "valid_recon_loss", "valid_perplexity"):
         assert logged[key] == pytest.approx(one[key], rel=1e-6), key
@@ -72,13 +98,15 @@ def test_both_entry_points_print_once_and_write_one_set_of_files(tmp_path: Path)
     assert sum(line.startswith("Number of channels: ") for line in lines) == 1
     assert "Distributed: 2 processes, batch 16 each (32 series per step)" in lines
     files = sorted(p.name for p in (tmp_path / "illness").iterdir())
-    assert files == sorted(NAME + s for s in
-                           (".pth", "_last.pth", "_history.csv", "_config.json", "_run.json"))
+    assert files == sorted(
+        NAME + s for s in (".pth", "_last.pth", "_history.csv", "_config.json", "_run.json")
+    )
 
     # --resume needs the same flags (n_epochs shapes the schedule): a finished run resumes
     # to nothing new, through the other entry point, and says so once
-    again = torchrun("-m", "tsvq", "train", *TINY, "--n_epochs", "1", "--resume",
-                     "--save_path", str(tmp_path))
+    again = torchrun(
+        "-m", "tsvq", "train", *TINY, "--n_epochs", "1", "--resume", "--save_path", str(tmp_path)
+    )
     lines = again.stdout.splitlines()
     assert sum(line.startswith("Resuming from") for line in lines) == 1
     assert sum(line.startswith("Best model: epoch 1, validation loss ") for line in lines) == 1

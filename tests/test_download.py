@@ -54,8 +54,11 @@ class Handler(BaseHTTPRequestHandler):
         body = path.read_bytes()
         if mode == "corrupt":
             body = body[:100] + bytes([body[100] ^ 1]) + body[101:]
-        if mode in ("cut", "reset") or (mode == "flaky" and tries <= 2) or (
-                mode == "flaky_norange" and tries == 1):
+        if (
+            mode in ("cut", "reset")
+            or (mode == "flaky" and tries <= 2)
+            or (mode == "flaky_norange" and tries == 1)
+        ):
             self._cut(body, reset=mode == "reset")
         elif mode == "busy" and tries <= 2:
             self.send_error(503)
@@ -69,7 +72,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             for i in range(0, min(len(body), 600 * 1024), 1024):  # bounded: at most ~60 s
-                self.wfile.write(body[i:i + 1024])
+                self.wfile.write(body[i : i + 1024])
                 self.wfile.flush()
                 time.sleep(0.1)
         else:
@@ -95,8 +98,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body[: len(body) // 2])
         self.wfile.flush()
         if reset:  # RST instead of FIN: the client sees ConnectionResetError
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                       struct.pack("ii", 1, 0))
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.connection.shutdown(socket.SHUT_RDWR)
         self.close_connection = True
 
@@ -132,14 +134,26 @@ def _verified(root: Path, name: str) -> bool:
 
 def test_download_verifies_and_lists(server: Server, tmp_path: Path) -> None:
     root = tmp_path / "d"
-    rc, out, err = run_cli(["data", "download", "illness", "Exchange", "--root_path", str(root),
-                            "--url", server.url("good")])
+    rc, out, err = run_cli(
+        [
+            "data",
+            "download",
+            "illness",
+            "Exchange",
+            "--root_path",
+            str(root),
+            "--url",
+            server.url("good"),
+        ]
+    )
     assert rc == 0, err
     assert err == ""  # no progress bar when stderr is not a terminal
     assert "illness: downloaded 66,653 bytes, sha256 verified" in out
     assert _verified(root, "illness") and _verified(root, "exchange")
     assert sorted(p.name for p in root.rglob("*") if p.is_file()) == [
-        "exchange_rate.csv", "national_illness.csv"]
+        "exchange_rate.csv",
+        "national_illness.csv",
+    ]
     rc, out, _err = run_cli(["data", "list", "--root_path", str(root)])
     assert rc == 0
     lines = {line.split()[0]: line for line in out.splitlines()[2:]}
@@ -148,49 +162,92 @@ def test_download_verifies_and_lists(server: Server, tmp_path: Path) -> None:
 
 
 def test_wrong_checksum_leaves_no_file(server: Server, tmp_path: Path) -> None:
-    rc, _out, err = run_cli(["data", "download", "illness", "--root_path", str(tmp_path / "d"),
-                             "--url", server.url("corrupt")])
+    rc, _out, err = run_cli(
+        [
+            "data",
+            "download",
+            "illness",
+            "--root_path",
+            str(tmp_path / "d"),
+            "--url",
+            server.url("corrupt"),
+        ]
+    )
     assert rc == 2 and err.count("\n") == 1
     assert f"expected {REGISTRY['illness'].sha256}" in err and "nothing was written" in err
     assert tree(tmp_path) == {}  # no file, no temporary, no empty folders
 
 
 @pytest.mark.parametrize("mode", ["cut", "reset"])
-def test_cut_connection_is_retried_then_given_up(server: Server, tmp_path: Path,
-                                                 mode: str) -> None:
+def test_cut_connection_is_retried_then_given_up(server: Server, tmp_path: Path, mode: str) -> None:
     with pytest.raises(TsvqError, match="failed after 3 tries") as info:
-        download("illness", tmp_path, server.url(mode), retries=2, backoff=0, timeout=10,
-                 log=lambda _: None)
+        download(
+            "illness",
+            tmp_path,
+            server.url(mode),
+            retries=2,
+            backoff=0,
+            timeout=10,
+            log=lambda _: None,
+        )
     assert "nothing was written" in str(info.value)
     assert len(server.requests) == 3
     assert tree(tmp_path) == {}
 
 
 def test_cut_connection_resumes_with_range(server: Server, tmp_path: Path) -> None:
-    download("exchange", tmp_path, server.url("flaky"), retries=3, backoff=0, timeout=10,
-             log=lambda _: None)
+    download(
+        "exchange",
+        tmp_path,
+        server.url("flaky"),
+        retries=3,
+        backoff=0,
+        timeout=10,
+        log=lambda _: None,
+    )
     assert _verified(tmp_path, "exchange")
     half = REGISTRY["exchange"].size // 2
     assert [r[2] for r in server.requests] == [None, f"bytes={half}-", f"bytes={half}-"]
 
 
 def test_cut_connection_restarts_where_range_is_ignored(server: Server, tmp_path: Path) -> None:
-    download("illness", tmp_path, server.url("flaky_norange"), retries=3, backoff=0,
-             timeout=10, log=lambda _: None)
+    download(
+        "illness",
+        tmp_path,
+        server.url("flaky_norange"),
+        retries=3,
+        backoff=0,
+        timeout=10,
+        log=lambda _: None,
+    )
     assert _verified(tmp_path, "illness")
     assert len(server.requests) == 2
 
 
 def test_busy_server_is_retried(server: Server, tmp_path: Path) -> None:
-    download("illness", tmp_path, server.url("busy"), retries=2, backoff=0, timeout=10,
-             log=lambda _: None)
+    download(
+        "illness",
+        tmp_path,
+        server.url("busy"),
+        retries=2,
+        backoff=0,
+        timeout=10,
+        log=lambda _: None,
+    )
     assert _verified(tmp_path, "illness") and len(server.requests) == 3
 
 
 def test_more_bytes_than_the_file_is_refused(server: Server, tmp_path: Path) -> None:
     with pytest.raises(TsvqError, match="more than the expected 66,653 bytes"):
-        download("illness", tmp_path, server.url("long"), retries=0, backoff=0, timeout=10,
-                 log=lambda _: None)
+        download(
+            "illness",
+            tmp_path,
+            server.url("long"),
+            retries=0,
+            backoff=0,
+            timeout=10,
+            log=lambda _: None,
+        )
     assert tree(tmp_path) == {}
 
 
@@ -203,8 +260,9 @@ def test_present_and_verified_is_not_fetched_again(server: Server, tmp_path: Pat
     assert tree(tmp_path) == before
 
 
-def test_a_bad_local_copy_is_replaced_only_by_a_verified_one(server: Server,
-                                                             tmp_path: Path) -> None:
+def test_a_bad_local_copy_is_replaced_only_by_a_verified_one(
+    server: Server, tmp_path: Path
+) -> None:
     dest = tmp_path / REGISTRY["illness"].file
     dest.parent.mkdir(parents=True)
     dest.write_bytes(b"date,x\n2020-01-01,1\n")
@@ -216,8 +274,9 @@ def test_a_bad_local_copy_is_replaced_only_by_a_verified_one(server: Server,
     assert _verified(tmp_path, "illness") and "replaced a file with wrong size" in said[0]
 
 
-def test_all_reports_each_failure(server: Server, tmp_path: Path,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_all_reports_each_failure(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(URL_ENV, server.url("good"))  # the variable stands in for --url
     root = tmp_path / "d"
     rc, out, err = run_cli(["data", "download", "all", "--root_path", str(root)])
@@ -236,9 +295,23 @@ def test_progress_is_shown_on_a_terminal(server: Server, tmp_path: Path) -> None
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 24x100 chars
     proc = subprocess.Popen(
-        [PYTHON, "-m", "tsvq", "data", "download", "exchange", "--root_path", str(tmp_path),
-         "--url", server.url("good")], env={**subprocess_env(), "no_proxy": "127.0.0.1"},
-        stdout=subprocess.PIPE, stderr=slave, text=True)
+        [
+            PYTHON,
+            "-m",
+            "tsvq",
+            "data",
+            "download",
+            "exchange",
+            "--root_path",
+            str(tmp_path),
+            "--url",
+            server.url("good"),
+        ],
+        env={**subprocess_env(), "no_proxy": "127.0.0.1"},
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        text=True,
+    )
     os.close(slave)
     seen = b""
     deadline = time.monotonic() + 120
@@ -262,10 +335,23 @@ def test_progress_is_shown_on_a_terminal(server: Server, tmp_path: Path) -> None
 
 def test_ctrl_c_during_a_download_leaves_nothing(server: Server, tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [PYTHON, "-m", "tsvq", "data", "download", "exchange", "--root_path",
-         str(tmp_path / "d"), "--url", server.url("slow")],
-        env={**subprocess_env(), "no_proxy": "127.0.0.1"}, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        [
+            PYTHON,
+            "-m",
+            "tsvq",
+            "data",
+            "download",
+            "exchange",
+            "--root_path",
+            str(tmp_path / "d"),
+            "--url",
+            server.url("slow"),
+        ],
+        env={**subprocess_env(), "no_proxy": "127.0.0.1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     for _ in range(600):  # bounded wait for the download to be under way
         if server.requests and list(tmp_path.rglob("*.tmp")):
             break

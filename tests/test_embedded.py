@@ -38,15 +38,23 @@ def test_embedded_copy_is_the_registered_file(name: str) -> None:
 
 def test_embedded_data_is_small_and_licensed() -> None:
     files = sorted(embedded.FOLDER.rglob("*.gz"))
-    assert [f.name for f in files] == ["ETTh1.csv.gz", "ETTh2.csv.gz", "ETTm1.csv.gz",
-                                       "ETTm2.csv.gz"]
+    assert [f.name for f in files] == [
+        "ETTh1.csv.gz",
+        "ETTh2.csv.gz",
+        "ETTm1.csv.gz",
+        "ETTm2.csv.gz",
+    ]
     assert sum(f.stat().st_size for f in files) < 4_000_000
     folder = embedded.FOLDER / "ETT-small"
     license_text = (folder / "LICENSE").read_text(encoding="utf-8")
     assert license_text.startswith("Creative Commons Attribution-NoDerivatives 4.0 International")
     notice = (folder / "NOTICE.md").read_text(encoding="utf-8")
-    for needle in ("Haoyi Zhou", "https://github.com/zhouhaoyi/ETDataset", "CC BY-ND 4.0",
-                   "Informer"):
+    for needle in (
+        "Haoyi Zhou",
+        "https://github.com/zhouhaoyi/ETDataset",
+        "CC BY-ND 4.0",
+        "Informer",
+    ):
         assert needle in notice
     pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
     assert '"datafiles/ETT-small/*"' in pyproject  # shipped as package data
@@ -88,8 +96,18 @@ def test_an_explicit_root_path_is_the_only_place(tmp_path: Path) -> None:
 def test_train_with_no_data_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TSVQ_DATA_DIR")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "empty"))
-    rc, out, err = run_cli(["train", "--dset", "etth1", "--n_epochs", "1",
-                            "--save_path", str(tmp_path / "runs"), *TINY])
+    rc, out, err = run_cli(
+        [
+            "train",
+            "--dset",
+            "etth1",
+            "--n_epochs",
+            "1",
+            "--save_path",
+            str(tmp_path / "runs"),
+            *TINY,
+        ]
+    )
     assert rc == 0, err
     assert "Number of channels: 7 (HUFL" in out
     assert list((tmp_path / "runs" / "etth1").glob("*.pth"))
@@ -112,12 +130,32 @@ def test_damaged_embedded_copy_is_refused(tmp_path: Path, damage) -> None:
     shutil.copytree(REPO / "src" / "tsvq", pkg, ignore=shutil.ignore_patterns("__pycache__"))
     damage(pkg / "datafiles" / "ETT-small" / "ETTh1.csv.gz")
     env = {k: v for k, v in os.environ.items() if k != "TSVQ_DATA_DIR"}
-    env.update(PYTHONPATH=str(tmp_path / "site"), HOME=str(tmp_path / "home"),
-               XDG_DATA_HOME=str(tmp_path / "home" / "data"), OMP_NUM_THREADS="1")
+    env.update(
+        PYTHONPATH=str(tmp_path / "site"),
+        HOME=str(tmp_path / "home"),
+        XDG_DATA_HOME=str(tmp_path / "home" / "data"),
+        OMP_NUM_THREADS="1",
+    )
     done = subprocess.run(
-        [sys.executable, "-m", "tsvq", "train", "--dset", "etth1", "--n_epochs", "1",
-         "--save_path", str(tmp_path / "runs"), *TINY],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "tsvq",
+            "train",
+            "--dset",
+            "etth1",
+            "--n_epochs",
+            "1",
+            "--save_path",
+            str(tmp_path / "runs"),
+            *TINY,
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "ETTh1.csv.gz" in lines[0] and "reinstall tsvq" in lines[0], lines

@@ -9,9 +9,10 @@ from tsvq.errors import TsvqError, one_line
 CASES = {
     "one line": (TsvqError("lr must be positive, got 0"), "lr must be positive, got 0"),
     "the first of several": (OSError("cannot read x.csv\nsecond\nthird"), "cannot read x.csv"),
-    "a heading keeps its first item": (RuntimeError("Error(s) in loading state_dict:\n\n"
-                                                    "  Missing key(s): w\n  other"),
-                                       "Error(s) in loading state_dict: Missing key(s): w"),
+    "a heading keeps its first item": (
+        RuntimeError("Error(s) in loading state_dict:\n\n  Missing key(s): w\n  other"),
+        "Error(s) in loading state_dict: Missing key(s): w",
+    ),
     "surrounding blank lines": (ValueError("\n\n  padded  \n"), "padded"),
     "nothing said": (KeyError(), "KeyError"),
     "only whitespace": (RuntimeError(" \n "), "RuntimeError"),

@@ -38,13 +38,32 @@ from tsvq.run import checkpoint
 from tsvq.tokens.tokenizer import DIGEST_KEY, Tokenizer
 
 NAME = "vqvae_cw32_ps8_ed8_cf4_cb16_model1"
-MODEL = ["--context_points", "32", "--patch_size", "8", "--embedding_dim", "8",
-         "--num_embeddings", "16", "--block_hidden_size", "8", "--res_hidden_size", "4",
-         "--num_residual_layers", "1", "--compression_factor", "4"]
+MODEL = [
+    "--context_points",
+    "32",
+    "--patch_size",
+    "8",
+    "--embedding_dim",
+    "8",
+    "--num_embeddings",
+    "16",
+    "--block_hidden_size",
+    "8",
+    "--res_hidden_size",
+    "4",
+    "--num_residual_layers",
+    "1",
+    "--compression_factor",
+    "4",
+]
 EXAMPLES = 300  # per file kind and variant; an example takes 5 to 100 ms on one core
-SETTINGS = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 OPS = ("type", "value", "size", "drop", "junk")
 
 # Fields whose value nothing else in a digest-less file restates: a value edit that keeps their
@@ -52,11 +71,14 @@ OPS = ("type", "value", "size", "drop", "junk")
 UNANCHORED = (
     "model_state_dict[",  # the weights (TOTEM's names)
     "tsvq['state'][",  # the quantizer's buffers beside them
-    "tsvq['data']['scaler']['shift']", "tsvq['data']['scaler']['scale']",
-    "tsvq['data']['data_path']", "tsvq['data']['root_path']",  # where the data is read
+    "tsvq['data']['scaler']['shift']",
+    "tsvq['data']['scaler']['scale']",
+    "tsvq['data']['data_path']",
+    "tsvq['data']['root_path']",  # where the data is read
     "epoch",  # printed by eval
     "model.safetensors[",
-    "config.json['data']['scaler']['shift']", "config.json['data']['scaler']['scale']",
+    "config.json['data']['scaler']['shift']",
+    "config.json['data']['scaler']['scale']",
     "config.json['data']['dset']",  # an exported folder keeps no flags to restate it:
     "config.json['model']",  # revin, context_points... agree with the weights' shapes alone
     "config.json['run']",
@@ -74,7 +96,9 @@ def _csv(path: Path, rows: int = 700) -> None:
     cols = {"a": np.sin(t / 7), "b": np.cos(t / 11) * 3 + 2, "OT": np.sin(t / 5) + t / rows}
     lines = ["date,a,b,OT"] + [
         f"2020-01-{1 + i // 24:02d} {i % 24:02d}:00:00,"
-        + ",".join(f"{cols[c][i]:.5f}" for c in cols) for i in range(rows)]
+        + ",".join(f"{cols[c][i]:.5f}" for c in cols)
+        for i in range(rows)
+    ]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -84,7 +108,7 @@ def _cli(argv: list[str]) -> tuple[int, str, str]:
 
 def _windows(csv: Path) -> np.ndarray:
     values = np.loadtxt(csv, delimiter=",", skiprows=1, usecols=(1, 2, 3), dtype=np.float32)
-    return np.stack([values[i:i + 32] for i in range(0, 320, 40)])  # [8, 32, 3]
+    return np.stack([values[i : i + 32] for i in range(0, 320, 40)])  # [8, 32, 3]
 
 
 def _outputs(source: Path, tmp: Path, csv: Path, tokens: Path | None) -> dict[str, Any]:
@@ -94,12 +118,31 @@ def _outputs(source: Path, tmp: Path, csv: Path, tokens: Path | None) -> dict[st
     data = ["--data_path", csv] if source.is_dir() else []
     runs = {
         "eval": ["eval", "--checkpoint", source, "--json", "--device", "cpu", *data],
-        "encode": ["encode", "--checkpoint", source, "--split", "test", "--device", "cpu",
-                   "--out", tmp / "t.npz", *data],
+        "encode": [
+            "encode",
+            "--checkpoint",
+            source,
+            "--split",
+            "test",
+            "--device",
+            "cpu",
+            "--out",
+            tmp / "t.npz",
+            *data,
+        ],
     }
     if tokens is not None:
-        runs["decode"] = ["decode", "--checkpoint", source, "--tokens", tokens, "--device",
-                          "cpu", "--out", tmp / "x.npz"]
+        runs["decode"] = [
+            "decode",
+            "--checkpoint",
+            source,
+            "--tokens",
+            tokens,
+            "--device",
+            "cpu",
+            "--out",
+            tmp / "x.npz",
+        ]
     got: dict[str, Any] = {}
     for name, argv in runs.items():
         out = Path(argv[argv.index("--out") + 1]) if "--out" in argv else None
@@ -115,9 +158,15 @@ def _outputs(source: Path, tmp: Path, csv: Path, tokens: Path | None) -> dict[st
     except TsvqError as exc:
         assert "\n" not in str(exc) and str(source) in str(exc), str(exc)
         return {"refused": str(exc)}
-    got["api"] = {"codes": enc.codes, "mean": enc.mean, "std": enc.std,
-                  "shift": enc.scaler.shift, "scale": enc.scaler.scale, "columns": enc.columns,
-                  "fingerprint": tok.fingerprint()}
+    got["api"] = {
+        "codes": enc.codes,
+        "mean": enc.mean,
+        "std": enc.std,
+        "shift": enc.scaler.shift,
+        "scale": enc.scaler.scale,
+        "columns": enc.columns,
+        "fingerprint": tok.fingerprint(),
+    }
     return got
 
 
@@ -137,8 +186,12 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
-                and np.array_equal(a, b))
+        return (
+            isinstance(a, np.ndarray)
+            and isinstance(b, np.ndarray)
+            and a.dtype == b.dtype
+            and np.array_equal(a, b)
+        )
     return bool(a == b)
 
 
@@ -149,9 +202,24 @@ def genuine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     d = tmp_path_factory.mktemp("genuine")
     csv = d / "series.csv"
     _csv(csv)
-    rc, _, err = _cli(["train", "--dset", "custom", "--data_path", csv, *MODEL, "--n_epochs",
-                       "2", "--batch_size", "32", "--max_steps_per_epoch", "3", "--save_path",
-                       d / "runs"])
+    rc, _, err = _cli(
+        [
+            "train",
+            "--dset",
+            "custom",
+            "--data_path",
+            csv,
+            *MODEL,
+            "--n_epochs",
+            "2",
+            "--batch_size",
+            "32",
+            "--max_steps_per_epoch",
+            "3",
+            "--save_path",
+            d / "runs",
+        ]
+    )
     assert rc == 0, err
     ckpt = d / "runs" / "custom" / f"{NAME}_last.pth"
     folder = d / "exported"
@@ -165,8 +233,15 @@ def genuine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     bare_folder = d / "bare_folder"  # weights saved again without tsvq's metadata
     shutil.copytree(folder, bare_folder)
     save_file(load_file(folder / "model.safetensors"), bare_folder / "model.safetensors")
-    out = {"csv": csv, "ckpt": ckpt, "folder": folder, "tokens": tokens, "bare_ckpt": bare_ckpt,
-           "bare_folder": bare_folder, "dir": d}
+    out = {
+        "csv": csv,
+        "ckpt": ckpt,
+        "folder": folder,
+        "tokens": tokens,
+        "bare_ckpt": bare_ckpt,
+        "bare_folder": bare_folder,
+        "dir": d,
+    }
     work = d / "work"
     work.mkdir()
     for kind in ("ckpt", "folder", "bare_ckpt", "bare_folder"):
@@ -195,8 +270,20 @@ def _render(keys: tuple) -> str:
 
 
 def _other_type(value: Any, draw: Callable) -> Any:
-    choices = [None, True, 7, -1, 2.5, float("nan"), "x", "", [1, 2], {"a": 1},
-               torch.ones(2), torch.zeros((), dtype=torch.int64)]
+    choices = [
+        None,
+        True,
+        7,
+        -1,
+        2.5,
+        float("nan"),
+        "x",
+        "",
+        [1, 2],
+        {"a": 1},
+        torch.ones(2),
+        torch.zeros((), dtype=torch.int64),
+    ]
     picked = draw(st.sampled_from([c for c in choices if type(c) is not type(value)]))
     return picked
 
@@ -208,11 +295,28 @@ def _new_value(value: Any, draw: Callable) -> Any:
     if isinstance(value, int):
         return value + draw(st.sampled_from([1, -1, 1000, -value - 1, 2**40]))
     if isinstance(value, float):
-        return draw(st.sampled_from([value * 1.5 + 0.1, -value, 0.0, math.inf, math.nan,
-                                     value + 1e-6]))
+        return draw(
+            st.sampled_from([value * 1.5 + 0.1, -value, 0.0, math.inf, math.nan, value + 1e-6])
+        )
     if isinstance(value, str):
-        return draw(st.sampled_from(["etth1", "illness", "custom", "S", "MS", "OT", "a",
-                                     "minmax", "none", "vq", value + "x", ""]))
+        return draw(
+            st.sampled_from(
+                [
+                    "etth1",
+                    "illness",
+                    "custom",
+                    "S",
+                    "MS",
+                    "OT",
+                    "a",
+                    "minmax",
+                    "none",
+                    "vq",
+                    value + "x",
+                    "",
+                ]
+            )
+        )
     if isinstance(value, list | tuple):
         assume(len(value) > 0)
         i = draw(st.integers(0, len(value) - 1))
@@ -225,8 +329,18 @@ def _new_value(value: Any, draw: Callable) -> Any:
         flat = t.view(-1)
         i = draw(st.integers(0, flat.numel() - 1))
         if t.is_floating_point():
-            flat[i] = draw(st.sampled_from([float(flat[i]) + 0.5, -float(flat[i]), 0.0,
-                                            math.inf, math.nan, float(flat[i]) * 1.001]))
+            flat[i] = draw(
+                st.sampled_from(
+                    [
+                        float(flat[i]) + 0.5,
+                        -float(flat[i]),
+                        0.0,
+                        math.inf,
+                        math.nan,
+                        float(flat[i]) * 1.001,
+                    ]
+                )
+            )
         elif t.dtype == torch.bool:
             flat[i] = not bool(flat[i])
         else:
@@ -258,8 +372,9 @@ def edit(tree: dict, keys: tuple, op: str, draw: Callable) -> None:
         del parent[key]
     elif op == "junk":
         target = parent[key] if isinstance(parent[key], dict) else parent
-        target[draw(st.sampled_from(["junk", "extra.weight", 0]))] = draw(st.sampled_from(
-            [1, "x", torch.ones(3), None]))
+        target[draw(st.sampled_from(["junk", "extra.weight", 0]))] = draw(
+            st.sampled_from([1, "x", torch.ones(3), None])
+        )
     elif op == "type":
         parent[key] = _other_type(parent[key], draw)
     elif op == "value":
@@ -275,8 +390,12 @@ def _judge(got: dict[str, Any], want: dict[str, Any], field: str, op: str, bare:
         event("refused" if "refused" in got else "same output")
         return
     differ = sorted(k for k in want if k not in got or not _same(got[k], want[k]))
-    excused = bare and (op == "value" and field.startswith(UNANCHORED)
-                        or op == "drop" and field.startswith(OPTIONAL))
+    excused = bare and (
+        op == "value"
+        and field.startswith(UNANCHORED)
+        or op == "drop"
+        and field.startswith(OPTIONAL)
+    )
     assert excused, f"{op} of {field} changed the output of {differ} with exit status 0"
     event("another output: an unanchored value without a digest")
 
@@ -288,8 +407,8 @@ def _judge(got: dict[str, Any], want: dict[str, Any], field: str, op: str, bare:
 @SETTINGS
 @given(data=st.data())
 def test_an_edited_checkpoint_is_refused_or_changes_nothing(
-        genuine: dict, variant: str, tmp_path_factory: pytest.TempPathFactory,
-        data: st.DataObject) -> None:
+    genuine: dict, variant: str, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
     raw = torch.load(genuine[variant], weights_only=True)
     keys = data.draw(st.sampled_from(_nodes(raw)), label="field")
     op = data.draw(st.sampled_from(OPS), label="op")
@@ -305,14 +424,16 @@ def test_an_edited_checkpoint_is_refused_or_changes_nothing(
 @SETTINGS
 @given(data=st.data())
 def test_an_edited_exported_folder_is_refused_or_changes_nothing(
-        genuine: dict, variant: str, tmp_path_factory: pytest.TempPathFactory,
-        data: st.DataObject) -> None:
+    genuine: dict, variant: str, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
     src = genuine[variant]
     weights = src / "model.safetensors"
     with safe_open(str(weights), framework="pt") as f:
         metadata = f.metadata()
-    tree = {"config.json": json.loads((src / "config.json").read_text()),
-            "model.safetensors": load_file(weights)}
+    tree = {
+        "config.json": json.loads((src / "config.json").read_text()),
+        "model.safetensors": load_file(weights),
+    }
     keys = data.draw(st.sampled_from(_nodes(tree)), label="field")
     assume(len(keys) > 1 or keys[0] == "config.json")  # the weights file stays a file
     op = data.draw(st.sampled_from(OPS), label="op")
@@ -327,11 +448,17 @@ def test_an_edited_exported_folder_is_refused_or_changes_nothing(
     else:
         (out / "config.json").unlink()
     if keys[0] == "model.safetensors":
-        tensors = {k: v for k, v in tree["model.safetensors"].items()
-                   if isinstance(k, str) and isinstance(v, torch.Tensor)}
+        tensors = {
+            k: v
+            for k, v in tree["model.safetensors"].items()
+            if isinstance(k, str) and isinstance(v, torch.Tensor)
+        }
         assume(len(tensors) == len(tree["model.safetensors"]))  # save_file takes tensors only
-        save_file({k: v.contiguous() for k, v in tensors.items()}, out / "model.safetensors",
-                  metadata=metadata)
+        save_file(
+            {k: v.contiguous() for k, v in tensors.items()},
+            out / "model.safetensors",
+            metadata=metadata,
+        )
     got = _outputs(out, work, genuine["csv"], genuine["tokens"])
     _judge(got, genuine[f"{variant}_out"], _render(keys), op, variant.startswith("bare"))
 
@@ -350,7 +477,8 @@ def _jsonable(v: Any) -> Any:
 @SETTINGS
 @given(data=st.data())
 def test_an_edited_tokens_file_is_refused_or_changes_nothing(
-        genuine: dict, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject) -> None:
+    genuine: dict, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
     arrays = _npz(genuine["tokens"])
     key = data.draw(st.sampled_from(sorted(arrays)), label="field")
     op = data.draw(st.sampled_from(OPS), label="op")
@@ -381,15 +509,31 @@ def test_an_edited_tokens_file_is_refused_or_changes_nothing(
         assume(not np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
         arrays[key] = b
     else:
-        arrays[key] = (np.concatenate([a, a[:1]]) if a.ndim and data.draw(st.booleans())
-                       else a.reshape(-1)[:-1] if a.size else np.ones(2, a.dtype))
+        arrays[key] = (
+            np.concatenate([a, a[:1]])
+            if a.ndim and data.draw(st.booleans())
+            else a.reshape(-1)[:-1]
+            if a.size
+            else np.ones(2, a.dtype)
+        )
     work = tmp_path_factory.mktemp("tokens")
     path = work / "tokens.npz"
     with open(path, "wb") as fh:
         np.savez(fh, **arrays)
     out = work / "x.npz"
-    rc, _, err = _cli(["decode", "--checkpoint", genuine["ckpt"], "--tokens", path,
-                       "--device", "cpu", "--out", out])
+    rc, _, err = _cli(
+        [
+            "decode",
+            "--checkpoint",
+            genuine["ckpt"],
+            "--tokens",
+            path,
+            "--device",
+            "cpu",
+            "--out",
+            out,
+        ]
+    )
     if rc != 0:
         _clean_refusal(rc, err, path, out)
         assert op == "junk" or key in err, f"the refusal does not name {key}: {err}"
@@ -402,8 +546,7 @@ def test_an_edited_tokens_file_is_refused_or_changes_nothing(
 # ---- the known hole and the escape hatch, spelled out ------------------------------------------
 
 
-def test_eval_refuses_a_checkpoint_whose_dataset_was_edited(tiny_run: Path, tmp_path: Path
-                                                             ) -> None:
+def test_eval_refuses_a_checkpoint_whose_dataset_was_edited(tiny_run: Path, tmp_path: Path) -> None:
     """The hole issue 12 names: tsvq['data']['dset'] edited and saved again with torch.save."""
     for keep_digest in (True, False):
         raw = torch.load(tiny_run, weights_only=True)
@@ -418,19 +561,24 @@ def test_eval_refuses_a_checkpoint_whose_dataset_was_edited(tiny_run: Path, tmp_
 
 
 def test_the_digest_names_the_field_and_deleting_it_vouches_for_an_edit(
-        genuine: dict, tmp_path: Path) -> None:
+    genuine: dict, tmp_path: Path
+) -> None:
     raw = torch.load(genuine["ckpt"], weights_only=True)
     raw["model_state_dict"]["vq._embedding.weight"][0, 0] += 0.25  # fine-tuned in user code
     torch.save(raw, tmp_path / "tuned.pth")
-    with pytest.raises(TsvqError, match=r"model_state_dict\['vq._embedding.weight'\] was "
-                                        r"changed after tsvq wrote the file") as info:
+    with pytest.raises(
+        TsvqError,
+        match=r"model_state_dict\['vq._embedding.weight'\] was "
+        r"changed after tsvq wrote the file",
+    ) as info:
         checkpoint.load_run(tmp_path / "tuned.pth")
     assert str(tmp_path / "tuned.pth") in str(info.value)
     del raw["tsvq"][checkpoint.DIGEST]
     torch.save(raw, tmp_path / "vouched.pth")
     record = checkpoint.load_run(tmp_path / "vouched.pth")
-    assert torch.equal(record.state["quantizer.codebook"], raw["model_state_dict"][
-        "vq._embedding.weight"])
+    assert torch.equal(
+        record.state["quantizer.codebook"], raw["model_state_dict"]["vq._embedding.weight"]
+    )
 
 
 def test_an_edited_tokens_file_names_the_field(genuine: dict, tmp_path: Path) -> None:
@@ -438,10 +586,20 @@ def test_an_edited_tokens_file_names_the_field(genuine: dict, tmp_path: Path) ->
     arrays["mean"] = arrays["mean"] + np.float32(0.5)  # plausible: finite, same shape and type
     with open(tmp_path / "t.npz", "wb") as fh:
         np.savez(fh, **arrays)
-    rc, _, err = _cli(["decode", "--checkpoint", genuine["ckpt"], "--tokens", tmp_path / "t.npz",
-                       "--out", tmp_path / "x.npz"])
-    assert rc == 2 and "was altered or damaged after `tsvq encode` wrote it: 'mean' was changed" \
-        in err, err
+    rc, _, err = _cli(
+        [
+            "decode",
+            "--checkpoint",
+            genuine["ckpt"],
+            "--tokens",
+            tmp_path / "t.npz",
+            "--out",
+            tmp_path / "x.npz",
+        ]
+    )
+    assert (
+        rc == 2 and "was altered or damaged after `tsvq encode` wrote it: 'mean' was changed" in err
+    ), err
 
 
 def test_an_exported_folder_carries_its_digest(genuine: dict) -> None:
@@ -459,9 +617,25 @@ def test_resume_refuses_an_edited_last_state(genuine: dict, tmp_path: Path) -> N
     raw["tsvq"]["resume"]["best_val"] = raw["tsvq"]["resume"]["best_val"] / 2
     torch.save(raw, last)
     before = {p: p.stat().st_mtime_ns for p in runs.rglob("*")}
-    rc, _, err = _cli(["train", "--dset", "custom", "--data_path", genuine["csv"], *MODEL,
-                       "--n_epochs", "2", "--batch_size", "32", "--max_steps_per_epoch", "3",
-                       "--save_path", runs, "--resume"])
+    rc, _, err = _cli(
+        [
+            "train",
+            "--dset",
+            "custom",
+            "--data_path",
+            genuine["csv"],
+            *MODEL,
+            "--n_epochs",
+            "2",
+            "--batch_size",
+            "32",
+            "--max_steps_per_epoch",
+            "3",
+            "--save_path",
+            runs,
+            "--resume",
+        ]
+    )
     assert rc == 2 and "tsvq['resume']['best_val'] was changed" in err and str(last) in err, err
     assert {p: p.stat().st_mtime_ns for p in runs.rglob("*")} == before
 
@@ -472,16 +646,33 @@ def test_a_v2_checkpoint_without_a_digest_still_loads(genuine: dict) -> None:
     assert checkpoint.load_run(genuine["bare_ckpt"]).origin == "tsvq"
 
 
-def test_resume_continues_from_a_last_state_written_before_digests(genuine: dict,
-                                                                   tmp_path: Path) -> None:
+def test_resume_continues_from_a_last_state_written_before_digests(
+    genuine: dict, tmp_path: Path
+) -> None:
     runs = tmp_path / "runs"
     shutil.copytree(genuine["dir"] / "runs", runs)
     last = runs / "custom" / f"{NAME}_last.pth"
     raw = torch.load(last, weights_only=True)
     del raw["tsvq"][checkpoint.DIGEST]
     torch.save(raw, last)
-    rc, out, err = _cli(["train", "--dset", "custom", "--data_path", genuine["csv"], *MODEL,
-                         "--n_epochs", "2", "--batch_size", "32", "--max_steps_per_epoch", "3",
-                         "--save_path", runs, "--resume"])
+    rc, out, err = _cli(
+        [
+            "train",
+            "--dset",
+            "custom",
+            "--data_path",
+            genuine["csv"],
+            *MODEL,
+            "--n_epochs",
+            "2",
+            "--batch_size",
+            "32",
+            "--max_steps_per_epoch",
+            "3",
+            "--save_path",
+            runs,
+            "--resume",
+        ]
+    )
     assert rc == 0, err
     assert f"Resuming from {last} after epoch 2" in out, out

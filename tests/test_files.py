@@ -39,8 +39,9 @@ for i in range(1, 100_000):
 def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path: Path, delay: float) -> None:
     path = tmp_path / "model.pth"
     checkpoint.save(path, {**GOOD, "model_state_dict": {"w": torch.zeros(300_000)}, "epoch": 0})
-    proc = subprocess.Popen([PYTHON, "-c", WRITER, str(path)], env=subprocess_env(),
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [PYTHON, "-c", WRITER, str(path)], env=subprocess_env(), stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline() == "ready\n"
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)

@@ -32,7 +32,8 @@ def _options(command: str, *path: str) -> list[argparse.Action]:
 
 # (command words, flag) for every option that takes a value; new flags join automatically
 OPTIONS = [(("train",), a) for a in _options("train")] + [
-    (("data", "download", "illness"), a) for a in _options("data", "download")]
+    (("data", "download", "illness"), a) for a in _options("data", "download")
+]
 
 
 def _rule(action: argparse.Action):  # -> (accepts(text) -> bool | None, expected(text))
@@ -49,6 +50,7 @@ def _rule(action: argparse.Action):  # -> (accepts(text) -> bool | None, expecte
         def ok(s: str) -> bool:
             v = _as(float, s)
             return v is not None and math.isfinite(v) and (v > 0 if strict else v >= 0)
+
         return ok, float
     if t is flags.seed:
         return (lambda s: _as(int, s) is not None and 0 <= _as(int, s) <= flags.MAX_SEED), int
@@ -73,18 +75,24 @@ def _parse(argv: list[str]) -> tuple[int, object, str]:
             return int(exc.code or 0), None, err.getvalue()
 
 
-TEXT = st.one_of(st.text(max_size=12), st.integers(-10**6, 10**6).map(str),
-                 st.floats().map(repr), st.sampled_from(["0", "1", "-0", "1e309", "nan", " 3",
-                                                         "3.0", "0x10", "1_0", "", "٣"]))
+TEXT = st.one_of(
+    st.text(max_size=12),
+    st.integers(-(10**6), 10**6).map(str),
+    st.floats().map(repr),
+    st.sampled_from(["0", "1", "-0", "1e309", "nan", " 3", "3.0", "0x10", "1_0", "", "٣"]),
+)
 
 
-@pytest.mark.parametrize(("words", "action"), OPTIONS,
-                         ids=[f"{' '.join(w[:2])} {a.option_strings[0]}" for w, a in OPTIONS])
+@pytest.mark.parametrize(
+    ("words", "action"),
+    OPTIONS,
+    ids=[f"{' '.join(w[:2])} {a.option_strings[0]}" for w, a in OPTIONS],
+)
 @settings(max_examples=40, deadline=None)
 @given(text=TEXT)
-def test_any_text_parses_to_an_allowed_value_or_one_line(words: tuple[str, ...],
-                                                         action: argparse.Action,
-                                                         text: str) -> None:
+def test_any_text_parses_to_an_allowed_value_or_one_line(
+    words: tuple[str, ...], action: argparse.Action, text: str
+) -> None:
     flag = action.option_strings[0]
     rc, args, err = _parse([*words, f"{flag}={text}"])
     accepts, expected = _rule(action)
@@ -99,8 +107,16 @@ def test_any_text_parses_to_an_allowed_value_or_one_line(words: tuple[str, ...],
 
 def test_every_typed_flag_has_a_rule() -> None:
     untyped = [a.option_strings[0] for _, a in OPTIONS if _rule(a)[0] is None]
-    assert set(untyped) <= {"--root_path", "--data_path", "--target", "--save_path",
-                            "--model_id", "--url", "--log_dir", "--config"}, untyped
+    assert set(untyped) <= {
+        "--root_path",
+        "--data_path",
+        "--target",
+        "--save_path",
+        "--model_id",
+        "--url",
+        "--log_dir",
+        "--config",
+    }, untyped
 
 
 @st.composite
@@ -110,26 +126,37 @@ def shapes(draw: st.DrawFn) -> tuple[int, int, int, int]:
         cf = draw(st.sampled_from([4, 8, 12, 16, 24, 32]))
         patch = cf * draw(st.integers(1, 3))
         return patch * draw(st.integers(1, 4)), patch, cf, 2 * draw(st.integers(1, 8))
-    return (draw(st.integers(1, 256)), draw(st.integers(1, 64)), draw(st.integers(1, 40)),
-            draw(st.integers(1, 24)))
+    return (
+        draw(st.integers(1, 256)),
+        draw(st.integers(1, 64)),
+        draw(st.integers(1, 40)),
+        draw(st.integers(1, 24)),
+    )
 
 
 @settings(max_examples=60, deadline=None)
 @given(shape=shapes())
 def test_model_shapes_build_and_run_or_are_refused_by_name(
-    shape: tuple[int, int, int, int]
+    shape: tuple[int, int, int, int],
 ) -> None:
     context_points, patch_size, compression_factor, block_hidden_size = shape
-    fields = {"context_points": context_points, "patch_size": patch_size,
-              "compression_factor": compression_factor, "block_hidden_size": block_hidden_size}
+    fields = {
+        "context_points": context_points,
+        "patch_size": patch_size,
+        "compression_factor": compression_factor,
+        "block_hidden_size": block_hidden_size,
+    }
     try:  # a ModelConfig checks itself when it is made
-        cfg = ModelConfig(**fields, embedding_dim=4, num_embeddings=8, res_hidden_size=4,
-                          num_residual_layers=1)
+        cfg = ModelConfig(
+            **fields, embedding_dim=4, num_embeddings=8, res_hidden_size=4, num_residual_layers=1
+        )
     except ValueError as exc:
         message = str(exc)
         assert "\n" not in message
-        assert any(f"{name}={value}" in message or f"got {value}" in message
-                   for name, value in fields.items()), message
+        assert any(
+            f"{name}={value}" in message or f"got {value}" in message
+            for name, value in fields.items()
+        ), message
         event("refused")
         return
     event("built and ran")

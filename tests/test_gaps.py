@@ -53,5 +53,7 @@ def test_token_mask_marks_the_tokens_whose_steps_hold_a_fill() -> None:
     filled = torch.zeros(2, 8, dtype=torch.bool)  # 8 steps, 4 tokens of 2 steps each
     filled[0, 3] = True  # step 3: token 1
     filled[1, [0, 7]] = True  # steps 0 and 7: tokens 0 and 3
-    assert token_mask(filled, 4).tolist() == [[False, True, False, False],
-                                               [True, False, False, True]]
+    assert token_mask(filled, 4).tolist() == [
+        [False, True, False, False],
+        [True, False, False, True],
+    ]

@@ -45,11 +45,18 @@ def test_version() -> None:
 
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], ["nope"]])
 def test_top_level_answers_without_torch(argv: list[str]) -> None:
-    code = ("import sys\nfrom tsvq.cli import main\ntry:\n    main(sys.argv[1:])\n"
-            "except SystemExit:\n    pass\nprint('torch loaded' if 'torch' in sys.modules "
-            "else 'no torch')")
-    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
-                          env={"PYTHONPATH": str(REPO / "src")}, timeout=60)
+    code = (
+        "import sys\nfrom tsvq.cli import main\ntry:\n    main(sys.argv[1:])\n"
+        "except SystemExit:\n    pass\nprint('torch loaded' if 'torch' in sys.modules "
+        "else 'no torch')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO / "src")},
+        timeout=60,
+    )
     assert done.stdout.strip().endswith("no torch"), done.stdout + done.stderr
     if argv == ["--help"]:
         assert all(name in done.stdout for name in COMMANDS)

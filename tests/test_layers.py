@@ -22,8 +22,17 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "tsvq"
-FLOORS = {"base": 0, "runtime": 1, "data": 2, "model": 2, "run": 3, "train": 4, "tokens": 4,
-          "report": 5, "cli": 6}
+FLOORS = {
+    "base": 0,
+    "runtime": 1,
+    "data": 2,
+    "model": 2,
+    "run": 3,
+    "train": 4,
+    "tokens": 4,
+    "report": 5,
+    "cli": 6,
+}
 # imported inside a function below the command line: packages a user may not have installed
 OPTIONAL = ("matplotlib", "tensorboard", "torch.utils.tensorboard", "resource")
 
@@ -71,8 +80,14 @@ GRAPH = {m: {i for i, _ in _imports(p) if i in MODULES and i != m} for m, p in M
 
 def test_the_packages_are_found() -> None:
     assert {_package(m) for m in MODULES} == set(FLOORS)
-    assert {"tsvq.train.loop", "tsvq.report.evaluate", "tsvq.tokens.tokenizer",
-            "tsvq.run.checkpoint", "tsvq.data.registry", "tsvq.model.vqvae"} <= set(MODULES)
+    assert {
+        "tsvq.train.loop",
+        "tsvq.report.evaluate",
+        "tsvq.tokens.tokenizer",
+        "tsvq.run.checkpoint",
+        "tsvq.data.registry",
+        "tsvq.model.vqvae",
+    } <= set(MODULES)
 
 
 def _cycle() -> list[str] | None:
@@ -84,7 +99,7 @@ def _cycle() -> list[str] | None:
         path.append(m)
         for n in sorted(GRAPH[m]):
             if state.get(n) == 1:
-                return path[path.index(n):] + [n]
+                return path[path.index(n) :] + [n]
             if n not in state and (found := visit(n)):
                 return found
         state[m] = 2
@@ -114,8 +129,9 @@ def _upward(module: str) -> list[str]:
     here = _package(module)
     if module in ("tsvq", "tsvq.__main__"):  # the package's doors: the lazy API, the command
         return []
-    return sorted(i for i in GRAPH[module]
-                  if _package(i) != here and FLOORS[_package(i)] >= FLOORS[here])
+    return sorted(
+        i for i in GRAPH[module] if _package(i) != here and FLOORS[_package(i)] >= FLOORS[here]
+    )
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

@@ -25,8 +25,9 @@ def _model_convs(cfg: ModelConfig) -> list[tuple[int, int, int, int, int]]:
     seen: list[tuple[int, int, int, int, int]] = []
 
     def hook(mod: torch.nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
-        seen.append((mod.in_channels, mod.out_channels, mod.kernel_size[0], inp[0].shape[-1],
-                     out.shape[-1]))
+        seen.append(
+            (mod.in_channels, mod.out_channels, mod.kernel_size[0], inp[0].shape[-1], out.shape[-1])
+        )
 
     for mod in model.modules():
         if hasattr(mod, "kernel_size"):

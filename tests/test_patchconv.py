@@ -54,8 +54,9 @@ def test_layer_matches_torch(transposed, c_in, c_out, kernel, stride, padding, l
 def test_model_matches_torch_convolutions(factor: int, patch: int):
     """Encoder and decoder on the fast path agree with nn.Conv1d to fp32 tolerance."""
     torch.manual_seed(0)
-    model = VQVAE(ModelConfig(context_points=patch * 4, patch_size=patch,
-                              compression_factor=factor))
+    model = VQVAE(
+        ModelConfig(context_points=patch * 4, patch_size=patch, compression_factor=factor)
+    )
     x = torch.randn(64, patch)
     ref = model.decoder(model.encoder(x.view(-1, 1, patch))).reshape(64, patch)
     ref.square().sum().backward()

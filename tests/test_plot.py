@@ -43,25 +43,50 @@ def test_plot_draws_every_history_series(tiny_run: Path, tmp_path: Path) -> None
     for key, *_ in HISTORY_PANELS:  # each panel's series is a column training writes
         assert f"train_{key}" in header and f"valid_{key}" in header
     assert "lr" in header
-    rc, out, err = run_cli(["plot", "--checkpoint", str(tiny_run), "--out", str(tmp_path / "p"),
-                            "--channels", "OT,HUFL"])
+    rc, out, err = run_cli(
+        [
+            "plot",
+            "--checkpoint",
+            str(tiny_run),
+            "--out",
+            str(tmp_path / "p"),
+            "--channels",
+            "OT,HUFL",
+        ]
+    )
     assert rc == 0, err
     names = sorted(p.name for p in (tmp_path / "p").iterdir())
     assert names == ["code_usage.png", "loss_curves.png", "reconstructions.png"]
     for name in names:
         assert (tmp_path / "p" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    rc, _out, err = run_cli(["plot", "--checkpoint", str(tiny_run), "--out", str(tmp_path / "q"),
-                             "--channels", "nope"])
+    rc, _out, err = run_cli(
+        ["plot", "--checkpoint", str(tiny_run), "--out", str(tmp_path / "q"), "--channels", "nope"]
+    )
     assert rc == 2 and "--channels: 'nope'" in err and not (tmp_path / "q").exists()
 
 
 def test_plot_without_matplotlib_is_one_line(tiny_run: Path, tmp_path: Path) -> None:
-    code = ("import sys; sys.modules['matplotlib'] = None; "
-            "from tsvq.cli import main; sys.exit(main(sys.argv[1:]))")
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; "
+        "from tsvq.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", code, "plot", "--checkpoint", str(tiny_run),
-                           "--out", str(tmp_path / "p")], env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "plot",
+            "--checkpoint",
+            str(tiny_run),
+            "--out",
+            str(tmp_path / "p"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "pip install 'tsvq[plot]'" in lines[0], lines

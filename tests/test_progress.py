@@ -15,9 +15,26 @@ from tsvq.runtime.progress import in_notebook, show_progress
 def test_no_bar_in_a_log_file(tmp_path: Path) -> None:
     log = tmp_path / "train.log"
     with open(log, "w") as fh:
-        done = subprocess.run([sys.executable, "-m", "tsvq", "train", "--dset", "etth1",
-                               "--n_epochs", "1", *TINY, "--save_path", str(tmp_path / "o")],
-                              cwd=REPO, env=subprocess_env(), stdout=fh, stderr=fh, timeout=300)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tsvq",
+                "train",
+                "--dset",
+                "etth1",
+                "--n_epochs",
+                "1",
+                *TINY,
+                "--save_path",
+                str(tmp_path / "o"),
+            ],
+            cwd=REPO,
+            env=subprocess_env(),
+            stdout=fh,
+            stderr=fh,
+            timeout=300,
+        )
     text = log.read_text()
     assert done.returncode == 0, text
     assert "\r" not in text and "it/s" not in text, text[-500:]

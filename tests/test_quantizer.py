@@ -73,8 +73,9 @@ def test_kmeans_init_uses_the_codebook_the_uniform_init_collapses():
 
 @pytest.mark.parametrize("quantizer", ["vq", "ema"])
 def test_dead_codes_are_restarted_from_encoder_outputs(quantizer: str):
-    vq = VectorQuantizer(32, 8, 0.25, quantizer=quantizer, codebook_init="uniform",
-                         dead_code_restart=2).train()
+    vq = VectorQuantizer(
+        32, 8, 0.25, quantizer=quantizer, codebook_init="uniform", dead_code_restart=2
+    ).train()
     vq.codebook.data[1:] += 100.0  # all but code 0 unreachable: 31 dead codes
     if quantizer == "ema":
         vq.ema_sum.copy_(vq.codebook.data)
@@ -90,8 +91,15 @@ def test_dead_codes_are_restarted_from_encoder_outputs(quantizer: str):
 
 @pytest.mark.parametrize(("threshold", "restarted"), [(0.0, False), (0.5, True)])
 def test_rarely_used_codes_are_restarted_under_the_threshold(threshold: float, restarted: bool):
-    vq = VectorQuantizer(2, 2, 0.25, quantizer="vq", codebook_init="uniform",
-                         dead_code_restart=1, dead_code_threshold=threshold).train()
+    vq = VectorQuantizer(
+        2,
+        2,
+        0.25,
+        quantizer="vq",
+        codebook_init="uniform",
+        dead_code_restart=1,
+        dead_code_threshold=threshold,
+    ).train()
     vq.codebook.data = torch.tensor([[0.0, 0.0], [10.0, 10.0]])
     # 63 vectors near code 0, one near code 1: code 1 has 1/32 of an even share
     z = torch.cat([torch.full((63, 2, 1), 0.1), torch.full((1, 2, 1), 9.0)])
@@ -103,8 +111,9 @@ def test_rarely_used_codes_are_restarted_under_the_threshold(threshold: float, r
 
 
 def test_ema_moves_codes_to_the_mean_of_their_vectors():
-    vq = VectorQuantizer(4, 2, 0.25, quantizer="ema", codebook_init="uniform",
-                         ema_decay=0.5).train()
+    vq = VectorQuantizer(
+        4, 2, 0.25, quantizer="ema", codebook_init="uniform", ema_decay=0.5
+    ).train()
     assert not vq.codebook.requires_grad
     z = torch.full((10, 2, 1), 3.0)
     for _ in range(30):
@@ -160,8 +169,9 @@ def test_rotation_gradient_matches_the_formula():
     want = torch.einsum("nij,ni->nj", m, upstream.double())  # m^T g
     torch.testing.assert_close(z.grad.double(), want, rtol=1e-4, atol=1e-5)
     # and m really carries z onto q: the map is the one the gradient is taken through
-    torch.testing.assert_close(torch.einsum("nij,nj->ni", m, z.detach().double()), q.double(),
-                               rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        torch.einsum("nij,nj->ni", m, z.detach().double()), q.double(), rtol=1e-4, atol=1e-5
+    )
     # not the straight-through gradient: the rotation changes direction and length
     assert not torch.allclose(z.grad, upstream, atol=1e-2)
 
@@ -180,8 +190,9 @@ def test_unscaled_rotation_hands_on_a_gradient_as_long_as_the_decoders():
 
 
 def test_rotation_is_safe_for_zero_and_opposite_vectors():
-    z = torch.tensor([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [1e-9, 0.0, 0.0], [2.0, 0.0, 0.0]],
-                     requires_grad=True)
+    z = torch.tensor(
+        [[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [1e-9, 0.0, 0.0], [2.0, 0.0, 0.0]], requires_grad=True
+    )
     q = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [-3.0, 0.0, 0.0]])
     upstream = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0], [1.0, 1.0, 0.0]])
     out = rotation_trick(z, q)

@@ -59,8 +59,9 @@ def test_missing_reason(name: str, tmp_path: Path) -> None:
 def test_not_there_names_the_thing_and_the_path(tmp_path: Path) -> None:
     assert not_there("data file", tmp_path / "x.csv") == f"data file not found: {tmp_path}/x.csv"
     link = _dangling(tmp_path)
-    assert not_there("checkpoint", link) == (f"checkpoint {link} is a symbolic link to "
-                                             f"{tmp_path}/gone.csv, which does not exist")
+    assert not_there("checkpoint", link) == (
+        f"checkpoint {link} is a symbolic link to {tmp_path}/gone.csv, which does not exist"
+    )
 
 
 def test_an_unreachable_hub_is_found_out_at_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,22 +20,29 @@ from tsvq.run import checkpoint
 pytestmark = needs_data
 
 # restarts every 3 steps with 5 steps per epoch: codebook-health state crosses each boundary
-ARGS = [*TINY, "--n_epochs", "4", "--batch_size", "32", "--dead_code_restart", "3",
-        "--seed", "7"]
+ARGS = [*TINY, "--n_epochs", "4", "--batch_size", "32", "--dead_code_restart", "3", "--seed", "7"]
 NAME = "vqvae_cw96_ps16_ed32_cf4_cb256_model1"
 
 
 def _files(save: Path) -> dict[str, Path]:
     d = save / "illness"
-    return {"best": d / f"{NAME}.pth", "last": d / f"{NAME}_last.pth",
-            "history": d / f"{NAME}_history.csv", "config": d / f"{NAME}_config.json"}
+    return {
+        "best": d / f"{NAME}.pth",
+        "last": d / f"{NAME}_last.pth",
+        "history": d / f"{NAME}_history.csv",
+        "config": d / f"{NAME}_config.json",
+    }
 
 
 def _train(save: Path, *extra: str) -> tuple[int, str, str]:
     """A run in its own process, as a user starts it (the reference and every resume)."""
-    proc = subprocess.run([PYTHON, "-m", "tsvq", "train", *ARGS, "--save_path", str(save),
-                           *extra], env=subprocess_env(), capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [PYTHON, "-m", "tsvq", "train", *ARGS, "--save_path", str(save), *extra],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -62,17 +69,22 @@ def _assert_same_run(save: Path, reference: Path) -> None:
             assert torch.equal(got["tsvq"]["state"][key], tensor), (kind, key)
         for key, tensor in want["model_state_dict"].items():
             assert torch.equal(got["model_state_dict"][key], tensor), (kind, key)
-    got, want = (checkpoint.load_run(_files(save)["last"]).resume,
-                 checkpoint.load_run(_files(reference)["last"]).resume)
-    for a, b in zip(got.optimizer["state"].values(), want.optimizer["state"].values(),
-                    strict=True):
+    got, want = (
+        checkpoint.load_run(_files(save)["last"]).resume,
+        checkpoint.load_run(_files(reference)["last"]).resume,
+    )
+    for a, b in zip(got.optimizer["state"].values(), want.optimizer["state"].values(), strict=True):
         assert all(torch.equal(a[k], b[k]) for k in b)
 
 
 def _start(save: Path) -> subprocess.Popen:
-    return subprocess.Popen([PYTHON, "-m", "tsvq", "train", *ARGS, "--save_path", str(save)],
-                            env=subprocess_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [PYTHON, "-m", "tsvq", "train", *ARGS, "--save_path", str(save)],
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_state(proc: subprocess.Popen, last: Path, epoch: int) -> None:
@@ -112,10 +124,12 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(
     assert not any(stale_temporaries(p) for p in files.values())
 
 
-@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
-                         ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize(
+    ("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"]
+)
 def test_ctrl_c_or_sigterm_saves_state_says_so_and_resumes_exactly(
-        tmp_path: Path, reference: Path, sig: signal.Signals, status: int) -> None:
+    tmp_path: Path, reference: Path, sig: signal.Signals, status: int
+) -> None:
     """SIGTERM (what schedulers and `docker stop` send) takes Ctrl-C's path to the letter."""
     files = _files(tmp_path)
     proc = _start(tmp_path)
@@ -124,8 +138,10 @@ def test_ctrl_c_or_sigterm_saves_state_says_so_and_resumes_exactly(
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == status, err
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert (f"interrupted: training stopped; the state after epoch 1 is saved in "
-            f"{files['last']}; continue with the same flags and --resume") in err
+    assert (
+        f"interrupted: training stopped; the state after epoch 1 is saved in "
+        f"{files['last']}; continue with the same flags and --resume"
+    ) in err
     assert "Epoch   2/4" not in out
     assert checkpoint.load(files["last"])["epoch"] == 0
 
@@ -134,23 +150,27 @@ def test_ctrl_c_or_sigterm_saves_state_says_so_and_resumes_exactly(
     _assert_same_run(tmp_path, reference)
 
 
-@pytest.mark.parametrize(("flag", "value", "needle"), [
-    ("--lr", "0.001", "lr=0.0001, now 0.001"),
-    ("--n_epochs", "6", "n_epochs=4, now 6"),
-    ("--seed", "8", "seed=7, now 8"),
-    ("--batch_size", "16", "batch_size=32, now 16"),
-    ("--features", "S", "features='M', now 'S'"),
-    ("--ema_decay", "0.9", "ema_decay=0.99, now 0.9"),
-    ("--scaler", "minmax", "scaler='standard', now 'minmax'"),
-])
+@pytest.mark.parametrize(
+    ("flag", "value", "needle"),
+    [
+        ("--lr", "0.001", "lr=0.0001, now 0.001"),
+        ("--n_epochs", "6", "n_epochs=4, now 6"),
+        ("--seed", "8", "seed=7, now 8"),
+        ("--batch_size", "16", "batch_size=32, now 16"),
+        ("--features", "S", "features='M', now 'S'"),
+        ("--ema_decay", "0.9", "ema_decay=0.99, now 0.9"),
+        ("--scaler", "minmax", "scaler='standard', now 'minmax'"),
+    ],
+)
 def test_resume_with_other_settings_is_refused_and_writes_nothing(
     reference: Path, flag: str, value: str, needle: str
 ) -> None:
     before = tree(reference)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TSVQ_DATA_DIR", str(DATA_DIR))
-        rc, _out, err = run_cli(["train", *ARGS, "--save_path", str(reference), "--resume",
-                                 flag, value])
+        rc, _out, err = run_cli(
+            ["train", *ARGS, "--save_path", str(reference), "--resume", flag, value]
+        )
     assert rc == 2 and err.count("\n") == 1 and needle in err, err
     assert tree(reference) == before
 
@@ -159,8 +179,21 @@ def test_resume_on_a_changed_data_file_is_refused(tmp_path: Path) -> None:
     csv_path = tmp_path / "s.csv"
     rows = [f"2020-01-01 {i // 60:02d}:{i % 60:02d}:00,{(i * 37) % 11}" for i in range(300)]
     csv_path.write_text("date,OT\n" + "\n".join(rows) + "\n")
-    argv = ["train", "--dset", "custom", "--data_path", str(csv_path), "--context_points", "16",
-            "--n_epochs", "2", "--max_steps_per_epoch", "1", "--save_path", str(tmp_path / "o")]
+    argv = [
+        "train",
+        "--dset",
+        "custom",
+        "--data_path",
+        str(csv_path),
+        "--context_points",
+        "16",
+        "--n_epochs",
+        "2",
+        "--max_steps_per_epoch",
+        "1",
+        "--save_path",
+        str(tmp_path / "o"),
+    ]
     rc, _out, err = run_cli(argv)
     assert rc == 0, err
     csv_path.write_text("date,OT\n" + "\n".join(r + "1" for r in rows) + "\n")

@@ -11,12 +11,25 @@ from robust_helpers import FAULT_RUN, NAME, PYTHON, needs_data, run_tsvq, subpro
 
 
 @needs_data
-def test_second_run_on_a_live_folder_is_refused_and_a_rerun_keeps_the_first(
-        tmp_path: Path) -> None:
-    live = subprocess.Popen([PYTHON, "-m", "tsvq", *FAULT_RUN, "--n_epochs", "50",
-                             "--max_steps_per_epoch", "3", "--save_path", str(tmp_path)],
-                            env=subprocess_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+def test_second_run_on_a_live_folder_is_refused_and_a_rerun_keeps_the_first(tmp_path: Path) -> None:
+    live = subprocess.Popen(
+        [
+            PYTHON,
+            "-m",
+            "tsvq",
+            *FAULT_RUN,
+            "--n_epochs",
+            "50",
+            "--max_steps_per_epoch",
+            "3",
+            "--save_path",
+            str(tmp_path),
+        ],
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lock = tmp_path / "illness" / f".{NAME}.lock"
     try:
         for _ in range(3000):

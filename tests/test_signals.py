@@ -13,10 +13,24 @@ from robust_helpers import FAULT_RUN, NAME, PYTHON, needs_data, no_temporaries, 
 
 @needs_data
 def test_sigterm_is_ctrl_c_with_exit_143(tmp_path: Path) -> None:
-    proc = subprocess.Popen([PYTHON, "-m", "tsvq", *FAULT_RUN, "--n_epochs", "50",
-                             "--max_steps_per_epoch", "3", "--save_path", str(tmp_path)],
-                            env=subprocess_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            PYTHON,
+            "-m",
+            "tsvq",
+            *FAULT_RUN,
+            "--n_epochs",
+            "50",
+            "--max_steps_per_epoch",
+            "3",
+            "--save_path",
+            str(tmp_path),
+        ],
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     last = tmp_path / "illness" / f"{NAME}_last.pth"
     for _ in range(3000):
         if last.exists() or proc.poll() is not None:

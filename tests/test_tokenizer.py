@@ -29,13 +29,38 @@ from tsvq.tokens import npz as tokfile
 
 # ETTh1's test split by the 12/4/4-month rule, starting context_points rows early.
 TEST_ROWS = (16 * 30 * 24 - 96, 20 * 30 * 24)
-SMALL = ["--context_points", "96", "--n_epochs", "1", "--block_hidden_size", "16",
-         "--res_hidden_size", "8", "--embedding_dim", "8", "--batch_size", "256", "--lr", "3e-3"]
+SMALL = [
+    "--context_points",
+    "96",
+    "--n_epochs",
+    "1",
+    "--block_hidden_size",
+    "16",
+    "--res_hidden_size",
+    "8",
+    "--embedding_dim",
+    "8",
+    "--batch_size",
+    "256",
+    "--lr",
+    "3e-3",
+]
 
 
 def _train(out: Path, data_dir: Path, *extra: str) -> Path:
-    rc = main(["train", "--dset", "etth1", "--root_path", str(data_dir),
-               "--save_path", str(out), *SMALL, *extra])
+    rc = main(
+        [
+            "train",
+            "--dset",
+            "etth1",
+            "--root_path",
+            str(data_dir),
+            "--save_path",
+            str(out),
+            *SMALL,
+            *extra,
+        ]
+    )
     assert rc == 0
     (path,) = (out / "etth1").glob("*model1.pth")
     return path
@@ -53,16 +78,33 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
-    return _train(tmp_path_factory.mktemp("main"), data_dir, "--num_embeddings", "64",
-                  "--max_steps_per_epoch", "60")
+    return _train(
+        tmp_path_factory.mktemp("main"),
+        data_dir,
+        "--num_embeddings",
+        "64",
+        "--max_steps_per_epoch",
+        "60",
+    )
 
 
 @pytest.fixture(scope="module")
 def other_ckpt(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     """Another configuration: compression 8 (12 tokens), 32 codes, OT alone, without RevIN."""
-    return _train(tmp_path_factory.mktemp("other"), data_dir, "--compression_factor", "8",
-                  "--num_embeddings", "32", "--channel", "6", "--max_steps_per_epoch", "2",
-                  "--revin", "0")
+    return _train(
+        tmp_path_factory.mktemp("other"),
+        data_dir,
+        "--compression_factor",
+        "8",
+        "--num_embeddings",
+        "32",
+        "--channel",
+        "6",
+        "--max_steps_per_epoch",
+        "2",
+        "--revin",
+        "0",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -144,8 +186,26 @@ def test_single_window_tensor_and_bare_codes(
 @pytest.fixture(scope="module")
 def tokens_file(ckpt: Path, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     out = tmp_path_factory.mktemp("cli") / "test.npz"
-    assert main(["encode", "--checkpoint", str(ckpt), "--dset", "etth1", "--root_path",
-                 str(data_dir), "--split", "test", "--stride", "7", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "encode",
+                "--checkpoint",
+                str(ckpt),
+                "--dset",
+                "etth1",
+                "--root_path",
+                str(data_dir),
+                "--split",
+                "test",
+                "--stride",
+                "7",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -160,8 +220,10 @@ def test_cli_codes_equal_api(tokens_file: Path, encoded: Encoded) -> None:
 
 def test_cli_decode(ckpt: Path, tokens_file: Path, decoded: np.ndarray, tmp_path: Path) -> None:
     out = tmp_path / "x.npz"
-    assert main(["decode", "--checkpoint", str(ckpt), "--tokens", str(tokens_file),
-                 "--out", str(out)]) == 0
+    assert (
+        main(["decode", "--checkpoint", str(ckpt), "--tokens", str(tokens_file), "--out", str(out)])
+        == 0
+    )
     with np.load(out) as f:
         assert f["x"].shape == (412, 96, 7)
         np.testing.assert_allclose(f["x"], decoded[::7], rtol=1e-6, atol=1e-6)
@@ -186,11 +248,19 @@ def test_export_gives_the_same_codes(
     np.testing.assert_array_equal(loaded.encode(windows[:300]).codes, encoded.codes[:300])
 
 
-@pytest.mark.parametrize(("readme", "heading"), [("README.md", "### Runnable example"),
-                                                 ("README.zh-CN.md", "### 可运行示例")])
-def test_readme_example_runs(ckpt: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
-                             tmp_path: Path, capsys: pytest.CaptureFixture, readme: str,
-                             heading: str) -> None:
+@pytest.mark.parametrize(
+    ("readme", "heading"),
+    [("README.md", "### Runnable example"), ("README.zh-CN.md", "### 可运行示例")],
+)
+def test_readme_example_runs(
+    ckpt: Path,
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    readme: str,
+    heading: str,
+) -> None:
     text = (REPO / readme).read_text(encoding="utf-8")
     section = text.split(heading, 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
@@ -200,7 +270,10 @@ def test_readme_example_runs(ckpt: Path, data_dir: Path, monkeypatch: pytest.Mon
     exec(compile(code, readme, "exec"), {"__name__": "__main__"})
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "(500, 7, 24) int64" and out[2:5] == [
-        "(1, 1, 48)", "(1, 96, 7)", "[[0, 6, 2], [0, 6, 3]]"], out
+        "(1, 1, 48)",
+        "(1, 96, 7)",
+        "[[0, 6, 2], [0, 6, 3]]",
+    ], out
     assert out[5] == "(64, 8) (1, 7, 24, 8)"
 
 
@@ -213,45 +286,69 @@ def _nan_at(w: np.ndarray) -> np.ndarray:
     return w
 
 
-@pytest.mark.parametrize(("make", "kw", "message"), [
-    (lambda w: w[:4, :95], {}, r"T = 95 .* multiple of patch_size 16: the nearest are 80 or 96"),
-    (lambda w: w[:4, :9], {}, r"T = 9 .* the nearest are 16$"),
-    (lambda w: w[:4].transpose(0, 2, 1)[:, :, :96], {}, r"T = 7 "),
-    (lambda w: w[:4, None], {}, r"\[B, T, C\] or \[T, C\], got 4 dimension\(s\)"),
-    (lambda w: w[:0], {}, r"x is empty \(shape \(0, 96, 7\)\)"),
-    (lambda w: w[:2, :, :0], {}, r"x is empty"),
-    (_nan_at, {}, r"nan at window 3, time step 10, channel 2 \(MUFL\)"),
-    (lambda w: np.where(np.arange(7) == 6, np.inf, w[:2]), {}, r"inf at window 0, .*\(OT\)"),
-    (lambda w: w[:2].astype(str), {}, r"real numbers, got dtype <U"),
-    (lambda w: w[:2], {"missing": "drop"}, r"missing='drop' is not one of 'error', 'interp"),
-    (lambda w: w[:2], {"mean": np.zeros((2, 6)), "std": np.ones((2, 7))},
-     r"mean must be \[B, C\] = \[2, 7\], got shape \(2, 6\)"),
-    (lambda w: w[:2], {"mean": np.zeros((2, 7)), "std": np.zeros((2, 7))},
-     r"std must be > 0 .* got 0\.0 at window 0, channel 0"),
-    (lambda w: w[:2], {"mean": np.zeros((2, 7))}, r"give mean= and std= together"),
-    (lambda w: w[:2], {"mean": np.zeros((2, 7), str), "std": np.ones((2, 7))},
-     r"mean must hold real numbers"),
-    (lambda w: w[:2], {"columns": ["OT"]}, r"columns must name each of the 7 channel\(s\)"),
-    (lambda w: w[:2, :, :1] * np.nan, {"missing": "interpolate"},
-     r"no finite value at all in window 0, channel 0 \(x0\)"),
-])
-def test_encode_rejects(tok: Tokenizer, windows: np.ndarray, make, kw: dict,
-                        message: str) -> None:
+@pytest.mark.parametrize(
+    ("make", "kw", "message"),
+    [
+        (
+            lambda w: w[:4, :95],
+            {},
+            r"T = 95 .* multiple of patch_size 16: the nearest are 80 or 96",
+        ),
+        (lambda w: w[:4, :9], {}, r"T = 9 .* the nearest are 16$"),
+        (lambda w: w[:4].transpose(0, 2, 1)[:, :, :96], {}, r"T = 7 "),
+        (lambda w: w[:4, None], {}, r"\[B, T, C\] or \[T, C\], got 4 dimension\(s\)"),
+        (lambda w: w[:0], {}, r"x is empty \(shape \(0, 96, 7\)\)"),
+        (lambda w: w[:2, :, :0], {}, r"x is empty"),
+        (_nan_at, {}, r"nan at window 3, time step 10, channel 2 \(MUFL\)"),
+        (lambda w: np.where(np.arange(7) == 6, np.inf, w[:2]), {}, r"inf at window 0, .*\(OT\)"),
+        (lambda w: w[:2].astype(str), {}, r"real numbers, got dtype <U"),
+        (lambda w: w[:2], {"missing": "drop"}, r"missing='drop' is not one of 'error', 'interp"),
+        (
+            lambda w: w[:2],
+            {"mean": np.zeros((2, 6)), "std": np.ones((2, 7))},
+            r"mean must be \[B, C\] = \[2, 7\], got shape \(2, 6\)",
+        ),
+        (
+            lambda w: w[:2],
+            {"mean": np.zeros((2, 7)), "std": np.zeros((2, 7))},
+            r"std must be > 0 .* got 0\.0 at window 0, channel 0",
+        ),
+        (lambda w: w[:2], {"mean": np.zeros((2, 7))}, r"give mean= and std= together"),
+        (
+            lambda w: w[:2],
+            {"mean": np.zeros((2, 7), str), "std": np.ones((2, 7))},
+            r"mean must hold real numbers",
+        ),
+        (lambda w: w[:2], {"columns": ["OT"]}, r"columns must name each of the 7 channel\(s\)"),
+        (
+            lambda w: w[:2, :, :1] * np.nan,
+            {"missing": "interpolate"},
+            r"no finite value at all in window 0, channel 0 \(x0\)",
+        ),
+    ],
+)
+def test_encode_rejects(tok: Tokenizer, windows: np.ndarray, make, kw: dict, message: str) -> None:
     with pytest.raises(TsvqError, match=message):
         tok.encode(make(windows), **kw)
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda c, m, s: (c + 64, m, s), r"in 0\.\.63 \(num_embeddings 64\), found \d+ at index \(0, "),
-    (lambda c, m, s: (c - 64, m, s), r"in 0\.\.63"),
-    (lambda c, m, s: (c.astype(np.float32), m, s), r"integers, got dtype float32"),
-    (lambda c, m, s: (c[..., :11], m, s), r"n_tokens a positive multiple of 4 .* \(3, 7, 11\)"),
-    (lambda c, m, s: (c[:, :0], m, s), r"got shape \(3, 0, 24\)"),
-    (lambda c, m, s: (c, None, None), r"need mean= and std="),
-    (lambda c, m, s: (c, m, -s), r"std must be > 0"),
-    (lambda c, m, s: (c, m[:, :3], s), r"mean must be \[B, C\] = \[3, 7\]"),
-    (lambda c, m, s: (c, m * np.nan, s), r"mean holds NaN"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda c, m, s: (c + 64, m, s),
+            r"in 0\.\.63 \(num_embeddings 64\), found \d+ at index \(0, ",
+        ),
+        (lambda c, m, s: (c - 64, m, s), r"in 0\.\.63"),
+        (lambda c, m, s: (c.astype(np.float32), m, s), r"integers, got dtype float32"),
+        (lambda c, m, s: (c[..., :11], m, s), r"n_tokens a positive multiple of 4 .* \(3, 7, 11\)"),
+        (lambda c, m, s: (c[:, :0], m, s), r"got shape \(3, 0, 24\)"),
+        (lambda c, m, s: (c, None, None), r"need mean= and std="),
+        (lambda c, m, s: (c, m, -s), r"std must be > 0"),
+        (lambda c, m, s: (c, m[:, :3], s), r"mean must be \[B, C\] = \[3, 7\]"),
+        (lambda c, m, s: (c, m * np.nan, s), r"mean holds NaN"),
+    ],
+)
 def test_decode_rejects(tok: Tokenizer, encoded: Encoded, change, message: str) -> None:
     codes, mean, std = change(encoded.codes[:3], encoded.mean[:3], encoded.std[:3])
     with pytest.raises(TsvqError, match=message):
@@ -263,8 +360,11 @@ def test_without_revin_foreign_columns_are_refused(
 ) -> None:
     other = Tokenizer.from_pretrained(other_ckpt)
     assert (other.n_channels, other.n_tokens, other.vocab_size) == (1, 12, 32)
-    with pytest.raises(TsvqError, match=r"trained without RevIN, so it encodes only its training "
-                                        r"column\(s\) \(OT\) .* got x0, x1"):
+    with pytest.raises(
+        TsvqError,
+        match=r"trained without RevIN, so it encodes only its training "
+        r"column\(s\) \(OT\) .* got x0, x1",
+    ):
         other.encode(windows[:2])
     with pytest.raises(TsvqError, match=r"got HUFL"):
         other.encode(windows[:2, :, :1], columns=["HUFL"])
@@ -275,8 +375,11 @@ def test_without_revin_foreign_columns_are_refused(
 
 def _signed(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """A tokens file's arrays with the digest recomputed over their (changed) content."""
-    parts = {k: (np.asarray(v).dtype, np.asarray(v).shape, tokfile._sha(np.asarray(v)))
-             for k, v in arrays.items() if k != tokfile.DIGEST}
+    parts = {
+        k: (np.asarray(v).dtype, np.asarray(v).shape, tokfile._sha(np.asarray(v)))
+        for k, v in arrays.items()
+        if k != tokfile.DIGEST
+    }
     return {**arrays, tokfile.DIGEST: np.asarray(tokfile._digest(parts))}
 
 
@@ -295,67 +398,165 @@ def bad_files(ckpt: Path, tokens_file: Path, tmp_path_factory: pytest.TempPathFa
     np.savez(d / "unsigned.npz", **{**arrays, "codes": arrays["codes"] + 1})
     np.savez(d / "not_tokens.npz", x=np.zeros(3))
     # wrong content under a digest that matches it (a faulty writer): the checks behind it
-    altered = {"scaler": {"scaler_shift": arrays["scaler_shift"] + 1},
-               "length": {"context_points": np.int64(192)}, "mask": {"mask": np.ones(2, bool)},
-               "start": {"start": np.arange(3)}, "range": {"codes": arrays["codes"] + 64}}
+    altered = {
+        "scaler": {"scaler_shift": arrays["scaler_shift"] + 1},
+        "length": {"context_points": np.int64(192)},
+        "mask": {"mask": np.ones(2, bool)},
+        "start": {"start": np.arange(3)},
+        "range": {"codes": arrays["codes"] + 64},
+    }
     for name, change in altered.items():
         np.savez(d / f"altered_{name}.npz", **_signed({**arrays, **change}))
-    gappy = pd.DataFrame({"date": pd.date_range("2020-01-01", periods=20, freq="h").astype(str),
-                          "a": np.arange(20.0).astype(str), "b": "1.5"})
+    gappy = pd.DataFrame(
+        {
+            "date": pd.date_range("2020-01-01", periods=20, freq="h").astype(str),
+            "a": np.arange(20.0).astype(str),
+            "b": "1.5",
+        }
+    )
     gappy.loc[6, "b"] = ""
     gappy.loc[8, "b"] = "x1"
     gappy.to_csv(d / "gappy.csv", index=False)
     stamps = pd.date_range("2020-01-01", periods=400, freq="h")
-    pd.DataFrame({"date": stamps, "a": np.arange(400.0), "b": 1.0}).to_csv(d / "other.csv",
-                                                                          index=False)
+    pd.DataFrame({"date": stamps, "a": np.arange(400.0), "b": 1.0}).to_csv(
+        d / "other.csv", index=False
+    )
     return {p.stem: p for p in d.iterdir()}
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["encode", "--checkpoint", "{tmp}/missing.pth"], r"tokenizer not found: .*missing\.pth"),
-    (["encode", "--checkpoint", "{garbage}"], r"garbage\.pth is truncated, corrupt"),
-    (["encode", "--checkpoint", "{ckpt}", "--dset", "custom"], r"needs --data_path"),
-    (["encode", "--checkpoint", "{ckpt}", "--dset", "etth1", "--data_path", "{other}"],
-     r"--data_path is for"),
-    (["encode", "--checkpoint", "{other_ckpt}", "--dset", "custom", "--data_path", "{other}"],
-     r"trained without RevIN, so it encodes only .* got a, b"),
-    (["encode", "--checkpoint", "{ckpt}", "--data_path", "{other}", "--split", "all",
-      "--context_points", "100"], r"--context_points 100 must be a multiple of patch_size 16: "
-     r"the nearest are 96 or 112"),
-    (["encode", "--checkpoint", "{ckpt}", "--data_path", "{gappy}", "--split", "all",
-      "--context_points", "16"],
-     r"gappy\.csv: column 'b' data row 7 holds a blank cell; .* --missing interpolate"),
-    (["encode", "--checkpoint", "{ckpt}", "--data_path", "{gappy}", "--split", "all",
-      "--context_points", "16", "--missing", "interpolate"],
-     r"column 'b' data row 9 holds 'x1'; every value must be a"),
-    (["encode", "--checkpoint", "{ckpt}", "--root_path", "{tmp}"], r"data file not found"),
-    (["encode", "--checkpoint", "{ckpt}", "--data_path", "{gappy}", "--split", "all"],
-     r"gappy\.csv has 20 rows, fewer than one window of 96"),
-    (["decode", "--checkpoint", "{other_ckpt}", "--tokens", "{tokens}"],
-     r"another configuration \(num_embeddings 64 vs 32; context_points 96 with n_tokens 24, "
-     r"vs compression_factor 8"),
-    (["decode", "--checkpoint", "{ckpt}", "--tokens", "{altered_scaler}"],
-     r"its scaler for channel\(s\) HUFL, .* differs from the tokenizer's"),
-    (["decode", "--checkpoint", "{ckpt}", "--tokens", "{altered_length}"],
-     r"another configuration \(context_points 192 with n_tokens 24"),
-    (["decode", "--checkpoint", "{ckpt}", "--tokens", "{altered_mask}"],
-     r"'mask' must be \[n, C, n_tokens\] bool.*, got shape \(2\,\)"),
-    (["decode", "--checkpoint", "{ckpt}", "--tokens", "{altered_start}"],
-     r"'start' must be .* got shape \(3,\) with codes of shape \(412, 7, 24\)"),
-    (["decode", "--checkpoint", "{retrained}", "--tokens", "{tokens}"], r"made by another model"),
-    (["decode", "--checkpoint", "{ckpt}", "--tokens", "{altered_range}"],
-     r"codes must be in 0\.\.63"),
-    (["decode", "--checkpoint", "{ckpt}", "--tokens", "{unsigned}"],
-     r"unsigned\.npz was altered or damaged after `tsvq encode` wrote it"),
-    (["decode", "--checkpoint", "{ckpt}", "--tokens", "{not_tokens}"], r"not a tsvq tokens file"),
-    (["decode", "--checkpoint", "{ckpt}", "--tokens", "{tmp}/none.npz"], r"none\.npz is not found"),
-    (["export", "--checkpoint", "{tmp}/missing"], r"tokenizer not found"),
-])
-def test_cli_errors(argv: list[str], message: str, ckpt: Path, other_ckpt: Path,
-                    tokens_file: Path, bad_files: dict, tmp_path: Path,
-                    capsys: pytest.CaptureFixture) -> None:
-    names = {"tmp": tmp_path, "ckpt": ckpt, "other_ckpt": other_ckpt, "tokens": tokens_file,
-             **bad_files}
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["encode", "--checkpoint", "{tmp}/missing.pth"], r"tokenizer not found: .*missing\.pth"),
+        (["encode", "--checkpoint", "{garbage}"], r"garbage\.pth is truncated, corrupt"),
+        (["encode", "--checkpoint", "{ckpt}", "--dset", "custom"], r"needs --data_path"),
+        (
+            ["encode", "--checkpoint", "{ckpt}", "--dset", "etth1", "--data_path", "{other}"],
+            r"--data_path is for",
+        ),
+        (
+            [
+                "encode",
+                "--checkpoint",
+                "{other_ckpt}",
+                "--dset",
+                "custom",
+                "--data_path",
+                "{other}",
+            ],
+            r"trained without RevIN, so it encodes only .* got a, b",
+        ),
+        (
+            [
+                "encode",
+                "--checkpoint",
+                "{ckpt}",
+                "--data_path",
+                "{other}",
+                "--split",
+                "all",
+                "--context_points",
+                "100",
+            ],
+            r"--context_points 100 must be a multiple of patch_size 16: "
+            r"the nearest are 96 or 112",
+        ),
+        (
+            [
+                "encode",
+                "--checkpoint",
+                "{ckpt}",
+                "--data_path",
+                "{gappy}",
+                "--split",
+                "all",
+                "--context_points",
+                "16",
+            ],
+            r"gappy\.csv: column 'b' data row 7 holds a blank cell; .* --missing interpolate",
+        ),
+        (
+            [
+                "encode",
+                "--checkpoint",
+                "{ckpt}",
+                "--data_path",
+                "{gappy}",
+                "--split",
+                "all",
+                "--context_points",
+                "16",
+                "--missing",
+                "interpolate",
+            ],
+            r"column 'b' data row 9 holds 'x1'; every value must be a",
+        ),
+        (["encode", "--checkpoint", "{ckpt}", "--root_path", "{tmp}"], r"data file not found"),
+        (
+            ["encode", "--checkpoint", "{ckpt}", "--data_path", "{gappy}", "--split", "all"],
+            r"gappy\.csv has 20 rows, fewer than one window of 96",
+        ),
+        (
+            ["decode", "--checkpoint", "{other_ckpt}", "--tokens", "{tokens}"],
+            r"another configuration \(num_embeddings 64 vs 32; context_points 96 with n_tokens 24, "
+            r"vs compression_factor 8",
+        ),
+        (
+            ["decode", "--checkpoint", "{ckpt}", "--tokens", "{altered_scaler}"],
+            r"its scaler for channel\(s\) HUFL, .* differs from the tokenizer's",
+        ),
+        (
+            ["decode", "--checkpoint", "{ckpt}", "--tokens", "{altered_length}"],
+            r"another configuration \(context_points 192 with n_tokens 24",
+        ),
+        (
+            ["decode", "--checkpoint", "{ckpt}", "--tokens", "{altered_mask}"],
+            r"'mask' must be \[n, C, n_tokens\] bool.*, got shape \(2\,\)",
+        ),
+        (
+            ["decode", "--checkpoint", "{ckpt}", "--tokens", "{altered_start}"],
+            r"'start' must be .* got shape \(3,\) with codes of shape \(412, 7, 24\)",
+        ),
+        (
+            ["decode", "--checkpoint", "{retrained}", "--tokens", "{tokens}"],
+            r"made by another model",
+        ),
+        (
+            ["decode", "--checkpoint", "{ckpt}", "--tokens", "{altered_range}"],
+            r"codes must be in 0\.\.63",
+        ),
+        (
+            ["decode", "--checkpoint", "{ckpt}", "--tokens", "{unsigned}"],
+            r"unsigned\.npz was altered or damaged after `tsvq encode` wrote it",
+        ),
+        (
+            ["decode", "--checkpoint", "{ckpt}", "--tokens", "{not_tokens}"],
+            r"not a tsvq tokens file",
+        ),
+        (
+            ["decode", "--checkpoint", "{ckpt}", "--tokens", "{tmp}/none.npz"],
+            r"none\.npz is not found",
+        ),
+        (["export", "--checkpoint", "{tmp}/missing"], r"tokenizer not found"),
+    ],
+)
+def test_cli_errors(
+    argv: list[str],
+    message: str,
+    ckpt: Path,
+    other_ckpt: Path,
+    tokens_file: Path,
+    bad_files: dict,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    names = {
+        "tmp": tmp_path,
+        "ckpt": ckpt,
+        "other_ckpt": other_ckpt,
+        "tokens": tokens_file,
+        **bad_files,
+    }
     out = tmp_path / "out" / "result.npz"
     args = [a.format(**names) for a in argv] + ["--out", str(out)]
     assert main(args) == 2
@@ -370,19 +571,30 @@ def _rewrite_config(folder: Path, change) -> None:
     path.write_text(json.dumps(change(json.loads(path.read_text()))))
 
 
-@pytest.mark.parametrize(("damage", "message"), [
-    (lambda d, o: (d / "config.json").unlink(), r"has no config\.json"),
-    (lambda d, o: (d / "config.json").write_text("{"), r"cannot read .*config\.json"),
-    (lambda d, o: (d / "config.json").write_text('{"hidden": 3}'), r"needs 'model' and 'data'"),
-    (lambda d, o: _rewrite_config(d, lambda c: {**c, "data": {**c["data"], "columns": ["OT"]}}),
-     r"1 column\(s\) but scaler statistics for 7"),
-    (lambda d, o: _rewrite_config(d, lambda c: {**c, "model": {**c["model"], "depth": 3}}),
-     r"unknown model field\(s\) depth"),
-    (lambda d, o: (d / "model.safetensors").unlink(), r"lacks model\.safetensors"),
-    (lambda d, o: (d / "model.safetensors").write_bytes(b"\0" * 100), r"cannot load"),
-    (lambda d, o: shutil.copy(o / "model.safetensors", d),
-     r"does not fit its config\.json \(size mismatch\): decoder\.\S+ has shape"),
-])
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d, o: (d / "config.json").unlink(), r"has no config\.json"),
+        (lambda d, o: (d / "config.json").write_text("{"), r"cannot read .*config\.json"),
+        (lambda d, o: (d / "config.json").write_text('{"hidden": 3}'), r"needs 'model' and 'data'"),
+        (
+            lambda d, o: _rewrite_config(
+                d, lambda c: {**c, "data": {**c["data"], "columns": ["OT"]}}
+            ),
+            r"1 column\(s\) but scaler statistics for 7",
+        ),
+        (
+            lambda d, o: _rewrite_config(d, lambda c: {**c, "model": {**c["model"], "depth": 3}}),
+            r"unknown model field\(s\) depth",
+        ),
+        (lambda d, o: (d / "model.safetensors").unlink(), r"lacks model\.safetensors"),
+        (lambda d, o: (d / "model.safetensors").write_bytes(b"\0" * 100), r"cannot load"),
+        (
+            lambda d, o: shutil.copy(o / "model.safetensors", d),
+            r"does not fit its config\.json \(size mismatch\): decoder\.\S+ has shape",
+        ),
+    ],
+)
 def test_damaged_folder_is_refused(
     ckpt: Path, other_ckpt: Path, tmp_path: Path, damage, message: str
 ) -> None:
@@ -423,14 +635,14 @@ def _rows(data_dir: Path, name: str) -> pd.DataFrame:
 def test_any_length_is_its_patches(tok: Tokenizer, windows: np.ndarray, t: int) -> None:
     """A window of T steps gives T/4 tokens per channel; with its statistics fixed, its codes are
     those of its patches encoded on their own (the model is patch-wise)."""
-    x = np.concatenate([windows[::96][:t // 96 + 1].reshape(-1, 7)])[None, :t]  # [1, T, 7]
+    x = np.concatenate([windows[::96][: t // 96 + 1].reshape(-1, 7)])[None, :t]  # [1, T, 7]
     enc = tok.encode(x)
     assert enc.codes.shape == (1, 7, t // 4) and tok.decode(enc).shape == (1, t, 7)
     patches = x.reshape(t // 16, 16, 7)  # each patch a window of its own, same statistics
-    per_patch = tok.encode(patches, mean=np.repeat(enc.mean, t // 16, 0),
-                           std=np.repeat(enc.std, t // 16, 0))
-    np.testing.assert_array_equal(per_patch.codes.transpose(1, 0, 2).reshape(1, 7, -1),
-                                  enc.codes)
+    per_patch = tok.encode(
+        patches, mean=np.repeat(enc.mean, t // 16, 0), std=np.repeat(enc.std, t // 16, 0)
+    )
+    np.testing.assert_array_equal(per_patch.codes.transpose(1, 0, 2).reshape(1, 7, -1), enc.codes)
 
 
 def test_given_statistics(tok: Tokenizer, windows: np.ndarray, encoded: Encoded) -> None:
@@ -448,8 +660,9 @@ def test_given_statistics(tok: Tokenizer, windows: np.ndarray, encoded: Encoded)
     assert (tgt.codes != tok.encode(target).codes).mean() > 0.05, "the scale should matter"
 
 
-def test_a_single_named_series_is_its_channel(tok: Tokenizer, windows: np.ndarray,
-                                              encoded: Encoded) -> None:
+def test_a_single_named_series_is_its_channel(
+    tok: Tokenizer, windows: np.ndarray, encoded: Encoded
+) -> None:
     ot = tok.encode(windows[:300, :, 6:], columns=["OT"])
     assert ot.scaler.kind == "standard" and ot.columns == ["OT"]
     np.testing.assert_array_equal(ot.codes, encoded.codes[:300, 6:])
@@ -518,44 +731,70 @@ def _encode_cli(ckpt: Path, out: Path, *extra: str) -> dict[str, np.ndarray]:
         return dict(f)
 
 
-def test_cli_any_csv_equals_api(ckpt: Path, tok: Tokenizer, data_dir: Path,
-                                tmp_path: Path) -> None:
+def test_cli_any_csv_equals_api(ckpt: Path, tok: Tokenizer, data_dir: Path, tmp_path: Path) -> None:
     """weather.csv, whole file, 192-step windows every 500 rows: the API's codes, in uint8."""
     csv = data_dir / "weather" / "weather.csv"
-    f = _encode_cli(ckpt, tmp_path / "w.npz", "--dset", "custom", "--data_path", str(csv),
-                    "--split", "all", "--stride", "500", "--context_points", "192")
+    f = _encode_cli(
+        ckpt,
+        tmp_path / "w.npz",
+        "--dset",
+        "custom",
+        "--data_path",
+        str(csv),
+        "--split",
+        "all",
+        "--stride",
+        "500",
+        "--context_points",
+        "192",
+    )
     values = _rows(data_dir, "weather/weather.csv")
     x = sliding_window_view(values.to_numpy(np.float32), 192, axis=0)[::500].transpose(0, 2, 1)
     # columns the tokenizer does not know: standardized on the file's first 70% of rows; OT is
     # a training column's name, so it keeps the training scaler
-    fitted = Scaler.fit("standard", values.to_numpy(np.float32)[:int(len(values) * 0.7)])
+    fitted = Scaler.fit("standard", values.to_numpy(np.float32)[: int(len(values) * 0.7)])
     fitted.shift[-1], fitted.scale[-1] = tok.scaler.shift[-1], tok.scaler.scale[-1]
     np.testing.assert_allclose(f["scaler_shift"], fitted.shift, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(f["scaler_scale"], fitted.scale, rtol=1e-5)
     assert f["scaler_kind"] == "mixed"
-    enc = tok.encode(x, columns=list(values.columns),
-                     scaler=Scaler("standard", f["scaler_shift"], f["scaler_scale"]))
+    enc = tok.encode(
+        x,
+        columns=list(values.columns),
+        scaler=Scaler("standard", f["scaler_shift"], f["scaler_scale"]),
+    )
     assert f["codes"].dtype == np.uint8 and f["codes"].shape == (len(x), 21, 48)
     np.testing.assert_array_equal(f["codes"], enc.codes)
     np.testing.assert_array_equal(f["start"], np.arange(len(x)) * 500)
     assert list(f["columns"]) == list(values.columns) and "mask" not in f
     out = tmp_path / "x.npz"
-    assert main(["decode", "--checkpoint", str(ckpt), "--tokens", str(tmp_path / "w.npz"),
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "decode",
+                "--checkpoint",
+                str(ckpt),
+                "--tokens",
+                str(tmp_path / "w.npz"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     with np.load(out) as d:
         np.testing.assert_allclose(d["x"], tok.decode(enc), rtol=1e-5, atol=1e-4)
 
 
-def test_cli_streams_in_chunks(ckpt: Path, data_dir: Path, tmp_path: Path,
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_streams_in_chunks(
+    ckpt: Path, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A file parsed 100 rows and encoded 50 windows at a time gives the file read at once,
     byte for byte; a gap in OT is filled and masked as the API does."""
     table = pd.read_csv(data_dir / "ETT-small" / "ETTh1.csv", dtype=str)[["date", "OT"]]
     table.loc[[15000, 15001, 16000], "OT"] = ["", "nan", ""]  # in the 70/10/20 test split
     csv = tmp_path / "ot.csv"
     table.to_csv(csv, index=False)
-    args = ("--data_path", str(csv), "--split", "test", "--stride", "3", "--missing",
-            "interpolate")
+    args = ("--data_path", str(csv), "--split", "test", "--stride", "3", "--missing", "interpolate")
     whole = _encode_cli(ckpt, tmp_path / "a.npz", *args)
     monkeypatch.setattr("tsvq.tokens.codec.CHUNK_VALUES", 50 * 96)
     monkeypatch.setattr("tsvq.data.stream.CHUNK_CELLS", 100)
@@ -565,20 +804,34 @@ def test_cli_streams_in_chunks(ckpt: Path, data_dir: Path, tmp_path: Path,
         np.testing.assert_array_equal(whole[k], chunked[k], err_msg=k)
     assert whole["mask"].any() and whole["scaler_kind"] == "standard"  # OT: a training column
     start = whole["start"]
-    x = np.stack([table["OT"].iloc[s:s + 96].replace("", "nan").astype(np.float32)
-                  for s in start])[:, :, None]
+    x = np.stack(
+        [table["OT"].iloc[s : s + 96].replace("", "nan").astype(np.float32) for s in start]
+    )[:, :, None]
     api = Tokenizer.from_pretrained(ckpt).encode(x, missing="interpolate", columns=["OT"])
     np.testing.assert_array_equal(whole["codes"], api.codes)
     np.testing.assert_array_equal(whole["mask"], api.mask)
-    assert main(["decode", "--checkpoint", str(ckpt), "--tokens", str(tmp_path / "a.npz"),
-                 "--out", str(tmp_path / "x.npz")]) == 0
+    assert (
+        main(
+            [
+                "decode",
+                "--checkpoint",
+                str(ckpt),
+                "--tokens",
+                str(tmp_path / "a.npz"),
+                "--out",
+                str(tmp_path / "x.npz"),
+            ]
+        )
+        == 0
+    )
     with np.load(tmp_path / "x.npz") as d:
         np.testing.assert_array_equal(d["mask"], api.mask)
         assert d["x"].shape == (len(start), 96, 1)
 
 
-def test_token_file_sizes_and_version_1_files(ckpt: Path, tokens_file: Path, tmp_path: Path,
-                                              decoded: np.ndarray) -> None:
+def test_token_file_sizes_and_version_1_files(
+    ckpt: Path, tokens_file: Path, tmp_path: Path, decoded: np.ndarray
+) -> None:
     """uint8 codes; a file as tsvq wrote it before (int64 codes, format_version 1) decodes."""
     with np.load(tokens_file) as f:
         arrays = dict(f)
@@ -588,8 +841,20 @@ def test_token_file_sizes_and_version_1_files(ckpt: Path, tokens_file: Path, tmp
     np.savez(tmp_path / "v1.npz", **old)
     assert (tmp_path / "v1.npz").stat().st_size > 2 * tokens_file.stat().st_size
     out = tmp_path / "x.npz"
-    assert main(["decode", "--checkpoint", str(ckpt), "--tokens", str(tmp_path / "v1.npz"),
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "decode",
+                "--checkpoint",
+                str(ckpt),
+                "--tokens",
+                str(tmp_path / "v1.npz"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     with np.load(out) as d:
         np.testing.assert_allclose(d["x"], decoded[::7], rtol=1e-6, atol=1e-6)
 
@@ -609,8 +874,20 @@ def test_eval_encode_decode_on_an_exported_folder(
     f = _encode_cli(folder, tmp_path / "t.npz", "--split", "test", "--stride", "7")
     with np.load(tokens_file) as g:
         np.testing.assert_array_equal(f["codes"], g["codes"])
-    assert main(["decode", "--checkpoint", str(folder), "--tokens", str(tokens_file),
-                 "--out", str(tmp_path / "x.npz")]) == 0
+    assert (
+        main(
+            [
+                "decode",
+                "--checkpoint",
+                str(folder),
+                "--tokens",
+                str(tokens_file),
+                "--out",
+                str(tmp_path / "x.npz"),
+            ]
+        )
+        == 0
+    )
     assert main(["plot", "--checkpoint", str(folder), "--out", str(tmp_path / "plots")]) == 0
     assert sorted(p.suffix for p in (tmp_path / "plots").iterdir()) == [".png", ".png"]
 
@@ -618,8 +895,9 @@ def test_eval_encode_decode_on_an_exported_folder(
 # ---- the Tokenizer's shape: a plain class holding its model --------------------------------
 
 
-def test_calling_the_tokenizer_encodes(tok: Tokenizer, windows: np.ndarray,
-                                       encoded: Encoded) -> None:
+def test_calling_the_tokenizer_encodes(
+    tok: Tokenizer, windows: np.ndarray, encoded: Encoded
+) -> None:
     got = tok(windows[:50])
     np.testing.assert_array_equal(got.codes, encoded.codes[:50])
     np.testing.assert_array_equal(got.mean, encoded.mean[:50])
@@ -631,25 +909,52 @@ def test_public_surface_is_what_a_user_needs(tok: Tokenizer) -> None:
     assert not isinstance(tok, torch.nn.Module)
     public = {n for n in dir(tok) if not n.startswith("_")}
     assert public == {
-        "cfg", "codebook", "columns", "data", "decode", "device", "encode", "fingerprint",
-        "from_pretrained", "model", "n_channels", "n_tokens", "push_to_hub", "record", "run",
-        "save_pretrained", "scaler", "scaler_for", "to", "vectors", "vocab_size"}
-    assert re.fullmatch(r"Tokenizer\(etth1, 7 channel\(s\), T=96, patch 16, 4 steps per token, "
-                        r"64 codes, revin=True, device=cpu\)", repr(tok))
+        "cfg",
+        "codebook",
+        "columns",
+        "data",
+        "decode",
+        "device",
+        "encode",
+        "fingerprint",
+        "from_pretrained",
+        "model",
+        "n_channels",
+        "n_tokens",
+        "push_to_hub",
+        "record",
+        "run",
+        "save_pretrained",
+        "scaler",
+        "scaler_for",
+        "to",
+        "vectors",
+        "vocab_size",
+    }
+    assert re.fullmatch(
+        r"Tokenizer\(etth1, 7 channel\(s\), T=96, patch 16, 4 steps per token, "
+        r"64 codes, revin=True, device=cpu\)",
+        repr(tok),
+    )
     assert tok.to("cpu") is tok and tok.device == torch.device("cpu")
 
 
-def test_save_pretrained_writes_the_files_earlier_exports_had(tok: Tokenizer,
-                                                              tmp_path: Path) -> None:
+def test_save_pretrained_writes_the_files_earlier_exports_had(
+    tok: Tokenizer, tmp_path: Path
+) -> None:
     from safetensors import safe_open
 
     folder = tok.save_pretrained(tmp_path / "tok")
-    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json",
-                                                       "model.safetensors"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md",
+        "config.json",
+        "model.safetensors",
+    ]
     config = json.loads((folder / "config.json").read_text())
     assert sorted(config) == ["data", "model", "run"]
-    assert sorted(config["data"]) == sorted(["dset", "features", "target", "channel", "columns",
-                                             "scaler"])
+    assert sorted(config["data"]) == sorted(
+        ["dset", "features", "target", "channel", "columns", "scaler"]
+    )
     with safe_open(folder / "model.safetensors", "pt") as f:  # tensor names as tsvq 0.x wrote
         assert sorted(f.keys()) == sorted(f"model.{k}" for k in tok.model.state_dict())
     card = (folder / "README.md").read_text()

@@ -36,16 +36,19 @@ DECODER = {
     4: [("_conv_trans_1", 2), ("_conv_trans_2", 2)],
     8: [("_conv_trans_A", 2), ("_conv_trans_1", 2), ("_conv_trans_2", 2)],
     12: [("_conv_trans_2", 3), ("_conv_trans_3", 2), ("_conv_trans_4", 2)],
-    16: [("_conv_trans_A", 2), ("_conv_trans_B", 2), ("_conv_trans_1", 2),
-         ("_conv_trans_2", 2)],
+    16: [("_conv_trans_A", 2), ("_conv_trans_B", 2), ("_conv_trans_1", 2), ("_conv_trans_2", 2)],
 }
 
 
 class _Residual(nn.Module):
     def __init__(self, h: int, rh: int) -> None:
         super().__init__()
-        self._block = nn.Sequential(nn.ReLU(True), nn.Conv1d(h, rh, 3, 1, 1, bias=False),
-                                    nn.ReLU(True), nn.Conv1d(rh, h, 1, 1, bias=False))
+        self._block = nn.Sequential(
+            nn.ReLU(True),
+            nn.Conv1d(h, rh, 3, 1, 1, bias=False),
+            nn.ReLU(True),
+            nn.Conv1d(rh, h, 1, 1, bias=False),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self._block(x)  # the in-place ReLU rectifies x itself first
@@ -91,8 +94,7 @@ class _Decoder(nn.Module):
         self.stages = [name for name, _ in stages]
         widths = [h] * (len(stages) - 1) + [h // 2, 1]
         for i, (name, stride) in enumerate(stages):
-            setattr(self, name, nn.ConvTranspose1d(widths[i], widths[i + 1], stride + 2,
-                                                   stride, 1))
+            setattr(self, name, nn.ConvTranspose1d(widths[i], widths[i + 1], stride + 2, stride, 1))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self._residual_stack(self._conv_1(z))
@@ -112,7 +114,7 @@ class _VQ(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         flat = z.permute(0, 2, 1).reshape(-1, z.shape[1])
         w = self._embedding.weight
-        dist = (flat ** 2).sum(1, keepdim=True) + (w ** 2).sum(1) - 2 * flat @ w.t()
+        dist = (flat**2).sum(1, keepdim=True) + (w**2).sum(1) - 2 * flat @ w.t()
         q = w[dist.argmin(1)]
         return q.view(z.shape[0], z.shape[2], z.shape[1]).permute(0, 2, 1)
 
@@ -122,8 +124,11 @@ class Totem(nn.Module):
 
     def __init__(self, config: dict) -> None:
         super().__init__()
-        h, n, rh = config["block_hidden_size"], config["num_residual_layers"], \
-            config["res_hidden_size"]
+        h, n, rh = (
+            config["block_hidden_size"],
+            config["num_residual_layers"],
+            config["res_hidden_size"],
+        )
         d, k, cf = config["embedding_dim"], config["num_embeddings"], config["compression_factor"]
         self.compression_factor = cf
         self.vq = _VQ(k, d)
@@ -150,8 +155,12 @@ def _reconstruct(model: Totem, series: torch.Tensor, patch: int) -> torch.Tensor
 @pytest.mark.parametrize(("factor", "patch"), [(4, 16), (8, 16), (12, 24), (16, 16)])
 def test_tsvq_weights_load_strictly_and_compute_the_same(factor: int, patch: int) -> None:
     torch.manual_seed(factor)
-    cfg = ModelConfig(context_points=patch * 4, patch_size=patch, compression_factor=factor,
-                      codebook_init="uniform")
+    cfg = ModelConfig(
+        context_points=patch * 4,
+        patch_size=patch,
+        compression_factor=factor,
+        codebook_init="uniform",
+    )
     model = VQVAE(cfg).eval()  # fp32: tsvq's quantizer always runs in fp32
     with torch.no_grad():
         for p in model.parameters():
@@ -171,15 +180,16 @@ def _test_windows(data_dir, context: int, columns: slice | list) -> np.ndarray:
     """ETTh1's test windows, standard-scaled on the training rows: [n, C, T]."""
     df = pd.read_csv(data_dir / "ETT-small" / "ETTh1.csv")
     values = df.iloc[:, 1:].to_numpy(np.float64)[:, columns]
-    train = values[:12 * 30 * 24]
+    train = values[: 12 * 30 * 24]
     scaled = (values - train.mean(0)) / train.std(0)
-    test = scaled[16 * 30 * 24 - context:20 * 30 * 24]
+    test = scaled[16 * 30 * 24 - context : 20 * 30 * 24]
     windows = np.lib.stride_tricks.sliding_window_view(test, context, axis=0)
     return windows.astype(np.float32)
 
 
-def test_totems_class_loads_tsvq_files_and_reconstructs_as_tsvq_eval(tiny_run, data_dir,
-                                                                       capsys) -> None:
+def test_totems_class_loads_tsvq_files_and_reconstructs_as_tsvq_eval(
+    tiny_run, data_dir, capsys
+) -> None:
     ckpt = torch.load(tiny_run, weights_only=True)
     config_json = json.loads(tiny_run.with_name(tiny_run.stem + "_config.json").read_text())
     assert config_json == ckpt["config"] and len(config_json) == 9
@@ -200,26 +210,61 @@ def test_totems_class_loads_tsvq_files_and_reconstructs_as_tsvq_eval(tiny_run, d
 
 def _original_args(**over: object) -> dict:
     """vars(args) as the original script's parser gives them, plus its `dset_finetune`."""
-    args = {"dset": "etth1", "context_points": 96, "batch_size": 64, "num_workers": 0,
-            "scaler": "standard", "features": "M", "patch_size": 16, "embedding_dim": 32,
-            "num_embeddings": 256, "compression_factor": 4, "block_hidden_size": 64,
-            "num_residual_layers": 2, "res_hidden_size": 32, "commitment_cost": 0.25,
-            "n_epochs": 100, "lr": 1e-4, "weight_decay": 1e-4, "revin": 1, "amp": 1,
-            "save_path": "saved_models/vqvae_only/", "model_id": 1, **over}
+    args = {
+        "dset": "etth1",
+        "context_points": 96,
+        "batch_size": 64,
+        "num_workers": 0,
+        "scaler": "standard",
+        "features": "M",
+        "patch_size": 16,
+        "embedding_dim": 32,
+        "num_embeddings": 256,
+        "compression_factor": 4,
+        "block_hidden_size": 64,
+        "num_residual_layers": 2,
+        "res_hidden_size": 32,
+        "commitment_cost": 0.25,
+        "n_epochs": 100,
+        "lr": 1e-4,
+        "weight_decay": 1e-4,
+        "revin": 1,
+        "amp": 1,
+        "save_path": "saved_models/vqvae_only/",
+        "model_id": 1,
+        **over,
+    }
     return {**args, "dset_finetune": args["dset"]}
 
 
 def _original_checkpoint(path, args: dict, n_channels: int = 7) -> Totem:
     """A checkpoint written the way the original script writes it, from TOTEM's class."""
-    keys = ("patch_size", "embedding_dim", "num_embeddings", "compression_factor",
-            "block_hidden_size", "num_residual_layers", "res_hidden_size", "commitment_cost")
+    keys = (
+        "patch_size",
+        "embedding_dim",
+        "num_embeddings",
+        "compression_factor",
+        "block_hidden_size",
+        "num_residual_layers",
+        "res_hidden_size",
+        "commitment_cost",
+    )
     config = {**{k: args[k] for k in keys}, "n_channels": n_channels}
     torch.manual_seed(3)
     model = Totem(config)
     with torch.no_grad():  # a codebook spread like encoder outputs, so many codes are used
         model.vq._embedding.weight.normal_(0, 0.05)
-    torch.save({"model_state_dict": model.state_dict(), "config": config, "args": args,
-                "epoch": 4, "train_loss": 1.5, "val_loss": 1.25}, path)
+    torch.save(
+        {
+            "model_state_dict": model.state_dict(),
+            "config": config,
+            "args": args,
+            "epoch": 4,
+            "train_loss": 1.5,
+            "val_loss": 1.25,
+        },
+        path,
+    )
     return model.eval()
 
 
@@ -239,17 +284,32 @@ def test_tsvq_reads_a_checkpoint_the_original_wrote(tmp_path, data_dir, capsys) 
     record = checkpoint.load_run(path)
     assert record.model.quantizer == "vq" and record.data.spec.channel == 0
     # the other commands read it too
-    assert main(["encode", "--checkpoint", str(path), "--split", "test",
-                 "--out", str(tmp_path / "t.npz")]) == 0
+    assert (
+        main(
+            [
+                "encode",
+                "--checkpoint",
+                str(path),
+                "--split",
+                "test",
+                "--out",
+                str(tmp_path / "t.npz"),
+            ]
+        )
+        == 0
+    )
 
 
-@pytest.mark.parametrize(("change", "needle"), [
-    (lambda c: c["config"].update(num_embeddings=128), r"has shape \(256, 32\)"),
-    (lambda c: c["config"].pop("embedding_dim"), "config lacks embedding_dim"),
-    (lambda c: c["args"].pop("context_points"), "args lacks 'context_points'"),
-    (lambda c: c["model_state_dict"].pop("encoder._conv_2.bias"), "missing encoder._conv_2"),
-    (lambda c: c.update(epoch="4"), "epoch'] is str"),
-])
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        (lambda c: c["config"].update(num_embeddings=128), r"has shape \(256, 32\)"),
+        (lambda c: c["config"].pop("embedding_dim"), "config lacks embedding_dim"),
+        (lambda c: c["args"].pop("context_points"), "args lacks 'context_points'"),
+        (lambda c: c["model_state_dict"].pop("encoder._conv_2.bias"), "missing encoder._conv_2"),
+        (lambda c: c.update(epoch="4"), "epoch'] is str"),
+    ],
+)
 def test_a_broken_original_checkpoint_is_one_line(tmp_path, change, needle) -> None:
     path = tmp_path / "x.pth"
     _original_checkpoint(path, _original_args())
@@ -270,28 +330,59 @@ def test_config_and_record_that_disagree_are_refused(tiny_run, tmp_path) -> None
 
 
 def test_a_checkpoint_of_tsvq_0_1_says_what_to_do(tmp_path) -> None:
-    torch.save({"format": "tsvq-checkpoint", "format_version": 1, "model_state_dict": {},
-                "config": {}, "args": {}, "epoch": 1, "train_loss": 1.0, "val_loss": 1.0},
-               tmp_path / "old.pth")
+    torch.save(
+        {
+            "format": "tsvq-checkpoint",
+            "format_version": 1,
+            "model_state_dict": {},
+            "config": {},
+            "args": {},
+            "epoch": 1,
+            "train_loss": 1.0,
+            "val_loss": 1.0,
+        },
+        tmp_path / "old.pth",
+    )
     with pytest.raises(TsvqError, match="train it again with this tsvq"):
         checkpoint.load_run(tmp_path / "old.pth")
 
 
 def test_model_id_is_an_int_and_features_s_stores_one_channel(tmp_path) -> None:
     proc = subprocess.run(
-        [sys.executable, "vqvae_train.py", "--dset", "etth1", "--features", "S", "--model_id",
-         "01", "--n_epochs", "1", "--save_path", str(tmp_path), *TINY],
-        capture_output=True, text=True, timeout=300,
-        cwd=str(__import__("conftest").REPO))
+        [
+            sys.executable,
+            "vqvae_train.py",
+            "--dset",
+            "etth1",
+            "--features",
+            "S",
+            "--model_id",
+            "01",
+            "--n_epochs",
+            "1",
+            "--save_path",
+            str(tmp_path),
+            *TINY,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(__import__("conftest").REPO),
+    )
     assert proc.returncode == 0, proc.stderr
     path = tmp_path / "etth1" / "vqvae_cw96_ps16_ed32_cf4_cb256_model1.pth"
     ckpt = torch.load(path, weights_only=True)
     assert ckpt["args"]["model_id"] == 1 and ckpt["config"]["n_channels"] == 1
     assert ckpt["epoch"] == 0
-    for line in ("Using device: cpu", "Number of channels: 1", "Train batches: 8,",
-                 "Model parameters: 78,369", "AMP enabled: ",
-                 "Best model: epoch 1, validation loss ",
-                 f"Model saved to: {path}"):
+    for line in (
+        "Using device: cpu",
+        "Number of channels: 1",
+        "Train batches: 8,",
+        "Model parameters: 78,369",
+        "AMP enabled: ",
+        "Best model: epoch 1, validation loss ",
+        f"Model saved to: {path}",
+    ):
         assert line in proc.stdout, (line, proc.stdout)
 
 
@@ -319,20 +410,39 @@ def test_the_speed_baseline_computes_totems_function(factor: int) -> None:
         torch.testing.assert_close(base.decoder(quantized), ref(patches), atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize(("edit", "needle"), [
-    (lambda c: c["model_state_dict"]["encoder._conv_1.weight"].view(-1).__setitem__(
-        0, float("nan")), r"model_state_dict\['encoder._conv_1.weight'\] holds NaN"),
-    (lambda c: c["model_state_dict"].__setitem__("decoder._conv_1.bias", [0.0] * 64),
-     "is list, expected a tensor"),
-    (lambda c: c["tsvq"]["state"].__setitem__("quantizer.ema_count", torch.ones(3)),
-     r"tsvq.state\['quantizer.ema_count'\] has shape \(3,\)"),
-    (lambda c: c["tsvq"]["state"]["quantizer.ema_sum"].fill_(float("inf")),
-     "holds NaN or infinite"),
-    (lambda c: c["tsvq"]["data"]["scaler"]["scale"].__setitem__(0, 0.0),
-     "scale that is not positive"),
-    (lambda c: c["tsvq"]["model"].__setitem__("embedding_dim", "32"),
-     r"tsvq.model\[.embedding_dim.\] is str, expected int"),
-])
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (
+            lambda c: (
+                c["model_state_dict"]["encoder._conv_1.weight"]
+                .view(-1)
+                .__setitem__(0, float("nan"))
+            ),
+            r"model_state_dict\['encoder._conv_1.weight'\] holds NaN",
+        ),
+        (
+            lambda c: c["model_state_dict"].__setitem__("decoder._conv_1.bias", [0.0] * 64),
+            "is list, expected a tensor",
+        ),
+        (
+            lambda c: c["tsvq"]["state"].__setitem__("quantizer.ema_count", torch.ones(3)),
+            r"tsvq.state\['quantizer.ema_count'\] has shape \(3,\)",
+        ),
+        (
+            lambda c: c["tsvq"]["state"]["quantizer.ema_sum"].fill_(float("inf")),
+            "holds NaN or infinite",
+        ),
+        (
+            lambda c: c["tsvq"]["data"]["scaler"]["scale"].__setitem__(0, 0.0),
+            "scale that is not positive",
+        ),
+        (
+            lambda c: c["tsvq"]["model"].__setitem__("embedding_dim", "32"),
+            r"tsvq.model\[.embedding_dim.\] is str, expected int",
+        ),
+    ],
+)
 def test_a_damaged_tsvq_checkpoint_is_one_line(tiny_run, tmp_path, edit, needle) -> None:
     ckpt = torch.load(tiny_run, weights_only=True)
     edit(ckpt)

@@ -41,7 +41,7 @@ def reference_encoder(model: VQVAE, x: torch.Tensor) -> torch.Tensor:
         h = F.relu(F.conv1d(h, c.weight, c.bias, stride=c.stride, padding=c.padding))
     k3 = convs[n_strided]
     h = F.conv1d(h, k3.weight, k3.bias, padding=1)
-    h = _stack(h, convs[n_strided + 1:-1], cfg.num_residual_layers)
+    h = _stack(h, convs[n_strided + 1 : -1], cfg.num_residual_layers)
     pre = convs[-1]
     return F.conv1d(h, pre.weight, pre.bias)
 
@@ -53,8 +53,8 @@ def reference_decoder(model: VQVAE, z: torch.Tensor) -> torch.Tensor:
     first = convs[0]
     h = F.conv1d(z, first.weight, first.bias, padding=1)
     n_res = 2 * cfg.num_residual_layers
-    h = _stack(h, convs[1:1 + n_res], cfg.num_residual_layers)
-    trans = convs[1 + n_res:]
+    h = _stack(h, convs[1 : 1 + n_res], cfg.num_residual_layers)
+    trans = convs[1 + n_res :]
     for i, c in enumerate(trans):
         h = F.conv_transpose1d(h, c.weight, c.bias, stride=c.stride, padding=c.padding)
         if i < len(trans) - 1:
@@ -68,8 +68,12 @@ def reference_decoder(model: VQVAE, z: torch.Tensor) -> torch.Tensor:
 )
 def test_encoder_and_decoder_compute_totems_function(factor: int, patch: int, layers: int):
     torch.manual_seed(factor + layers)
-    cfg = ModelConfig(context_points=patch * 2, patch_size=patch, compression_factor=factor,
-                      num_residual_layers=layers)
+    cfg = ModelConfig(
+        context_points=patch * 2,
+        patch_size=patch,
+        compression_factor=factor,
+        num_residual_layers=layers,
+    )
     model = VQVAE(cfg).double().eval()  # float64: compare functions, not rounding
     with torch.no_grad():  # biases start at zero-ish scale; make every term matter
         for p in model.parameters():

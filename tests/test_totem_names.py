@@ -20,28 +20,50 @@ from tsvq.run.totem_names import join_state, split_state
 # factor -> (encoder strided convs (name, stride), the kernel-3 conv, decoder transposed convs
 # (name, stride) in the order they run), by the rule in totem.py's docstring
 TABLE = {
-    24: ([("_conv_1", 2), ("_conv_2", 2), ("_conv_A", 2), ("_conv_3", 3)], "_conv_4",
-         [("_conv_trans_2", 3), ("_conv_trans_A", 2), ("_conv_trans_3", 2),
-          ("_conv_trans_4", 2)]),
-    32: ([("_conv_1", 2), ("_conv_2", 2), ("_conv_A", 2), ("_conv_B", 2), ("_conv_C", 2)],
-         "_conv_3",
-         [("_conv_trans_A", 2), ("_conv_trans_B", 2), ("_conv_trans_C", 2), ("_conv_trans_1", 2),
-          ("_conv_trans_2", 2)]),
-    36: ([("_conv_1", 2), ("_conv_2", 2), ("_conv_3", 3), ("_conv_4", 3)], "_conv_5",
-         [("_conv_trans_3", 3), ("_conv_trans_4", 3), ("_conv_trans_5", 2),
-          ("_conv_trans_6", 2)]),
-    48: ([("_conv_1", 2), ("_conv_2", 2), ("_conv_A", 2), ("_conv_B", 2), ("_conv_3", 3)],
-         "_conv_4",
-         [("_conv_trans_2", 3), ("_conv_trans_A", 2), ("_conv_trans_B", 2),
-          ("_conv_trans_3", 2), ("_conv_trans_4", 2)]),
+    24: (
+        [("_conv_1", 2), ("_conv_2", 2), ("_conv_A", 2), ("_conv_3", 3)],
+        "_conv_4",
+        [("_conv_trans_2", 3), ("_conv_trans_A", 2), ("_conv_trans_3", 2), ("_conv_trans_4", 2)],
+    ),
+    32: (
+        [("_conv_1", 2), ("_conv_2", 2), ("_conv_A", 2), ("_conv_B", 2), ("_conv_C", 2)],
+        "_conv_3",
+        [
+            ("_conv_trans_A", 2),
+            ("_conv_trans_B", 2),
+            ("_conv_trans_C", 2),
+            ("_conv_trans_1", 2),
+            ("_conv_trans_2", 2),
+        ],
+    ),
+    36: (
+        [("_conv_1", 2), ("_conv_2", 2), ("_conv_3", 3), ("_conv_4", 3)],
+        "_conv_5",
+        [("_conv_trans_3", 3), ("_conv_trans_4", 3), ("_conv_trans_5", 2), ("_conv_trans_6", 2)],
+    ),
+    48: (
+        [("_conv_1", 2), ("_conv_2", 2), ("_conv_A", 2), ("_conv_B", 2), ("_conv_3", 3)],
+        "_conv_4",
+        [
+            ("_conv_trans_2", 3),
+            ("_conv_trans_A", 2),
+            ("_conv_trans_B", 2),
+            ("_conv_trans_3", 2),
+            ("_conv_trans_4", 2),
+        ],
+    ),
 }
 
 
 class _Residual(nn.Module):
     def __init__(self, h: int, rh: int) -> None:
         super().__init__()
-        self._block = nn.Sequential(nn.ReLU(), nn.Conv1d(h, rh, 3, padding=1, bias=False),
-                                    nn.ReLU(), nn.Conv1d(rh, h, 1, bias=False))
+        self._block = nn.Sequential(
+            nn.ReLU(),
+            nn.Conv1d(h, rh, 3, padding=1, bias=False),
+            nn.ReLU(),
+            nn.Conv1d(rh, h, 1, bias=False),
+        )
 
 
 class _Stack(nn.Module):
@@ -68,8 +90,7 @@ class TotemShaped(nn.Module):
         self.decoder._residual_stack = _Stack(h, rh, n)
         widths = [h] * (len(dec) - 1) + [h // 2, 1]
         for i, (name, s) in enumerate(dec):
-            setattr(self.decoder, name,
-                    nn.ConvTranspose1d(widths[i], widths[i + 1], s + 2, s, 1))
+            setattr(self.decoder, name, nn.ConvTranspose1d(widths[i], widths[i + 1], s + 2, s, 1))
         self.vq._embedding = nn.Embedding(cfg.num_embeddings, cfg.embedding_dim)
 
 
@@ -95,11 +116,11 @@ def totem_forward(sd: dict, cfg: ModelConfig, x: torch.Tensor) -> torch.Tensor:
     z = conv("encoder._pre_vq_conv", h, pad=0).permute(0, 2, 1)  # [N, L, D]
     book = sd["vq._embedding.weight"]
     q = book[torch.cdist(z.reshape(-1, z.shape[-1]), book).argmin(1)].view_as(z)
-    h = _stack(sd, "decoder", conv("decoder._conv_1", q.permute(0, 2, 1)),
-               cfg.num_residual_layers)
+    h = _stack(sd, "decoder", conv("decoder._conv_1", q.permute(0, 2, 1)), cfg.num_residual_layers)
     for i, (name, s) in enumerate(dec):
-        h = F.conv_transpose1d(h, sd[f"decoder.{name}.weight"], sd[f"decoder.{name}.bias"],
-                               stride=s, padding=1)
+        h = F.conv_transpose1d(
+            h, sd[f"decoder.{name}.weight"], sd[f"decoder.{name}.bias"], stride=s, padding=1
+        )
         h = F.relu(h) if i < len(dec) - 1 else h
     return h[:, 0, :]
 
@@ -107,8 +128,14 @@ def totem_forward(sd: dict, cfg: ModelConfig, x: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize(("factor", "patch"), [(24, 48), (32, 32), (36, 72), (48, 48)])
 def test_extension_names_load_strictly_and_compute_the_same(factor: int, patch: int):
     torch.manual_seed(factor)
-    cfg = ModelConfig(context_points=patch * 2, patch_size=patch, compression_factor=factor,
-                      num_residual_layers=1, revin=False, codebook_init="uniform")
+    cfg = ModelConfig(
+        context_points=patch * 2,
+        patch_size=patch,
+        compression_factor=factor,
+        num_residual_layers=1,
+        revin=False,
+        codebook_init="uniform",
+    )
     model = VQVAE(cfg).eval()
     with torch.no_grad():
         for p in model.parameters():

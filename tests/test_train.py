@@ -22,20 +22,42 @@ from tsvq.report.evaluate import evaluate, load_model, load_split_data
 from tsvq.run import checkpoint
 
 SPEC_DEFAULTS = {
-    "dset": "ettm1", "context_points": 512, "batch_size": 64, "scaler": "standard",
-    "features": "M", "patch_size": 16, "embedding_dim": 32, "num_embeddings": 256,
-    "compression_factor": 4, "block_hidden_size": 64, "num_residual_layers": 2,
-    "res_hidden_size": 32, "commitment_cost": 0.25, "n_epochs": 100, "lr": 1e-4,
-    "weight_decay": 1e-4, "revin": 1, "amp": 1, "save_path": "saved_models/vqvae_only/",
-    "model_id": 1, "num_workers": 0,
+    "dset": "ettm1",
+    "context_points": 512,
+    "batch_size": 64,
+    "scaler": "standard",
+    "features": "M",
+    "patch_size": 16,
+    "embedding_dim": 32,
+    "num_embeddings": 256,
+    "compression_factor": 4,
+    "block_hidden_size": 64,
+    "num_residual_layers": 2,
+    "res_hidden_size": 32,
+    "commitment_cost": 0.25,
+    "n_epochs": 100,
+    "lr": 1e-4,
+    "weight_decay": 1e-4,
+    "revin": 1,
+    "amp": 1,
+    "save_path": "saved_models/vqvae_only/",
+    "model_id": 1,
+    "num_workers": 0,
 }
 NUM = r"-?\d+\.\d{6}"
 EPOCH_LINE = re.compile(
     rf"^Epoch +\d+/\d+ \| Train Loss: {NUM} \(VQ: {NUM}, Recon: {NUM}, Perp: \d+\.\d\d\) "
     rf"\| Valid Loss: {NUM} \(VQ: {NUM}, Recon: {NUM}, Perp: \d+\.\d\d\)$"
 )
-SPEC_HISTORY = ["epoch", "train_loss", "valid_loss", "train_vq_loss", "valid_vq_loss",
-                "train_recon_loss", "valid_recon_loss"]
+SPEC_HISTORY = [
+    "epoch",
+    "train_loss",
+    "valid_loss",
+    "train_vq_loss",
+    "valid_vq_loss",
+    "train_recon_loss",
+    "valid_recon_loss",
+]
 
 
 def test_every_spec_flag_has_its_name_and_default():
@@ -67,8 +89,20 @@ def test_outputs_are_the_specified_files(tiny_run: Path):
 
 
 def test_log_lines_to_the_letter(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    rc = main(["train", "--dset", "etth1", "--channel", "0", "--n_epochs", "2",
-               "--save_path", str(tmp_path), *TINY])
+    rc = main(
+        [
+            "train",
+            "--dset",
+            "etth1",
+            "--channel",
+            "0",
+            "--n_epochs",
+            "2",
+            "--save_path",
+            str(tmp_path),
+            *TINY,
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out.splitlines()
     assert "Model parameters: 78,369" in out
@@ -94,11 +128,32 @@ def test_losses_are_sums_per_series(tiny_run: Path):
 @pytest.mark.parametrize("n_epochs", [6, 3])  # 3: the patience runs out in the last epoch
 def test_early_stopping(tmp_path: Path, capsys: pytest.CaptureFixture[str], n_epochs: int):
     # An lr far below float32 resolution freezes the weights: validation never improves.
-    rc = main(["train", "--dset", "etth1", "--channel", "0", "--n_epochs", str(n_epochs),
-               "--lr", "1e-30",
-               "--weight_decay", "0", "--quantizer", "vq", "--codebook_init", "uniform",
-               "--dead_code_restart", "0", "--patience", "2", "--save_path", str(tmp_path),
-               *TINY])
+    rc = main(
+        [
+            "train",
+            "--dset",
+            "etth1",
+            "--channel",
+            "0",
+            "--n_epochs",
+            str(n_epochs),
+            "--lr",
+            "1e-30",
+            "--weight_decay",
+            "0",
+            "--quantizer",
+            "vq",
+            "--codebook_init",
+            "uniform",
+            "--dead_code_restart",
+            "0",
+            "--patience",
+            "2",
+            "--save_path",
+            str(tmp_path),
+            *TINY,
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     assert out.count("\nEpoch") + out.startswith("Epoch") == 3
@@ -107,9 +162,25 @@ def test_early_stopping(tmp_path: Path, capsys: pytest.CaptureFixture[str], n_ep
 
 def test_spec_script_runs_without_a_progress_bar_in_logs(tmp_path: Path, data_dir: Path):
     proc = subprocess.run(
-        [sys.executable, str(REPO / "vqvae_train.py"), "--dset", "etth1", "--channel", "0",
-         "--n_epochs", "1", "--amp", "0", "--save_path", str(tmp_path), *TINY],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        [
+            sys.executable,
+            str(REPO / "vqvae_train.py"),
+            "--dset",
+            "etth1",
+            "--channel",
+            "0",
+            "--n_epochs",
+            "1",
+            "--amp",
+            "0",
+            "--save_path",
+            str(tmp_path),
+            *TINY,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
         env={"TSVQ_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stderr
@@ -120,8 +191,12 @@ def test_spec_script_runs_without_a_progress_bar_in_logs(tmp_path: Path, data_di
 
 
 def test_spec_help_lists_every_flag():
-    proc = subprocess.run([sys.executable, str(REPO / "vqvae_train.py"), "--help"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "vqvae_train.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0
     for name in SPEC_DEFAULTS:
         assert f"--{name}" in proc.stdout
@@ -143,7 +218,9 @@ def test_spec_help_lists_every_flag():
 def test_bad_flags_are_one_line_and_exit_2(flags: list[str], message: str, tmp_path: Path):
     proc = subprocess.run(
         [sys.executable, "-m", "tsvq", "train", "--save_path", str(tmp_path), *flags],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
@@ -162,18 +239,46 @@ def test_max_steps_bounds_validation_too(tmp_path: Path, monkeypatch: pytest.Mon
         return real(*args, **kwargs)
 
     monkeypatch.setattr(train_mod, "run_epoch", spy)
-    rc = main(["train", "--dset", "etth1", "--n_epochs", "2", "--save_path", str(tmp_path),
-               "--context_points", "96", "--max_steps_per_epoch", "3", "--batch_size", "32"])
+    rc = main(
+        [
+            "train",
+            "--dset",
+            "etth1",
+            "--n_epochs",
+            "2",
+            "--save_path",
+            str(tmp_path),
+            "--context_points",
+            "96",
+            "--max_steps_per_epoch",
+            "3",
+            "--batch_size",
+            "32",
+        ]
+    )
     assert rc == 0
     assert seen == [3, 3, 3, 3]  # train, valid, train, valid: all channels' 20k valid series
 
 
 def test_gradient_choice_is_recorded_and_totems_class_still_loads_the_checkpoint(
-        tmp_path: Path, tiny_run: Path):
+    tmp_path: Path, tiny_run: Path
+):
     from test_totem_compat import Totem
 
-    flags = ["train", "--dset", "etth1", "--n_epochs", "1", *TINY, "--gradient", "rotation",
-             "--dead_code_threshold", "0.1", "--save_path", str(tmp_path)]
+    flags = [
+        "train",
+        "--dset",
+        "etth1",
+        "--n_epochs",
+        "1",
+        *TINY,
+        "--gradient",
+        "rotation",
+        "--dead_code_threshold",
+        "0.1",
+        "--save_path",
+        str(tmp_path),
+    ]
     assert main(flags) == 0
     path = tmp_path / "etth1" / tiny_run.name
     ckpt, ref = torch.load(path, weights_only=True), torch.load(tiny_run, weights_only=True)
@@ -198,13 +303,28 @@ def test_gradient_choice_is_recorded_and_totems_class_still_loads_the_checkpoint
 
 
 @needs_data
-def test_absurd_lr_stops_with_a_message_and_no_checkpoint(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_absurd_lr_stops_with_a_message_and_no_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TSVQ_DATA_DIR", str(DATA_DIR))
-    rc, _out, err = run_cli(["train", "--dset", "illness", "--context_points", "96", "--n_epochs",
-                             "1", "--max_steps_per_epoch", "1", "--save_path",
-                             str(tmp_path / "out"), "--lr", "1e30"])
+    rc, _out, err = run_cli(
+        [
+            "train",
+            "--dset",
+            "illness",
+            "--context_points",
+            "96",
+            "--n_epochs",
+            "1",
+            "--max_steps_per_epoch",
+            "1",
+            "--save_path",
+            str(tmp_path / "out"),
+            "--lr",
+            "1e30",
+        ]
+    )
     assert rc == 1, err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "NaN or inf in epoch 1" in err and "no model had been saved" in err
@@ -216,21 +336,45 @@ def test_huge_values_in_epoch_2_keep_the_epoch_1_checkpoint(tmp_path: Path) -> N
     # 400 rows, one channel; rows 150-152 hold 1e20: finite, but their square is not.
     values = np.sin(np.arange(400) / 5.0)
     values[150:153] = 1e20
-    lines = ["date,OT"] + [f"2020-01-01 {i // 60:02d}:{i % 60:02d}:00,{float(v)!r}"
-                           for i, v in enumerate(values)]
+    lines = ["date,OT"] + [
+        f"2020-01-01 {i // 60:02d}:{i % 60:02d}:00,{float(v)!r}" for i, v in enumerate(values)
+    ]
     (tmp_path / "spiky.csv").write_text("\n".join(lines) + "\n")
     # training windows are rows 0..279 cut in 16s: 265 series, windows 135..152 see the spike.
     # Pick a seed whose epoch 1 (2 batches of 8) misses them and whose epoch 2 hits one.
     spiky = set(range(135, 153))
-    seed = next(s for s in range(1000)
-                if not spiky & set(epoch_order(265, s, 1)[:16].tolist())
-                and spiky & set(epoch_order(265, s, 2)[:16].tolist()))
+    seed = next(
+        s
+        for s in range(1000)
+        if not spiky & set(epoch_order(265, s, 1)[:16].tolist())
+        and spiky & set(epoch_order(265, s, 2)[:16].tolist())
+    )
     save = tmp_path / "out"
-    rc, out, err = run_cli([
-        "train", "--dset", "custom", "--data_path", str(tmp_path / "spiky.csv"),
-        "--context_points", "16", "--batch_size", "8", "--max_steps_per_epoch", "2",
-        "--n_epochs", "3", "--scaler", "none", "--revin", "0", "--seed", str(seed),
-        "--save_path", str(save)])
+    rc, out, err = run_cli(
+        [
+            "train",
+            "--dset",
+            "custom",
+            "--data_path",
+            str(tmp_path / "spiky.csv"),
+            "--context_points",
+            "16",
+            "--batch_size",
+            "8",
+            "--max_steps_per_epoch",
+            "2",
+            "--n_epochs",
+            "3",
+            "--scaler",
+            "none",
+            "--revin",
+            "0",
+            "--seed",
+            str(seed),
+            "--save_path",
+            str(save),
+        ]
+    )
     assert rc == 1, err
     assert "Epoch   1/3" in out and "Epoch   2/3" not in out
     assert "NaN or inf in epoch 2" in err and err.count("\n") == 1
@@ -238,6 +382,7 @@ def test_huge_values_in_epoch_2_keep_the_epoch_1_checkpoint(tmp_path: Path) -> N
     assert str(best) in err
     state = checkpoint.load(best)
     assert state["epoch"] == 0  # epoch 1, counted from 0 as the original does
-    assert all(torch.isfinite(t).all() for t in state["model_state_dict"].values()
-               if t.is_floating_point())
+    assert all(
+        torch.isfinite(t).all() for t in state["model_state_dict"].values() if t.is_floating_point()
+    )
     assert checkpoint.load(best.with_name(best.stem + "_last.pth"))["epoch"] == 0

@@ -37,5 +37,9 @@ def test_without_statistics_only_the_scaler_is_undone(windows) -> None:
     scaled = (x - scaler.shift[:, None]) / scaler.scale[:, None]
     back = original_units(torch.from_numpy(scaled), scaler)
     torch.testing.assert_close(back, torch.from_numpy(x), rtol=1e-5, atol=1e-3)
-    np.testing.assert_allclose(back.numpy().transpose(0, 2, 1),
-                               scaler.inverse(scaled.transpose(0, 2, 1)), rtol=1e-6, atol=1e-4)
+    np.testing.assert_allclose(
+        back.numpy().transpose(0, 2, 1),
+        scaler.inverse(scaled.transpose(0, 2, 1)),
+        rtol=1e-6,
+        atol=1e-4,
+    )

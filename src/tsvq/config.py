@@ -35,13 +35,21 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("n_epochs", "batch_size", "patience"):
-            _need(self, name, _int(getattr(self, name)) and getattr(self, name) >= 1,
-                  "a positive integer")
+            _need(
+                self,
+                name,
+                _int(getattr(self, name)) and getattr(self, name) >= 1,
+                "a positive integer",
+            )
         for name in ("max_steps_per_epoch", "threads"):
             v = getattr(self, name)
             _need(self, name, v is None or _int(v) and v >= 1, "a positive integer or None")
-        _need(self, "seed", _int(self.seed) and 0 <= self.seed <= MAX_SEED,
-              f"an integer from 0 to {MAX_SEED}")
+        _need(
+            self,
+            "seed",
+            _int(self.seed) and 0 <= self.seed <= MAX_SEED,
+            f"an integer from 0 to {MAX_SEED}",
+        )
         for name, low in (("lr", 0.0), ("grad_clip", 0.0)):
             v = getattr(self, name)
             _need(self, name, _real(v) and v > low, "a finite number > 0")
@@ -51,10 +59,18 @@ class TrainConfig:
         _need(self, "select_by", self.select_by in SELECT_BY, f"one of {', '.join(SELECT_BY)}")
         for name in ("amp", "resume"):
             _need(self, name, isinstance(getattr(self, name), bool), "true or false")
-        _need(self, "device", isinstance(self.device, str) and bool(self.device),
-              f"one of {', '.join(DEVICES)} or a torch device name")
-        _need(self, "log_dir", self.log_dir is None or isinstance(self.log_dir, str),
-              "a folder name or None")
+        _need(
+            self,
+            "device",
+            isinstance(self.device, str) and bool(self.device),
+            f"one of {', '.join(DEVICES)} or a torch device name",
+        )
+        _need(
+            self,
+            "log_dir",
+            self.log_dir is None or isinstance(self.log_dir, str),
+            "a folder name or None",
+        )
 
 
 def _int(v: object) -> bool:

@@ -39,10 +39,22 @@ class TrainingDiverged(TsvqError):
 
     exit_status = 1  # the run failed; not a usage error
 
-    def __init__(self, epoch: int, train_loss: float, val_loss: float, best: Path, last: Path,
-                 best_epoch: int, saved_epoch: int | None, lr: float) -> None:
-        kept = (f"the best model (epoch {best_epoch}) stays in {best}" if best_epoch
-                else "no model had been saved")
+    def __init__(
+        self,
+        epoch: int,
+        train_loss: float,
+        val_loss: float,
+        best: Path,
+        last: Path,
+        best_epoch: int,
+        saved_epoch: int | None,
+        lr: float,
+    ) -> None:
+        kept = (
+            f"the best model (epoch {best_epoch}) stays in {best}"
+            if best_epoch
+            else "no model had been saved"
+        )
         if saved_epoch is not None:
             kept += f", the state after epoch {saved_epoch} in {last}"
         super().__init__(
@@ -59,6 +71,8 @@ class TrainingInterrupted(KeyboardInterrupt):
         if saved_epoch is None:
             note = "no epoch had finished, nothing to resume from"
         else:
-            note = (f"the state after epoch {saved_epoch} is saved in {last}; "
-                    "continue with the same flags and --resume")
+            note = (
+                f"the state after epoch {saved_epoch} is saved in {last}; "
+                "continue with the same flags and --resume"
+            )
         super().__init__(f"training stopped; {note}")

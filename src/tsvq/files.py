@@ -70,8 +70,9 @@ def stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
     return sorted(final.parent.glob(f".{glob.escape(final.name)}.*.tmp"))
 
 
-def write_failed(path: str | os.PathLike[str], exc: BaseException,
-                 where: str | os.PathLike[str] | None = None) -> WriteFailed:
+def write_failed(
+    path: str | os.PathLike[str], exc: BaseException, where: str | os.PathLike[str] | None = None
+) -> WriteFailed:
     """One line naming the file and why it could not be written.
 
     torch and safetensors lose the errno, so their reason is recovered from the file system:
@@ -139,7 +140,6 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write `obj` as indented JSON to `path` atomically."""
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
-
 
 
 @contextlib.contextmanager

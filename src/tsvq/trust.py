@@ -87,7 +87,8 @@ def unsealed(tree: dict[str, Any], sealed: Any) -> str | None:
     """What differs between `tree` and the map `seal` made of it when it was written:
     "FIELD was changed", "... dropped" or "... added"; None when every field matches."""
     if not isinstance(sealed, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in sealed.items()):
+        isinstance(k, str) and isinstance(v, str) for k, v in sealed.items()
+    ):
         return "its digest itself is damaged (not a map of field names to digests)"
     seen = set()
     for keys, value in leaves(tree):
@@ -109,8 +110,12 @@ def unsealed(tree: dict[str, Any], sealed: Any) -> str | None:
 
 # declared types of plain dataclass fields -> what a stored value may be (bool is no int here)
 PLAIN: dict[str, tuple[type, ...]] = {
-    "int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
-    "int | None": (int, type(None)), "str | None": (str, type(None)),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "str": (str,),
+    "int | None": (int, type(None)),
+    "str | None": (str, type(None)),
 }
 
 
@@ -125,9 +130,17 @@ def is_kind(value: Any, kinds: tuple[type, ...]) -> bool:
 
 # ModelConfig fields that shape what a model computes: a file must state each (the others, such
 # as the quantizer's training settings, take their defaults in files older than the field)
-ARCHITECTURE = ("context_points", "patch_size", "embedding_dim", "num_embeddings",
-                "compression_factor", "block_hidden_size", "num_residual_layers",
-                "res_hidden_size", "revin")
+ARCHITECTURE = (
+    "context_points",
+    "patch_size",
+    "embedding_dim",
+    "num_embeddings",
+    "compression_factor",
+    "block_hidden_size",
+    "num_residual_layers",
+    "res_hidden_size",
+    "revin",
+)
 
 
 def typed(cls: type, d: Any, where: str, required: tuple[str, ...] = ()) -> Any:
@@ -148,8 +161,10 @@ def typed(cls: type, d: Any, where: str, required: tuple[str, ...] = ()) -> Any:
         kinds = PLAIN.get(str(f.type))
         if kinds and f.name in d and not is_kind(d[f.name], kinds):
             got = d[f.name] if isinstance(d[f.name], float) else type(d[f.name]).__name__
-            raise TsvqError(f"{where}[{f.name!r}] is {got}, expected {f.type}"
-                            f"{' (finite)' if float in kinds else ''}")
+            raise TsvqError(
+                f"{where}[{f.name!r}] is {got}, expected {f.type}"
+                f"{' (finite)' if float in kinds else ''}"
+            )
     try:
         return cls(**d)
     except (TypeError, ValueError) as exc:
@@ -174,8 +189,10 @@ def scaler_problem(scaler: Any, n: int | None = None) -> str | None:
             return f"{name} holds a value beyond float32"
     if not len(arrays["shift"]) == len(arrays["scale"]) == (n or len(arrays["shift"])) > 0:
         want = f"{n}" if n else "the same, non-zero"
-        return (f"has {len(arrays['shift'])} shift(s) and {len(arrays['scale'])} scale(s), "
-                f"expected {want} (one per channel)")
+        return (
+            f"has {len(arrays['shift'])} shift(s) and {len(arrays['scale'])} scale(s), "
+            f"expected {want} (one per channel)"
+        )
     if not (arrays["scale"] > 0).all():
         return "has a scale that is not positive (each channel's must be > 0)"
     return None

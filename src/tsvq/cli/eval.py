@@ -10,15 +10,21 @@ from tsvq.data.windows import SPLITS
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True,
-                   help="a .pth written by tsvq train or by the original vqvae_train.py, a "
-                        "folder written by tsvq export, or a Hugging Face Hub repo id")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="a .pth written by tsvq train or by the original vqvae_train.py, a "
+        "folder written by tsvq export, or a Hugging Face Hub repo id",
+    )
     p.add_argument("--split", default="test", choices=SPLITS, help="rows to evaluate")
-    p.add_argument("--root_path", default=None,
-                   help="data directory, if the data moved since training")
-    p.add_argument("--data_path", default=None,
-                   help="the CSV of a tokenizer trained on --dset custom, if its source does not "
-                        "record it")
+    p.add_argument(
+        "--root_path", default=None, help="data directory, if the data moved since training"
+    )
+    p.add_argument(
+        "--data_path",
+        default=None,
+        help="the CSV of a tokenizer trained on --dset custom, if its source does not record it",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_device_arg(p)
 
@@ -28,7 +34,6 @@ def run(args: argparse.Namespace) -> int:
     from tsvq.runtime.device import pick_device
 
     loaded = load_model(args.checkpoint, pick_device(args.device))
-    result = evaluate(loaded, load_split_data(loaded, args.root_path, args.data_path),
-                      args.split)
+    result = evaluate(loaded, load_split_data(loaded, args.root_path, args.data_path), args.split)
     print(json.dumps(result) if args.json else format_table(result))
     return 0

@@ -85,18 +85,26 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        if ("%(default)" in text or not action.option_strings or action.required
-                or action.default in (None, False, argparse.SUPPRESS)):
+        if (
+            "%(default)" in text
+            or not action.option_strings
+            or action.required
+            or action.default in (None, False, argparse.SUPPRESS)
+        ):
             return text
         return f"{text} (default: %(default)s)" if text else "default: %(default)s"
 
 
 def comma_list(text: str) -> list[str]:
-    """"a,b,,c" -> ["a", "b", "c"]."""
+    """ "a,b,,c" -> ["a", "b", "c"]."""
     return [item for item in text.split(",") if item]
 
 
 def add_device_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """`--device`, with one default for every command: a GPU when there is one."""
-    p.add_argument("--device", default="auto", choices=DEVICES,
-                   help="where to compute: auto picks CUDA when a GPU is available, else the CPU")
+    p.add_argument(
+        "--device",
+        default="auto",
+        choices=DEVICES,
+        help="where to compute: auto picks CUDA when a GPU is available, else the CPU",
+    )

@@ -22,21 +22,41 @@ from tsvq.runtime.signals import command_signals, interrupted_status
 
 # name -> (help, "module:add_args_function", "module:handler_function"); modules load lazily
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "train": ("train a VQ-VAE tokenizer (the specification's trainer)",
-              "tsvq.cli.train:add_args", "tsvq.cli.train:run"),
-    "eval": ("reconstruction error and codebook usage of a checkpoint over a split",
-             "tsvq.cli.eval:add_args", "tsvq.cli.eval:run"),
-    "plot": ("PNG plots: loss curves, reconstructions, code usage",
-             "tsvq.cli.plot:add_args", "tsvq.cli.plot:run"),
-    "data": ("list the benchmark datasets, or download them and verify their sha256",
-             "tsvq.cli.data:add_args", "tsvq.cli.data:run"),
-    "encode": ("encode a split of a dataset into codes (.npz) with a trained tokenizer",
-               "tsvq.cli.tokens:add_encode_args", "tsvq.cli.tokens:run_encode"),
-    "decode": ("decode a tokens file back into windows in original units (.npz)",
-               "tsvq.cli.tokens:add_decode_args", "tsvq.cli.tokens:run_decode"),
-    "export": ("export a checkpoint as a Hugging Face style folder (config.json, "
-               "model.safetensors)",
-               "tsvq.cli.tokens:add_export_args", "tsvq.cli.tokens:run_export"),
+    "train": (
+        "train a VQ-VAE tokenizer (the specification's trainer)",
+        "tsvq.cli.train:add_args",
+        "tsvq.cli.train:run",
+    ),
+    "eval": (
+        "reconstruction error and codebook usage of a checkpoint over a split",
+        "tsvq.cli.eval:add_args",
+        "tsvq.cli.eval:run",
+    ),
+    "plot": (
+        "PNG plots: loss curves, reconstructions, code usage",
+        "tsvq.cli.plot:add_args",
+        "tsvq.cli.plot:run",
+    ),
+    "data": (
+        "list the benchmark datasets, or download them and verify their sha256",
+        "tsvq.cli.data:add_args",
+        "tsvq.cli.data:run",
+    ),
+    "encode": (
+        "encode a split of a dataset into codes (.npz) with a trained tokenizer",
+        "tsvq.cli.tokens:add_encode_args",
+        "tsvq.cli.tokens:run_encode",
+    ),
+    "decode": (
+        "decode a tokens file back into windows in original units (.npz)",
+        "tsvq.cli.tokens:add_decode_args",
+        "tsvq.cli.tokens:run_decode",
+    ),
+    "export": (
+        "export a checkpoint as a Hugging Face style folder (config.json, model.safetensors)",
+        "tsvq.cli.tokens:add_export_args",
+        "tsvq.cli.tokens:run_export",
+    ),
 }
 
 
@@ -48,22 +68,22 @@ def _resolve(ref: str) -> Callable:
 # What each command reads and writes, shown under its --help.
 READS_WRITES: dict[str, str] = {
     "train": "reads:  the --dset CSV from --root_path, else $TSVQ_DATA_DIR, else "
-             "~/.local/share/tsvq,\n        else (ETT only) the copy inside tsvq\n"
-             "writes: {save_path}/{dset}/{model_name}.pth (best), _last.pth (for --resume),\n"
-             "        _history.csv (one row per epoch), _config.json;\n"
-             "        with --log_dir, TensorBoard event files in {log_dir}/{model_name}/",
+    "~/.local/share/tsvq,\n        else (ETT only) the copy inside tsvq\n"
+    "writes: {save_path}/{dset}/{model_name}.pth (best), _last.pth (for --resume),\n"
+    "        _history.csv (one row per epoch), _config.json;\n"
+    "        with --log_dir, TensorBoard event files in {log_dir}/{model_name}/",
     "eval": "reads:  the checkpoint and the dataset it was trained on\n"
-            "writes: nothing; prints a table (or --json) on stdout",
+    "writes: nothing; prints a table (or --json) on stdout",
     "plot": "reads:  the checkpoint, its _history.csv and its dataset\n"
-            "writes: loss_curves.png, reconstructions.png, code_usage.png into --out",
+    "writes: loss_curves.png, reconstructions.png, code_usage.png into --out",
     "data": "reads:  the data directory; the network for download\n"
-            "writes: verified CSV files into the data directory (download)",
+    "writes: verified CSV files into the data directory (download)",
     "encode": "reads:  a checkpoint or exported folder and a dataset split\n"
-              "writes: --out, an .npz of codes and the statistics decode needs",
+    "writes: --out, an .npz of codes and the statistics decode needs",
     "decode": "reads:  a checkpoint or exported folder and an .npz from tsvq encode\n"
-              "writes: --out, an .npz of windows in original units",
+    "writes: --out, an .npz of windows in original units",
     "export": "reads:  a checkpoint\n"
-              "writes: the --out folder: config.json, model.safetensors, README.md",
+    "writes: the --out folder: config.json, model.safetensors, README.md",
 }
 
 
@@ -73,14 +93,16 @@ def build_parser(only: str | None = "*") -> Parser:
     `tsvq --version` and a mistyped command add none and answer at once."""
     from tsvq import __version__
 
-    parser = Parser(prog="tsvq", description="VQ-VAE tokenizers for time series",
-                    formatter_class=HelpFormatter)
+    parser = Parser(
+        prog="tsvq", description="VQ-VAE tokenizers for time series", formatter_class=HelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"tsvq {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name, (help_text, add, handler) in COMMANDS.items():
         description = f"{help_text}\n\n{READS_WRITES[name]}" if name in READS_WRITES else help_text
-        p = sub.add_parser(name, help=help_text, description=description,
-                           formatter_class=HelpFormatter)
+        p = sub.add_parser(
+            name, help=help_text, description=description, formatter_class=HelpFormatter
+        )
         if only in ("*", name):
             _resolve(add)(p)
         p.set_defaults(handler=handler)
@@ -101,7 +123,7 @@ def _with_config(parser: Parser, argv: list[str], config: str) -> argparse.Names
     tokens = config_tokens(config, train)
     train.parse_args(tokens)  # the saved values alone pass every check typed flags pass
     i = argv.index("train")
-    return parser.parse_args([*argv[:i + 1], *tokens, *argv[i + 1:]])
+    return parser.parse_args([*argv[: i + 1], *tokens, *argv[i + 1 :]])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

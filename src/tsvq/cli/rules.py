@@ -25,8 +25,10 @@ class Rule:
 def _named_dataset(a: argparse.Namespace) -> str | None:
     dset = getattr(a, "dset", None)
     if dset is not None and dset != "custom":
-        return f"with --dset {dset}, which is read from the data directory (--root_path); " \
-               "--data_path is for --dset custom"
+        return (
+            f"with --dset {dset}, which is read from the data directory (--root_path); "
+            "--data_path is for --dset custom"
+        )
     return None
 
 
@@ -39,12 +41,32 @@ def _absolute_data_path(a: argparse.Namespace) -> str | None:
 RULES: tuple[Rule, ...] = (
     Rule("data_path", ("train", "encode"), _named_dataset),
     Rule("root_path", ("train", "encode"), _absolute_data_path),
-    Rule("ema_decay", ("train",), lambda a: "with --quantizer vq (its codebook is learned by "
-         "gradient; --ema_decay is for --quantizer ema)" if a.quantizer == "vq" else None),
-    Rule("channel", ("train",), lambda a: "with --features S, which selects the one target "
-         "column" if a.features == "S" else None),
-    Rule("patience", ("train",), lambda a: f"with --n_epochs {a.n_epochs}: early stopping needs "
-         "more epochs than --patience" if a.patience >= a.n_epochs else None),
+    Rule(
+        "ema_decay",
+        ("train",),
+        lambda a: (
+            "with --quantizer vq (its codebook is learned by "
+            "gradient; --ema_decay is for --quantizer ema)"
+            if a.quantizer == "vq"
+            else None
+        ),
+    ),
+    Rule(
+        "channel",
+        ("train",),
+        lambda a: (
+            "with --features S, which selects the one target column" if a.features == "S" else None
+        ),
+    ),
+    Rule(
+        "patience",
+        ("train",),
+        lambda a: (
+            f"with --n_epochs {a.n_epochs}: early stopping needs more epochs than --patience"
+            if a.patience >= a.n_epochs
+            else None
+        ),
+    ),
 )
 
 

@@ -20,15 +20,15 @@ from tsvq.errors import TsvqError
 # In a record, but not a setting to repeat: the command, the record itself, resuming, and what
 # follows from other settings (the channel count from the data, the original's dset_finetune
 # from --dset).
-NOT_REPEATED = frozenset({"command", "handler", "config", "resume", "n_channels",
-                          "dset_finetune"})
+NOT_REPEATED = frozenset({"command", "handler", "config", "resume", "n_channels", "dset_finetune"})
 
 
 def read_args(path: Path) -> dict[str, Any]:
     """The flags a run record holds, as a dict; one clear error for anything else."""
     if not path.is_file():
-        raise TsvqError(f"--config {path}: no such file (give a run's .pth, _run.json or "
-                        "_config.json)")
+        raise TsvqError(
+            f"--config {path}: no such file (give a run's .pth, _run.json or _config.json)"
+        )
     from tsvq.run import checkpoint
 
     if path.suffix == ".pth":
@@ -39,9 +39,11 @@ def read_args(path: Path) -> dict[str, Any]:
     record = _json(path)
     if record.get("format") == checkpoint.FORMAT:  # tsvq's _run.json
         if record.get("format_version") != checkpoint.FORMAT_VERSION:
-            raise TsvqError(f"--config {path}: run-record version "
-                            f"{record.get('format_version')!r}; this tsvq reads "
-                            f"{checkpoint.FORMAT_VERSION}")
+            raise TsvqError(
+                f"--config {path}: run-record version "
+                f"{record.get('format_version')!r}; this tsvq reads "
+                f"{checkpoint.FORMAT_VERSION}"
+            )
         args = record.get("args")
     else:
         args = record.get("args", record)
@@ -56,8 +58,9 @@ def _json(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise TsvqError(f"--config {path}: not a JSON run record ({exc})") from None
     if not isinstance(record, dict):
-        raise TsvqError(f"--config {path}: a run record is a JSON object, got "
-                        f"{type(record).__name__}")
+        raise TsvqError(
+            f"--config {path}: a run record is a JSON object, got {type(record).__name__}"
+        )
     return record
 
 
@@ -68,8 +71,10 @@ def config_tokens(path: str, parser: argparse.ArgumentParser) -> list[str]:
     actions = {a.dest: a for a in parser._actions if a.option_strings and a.dest != "help"}
     unknown = sorted(k for k in saved if k not in actions and k not in NOT_REPEATED)
     if unknown:
-        raise TsvqError(f"--config {p}: unknown field(s) {', '.join(map(repr, unknown[:8]))}; "
-                        "a run record holds tsvq train flags (see tsvq train --help)")
+        raise TsvqError(
+            f"--config {p}: unknown field(s) {', '.join(map(repr, unknown[:8]))}; "
+            "a run record holds tsvq train flags (see tsvq train --help)"
+        )
     tokens: list[str] = []
     for dest, value in saved.items():
         if dest in NOT_REPEATED or value is None:

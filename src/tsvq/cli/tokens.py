@@ -14,47 +14,86 @@ from tsvq.tokens.gaps import MISSING
 
 
 def _add_common(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--checkpoint", required=True,
-                   help="a training checkpoint (.pth), a folder written by `tsvq export`, or a "
-                        "Hugging Face Hub repo id")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="a training checkpoint (.pth), a folder written by `tsvq export`, or a "
+        "Hugging Face Hub repo id",
+    )
     p.add_argument("--out", required=True, help=what)
-    p.add_argument("--batch_size", type=positive_int, default=None,
-                   help="windows per forward pass (default: about 512 training windows' values)")
+    p.add_argument(
+        "--batch_size",
+        type=positive_int,
+        default=None,
+        help="windows per forward pass (default: about 512 training windows' values)",
+    )
     add_device_arg(p)
 
 
 def add_encode_args(p: argparse.ArgumentParser) -> None:
     _add_common(p, "tokens file to write (.npz)")
-    p.add_argument("--dset", default=None, choices=DATASET_NAMES,
-                   help="dataset to encode (default: the one the tokenizer was trained on)")
-    p.add_argument("--root_path", default=None,
-                   help="data directory (default: $TSVQ_DATA_DIR, else ~/.local/share/tsvq, "
-                        "else for ETT the copy inside tsvq)")
-    p.add_argument("--data_path", default=None,
-                   help="CSV file for --dset custom: a date column, then any numeric columns")
-    p.add_argument("--split", default="test", choices=(*SPLITS, "all"),
-                   help="rows to encode, cut as in training, or all: the whole file "
-                        "(default test)")
-    p.add_argument("--stride", type=positive_int, default=1,
-                   help="rows between window starts (default 1: every window)")
-    p.add_argument("--context_points", type=positive_int, default=None,
-                   help="window length T, any multiple of patch_size (default: the training one)")
-    p.add_argument("--missing", default="error", choices=MISSING,
-                   help="blank, NaN or inf cells: refuse them (default), or fill them linearly "
-                        "along time in each window and store the mask of affected tokens")
+    p.add_argument(
+        "--dset",
+        default=None,
+        choices=DATASET_NAMES,
+        help="dataset to encode (default: the one the tokenizer was trained on)",
+    )
+    p.add_argument(
+        "--root_path",
+        default=None,
+        help="data directory (default: $TSVQ_DATA_DIR, else ~/.local/share/tsvq, "
+        "else for ETT the copy inside tsvq)",
+    )
+    p.add_argument(
+        "--data_path",
+        default=None,
+        help="CSV file for --dset custom: a date column, then any numeric columns",
+    )
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=(*SPLITS, "all"),
+        help="rows to encode, cut as in training, or all: the whole file (default test)",
+    )
+    p.add_argument(
+        "--stride",
+        type=positive_int,
+        default=1,
+        help="rows between window starts (default 1: every window)",
+    )
+    p.add_argument(
+        "--context_points",
+        type=positive_int,
+        default=None,
+        help="window length T, any multiple of patch_size (default: the training one)",
+    )
+    p.add_argument(
+        "--missing",
+        default="error",
+        choices=MISSING,
+        help="blank, NaN or inf cells: refuse them (default), or fill them linearly "
+        "along time in each window and store the mask of affected tokens",
+    )
 
 
 def add_decode_args(p: argparse.ArgumentParser) -> None:
-    _add_common(p, "file to write (.npz) with x [n_windows, T, n_channels], start, columns "
-                   "(and mask, if the tokens have one)")
+    _add_common(
+        p,
+        "file to write (.npz) with x [n_windows, T, n_channels], start, columns "
+        "(and mask, if the tokens have one)",
+    )
     p.add_argument("--tokens", required=True, help="tokens file written by `tsvq encode`")
 
 
 def add_export_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True,
-                   help="a training checkpoint (.pth), an exported folder or a Hub repo id")
-    p.add_argument("--out", required=True,
-                   help="folder to write: config.json, model.safetensors, README.md")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="a training checkpoint (.pth), an exported folder or a Hub repo id",
+    )
+    p.add_argument(
+        "--out", required=True, help="folder to write: config.json, model.safetensors, README.md"
+    )
 
 
 def run_encode(args: argparse.Namespace) -> int:
@@ -64,11 +103,22 @@ def run_encode(args: argparse.Namespace) -> int:
     _check_out_file(args.out)
     tok = load(args.checkpoint, device=args.device)
     dset, path = source_of(tok, args.dset, args.root_path, args.data_path)
-    n, c, t = encode_csv(tok, path, dset, args.split, args.stride, args.context_points,
-                         args.missing, args.out, args.batch_size)
-    print(f"Encoded {n} windows of {t} steps x {c} channel(s) ({args.split} of {dset}, stride "
-          f"{args.stride}) into codes [{n}, {c}, {t // tok.cfg.compression_factor}]; wrote "
-          f"{args.out}")
+    n, c, t = encode_csv(
+        tok,
+        path,
+        dset,
+        args.split,
+        args.stride,
+        args.context_points,
+        args.missing,
+        args.out,
+        args.batch_size,
+    )
+    print(
+        f"Encoded {n} windows of {t} steps x {c} channel(s) ({args.split} of {dset}, stride "
+        f"{args.stride}) into codes [{n}, {c}, {t // tok.cfg.compression_factor}]; wrote "
+        f"{args.out}"
+    )
     return 0
 
 
@@ -78,8 +128,9 @@ def run_decode(args: argparse.Namespace) -> int:
 
     _check_out_file(args.out)
     tok = load(args.checkpoint, device=args.device)
-    shape = decode_file(tok, args.tokens, args.out, args.batch_size,
-                        f"--checkpoint {args.checkpoint}")
+    shape = decode_file(
+        tok, args.tokens, args.out, args.batch_size, f"--checkpoint {args.checkpoint}"
+    )
     print(f"Decoded {shape[0]} windows into x {shape} (original units); wrote {args.out}")
     return 0
 
@@ -90,8 +141,10 @@ def run_export(args: argparse.Namespace) -> int:
 
     tok = load(args.checkpoint)
     out = export(tok, args.out)
-    print(f"Exported tokenizer {tok.fingerprint()} to {out}/ (config.json, model.safetensors); "
-          f"load it with Tokenizer.from_pretrained({str(out)!r})")
+    print(
+        f"Exported tokenizer {tok.fingerprint()} to {out}/ (config.json, model.safetensors); "
+        f"load it with Tokenizer.from_pretrained({str(out)!r})"
+    )
     return 0
 
 

@@ -29,8 +29,15 @@ if TYPE_CHECKING:  # these import torch: loaded only when the command runs
 def add_args(p: argparse.ArgumentParser) -> None:
     """`tsvq train`'s flags: the specification's, with the same names and defaults, and tsvq's,
     in the groups `--help` shows."""
-    for add in (_data_args, _source_args, _model_args, _codebook_args, _optimiser_args,
-                _run_args, _output_args):
+    for add in (
+        _data_args,
+        _source_args,
+        _model_args,
+        _codebook_args,
+        _optimiser_args,
+        _run_args,
+        _output_args,
+    ):
         add(p)
 
 
@@ -39,128 +46,250 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     from tsvq.data.windows import FEATURES, SCALERS
 
     g = p.add_argument_group("data: which series, cut into windows how")
-    g.add_argument("--dset", default="ettm1", choices=DATASET_NAMES,
-                   help="benchmark dataset, or custom with --data_path")
-    g.add_argument("--context_points", type=positive_int, default=512,
-                   help="window length in time steps")
-    g.add_argument("--batch_size", type=positive_int, default=64,
-                   help="series per step, per process under torchrun")
-    g.add_argument("--num_workers", type=non_negative_int, default=0,
-                   help="accepted for compatibility; batches are gathered in-process from one "
-                        "array, which needs no worker processes")
-    g.add_argument("--scaler", default="standard", choices=SCALERS,
-                   help="scaling fitted on the training rows")
-    g.add_argument("--features", default="M", choices=FEATURES,
-                   help="M all channels, S the target only, MS all with the target last")
+    g.add_argument(
+        "--dset",
+        default="ettm1",
+        choices=DATASET_NAMES,
+        help="benchmark dataset, or custom with --data_path",
+    )
+    g.add_argument(
+        "--context_points", type=positive_int, default=512, help="window length in time steps"
+    )
+    g.add_argument(
+        "--batch_size",
+        type=positive_int,
+        default=64,
+        help="series per step, per process under torchrun",
+    )
+    g.add_argument(
+        "--num_workers",
+        type=non_negative_int,
+        default=0,
+        help="accepted for compatibility; batches are gathered in-process from one "
+        "array, which needs no worker processes",
+    )
+    g.add_argument(
+        "--scaler", default="standard", choices=SCALERS, help="scaling fitted on the training rows"
+    )
+    g.add_argument(
+        "--features",
+        default="M",
+        choices=FEATURES,
+        help="M all channels, S the target only, MS all with the target last",
+    )
 
 
 def _source_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data: where the file is, which channels")
-    g.add_argument("--root_path", default=None,
-                   help="data directory (default: $TSVQ_DATA_DIR, else ~/.local/share/tsvq, "
-                        "else for ETT the copy inside tsvq)")
+    g.add_argument(
+        "--root_path",
+        default=None,
+        help="data directory (default: $TSVQ_DATA_DIR, else ~/.local/share/tsvq, "
+        "else for ETT the copy inside tsvq)",
+    )
     g.add_argument("--data_path", default=None, help="CSV file for --dset custom")
     g.add_argument("--target", default="OT", help="target column for S and MS")
-    g.add_argument("--channel", type=non_negative_int, default=None,
-                   help="train on this channel index alone (default: every channel)")
+    g.add_argument(
+        "--channel",
+        type=non_negative_int,
+        default=None,
+        help="train on this channel index alone (default: every channel)",
+    )
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model: encoder, codebook size, decoder")
-    g.add_argument("--patch_size", type=positive_int, default=16,
-                   help="time steps per patch; each patch is encoded on its own")
-    g.add_argument("--embedding_dim", type=positive_int, default=32,
-                   help="length of each codebook vector")
-    g.add_argument("--num_embeddings", type=positive_int, default=256,
-                   help="codebook size: the number of distinct tokens")
-    g.add_argument("--compression_factor", type=positive_int, default=4,
-                   help="time steps per token: 4, 8, 12 or 16 (any 4 x 2^a x 3^b dividing "
-                        "patch_size)")
-    g.add_argument("--block_hidden_size", type=positive_int, default=64,
-                   help="channels of the encoder and decoder convolutions")
-    g.add_argument("--num_residual_layers", type=non_negative_int, default=2,
-                   help="residual blocks in the encoder and in the decoder")
-    g.add_argument("--res_hidden_size", type=positive_int, default=32,
-                   help="channels inside each residual block")
-    g.add_argument("--commitment_cost", type=non_negative_float, default=0.25,
-                   help="weight of the loss term pulling encoder outputs towards their codes")
+    g.add_argument(
+        "--patch_size",
+        type=positive_int,
+        default=16,
+        help="time steps per patch; each patch is encoded on its own",
+    )
+    g.add_argument(
+        "--embedding_dim", type=positive_int, default=32, help="length of each codebook vector"
+    )
+    g.add_argument(
+        "--num_embeddings",
+        type=positive_int,
+        default=256,
+        help="codebook size: the number of distinct tokens",
+    )
+    g.add_argument(
+        "--compression_factor",
+        type=positive_int,
+        default=4,
+        help="time steps per token: 4, 8, 12 or 16 (any 4 x 2^a x 3^b dividing patch_size)",
+    )
+    g.add_argument(
+        "--block_hidden_size",
+        type=positive_int,
+        default=64,
+        help="channels of the encoder and decoder convolutions",
+    )
+    g.add_argument(
+        "--num_residual_layers",
+        type=non_negative_int,
+        default=2,
+        help="residual blocks in the encoder and in the decoder",
+    )
+    g.add_argument(
+        "--res_hidden_size",
+        type=positive_int,
+        default=32,
+        help="channels inside each residual block",
+    )
+    g.add_argument(
+        "--commitment_cost",
+        type=non_negative_float,
+        default=0.25,
+        help="weight of the loss term pulling encoder outputs towards their codes",
+    )
 
 
 def _codebook_args(p: argparse.ArgumentParser) -> None:
     from tsvq.model.quantizer import CODEBOOK_INITS, GRADIENTS, QUANTIZERS
 
     g = p.add_argument_group("codebook: keeping every code in use")
-    g.add_argument("--quantizer", default="ema", choices=QUANTIZERS,
-                   help="ema: codebook as a moving average of its vectors; vq: learned by "
-                        "gradient")
-    g.add_argument("--codebook_init", default="kmeans", choices=CODEBOOK_INITS,
-                   help="kmeans on the first batch's encoder outputs, or the original uniform")
-    g.add_argument("--dead_code_restart", type=non_negative_int, default=50,
-                   help="every N steps re-seed codes unused since the last check (0: off)")
-    g.add_argument("--dead_code_threshold", type=non_negative_float, default=0.0,
-                   help="a code counts as dead when used at most this fraction of an even "
-                        "share since the last check (0: only unused codes)")
-    g.add_argument("--ema_decay", type=positive_float, default=0.99,
-                   help="moving-average decay of the ema codebook, in (0, 1)")
-    g.add_argument("--gradient", default="ste", choices=GRADIENTS,
-                   help="gradient through the quantizer: ste (straight-through, the "
-                        "original's), rotation (rotation trick, Fifty et al. 2024) or "
-                        "rotation_unscaled (its rotation without the |q|/|z| rescaling)")
+    g.add_argument(
+        "--quantizer",
+        default="ema",
+        choices=QUANTIZERS,
+        help="ema: codebook as a moving average of its vectors; vq: learned by gradient",
+    )
+    g.add_argument(
+        "--codebook_init",
+        default="kmeans",
+        choices=CODEBOOK_INITS,
+        help="kmeans on the first batch's encoder outputs, or the original uniform",
+    )
+    g.add_argument(
+        "--dead_code_restart",
+        type=non_negative_int,
+        default=50,
+        help="every N steps re-seed codes unused since the last check (0: off)",
+    )
+    g.add_argument(
+        "--dead_code_threshold",
+        type=non_negative_float,
+        default=0.0,
+        help="a code counts as dead when used at most this fraction of an even "
+        "share since the last check (0: only unused codes)",
+    )
+    g.add_argument(
+        "--ema_decay",
+        type=positive_float,
+        default=0.99,
+        help="moving-average decay of the ema codebook, in (0, 1)",
+    )
+    g.add_argument(
+        "--gradient",
+        default="ste",
+        choices=GRADIENTS,
+        help="gradient through the quantizer: ste (straight-through, the "
+        "original's), rotation (rotation trick, Fifty et al. 2024) or "
+        "rotation_unscaled (its rotation without the |q|/|z| rescaling)",
+    )
 
 
 def _optimiser_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training: optimiser and precision")
     g.add_argument("--n_epochs", type=positive_int, default=100, help="most epochs to train")
-    g.add_argument("--lr", type=positive_float, default=1e-4,
-                   help="AdamW learning rate, decayed by a cosine to 1e-6")
-    g.add_argument("--weight_decay", type=non_negative_float, default=1e-4,
-                   help="AdamW weight decay")
-    g.add_argument("--revin", type=flag01, default=1,
-                   help="normalise each window and channel by its own mean and std (RevIN), "
-                        "0 or 1")
-    g.add_argument("--amp", type=flag01, default=1,
-                   help="mixed precision: bf16 (fp16 on GPUs without bf16), CPUs with bf16 too")
+    g.add_argument(
+        "--lr",
+        type=positive_float,
+        default=1e-4,
+        help="AdamW learning rate, decayed by a cosine to 1e-6",
+    )
+    g.add_argument(
+        "--weight_decay", type=non_negative_float, default=1e-4, help="AdamW weight decay"
+    )
+    g.add_argument(
+        "--revin",
+        type=flag01,
+        default=1,
+        help="normalise each window and channel by its own mean and std (RevIN), 0 or 1",
+    )
+    g.add_argument(
+        "--amp",
+        type=flag01,
+        default=1,
+        help="mixed precision: bf16 (fp16 on GPUs without bf16), CPUs with bf16 too",
+    )
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
     from tsvq.config import SELECT_BY
 
     g = p.add_argument_group("training: stopping, bounds, hardware, resuming")
-    g.add_argument("--seed", type=seed, default=2021,
-                   help="seed of the weights, the codebook and the batch order, 0 to 2^32 - 1")
-    g.add_argument("--patience", type=positive_int, default=10,
-                   help="early stopping after N epochs without a better validation loss")
-    g.add_argument("--select_by", default="recon", choices=SELECT_BY,
-                   help="validation figure that picks the best model and drives early "
-                        "stopping: recon, or the total loss as the original")
-    g.add_argument("--max_steps_per_epoch", type=positive_int, default=None,
-                   help="bound the work per epoch for large data: N training batches of a "
-                        "fresh random subset each epoch, and at most N validation batches of "
-                        "one fixed random subset (default: no bound)")
-    g.add_argument("--threads", type=positive_int, default=None,
-                   help="CPU threads (default: the cores other processes leave free, "
-                        "re-checked every 2 s, at most PyTorch's default; OMP_NUM_THREADS "
-                        "also fixes it)")
+    g.add_argument(
+        "--seed",
+        type=seed,
+        default=2021,
+        help="seed of the weights, the codebook and the batch order, 0 to 2^32 - 1",
+    )
+    g.add_argument(
+        "--patience",
+        type=positive_int,
+        default=10,
+        help="early stopping after N epochs without a better validation loss",
+    )
+    g.add_argument(
+        "--select_by",
+        default="recon",
+        choices=SELECT_BY,
+        help="validation figure that picks the best model and drives early "
+        "stopping: recon, or the total loss as the original",
+    )
+    g.add_argument(
+        "--max_steps_per_epoch",
+        type=positive_int,
+        default=None,
+        help="bound the work per epoch for large data: N training batches of a "
+        "fresh random subset each epoch, and at most N validation batches of "
+        "one fixed random subset (default: no bound)",
+    )
+    g.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="CPU threads (default: the cores other processes leave free, "
+        "re-checked every 2 s, at most PyTorch's default; OMP_NUM_THREADS "
+        "also fixes it)",
+    )
     add_device_arg(g)
-    g.add_argument("--resume", action="store_true",
-                   help="continue from {model_name}_last.pth in the output folder")
-    g.add_argument("--log_dir", default=None,
-                   help="also write TensorBoard event files (per-epoch scalars, code-usage "
-                        "histograms) to LOG_DIR/{model_name}/; needs pip install "
-                        "'tsvq[tensorboard]'")
-    g.add_argument("--config", default=None, metavar="FILE",
-                   help="repeat a run: take its flags from its .pth, _run.json or _config.json "
-                        "(or a JSON object of train flags); flags on this command line override "
-                        "them")
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from {model_name}_last.pth in the output folder",
+    )
+    g.add_argument(
+        "--log_dir",
+        default=None,
+        help="also write TensorBoard event files (per-epoch scalars, code-usage "
+        "histograms) to LOG_DIR/{model_name}/; needs pip install "
+        "'tsvq[tensorboard]'",
+    )
+    g.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="repeat a run: take its flags from its .pth, _run.json or _config.json "
+        "(or a JSON object of train flags); flags on this command line override "
+        "them",
+    )
 
 
 def _output_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("output: where the run is written")
-    g.add_argument("--save_path", default="saved_models/vqvae_only/",
-                   help="runs go to {save_path}/{dset}/")
-    g.add_argument("--model_id", type=non_negative_int, default=1,
-                   help="integer in the model name, as the original (--model_id 01 names "
-                        "..._model1)")
+    g.add_argument(
+        "--save_path", default="saved_models/vqvae_only/", help="runs go to {save_path}/{dset}/"
+    )
+    g.add_argument(
+        "--model_id",
+        type=non_negative_int,
+        default=1,
+        help="integer in the model name, as the original (--model_id 01 names ..._model1)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -202,13 +331,16 @@ def _train(args: argparse.Namespace) -> int:
     _information(args, data, model_cfg, tcfg, say)
     flags = {k: v for k, v in vars(args).items() if k != "handler"}
     flags["dset_finetune"] = args.dset  # the original adds it before building its loaders
-    result = train(data, model_cfg, tcfg, paths, flags, log=say,
-                   wrap=wrap_ddp if is_distributed() else None)
+    result = train(
+        data, model_cfg, tcfg, paths, flags, log=say, wrap=wrap_ddp if is_distributed() else None
+    )
     if result.best_epoch:  # the epoch --select_by chose, with both of its validation figures
         best = result.history[result.best_epoch - 1]
-        say(f"Best model: epoch {result.best_epoch}, validation loss {best['valid_loss']:.6f}, "
+        say(
+            f"Best model: epoch {result.best_epoch}, validation loss {best['valid_loss']:.6f}, "
             f"reconstruction {best['valid_recon_loss']:.6f} (chosen by validation "
-            f"{criterion(tcfg)})")
+            f"{criterion(tcfg)})"
+        )
     say(f"Model saved to: {paths.best}")
     return 0
 
@@ -221,13 +353,26 @@ def _run_paths(args: argparse.Namespace) -> RunPaths:
     for parent in (out_dir, *out_dir.parents):
         if parent.exists() and not parent.is_dir():
             raise TsvqError(f"--save_path: {parent} is a file, not a directory")
-    return RunPaths(out_dir, model_name(args.context_points, args.patch_size,
-                                        args.embedding_dim, args.compression_factor,
-                                        args.num_embeddings, args.model_id))
+    return RunPaths(
+        out_dir,
+        model_name(
+            args.context_points,
+            args.patch_size,
+            args.embedding_dim,
+            args.compression_factor,
+            args.num_embeddings,
+            args.model_id,
+        ),
+    )
 
 
-def _information(args: argparse.Namespace, data: SeriesData, model_cfg: ModelConfig,
-                 tcfg: TrainConfig, say: Callable[[str], None]) -> None:
+def _information(
+    args: argparse.Namespace,
+    data: SeriesData,
+    model_cfg: ModelConfig,
+    tcfg: TrainConfig,
+    say: Callable[[str], None],
+) -> None:
     """Check that the model fits, then the original's information lines (and tsvq's)."""
     from tsvq.model.memory import check_fits
     from tsvq.model.vqvae import VQVAE
@@ -243,14 +388,20 @@ def _information(args: argparse.Namespace, data: SeriesData, model_cfg: ModelCon
     if args.max_steps_per_epoch:
         batches = {s: min(b, args.max_steps_per_epoch) for s, b in batches.items()}
     say(f"Using device: {device}")
-    say(f"Number of channels: {data.n_channels} "
+    say(
+        f"Number of channels: {data.n_channels} "
         f"({', '.join(data.columns[:8])}{', ...' if data.n_channels > 8 else ''}); windows "
         f"train {data.n_windows('train')}, val {data.n_windows('val')}, "
-        f"test {data.n_windows('test')}")
+        f"test {data.n_windows('test')}"
+    )
     say(f"Train batches: {batches['train']}, Valid batches: {batches['val']}")
     say(f"Model parameters: {VQVAE(model_cfg).num_parameters():,}")
-    say(f"AMP enabled: {dtype is not None}"
-        + (f" ({str(dtype).removeprefix('torch.')})" if dtype is not None else ""))
+    say(
+        f"AMP enabled: {dtype is not None}"
+        + (f" ({str(dtype).removeprefix('torch.')})" if dtype is not None else "")
+    )
     if is_distributed():
-        say(f"Distributed: {world_size()} processes, batch {args.batch_size} each "
-            f"({args.batch_size * world_size()} series per step)")
+        say(
+            f"Distributed: {world_size()} processes, batch {args.batch_size} each "
+            f"({args.batch_size * world_size()} series per step)"
+        )

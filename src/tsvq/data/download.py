@@ -132,13 +132,25 @@ def download(
     return before.path
 
 
-def _fetch(src: str, tmp: Path, spec: DatasetSpec, *, retries: int, timeout: float,
-           backoff: float, label: str) -> None:
+def _fetch(
+    src: str,
+    tmp: Path,
+    spec: DatasetSpec,
+    *,
+    retries: int,
+    timeout: float,
+    backoff: float,
+    label: str,
+) -> None:
     """Stream `src` into `tmp`: exactly `spec.size` bytes, with bounded retries."""
     got = 0
     show = show_progress()
-    with open(tmp, "wb") as out, tqdm(total=spec.size, unit="B", unit_scale=True, desc=label,
-                                      disable=not show, leave=False) as bar:
+    with (
+        open(tmp, "wb") as out,
+        tqdm(
+            total=spec.size, unit="B", unit_scale=True, desc=label, disable=not show, leave=False
+        ) as bar,
+    ):
         for attempt in range(retries + 1):
             try:
                 got = _attempt(src, out, got, spec.size, timeout, bar)
@@ -152,8 +164,7 @@ def _fetch(src: str, tmp: Path, spec: DatasetSpec, *, retries: int, timeout: flo
             except urllib.error.HTTPError as exc:
                 if exc.code not in RETRY_HTTP:
                     raise TsvqError(
-                        f"{label}: {src} answered HTTP {exc.code} {exc.reason}; nothing was "
-                        "written"
+                        f"{label}: {src} answered HTTP {exc.code} {exc.reason}; nothing was written"
                     ) from None
                 reason = f"HTTP {exc.code} {exc.reason}"
             except (_Short, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
@@ -173,8 +184,9 @@ def _attempt(src: str, out, got: int, size: int, timeout: float, bar: tqdm) -> i
     headers = {"User-Agent": f"tsvq/{__version__}"}
     if got:
         headers["Range"] = f"bytes={got}-"
-    with urllib.request.urlopen(urllib.request.Request(src, headers=headers),
-                                timeout=timeout) as resp:
+    with urllib.request.urlopen(
+        urllib.request.Request(src, headers=headers), timeout=timeout
+    ) as resp:
         if got and getattr(resp, "status", None) != 206:
             out.seek(0)
             out.truncate()
@@ -208,8 +220,14 @@ def _reason(exc: BaseException) -> str:
     return type(exc).__name__ if text == type(exc).__name__ else f"{type(exc).__name__}: {text}"
 
 
-def download_all(names: list[str], root: Path, url: str | None = None, retries: int = 4,
-                 timeout: float = 30.0, say: Callable[[str], None] = print) -> None:
+def download_all(
+    names: list[str],
+    root: Path,
+    url: str | None = None,
+    retries: int = 4,
+    timeout: float = 30.0,
+    say: Callable[[str], None] = print,
+) -> None:
     """Download and verify `names` ("all" for every one) into `root`; one failure does not stop
     the others (a write failure does: a full disk stays full), and all are named at the end."""
     _check_root(root)

@@ -40,8 +40,10 @@ def verified_bytes(path: Path, sha256: str, size: int) -> bytes:
         with gzip.open(path, "rb") as fh:
             data = fh.read(size + 1)  # bounded: never inflate more than the registry's size
     except (OSError, EOFError, zlib.error) as exc:
-        raise TsvqError(f"embedded data file {path} is damaged ({exc}); "
-                        "reinstall tsvq, or put the CSV in a data directory") from None
+        raise TsvqError(
+            f"embedded data file {path} is damaged ({exc}); "
+            "reinstall tsvq, or put the CSV in a data directory"
+        ) from None
     digest = hashlib.sha256(data).hexdigest()
     if len(data) != size or digest != sha256:
         raise TsvqError(

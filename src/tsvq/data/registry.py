@@ -48,33 +48,69 @@ ETT_MINUTE = SplitRule("months", rows_per_day=96)
 RATIO = SplitRule("ratio")
 
 REGISTRY: dict[str, DatasetSpec] = {
-    "etth1": DatasetSpec("ETT-small/ETTh1.csv", ETT_HOUR,
-                         "f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066",
-                         2589657, False),
-    "etth2": DatasetSpec("ETT-small/ETTh2.csv", ETT_HOUR,
-                         "a3dc2c597b9218c7ce1cd55eb77b283fd459a1d09d753063f944967dd6b9218b",
-                         2417960, False),
-    "ettm1": DatasetSpec("ETT-small/ETTm1.csv", ETT_MINUTE,
-                         "6ce1759b1a18e3328421d5d75fadcb316c449fcd7cec32820c8dafda71986c9e",
-                         10360719, False),
-    "ettm2": DatasetSpec("ETT-small/ETTm2.csv", ETT_MINUTE,
-                         "db973ca252c6410a30d0469b13d696cf919648d0f3fd588c60f03fdbdbadd1fd",
-                         9677236, False),
-    "weather": DatasetSpec("weather/weather.csv", RATIO,
-                           "9b2b19b13e342d9c9b9c51620d42b4be232df7fba30e7f5c4968b7c79ab138ad",
-                           7182728, True),
-    "illness": DatasetSpec("illness/national_illness.csv", RATIO,
-                           "8594cecb98c6f2f9dc014eca11c4d5d1e38ad5ce6ed0592d4abe65b146fce395",
-                           66653, True),
-    "exchange": DatasetSpec("exchange_rate/exchange_rate.csv", RATIO,
-                            "d55e7aa2641009814a18ba3279431b13f6d413b0eab195b9ff21988d8cf94e97",
-                            630212, True),
-    "electricity": DatasetSpec("electricity/electricity.csv", RATIO,
-                               "7e45845d54c5219bad0ae6bc1b5316cf8ff9cead5d33fa998a5a51c2e4a497ad",
-                               95581762, True),
-    "traffic": DatasetSpec("traffic/traffic.csv", RATIO,
-                           "cb06463d56fa17d87f47027cd9389ceae82a69eddee51cdb61480e120dab0b16",
-                           136478119, True),
+    "etth1": DatasetSpec(
+        "ETT-small/ETTh1.csv",
+        ETT_HOUR,
+        "f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066",
+        2589657,
+        False,
+    ),
+    "etth2": DatasetSpec(
+        "ETT-small/ETTh2.csv",
+        ETT_HOUR,
+        "a3dc2c597b9218c7ce1cd55eb77b283fd459a1d09d753063f944967dd6b9218b",
+        2417960,
+        False,
+    ),
+    "ettm1": DatasetSpec(
+        "ETT-small/ETTm1.csv",
+        ETT_MINUTE,
+        "6ce1759b1a18e3328421d5d75fadcb316c449fcd7cec32820c8dafda71986c9e",
+        10360719,
+        False,
+    ),
+    "ettm2": DatasetSpec(
+        "ETT-small/ETTm2.csv",
+        ETT_MINUTE,
+        "db973ca252c6410a30d0469b13d696cf919648d0f3fd588c60f03fdbdbadd1fd",
+        9677236,
+        False,
+    ),
+    "weather": DatasetSpec(
+        "weather/weather.csv",
+        RATIO,
+        "9b2b19b13e342d9c9b9c51620d42b4be232df7fba30e7f5c4968b7c79ab138ad",
+        7182728,
+        True,
+    ),
+    "illness": DatasetSpec(
+        "illness/national_illness.csv",
+        RATIO,
+        "8594cecb98c6f2f9dc014eca11c4d5d1e38ad5ce6ed0592d4abe65b146fce395",
+        66653,
+        True,
+    ),
+    "exchange": DatasetSpec(
+        "exchange_rate/exchange_rate.csv",
+        RATIO,
+        "d55e7aa2641009814a18ba3279431b13f6d413b0eab195b9ff21988d8cf94e97",
+        630212,
+        True,
+    ),
+    "electricity": DatasetSpec(
+        "electricity/electricity.csv",
+        RATIO,
+        "7e45845d54c5219bad0ae6bc1b5316cf8ff9cead5d33fa998a5a51c2e4a497ad",
+        95581762,
+        True,
+    ),
+    "traffic": DatasetSpec(
+        "traffic/traffic.csv",
+        RATIO,
+        "cb06463d56fa17d87f47027cd9389ceae82a69eddee51cdb61480e120dab0b16",
+        136478119,
+        True,
+    ),
 }
 CUSTOM = "custom"
 DATASET_NAMES = (*REGISTRY, CUSTOM)
@@ -161,10 +197,18 @@ def read_table(path: Path, dset: str = CUSTOM) -> Table:
     the validating reader (every cell as text) run, to name the row, column and cell.
     """
     if not path.exists():
-        hint = "" if dset == CUSTOM else (
-            f"; get it with `tsvq data download {dset}` or point --root_path at a data directory"
-            + ("; without --root_path tsvq reads its own copy" if
-               embedded.path_of(REGISTRY[dset].file) else "")
+        hint = (
+            ""
+            if dset == CUSTOM
+            else (
+                f"; get it with `tsvq data download {dset}` or point --root_path at a data "
+                "directory"
+                + (
+                    "; without --root_path tsvq reads its own copy"
+                    if embedded.path_of(REGISTRY[dset].file)
+                    else ""
+                )
+            )
         )
         raise TsvqError(f"{not_there('data file', path)}{hint}")
     if path.is_dir():
@@ -196,17 +240,21 @@ def check_header(raw: Path | bytes, path: Path, compression: str | None) -> None
         raise TsvqError(
             f"{path}: data row 1 has {len(rows[1])} fields but the header names {len(names)}"
             f"{' (a separator at the end of each row?)' if rows[1][-1] == '' else ''}; every "
-            "row needs one field per header column")
+            "row needs one field per header column"
+        )
     blank = [i for i, n in enumerate(names) if i > 0 and not n]
     if blank:
         i = blank[0]
         trailing = " (a separator at the end of the header?)" if i == len(names) - 1 else ""
-        raise TsvqError(f"{path}: header column {i + 1} has no name{trailing}; every value "
-                        "column needs a name")
+        raise TsvqError(
+            f"{path}: header column {i + 1} has no name{trailing}; every value column needs a name"
+        )
     twice = sorted({n for n in rows[0] if rows[0].count(n) > 1})
     if twice:
-        raise TsvqError(f"{path}: the header names {', '.join(map(repr, twice))} more than "
-                        "once; each column needs a name of its own")
+        raise TsvqError(
+            f"{path}: the header names {', '.join(map(repr, twice))} more than "
+            "once; each column needs a name of its own"
+        )
 
 
 def _text(raw: Path | bytes, compression: str | None) -> io.TextIOBase:
@@ -247,8 +295,10 @@ def _read_fast(raw: Path | bytes, path: Path, compression: str | None) -> Table 
         dtypes = {header[0]: str, **{c: np.float32 for c in header[1:]}}
         blocks, dates = [], []
         # a value beyond float32 becomes inf (refused below), not a warning on the console
-        with np.errstate(over="ignore", invalid="ignore"), \
-                pd.read_csv(_buffer(raw), dtype=dtypes, chunksize=FAST_CHUNK_ROWS, **kw) as chunks:
+        with (
+            np.errstate(over="ignore", invalid="ignore"),
+            pd.read_csv(_buffer(raw), dtype=dtypes, chunksize=FAST_CHUNK_ROWS, **kw) as chunks,
+        ):
             for chunk in chunks:
                 if chunk.shape[1] != len(header) or chunk.iloc[:, 0].isna().any():
                     return None
@@ -264,15 +314,19 @@ def _read_fast(raw: Path | bytes, path: Path, compression: str | None) -> Table 
         return None
     del blocks
     date_col = pd.concat(dates, ignore_index=True).astype(str)
-    return Table(values=values, columns=[str(c) for c in header[1:]],
-                 dates=_dates(date_col, path))
+    return Table(values=values, columns=[str(c) for c in header[1:]], dates=_dates(date_col, path))
 
 
 def _read_strict(raw: Path | bytes, path: Path, compression: str | None) -> Table:
     """Every cell as text, validated one by one: names the first bad row, column and cell."""
     try:
-        frame = pd.read_csv(_buffer(raw), dtype=str, keep_default_na=False,
-                            encoding_errors="replace", compression=compression)
+        frame = pd.read_csv(
+            _buffer(raw),
+            dtype=str,
+            keep_default_na=False,
+            encoding_errors="replace",
+            compression=compression,
+        )
     except pd.errors.EmptyDataError:
         raise TsvqError(f"data file is empty: {path}") from None
     except _READ_ERRORS as exc:

@@ -36,12 +36,19 @@ class CsvLayout:
     compression: str | None
 
 
-def _chunks(layout_path: Path, compression: str | None, usecols: list[int] | None,
-            chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _chunks(
+    layout_path: Path, compression: str | None, usecols: list[int] | None, chunk_rows: int
+) -> Iterator[pd.DataFrame]:
     try:
-        yield from pd.read_csv(layout_path, dtype=str, keep_default_na=False, usecols=usecols,
-                               encoding_errors="replace", compression=compression,
-                               chunksize=chunk_rows)
+        yield from pd.read_csv(
+            layout_path,
+            dtype=str,
+            keep_default_na=False,
+            usecols=usecols,
+            encoding_errors="replace",
+            compression=compression,
+            chunksize=chunk_rows,
+        )
     except pd.errors.EmptyDataError:
         raise TsvqError(f"data file is empty: {layout_path}") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, EOFError) as exc:
@@ -58,8 +65,10 @@ def scan(path: Path, chunk_rows: int | None = None) -> CsvLayout:
     check_header(path, path, compression)
     header = pd.read_csv(path, nrows=0, compression=compression, encoding_errors="replace")
     if header.shape[1] < 2:
-        raise TsvqError(f"{path}: needs a date column and at least one value column, got "
-                        f"{header.shape[1]} column(s)")
+        raise TsvqError(
+            f"{path}: needs a date column and at least one value column, got "
+            f"{header.shape[1]} column(s)"
+        )
     n, last = 0, None
     for block in _chunks(path, compression, [0], chunk_rows or rows_per_chunk(1)):
         col = block.iloc[:, 0].fillna("").str.strip()
@@ -67,16 +76,18 @@ def scan(path: Path, chunk_rows: int | None = None) -> CsvLayout:
         bad = stamps.isna().to_numpy()
         if bad.any():
             i = int(np.argmax(bad))
-            raise TsvqError(f"{path}: first column data row {n + i + 1} holds "
-                            f"{col.iloc[i][:40]!r}, not a date")
+            raise TsvqError(
+                f"{path}: first column data row {n + i + 1} holds {col.iloc[i][:40]!r}, not a date"
+            )
         t = stamps.dt.tz_localize(None).to_numpy()
         if last is not None:
             t = np.concatenate([[last], t])
         back = np.flatnonzero(t[1:] < t[:-1])
         if back.size:
             i = n + int(back[0]) + (0 if last is not None else 1)
-            raise TsvqError(f"{path}: dates go backwards at data row {i + 1}; rows must be in "
-                            "time order")
+            raise TsvqError(
+                f"{path}: dates go backwards at data row {i + 1}; rows must be in time order"
+            )
         n, last = n + len(block), t[-1]
     if n == 0:
         raise TsvqError(f"{path}: has a header but no data rows")
@@ -95,15 +106,19 @@ def parse_values(block: pd.DataFrame, path: Path, first_row: int, gaps: bool) ->
         text = np.isnan(num) & ~col.str.fullmatch(r"|[+-]?nan", case=False).to_numpy()
         bad = text if gaps else ~np.isfinite(num)
         huge = np.isfinite(num) & (np.abs(num) > F32_MAX)
-        for mask, why in ((bad, "every value must be a finite number"), (huge, "outside "
-                          f"the float32 range (|x| <= {F32_MAX:.4g}) tsvq computes in")):
+        for mask, why in (
+            (bad, "every value must be a finite number"),
+            (huge, f"outside the float32 range (|x| <= {F32_MAX:.4g}) tsvq computes in"),
+        ):
             if mask.any():
                 i = int(np.argmax(mask))
                 cell = col.iloc[i]
                 what = "a blank cell" if cell == "" else repr(cell[:40])
                 hint = "" if gaps or mask is huge else " (or --missing interpolate to fill gaps)"
-                raise TsvqError(f"{path}: column {name!r} data row {first_row + i + 1} holds "
-                                f"{what}; {why}{hint}")
+                raise TsvqError(
+                    f"{path}: column {name!r} data row {first_row + i + 1} holds "
+                    f"{what}; {why}{hint}"
+                )
         out[:, j] = np.where(np.isfinite(num), num, np.nan)
     return out
 
@@ -111,14 +126,19 @@ def parse_values(block: pd.DataFrame, path: Path, first_row: int, gaps: bool) ->
 class RowReader:
     """Rows [lo, hi) of chosen value columns, for ranges whose `lo` never moves back."""
 
-    def __init__(self, layout: CsvLayout, cols: list[int], gaps: bool,
-                 chunk_rows: int | None = None) -> None:
+    def __init__(
+        self, layout: CsvLayout, cols: list[int], gaps: bool, chunk_rows: int | None = None
+    ) -> None:
         self.layout, self.cols, self.gaps = layout, cols, gaps
         # usecols keeps file order; `order` puts the columns back in the order asked for
         self._use = sorted(set(cols))
         self._order = [self._use.index(c) for c in cols]
-        self._chunks = _chunks(layout.path, layout.compression, [c + 1 for c in self._use],
-                               chunk_rows or rows_per_chunk(len(self._use)))
+        self._chunks = _chunks(
+            layout.path,
+            layout.compression,
+            [c + 1 for c in self._use],
+            chunk_rows or rows_per_chunk(len(self._use)),
+        )
         self._buf = np.empty((0, len(cols)), np.float32)
         self._buf_lo = 0  # file row of self._buf[0]
         self._read = 0  # rows parsed so far
@@ -127,13 +147,13 @@ class RowReader:
         """Values [hi - lo, C] float32 (NaN at gaps when `gaps`)."""
         if lo < self._buf_lo or hi > self.layout.n_rows:
             raise ValueError(f"rows [{lo}, {hi}) out of order or range")
-        parts = [self._buf[lo - self._buf_lo:]] if lo < self._read else []
+        parts = [self._buf[lo - self._buf_lo :]] if lo < self._read else []
         while self._read < hi:
             block = next(self._chunks)
             first, self._read = self._read, self._read + len(block)
             if self._read <= lo:
                 continue  # wholly before the range: parsed for its rows' count only
-            block = block.iloc[max(0, lo - first):]
+            block = block.iloc[max(0, lo - first) :]
             vals = parse_values(block, self.layout.path, max(first, lo), self.gaps)
             parts.append(vals[:, self._order])
         self._buf = np.concatenate(parts) if len(parts) > 1 else parts[0]
@@ -141,8 +161,9 @@ class RowReader:
         return self._buf[: hi - lo]
 
 
-def fit_standard(layout: CsvLayout, cols: list[int], lo: int, hi: int,
-                 gaps: bool) -> tuple[np.ndarray, np.ndarray]:
+def fit_standard(
+    layout: CsvLayout, cols: list[int], lo: int, hi: int, gaps: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation [C] of rows [lo, hi), read chunk by chunk; gaps are skipped.
 
     A column that is constant (or has no finite value) gets scale 1, as `Scaler.fit` gives.

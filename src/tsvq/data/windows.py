@@ -38,9 +38,7 @@ def split_bounds(n_rows: int, rule: SplitRule, context_points: int) -> dict[str,
         day = rule.rows_per_day
         ends = [12 * 30 * day, 16 * 30 * day, 20 * 30 * day]
         if n_rows < ends[2]:
-            raise TsvqError(
-                f"the 12/4/4-month split needs {ends[2]} rows, the file has {n_rows}"
-            )
+            raise TsvqError(f"the 12/4/4-month split needs {ends[2]} rows, the file has {n_rows}")
     else:
         n_train = int(n_rows * 0.7)
         n_test = int(n_rows * 0.2)
@@ -113,17 +111,29 @@ class DataSpec:
 
     def __post_init__(self) -> None:
         checks = (
-            ("dset", isinstance(self.dset, str) and self.dset in DATASET_NAMES,
-             f"one of {', '.join(DATASET_NAMES)}"),
-            ("context_points", isinstance(self.context_points, int)
-             and not isinstance(self.context_points, bool) and self.context_points >= 1,
-             "a positive integer"),
+            (
+                "dset",
+                isinstance(self.dset, str) and self.dset in DATASET_NAMES,
+                f"one of {', '.join(DATASET_NAMES)}",
+            ),
+            (
+                "context_points",
+                isinstance(self.context_points, int)
+                and not isinstance(self.context_points, bool)
+                and self.context_points >= 1,
+                "a positive integer",
+            ),
             ("scaler", self.scaler in SCALERS, f"one of {', '.join(SCALERS)}"),
             ("features", self.features in FEATURES, f"one of {', '.join(FEATURES)}"),
             ("target", isinstance(self.target, str), "a column name"),
-            ("channel", self.channel is None or isinstance(self.channel, int)
-             and not isinstance(self.channel, bool) and self.channel >= 0,
-             "an integer >= 0 or None"),
+            (
+                "channel",
+                self.channel is None
+                or isinstance(self.channel, int)
+                and not isinstance(self.channel, bool)
+                and self.channel >= 0,
+                "an integer >= 0 or None",
+            ),
             ("root_path", self.root_path is None or isinstance(self.root_path, str), "a path"),
             ("data_path", self.data_path is None or isinstance(self.data_path, str), "a path"),
         )
@@ -274,7 +284,7 @@ def series_batches(
     if max_batches is not None:
         n_batches = min(n_batches, max_batches)
     for b in range(n_batches):
-        idx = order[b * batch_size:(b + 1) * batch_size]
+        idx = order[b * batch_size : (b + 1) * batch_size]
         batch = views[idx // n_channels, idx % n_channels]  # gathers a copy [B, T]
         yield torch.from_numpy(np.ascontiguousarray(batch))
 

@@ -42,8 +42,14 @@ def _conv_groups(cfg: ModelConfig) -> list[tuple[list[Conv], int]]:
     for i, s in enumerate(strides[::-1]):
         decoder.append((widths[::-1][i], widths[::-1][i + 1], s + 2, length, length * s))
         length *= s
-    return [(encoder, 1), ([(h, h, 3, b, b)], 1), res, ([(h, d, 1, b, b), (d, h, 3, b, b)], 1),
-            res, (decoder, 1)]
+    return [
+        (encoder, 1),
+        ([(h, h, 3, b, b)], 1),
+        res,
+        ([(h, d, 1, b, b), (d, h, 3, b, b)], 1),
+        res,
+        (decoder, 1),
+    ]
 
 
 def _conv_layers(cfg: ModelConfig) -> list[Conv]:
@@ -85,8 +91,9 @@ def available_bytes(device: str = "cpu") -> int | None:
     return None
 
 
-def check_fits(cfg: ModelConfig, batch_size: int, device: str = "cpu",
-               training: bool = True, where: str = "") -> None:
+def check_fits(
+    cfg: ModelConfig, batch_size: int, device: str = "cpu", training: bool = True, where: str = ""
+) -> None:
     """Refuse, with the estimate, a configuration whose memory would not fit on `device`."""
     need = training_bytes(cfg, batch_size, training)
     free = available_bytes(device)

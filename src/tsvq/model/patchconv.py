@@ -26,8 +26,9 @@ Run = tuple[int, int, int, int, int]  # rows [r0, r1) of W, the columns [c0, c1)
 # and where the run's block [r1 - r0, c1 - c0] starts in the packed weights
 
 
-def tap_table(length_in: int, length_out: int, kernel: int, stride: int, padding: int,
-              transposed: bool) -> torch.Tensor:
+def tap_table(
+    length_in: int, length_out: int, kernel: int, stride: int, padding: int, transposed: bool
+) -> torch.Tensor:
     """[L_out, L_in]: the kernel tap linking each output to each input position, or `kernel`."""
     lo = torch.arange(length_out)[:, None]
     li = torch.arange(length_in)[None, :]
@@ -41,8 +42,9 @@ def tap_table(length_in: int, length_out: int, kernel: int, stride: int, padding
 PRODUCT_COST = 1024
 
 
-def cut_runs(taps: torch.Tensor, kernel: int, c_in: int,
-             c_out: int) -> list[tuple[int, int, int, int]]:
+def cut_runs(
+    taps: torch.Tensor, kernel: int, c_in: int, c_out: int
+) -> list[tuple[int, int, int, int]]:
     """Cut the output positions into runs (o0, o1, i0, i1) reading input positions [i0, i1).
 
     A run of outputs reads the span of inputs any of them reads: a longer run means fewer
@@ -79,7 +81,7 @@ class _BandedProduct(torch.autograd.Function):
     def forward(ctx, x, packed, bias, runs):  # noqa: ANN001, ANN205 (autograd signature)
         y = x.new_empty(x.shape[0], runs[-1][1])
         for r0, r1, c0, c1, at in runs:
-            w = packed[at:at + (r1 - r0) * (c1 - c0)].view(r1 - r0, c1 - c0).t()
+            w = packed[at : at + (r1 - r0) * (c1 - c0)].view(r1 - r0, c1 - c0).t()
             if bias is None:
                 torch.mm(x[:, c0:c1], w, out=y[:, r0:r1])
             else:
@@ -95,27 +97,34 @@ class _BandedProduct(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_x = torch.zeros_like(x)
             for r0, r1, c0, c1, at in ctx.runs:
-                w = packed[at:at + (r1 - r0) * (c1 - c0)].view(r1 - r0, c1 - c0)
+                w = packed[at : at + (r1 - r0) * (c1 - c0)].view(r1 - r0, c1 - c0)
                 grad_x[:, c0:c1].addmm_(grad[:, r0:r1], w)
         if ctx.needs_input_grad[1]:
             grad_w = torch.empty_like(packed)  # the runs' blocks tile it exactly
             for r0, r1, c0, c1, at in ctx.runs:
-                out = grad_w[at:at + (r1 - r0) * (c1 - c0)].view(r1 - r0, c1 - c0)
+                out = grad_w[at : at + (r1 - r0) * (c1 - c0)].view(r1 - r0, c1 - c0)
                 torch.mm(grad[:, r0:r1].t(), x[:, c0:c1], out=out)
         if ctx.needs_input_grad[2]:
             grad_b = grad.sum(0)
         return grad_x, grad_w, grad_b, None
 
 
-def banded_linear(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None,
-                  runs: tuple[Run, ...]) -> torch.Tensor:
+def banded_linear(
+    x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None, runs: tuple[Run, ...]
+) -> torch.Tensor:
     """`F.linear` for a banded matrix given by its runs, in autocast's dtype when it is on."""
     if torch.compiler.is_compiling():  # plain ops the compiler can trace and plan memory for
-        return torch.cat([
-            F.linear(x[:, c0:c1], packed[at:at + (r1 - r0) * (c1 - c0)].view(r1 - r0, c1 - c0),
-                     bias[r0:r1] if bias is not None else None)
-            for r0, r1, c0, c1, at in runs
-        ], dim=1)
+        return torch.cat(
+            [
+                F.linear(
+                    x[:, c0:c1],
+                    packed[at : at + (r1 - r0) * (c1 - c0)].view(r1 - r0, c1 - c0),
+                    bias[r0:r1] if bias is not None else None,
+                )
+                for r0, r1, c0, c1, at in runs
+            ],
+            dim=1,
+        )
     device = x.device.type
     if torch.is_autocast_enabled(device):
         dtype = torch.get_autocast_dtype(device)
@@ -153,8 +162,11 @@ class _Banded:
         runs, blocks, at = [], [], 0
         for o0, o1, i0, i1 in cut_runs(taps, k, c_in, c_out):
             lo, co, li, ci = torch.meshgrid(
-                torch.arange(o0, o1), torch.arange(c_out), torch.arange(i0, i1),
-                torch.arange(c_in), indexing="ij",
+                torch.arange(o0, o1),
+                torch.arange(c_out),
+                torch.arange(i0, i1),
+                torch.arange(c_in),
+                indexing="ij",
             )
             # the kernel padded with a zero tap k, flattened: [C_out, C_in, k + 1] for a
             # convolution, [C_in, C_out, k + 1] for a transposed one
@@ -178,8 +190,17 @@ class _Banded:
 class PatchConv1d(_Banded, nn.Conv1d):
     """nn.Conv1d over a fixed number of positions, with a banded matrix-product path."""
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, *, length: int, stride: int = 1,
-                 padding: int = 0, bias: bool = True) -> None:
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        kernel: int,
+        *,
+        length: int,
+        stride: int = 1,
+        padding: int = 0,
+        bias: bool = True,
+    ) -> None:
         nn.Conv1d.__init__(self, c_in, c_out, kernel, stride=stride, padding=padding, bias=bias)
         self._init_band(length, transposed=False)
 
@@ -187,10 +208,20 @@ class PatchConv1d(_Banded, nn.Conv1d):
 class PatchConvTranspose1d(_Banded, nn.ConvTranspose1d):
     """nn.ConvTranspose1d over a fixed number of positions, with a banded matrix-product path."""
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, *, length: int, stride: int = 1,
-                 padding: int = 0, bias: bool = True) -> None:
-        nn.ConvTranspose1d.__init__(self, c_in, c_out, kernel, stride=stride, padding=padding,
-                                    bias=bias)
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        kernel: int,
+        *,
+        length: int,
+        stride: int = 1,
+        padding: int = 0,
+        bias: bool = True,
+    ) -> None:
+        nn.ConvTranspose1d.__init__(
+            self, c_in, c_out, kernel, stride=stride, padding=padding, bias=bias
+        )
         self._init_band(length, transposed=True)
 
 

@@ -109,8 +109,11 @@ def rotation_unscaled(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return rotation_trick(z, q, rescale=False)
 
 
-ESTIMATORS = {"ste": straight_through, "rotation": rotation_trick,
-              "rotation_unscaled": rotation_unscaled}
+ESTIMATORS = {
+    "ste": straight_through,
+    "rotation": rotation_trick,
+    "rotation_unscaled": rotation_unscaled,
+}
 
 
 class VectorQuantizer(nn.Module):

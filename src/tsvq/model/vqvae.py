@@ -80,8 +80,14 @@ def stage_strides(compression_factor: int, patch_size: int) -> list[int]:
 def validate(cfg: ModelConfig) -> None:
     """Reject a configuration the model cannot be built or run with (`ConfigError`, naming the
     field); `ModelConfig` runs it once, when it is made."""
-    for name in ("context_points", "patch_size", "embedding_dim", "num_embeddings",
-                 "block_hidden_size", "res_hidden_size"):
+    for name in (
+        "context_points",
+        "patch_size",
+        "embedding_dim",
+        "num_embeddings",
+        "block_hidden_size",
+        "res_hidden_size",
+    ):
         _check(cfg, name, int, lambda v: v >= 1, "a positive integer")
     _check(cfg, "num_residual_layers", int, lambda v: v >= 0, "an integer >= 0")
     _check(cfg, "dead_code_restart", int, lambda v: v >= 0, "an integer >= 0")
@@ -90,12 +96,16 @@ def validate(cfg: ModelConfig) -> None:
     _check(cfg, "ema_decay", float, lambda v: 0 < v < 1, "in (0, 1)")
     _check(cfg, "dead_code_threshold", float, lambda v: 0 <= v < 1, "in [0, 1)")
     _check(cfg, "revin", bool, lambda v: True, "true or false")
-    for name, allowed in (("quantizer", QUANTIZERS), ("codebook_init", CODEBOOK_INITS),
-                          ("gradient", GRADIENTS)):
+    for name, allowed in (
+        ("quantizer", QUANTIZERS),
+        ("codebook_init", CODEBOOK_INITS),
+        ("gradient", GRADIENTS),
+    ):
         _check(cfg, name, str, lambda v, a=allowed: v in a, f"one of {', '.join(allowed)}")
     if cfg.block_hidden_size % 2:
-        raise ConfigError("block_hidden_size",
-                          f"block_hidden_size must be even, got {cfg.block_hidden_size}")
+        raise ConfigError(
+            "block_hidden_size", f"block_hidden_size must be even, got {cfg.block_hidden_size}"
+        )
     if cfg.context_points % cfg.patch_size:
         raise ConfigError(
             None, f"patch_size={cfg.patch_size} must divide context_points={cfg.context_points}"
@@ -109,8 +119,12 @@ def validate(cfg: ModelConfig) -> None:
 def _check(cfg: object, name: str, kind: type, ok: Callable[[Any], bool], allowed: str) -> None:
     value = getattr(cfg, name)
     kinds = (int, float) if kind is float else (kind,)
-    if (not isinstance(value, kinds) or isinstance(value, bool) and kind is not bool
-            or not ok(value)):
+    if (
+        not isinstance(value, kinds)
+        or isinstance(value, bool)
+        and kind is not bool
+        or not ok(value)
+    ):
         raise ConfigError(name, f"{name} must be {allowed}, got {value!r}")
 
 
@@ -154,8 +168,10 @@ def build_encoder(cfg: ModelConfig) -> nn.Sequential:
     length = cfg.patch_size
     layers: list[nn.Module] = []
     for i, s in enumerate(strides):
-        layers += [PatchConv1d(widths[i], widths[i + 1], 4, length=length, stride=s, padding=1),
-                   nn.ReLU()]
+        layers += [
+            PatchConv1d(widths[i], widths[i + 1], 4, length=length, stride=s, padding=1),
+            nn.ReLU(),
+        ]
         length = layers[-2].length_out
     # TOTEM keeps the ReLU after the last strided conv too, before the kernel-3 conv
     layers += [
@@ -177,9 +193,12 @@ def build_decoder(cfg: ModelConfig) -> nn.Sequential:
     ]
     for i, s in enumerate(strides):
         # kernel s + 2, padding 1: each stage multiplies the length by exactly s
-        layers += [PatchConvTranspose1d(widths[i], widths[i + 1], s + 2, length=length,
-                                        stride=s, padding=1),
-                   nn.ReLU()]
+        layers += [
+            PatchConvTranspose1d(
+                widths[i], widths[i + 1], s + 2, length=length, stride=s, padding=1
+            ),
+            nn.ReLU(),
+        ]
         length *= s
     layers.pop()  # the last stage is linear
     return nn.Sequential(*layers)

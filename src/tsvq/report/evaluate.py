@@ -41,14 +41,23 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> Loaded:
     tok = load(path, device=device)
     if tok.record is not None:  # a checkpoint: its record knows the data's paths
         r = tok.record
-        return Loaded(tok.model, r.epoch, r.origin, r.data.spec, tok.scaler, str(path),
-                      tuple(tok.columns))
+        return Loaded(
+            tok.model, r.epoch, r.origin, r.data.spec, tok.scaler, str(path), tuple(tok.columns)
+        )
     d = tok.data
-    spec = DataSpec(dset=d.dset, root_path=None, data_path=None,
-                    context_points=tok.cfg.context_points, scaler=tok.scaler.kind,
-                    features=d.features, target=d.target, channel=d.channel)
-    return Loaded(tok.model, tok.run.get("epoch"), "tsvq", spec, tok.scaler, str(path),
-                  tuple(tok.columns))
+    spec = DataSpec(
+        dset=d.dset,
+        root_path=None,
+        data_path=None,
+        context_points=tok.cfg.context_points,
+        scaler=tok.scaler.kind,
+        features=d.features,
+        target=d.target,
+        channel=d.channel,
+    )
+    return Loaded(
+        tok.model, tok.run.get("epoch"), "tsvq", spec, tok.scaler, str(path), tuple(tok.columns)
+    )
 
 
 def load_split_data(
@@ -63,9 +72,11 @@ def load_split_data(
     spec = loaded.spec
     if data_path is not None:
         if spec.dset != "custom":
-            raise TsvqError(f"--data_path is for a tokenizer trained on --dset custom; "
-                            f"{loaded.source or 'this one'} was trained on {spec.dset} (use "
-                            "--root_path)")
+            raise TsvqError(
+                f"--data_path is for a tokenizer trained on --dset custom; "
+                f"{loaded.source or 'this one'} was trained on {spec.dset} (use "
+                "--root_path)"
+            )
         spec = replace(spec, data_path=data_path)
     if root_path is not None:
         data_path = spec.data_path if spec.dset == "custom" else None
@@ -97,7 +108,7 @@ def window_chunks(data: SeriesData, split: str) -> Iterator[np.ndarray]:
     views = data.windows(split)
     step = max(1, CHUNK_VALUES // (views.shape[1] * views.shape[2]))
     for start in range(0, views.shape[0], step):
-        yield np.array(views[start:start + step])  # a writable copy of this chunk only
+        yield np.array(views[start : start + step])  # a writable copy of this chunk only
 
 
 @torch.inference_mode()
@@ -129,9 +140,13 @@ def evaluate(loaded: Loaded, data: SeriesData, split: str = "test") -> dict[str,
     per = n_windows * t
     used = int((counts > 0).sum())
     per_channel = [
-        {"channel": name, "mse": float(sums["se"][i] / per), "mae": float(sums["ae"][i] / per),
-         "mse_original": float(sums["se_o"][i] / per),
-         "mae_original": float(sums["ae_o"][i] / per)}
+        {
+            "channel": name,
+            "mse": float(sums["se"][i] / per),
+            "mae": float(sums["ae"][i] / per),
+            "mse_original": float(sums["se_o"][i] / per),
+            "mae_original": float(sums["ae_o"][i] / per),
+        }
         for i, name in enumerate(data.columns)
     ]
     total = per * c
@@ -168,14 +183,22 @@ def format_table(r: dict[str, Any]) -> str:
         f"{'channel':<16}{'mse':>12}{'mae':>12}{'mse (orig)':>14}{'mae (orig)':>14}",
     ]
     for ch in r["per_channel"]:
-        lines.append(f"{str(ch['channel'])[:15]:<16}{ch['mse']:>12.6f}{ch['mae']:>12.6f}"
-                     f"{ch['mse_original']:>14.6g}{ch['mae_original']:>14.6g}")
-    orig = [f"{r[k]:>14.6g}" if r[k] is not None else f"{'-':>14}"
-            for k in ("mse_original", "mae_original")]
+        lines.append(
+            f"{str(ch['channel'])[:15]:<16}{ch['mse']:>12.6f}{ch['mae']:>12.6f}"
+            f"{ch['mse_original']:>14.6g}{ch['mae_original']:>14.6g}"
+        )
+    orig = [
+        f"{r[k]:>14.6g}" if r[k] is not None else f"{'-':>14}"
+        for k in ("mse_original", "mae_original")
+    ]
     lines.append(f"{'all':<16}{r['mse']:>12.6f}{r['mae']:>12.6f}{''.join(orig)}")
-    lines.append("(mse/mae per element in RevIN space, where channels share a unit; orig: in "
-                 "each channel's own units, not averaged over channels)")
+    lines.append(
+        "(mse/mae per element in RevIN space, where channels share a unit; orig: in "
+        "each channel's own units, not averaged over channels)"
+    )
     if r.get("origin") == "original":
-        lines.append("(a checkpoint of the original script: it trained channel 0 alone, so "
-                     "only that channel is evaluated; scaler refitted on the training split)")
+        lines.append(
+            "(a checkpoint of the original script: it trained channel 0 alone, so "
+            "only that channel is evaluated; scaler refitted on the training split)"
+        )
     return "\n".join(lines)

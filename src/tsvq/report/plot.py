@@ -23,8 +23,9 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise TsvqError("tsvq plot draws with matplotlib, which is not installed: "
-                        "pip install 'tsvq[plot]'") from None
+        raise TsvqError(
+            "tsvq plot draws with matplotlib, which is not installed: pip install 'tsvq[plot]'"
+        ) from None
 
     matplotlib.use("Agg")  # headless
     import matplotlib.pyplot as plt
@@ -36,8 +37,15 @@ def _save(fig, path: Path) -> None:
     write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
 
 
-HISTORY_NEEDS = ("epoch", "train_loss", "valid_loss", "train_recon_loss", "valid_recon_loss",
-                 "train_vq_loss", "valid_vq_loss")
+HISTORY_NEEDS = (
+    "epoch",
+    "train_loss",
+    "valid_loss",
+    "train_recon_loss",
+    "valid_recon_loss",
+    "train_vq_loss",
+    "valid_vq_loss",
+)
 
 
 def read_history(history_csv: Path) -> list[dict[str, float]]:
@@ -51,12 +59,17 @@ def read_history(history_csv: Path) -> list[dict[str, float]]:
         raise TsvqError(f"cannot read history {history_csv}: {exc}") from None
     missing = [c for c in HISTORY_NEEDS if c not in header]
     if missing:
-        raise TsvqError(f"history {history_csv} is not a tsvq history: it lacks the column(s) "
-                        f"{', '.join(missing)}")
+        raise TsvqError(
+            f"history {history_csv} is not a tsvq history: it lacks the column(s) "
+            f"{', '.join(missing)}"
+        )
     if not rows:
         raise TsvqError(f"history {history_csv} holds no epochs")
-    wanted = [c for c in header if c in HISTORY_NEEDS or c == "lr"
-              or c.endswith(("_perplexity", "_codes_used"))]
+    wanted = [
+        c
+        for c in header
+        if c in HISTORY_NEEDS or c == "lr" or c.endswith(("_perplexity", "_codes_used"))
+    ]
     parsed = []
     for i, row in enumerate(rows, start=1):
         values = {}
@@ -67,8 +80,10 @@ def read_history(history_csv: Path) -> list[dict[str, float]]:
             except (TypeError, ValueError):
                 values[c] = math.nan
             if not math.isfinite(values[c]):
-                raise TsvqError(f"history {history_csv}: data row {i}, column {c!r} is "
-                                f"{text!r}, not a finite number")
+                raise TsvqError(
+                    f"history {history_csv}: data row {i}, column {c!r} is "
+                    f"{text!r}, not a finite number"
+                )
         parsed.append(values)
     return parsed
 
@@ -109,8 +124,7 @@ def _series(ax, ep: list[int], values: list[float], style: str, label: str) -> N
     ax.plot(ep, values, style, marker="o", label=label)
     if len(ep) <= 3:  # a curve of one to three points: print the values themselves
         for x, y in zip(ep, values, strict=True):
-            ax.annotate(f"{y:.4g}", (x, y), textcoords="offset points", xytext=(6, 4),
-                        fontsize=8)
+            ax.annotate(f"{y:.4g}", (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
 
 
 def _axes(ax, title: str, ylabel: str, log: bool, ep: list[int]) -> None:
@@ -131,8 +145,9 @@ def _axes(ax, title: str, ylabel: str, log: bool, ep: list[int]) -> None:
 
 
 @torch.inference_mode()
-def plot_reconstructions(ckpt: Path, out: Path, split: str = "test",
-                         channels: list[str] | None = None) -> list[Path]:
+def plot_reconstructions(
+    ckpt: Path, out: Path, split: str = "test", channels: list[str] | None = None
+) -> list[Path]:
     """A few windows of the split (original units) drawn over their reconstructions,
     and the histogram of code usage over the whole split.
 
@@ -146,8 +161,9 @@ def plot_reconstructions(ckpt: Path, out: Path, split: str = "test",
     views = data.windows(split)
     picks = np.linspace(0, views.shape[0] - 1, N_WINDOWS).astype(int)
     shown = pick_channels(data.columns, loaded.spec.target, channels)
-    fig, axes = plt.subplots(len(shown), N_WINDOWS, figsize=(4 * N_WINDOWS, 2.4 * len(shown)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(shown), N_WINDOWS, figsize=(4 * N_WINDOWS, 2.4 * len(shown)), squeeze=False
+    )
     for j, w in enumerate(picks):
         x = torch.from_numpy(np.array(views[w]))  # [C, T], a copy
         stats = normalize(x)[1] if cfg.revin else None
@@ -179,8 +195,9 @@ def plot_reconstructions(ckpt: Path, out: Path, split: str = "test",
     order = counts.argsort(descending=True)
     ax.bar(range(cfg.num_embeddings), (counts[order] / counts.sum()).numpy(), width=1.0)
     used = int((counts > 0).sum())
-    ax.set_title(f"code usage on the {split} split, most used first: {used}/{cfg.num_embeddings}"
-                 " codes used")
+    ax.set_title(
+        f"code usage on the {split} split, most used first: {used}/{cfg.num_embeddings} codes used"
+    )
     ax.set_xlabel("code (sorted by use)")
     ax.set_ylabel("share of tokens")
     p2 = out / "code_usage.png"
@@ -189,8 +206,9 @@ def plot_reconstructions(ckpt: Path, out: Path, split: str = "test",
     return [p1, p2]
 
 
-def pick_channels(columns: list[str], target: str, wanted: list[str] | None,
-                  most: int = 4) -> list[int]:
+def pick_channels(
+    columns: list[str], target: str, wanted: list[str] | None, most: int = 4
+) -> list[int]:
     """Indices of the channels to draw: `wanted` (names or indices), else the target and the
     first other columns, `most` in all."""
     if wanted:
@@ -201,17 +219,23 @@ def pick_channels(columns: list[str], target: str, wanted: list[str] | None,
             elif w.isdigit() and int(w) < len(columns):
                 picked.append(int(w))
             else:
-                raise TsvqError(f"--channels: {w!r} is neither a channel name nor an index below "
-                                f"{len(columns)}; channels are {', '.join(columns[:20])}")
+                raise TsvqError(
+                    f"--channels: {w!r} is neither a channel name nor an index below "
+                    f"{len(columns)}; channels are {', '.join(columns[:20])}"
+                )
         return list(dict.fromkeys(picked))
     first = [columns.index(target)] if target in columns else []
     rest = [i for i in range(len(columns)) if i not in first]
-    return sorted(first + rest[:most - len(first)])
+    return sorted(first + rest[: most - len(first)])
 
 
-def plot_run(ckpt: Path, out: Path | None = None, split: str = "test",
-             channels: list[str] | None = None,
-             say: Callable[[str], None] = print) -> list[Path]:
+def plot_run(
+    ckpt: Path,
+    out: Path | None = None,
+    split: str = "test",
+    channels: list[str] | None = None,
+    say: Callable[[str], None] = print,
+) -> list[Path]:
     """Every plot of a run into `out` (default: `{checkpoint}_plots` beside it): loss curves
     when its history is beside it, reconstructions and code usage. Everything is checked
     before the first file is written."""

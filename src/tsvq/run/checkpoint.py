@@ -116,9 +116,13 @@ class DataRecord:
     split_rule: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self.spec), "scaler": self.scaler.to_dict() if self.scaler else None,
-                "columns": list(self.columns), "n_channels": self.n_channels,
-                "split_rule": dict(self.split_rule)}
+        return {
+            **asdict(self.spec),
+            "scaler": self.scaler.to_dict() if self.scaler else None,
+            "columns": list(self.columns),
+            "n_channels": self.n_channels,
+            "split_rule": dict(self.split_rule),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DataRecord:
@@ -126,9 +130,13 @@ class DataRecord:
         spec = {k: v for k, v in d.items() if k in spec_keys}
         scaler = d.get("scaler")
         spec["scaler"] = scaler["kind"] if scaler else d.get("scaler_kind", "standard")
-        return cls(DataSpec(**spec), Scaler.from_dict(scaler) if scaler else None,
-                   tuple(d.get("columns") or ()), int(d.get("n_channels", 1)),
-                   dict(d.get("split_rule") or {}))
+        return cls(
+            DataSpec(**spec),
+            Scaler.from_dict(scaler) if scaler else None,
+            tuple(d.get("columns") or ()),
+            int(d.get("n_channels", 1)),
+            dict(d.get("split_rule") or {}),
+        )
 
 
 @dataclass
@@ -175,9 +183,12 @@ def payload(record: RunRecord, model: VQVAE) -> dict[str, Any]:
     """The checkpoint dict for `record`, with `model`'s weights."""
     totem, rest = split_state(model)
     own: dict[str, Any] = {
-        "format": FORMAT, "format_version": FORMAT_VERSION,
-        "model": record.model.to_dict(), "data": record.data.to_dict(),
-        "train": asdict(record.train), "state": rest,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": record.model.to_dict(),
+        "data": record.data.to_dict(),
+        "train": asdict(record.train),
+        "state": rest,
     }
     if record.resume is not None:
         own["resume"] = asdict(record.resume)
@@ -208,9 +219,14 @@ def write_configs(paths: RunPaths, record: RunRecord) -> None:
 
 def run_json(record: RunRecord) -> dict[str, Any]:
     """The run's settings as JSON (what `_run.json` holds): model, data, training, flags."""
-    return {"format": FORMAT, "format_version": FORMAT_VERSION,
-            "model": record.model.to_dict(), "data": record.data.to_dict(),
-            "train": asdict(record.train), "args": _jsonable(record.args)}
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": record.model.to_dict(),
+        "data": record.data.to_dict(),
+        "train": asdict(record.train),
+        "args": _jsonable(record.args),
+    }
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
@@ -235,12 +251,16 @@ def load_run(path: str | Path) -> RunRecord:
             got = own.get("format") if isinstance(own, dict) else type(own).__name__
             raise TsvqError(f"checkpoint {p}: tsvq['format'] is {got!r}, expected {FORMAT!r}")
         if own.get("format_version") != FORMAT_VERSION:
-            raise TsvqError(f"checkpoint {p} has run-record version "
-                            f"{own.get('format_version')!r}; this tsvq reads {FORMAT_VERSION}")
+            raise TsvqError(
+                f"checkpoint {p} has run-record version "
+                f"{own.get('format_version')!r}; this tsvq reads {FORMAT_VERSION}"
+            )
         return _tsvq_record(p, raw, own)
     if isinstance(raw.get("args"), dict) and raw["args"].get("command") == "train":
-        raise TsvqError(f"checkpoint {p} lacks 'tsvq', the run record tsvq writes beside the "
-                        "original's keys, though its args say tsvq trained it")
+        raise TsvqError(
+            f"checkpoint {p} lacks 'tsvq', the run record tsvq writes beside the "
+            "original's keys, though its args say tsvq trained it"
+        )
     if raw.get("format") == OLD_FORMAT:
         raise TsvqError(
             f"checkpoint {p} was written by tsvq 0.1 (format {OLD_FORMAT!r}), which kept no run "
@@ -270,8 +290,7 @@ def _names(kind: type | tuple[type, ...]) -> str:
 
 def _tsvq_record(p: Path, raw: dict[str, Any], own: dict[str, Any]) -> RunRecord:
     where = f"checkpoint {p}: "
-    model_cfg = trust.typed(ModelConfig, own.get("model"), f"{where}tsvq.model",
-                            trust.ARCHITECTURE)
+    model_cfg = trust.typed(ModelConfig, own.get("model"), f"{where}tsvq.model", trust.ARCHITECTURE)
     data = _data_record(p, _field(p, own, "data", dict, "tsvq"), model_cfg)
     train = trust.typed(TrainConfig, own.get("train"), f"{where}tsvq.train")
     config = _field(p, raw, "config", dict, "the checkpoint")
@@ -279,13 +298,14 @@ def _tsvq_record(p: Path, raw: dict[str, Any], own: dict[str, Any]) -> RunRecord
     differ = [k for k in expected if not _same(config.get(k), expected[k])]
     if differ:
         k = differ[0]
-        raise TsvqError(f"checkpoint {p}: config[{k!r}] is {config.get(k)!r} but the run record "
-                        f"says {expected[k]!r}; the file was edited or mixed from two runs")
+        raise TsvqError(
+            f"checkpoint {p}: config[{k!r}] is {config.get(k)!r} but the run record "
+            f"says {expected[k]!r}; the file was edited or mixed from two runs"
+        )
     model = _model_or_error(p, model_cfg)
     rest = _field(p, own, "state", dict, "tsvq")
     try:
-        state = join_state(model, _field(p, raw, "model_state_dict", dict, "the checkpoint"),
-                           rest)
+        state = join_state(model, _field(p, raw, "model_state_dict", dict, "the checkpoint"), rest)
     except ValueError as exc:
         raise TsvqError(f"checkpoint {p}: {exc}") from None
     resume = None
@@ -294,10 +314,21 @@ def _tsvq_record(p: Path, raw: dict[str, Any], own: dict[str, Any]) -> RunRecord
     args = _field(p, raw, "args", dict, "the checkpoint")
     # the record resolves data_path to the file read; the flag keeps what was typed
     spec = {k: v for k, v in asdict(data.spec).items() if k != "data_path"}
-    _agree(p, args, {"tsvq.model": model_cfg.to_dict(), "tsvq.data": spec,
-                     "tsvq.train": asdict(train)})
-    record = RunRecord(model_cfg, data, train, dict(args), _epoch(p, raw), _loss(p, raw, "train"),
-                       _loss(p, raw, "val"), state, "tsvq", resume)
+    _agree(
+        p, args, {"tsvq.model": model_cfg.to_dict(), "tsvq.data": spec, "tsvq.train": asdict(train)}
+    )
+    record = RunRecord(
+        model_cfg,
+        data,
+        train,
+        dict(args),
+        _epoch(p, raw),
+        _loss(p, raw, "train"),
+        _loss(p, raw, "val"),
+        state,
+        "tsvq",
+        resume,
+    )
     _check_digest(p, raw, own)
     return record
 
@@ -313,8 +344,11 @@ def _data_record(p: Path, d: dict[str, Any], model: ModelConfig) -> DataRecord:
     unknown = sorted(set(d) - {*names, *_DATA_EXTRA}, key=repr)
     missing = [k for k in (*names, *_DATA_EXTRA) if k not in d]
     if unknown or missing:
-        what = (f"has unknown field(s) {', '.join(map(str, unknown))}" if unknown
-                else f"lacks {', '.join(missing)}")
+        what = (
+            f"has unknown field(s) {', '.join(map(str, unknown))}"
+            if unknown
+            else f"lacks {', '.join(missing)}"
+        )
         raise TsvqError(f"{where} {what}")
     columns = _field(p, d, "columns", (list, tuple), "tsvq.data")
     if not all(isinstance(c, str) for c in columns):
@@ -323,26 +357,35 @@ def _data_record(p: Path, d: dict[str, Any], model: ModelConfig) -> DataRecord:
     problem = trust.scaler_problem(d["scaler"], len(columns))
     if problem:
         raise TsvqError(f"{where}['scaler'] {problem}")
-    spec = trust.typed(DataSpec, {**{k: d[k] for k in names}, "scaler": d["scaler"]["kind"]},
-                       where)
+    spec = trust.typed(DataSpec, {**{k: d[k] for k in names}, "scaler": d["scaler"]["kind"]}, where)
     rules = {
         # (DataSpec itself checks the dataset, the scaler's kind, features and channel)
-        "data_path": (isinstance(spec.data_path, str) or spec.dset != CUSTOM,
-                      "the path of the file trained on"),
-        "context_points": (spec.context_points == model.context_points,
-                           f"tsvq.model's context_points, {model.context_points}"),
-        "channel": (spec.channel is None or 0 <= spec.channel < n_vars,
-                    f"None or a channel below n_channels={n_vars}"),
-        "columns": (len(columns) == (n_vars if spec.channel is None else 1) > 0,
-                    f"{n_vars if spec.channel is None else 1} name(s), one per channel trained"),
+        "data_path": (
+            isinstance(spec.data_path, str) or spec.dset != CUSTOM,
+            "the path of the file trained on",
+        ),
+        "context_points": (
+            spec.context_points == model.context_points,
+            f"tsvq.model's context_points, {model.context_points}",
+        ),
+        "channel": (
+            spec.channel is None or 0 <= spec.channel < n_vars,
+            f"None or a channel below n_channels={n_vars}",
+        ),
+        "columns": (
+            len(columns) == (n_vars if spec.channel is None else 1) > 0,
+            f"{n_vars if spec.channel is None else 1} name(s), one per channel trained",
+        ),
     }
     for key, (ok, allowed) in rules.items():
         if not ok:
             raise TsvqError(f"{where}[{key!r}] is {d[key]!r}, expected {allowed}")
     rule = _field(p, d, "split_rule", dict, "tsvq.data")
     if rule and rule != asdict(split_rule(spec.dset)):  # {}: not recorded (splits follow dset)
-        raise TsvqError(f"{where}['split_rule'] is {rule!r}, but {spec.dset} is split by "
-                        f"{asdict(split_rule(spec.dset))!r}")
+        raise TsvqError(
+            f"{where}['split_rule'] is {rule!r}, but {spec.dset} is split by "
+            f"{asdict(split_rule(spec.dset))!r}"
+        )
     return DataRecord(spec, Scaler.from_dict(d["scaler"]), tuple(columns), n_vars, dict(rule))
 
 
@@ -353,14 +396,18 @@ def _agree(p: Path, args: dict[str, Any], sections: dict[str, dict[str, Any]]) -
             if key in args and not _same(args[key], value):
                 raise TsvqError(
                     f"checkpoint {p}: args[{key!r}] is {args[key]!r} but {section}[{key!r}] is "
-                    f"{value!r}; the file was edited or mixed from two runs")
+                    f"{value!r}; the file was edited or mixed from two runs"
+                )
 
 
 def _same(a: Any, b: Any) -> bool:
     """Equal as flag values: 1 and True are one flag value, 1 and 1.0 one number, "1" is not."""
     plain = (str, int, float, type(None))
-    if not isinstance(a, plain) or not isinstance(b, plain) or isinstance(a, str) != isinstance(
-            b, str):
+    if (
+        not isinstance(a, plain)
+        or not isinstance(b, plain)
+        or isinstance(a, str) != isinstance(b, str)
+    ):
         return False
     return bool(a == b)
 
@@ -385,7 +432,8 @@ def _check_digest(p: Path, raw: dict[str, Any], own: dict[str, Any]) -> None:
         raise TsvqError(
             f"checkpoint {p}: {problem} after tsvq wrote the file (it does not match "
             f"tsvq[{DIGEST!r}]); if that was on purpose, delete tsvq[{DIGEST!r}] and the file is "
-            "read with its field checks alone")
+            "read with its field checks alone"
+        )
 
 
 def _epoch(p: Path, raw: dict[str, Any]) -> int:
@@ -409,10 +457,19 @@ def _original_record(p: Path, raw: dict[str, Any]) -> RunRecord:
     args = _field(p, raw, "args", dict, "the checkpoint")
     missing = [k for k in ORIGINAL_CONFIG_KEYS if k not in config]
     if missing:
-        raise TsvqError(f"{p} is not a tsvq checkpoint nor one the original vqvae_train.py "
-                        f"wrote: its config lacks {', '.join(missing)}")
-    ints = ("patch_size", "embedding_dim", "num_embeddings", "compression_factor",
-            "block_hidden_size", "num_residual_layers", "res_hidden_size")
+        raise TsvqError(
+            f"{p} is not a tsvq checkpoint nor one the original vqvae_train.py "
+            f"wrote: its config lacks {', '.join(missing)}"
+        )
+    ints = (
+        "patch_size",
+        "embedding_dim",
+        "num_embeddings",
+        "compression_factor",
+        "block_hidden_size",
+        "num_residual_layers",
+        "res_hidden_size",
+    )
     for k in ints:
         _field(p, config, k, int, "config")
     _field(p, config, "commitment_cost", (int, float), "config")
@@ -423,21 +480,36 @@ def _original_record(p: Path, raw: dict[str, Any]) -> RunRecord:
     scaler_kind = _optional(p, args, "scaler", str, "standard")
     try:  # each config checks itself when it is made
         cfg = ModelConfig(
-            context_points=context, **{k: config[k] for k in ints},
-            commitment_cost=float(config["commitment_cost"]), revin=bool(revin),
-            quantizer="vq", codebook_init="uniform", dead_code_restart=0,
+            context_points=context,
+            **{k: config[k] for k in ints},
+            commitment_cost=float(config["commitment_cost"]),
+            revin=bool(revin),
+            quantizer="vq",
+            codebook_init="uniform",
+            dead_code_restart=0,
         )
-        spec = DataSpec(dset=dset, root_path=None, data_path=None, context_points=context,
-                        scaler=scaler_kind, features=features, target="OT", channel=0)
-        train = TrainConfig(n_epochs=_optional(p, args, "n_epochs", int, 100),
-                            batch_size=_optional(p, args, "batch_size", int, 64),
-                            lr=float(_optional(p, args, "lr", (int, float), 1e-4)),
-                            weight_decay=float(_optional(p, args, "weight_decay", (int, float),
-                                                         1e-4)),
-                            amp=bool(_optional(p, args, "amp", int, 1)), select_by="loss")
+        spec = DataSpec(
+            dset=dset,
+            root_path=None,
+            data_path=None,
+            context_points=context,
+            scaler=scaler_kind,
+            features=features,
+            target="OT",
+            channel=0,
+        )
+        train = TrainConfig(
+            n_epochs=_optional(p, args, "n_epochs", int, 100),
+            batch_size=_optional(p, args, "batch_size", int, 64),
+            lr=float(_optional(p, args, "lr", (int, float), 1e-4)),
+            weight_decay=float(_optional(p, args, "weight_decay", (int, float), 1e-4)),
+            amp=bool(_optional(p, args, "amp", int, 1)),
+            select_by="loss",
+        )
     except (TypeError, ValueError, OverflowError) as exc:
-        raise TsvqError(f"checkpoint {p}: its config and args describe no model tsvq can "
-                        f"build: {exc}") from None
+        raise TsvqError(
+            f"checkpoint {p}: its config and args describe no model tsvq can build: {exc}"
+        ) from None
     model = _model_or_error(p, cfg)
     try:
         state = join_state(model, _field(p, raw, "model_state_dict", dict, "the checkpoint"), {})
@@ -448,12 +520,22 @@ def _original_record(p: Path, raw: dict[str, Any]) -> RunRecord:
     # scaler fitted on the training split of all those channels (per channel, so refitting
     # channel 0 alone gives the same statistics).
     data = DataRecord(spec, None, (), int(config["n_channels"]))
-    return RunRecord(cfg, data, train, dict(args), _epoch(p, raw), _loss(p, raw, "train"),
-                     _loss(p, raw, "val"), state, "original")
+    return RunRecord(
+        cfg,
+        data,
+        train,
+        dict(args),
+        _epoch(p, raw),
+        _loss(p, raw, "train"),
+        _loss(p, raw, "val"),
+        state,
+        "original",
+    )
 
 
-def _optional(p: Path, args: dict[str, Any], key: str, kind: type | tuple[type, ...],
-              default: Any) -> Any:
+def _optional(
+    p: Path, args: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any
+) -> Any:
     return _field(p, args, key, kind, "args") if key in args else default
 
 
@@ -480,8 +562,10 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     except Exception as exc:  # noqa: BLE001 - a corrupt file can fail in many ways inside torch
         raise TsvqError(f"checkpoint {p} is truncated or corrupt: {_first_sentence(exc)}") from None
     if not isinstance(obj, dict) or not any(k in obj for k in REQUIRED_KEYS):
-        raise TsvqError(f"{p} is not a tsvq checkpoint nor one the original vqvae_train.py "
-                        "wrote (no model_state_dict, config, args or epoch)")
+        raise TsvqError(
+            f"{p} is not a tsvq checkpoint nor one the original vqvae_train.py "
+            "wrote (no model_state_dict, config, args or epoch)"
+        )
     missing = [k for k in REQUIRED_KEYS if k not in obj]
     if missing:
         raise TsvqError(f"checkpoint {p} lacks {', '.join(missing)}")
@@ -506,8 +590,10 @@ def _refusal(p: Path, message: str) -> str:
     """Why the weights-only unpickler refused a file, in one line."""
     found = re.search(r"GLOBAL ([\w.]+)", message)
     if found:
-        return (f"refusing checkpoint {p}: it would import {found.group(1)}, which is not a "
-                "tensor or a plain value (nothing in it was run)")
+        return (
+            f"refusing checkpoint {p}: it would import {found.group(1)}, which is not a "
+            "tensor or a plain value (nothing in it was run)"
+        )
     found = re.search(r"(Unsupported operand \d+)", message)
     detail = found.group(1) if found else "unpickling failed"
     return f"checkpoint {p} is corrupt or not a torch checkpoint ({detail}); nothing was run"

@@ -63,8 +63,10 @@ def _acquire(path: Path, run: Path) -> int:
         except BlockingIOError:
             owner = os.read(fd, 200).decode("utf-8", "replace").strip() or "unknown"
             os.close(fd)
-            raise TsvqError(f"{run}: another run is using these files (process {owner}, "
-                            f"lock {path}); wait for it to finish or stop it") from None
+            raise TsvqError(
+                f"{run}: another run is using these files (process {owner}, "
+                f"lock {path}); wait for it to finish or stop it"
+            ) from None
         with contextlib.suppress(FileNotFoundError):
             if os.fstat(fd).st_ino == os.stat(path).st_ino:
                 break  # the file we locked is still the lock (not one its owner just removed)

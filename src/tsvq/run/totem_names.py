@@ -32,8 +32,15 @@ CODEBOOK = "quantizer.codebook"
 TOTEM_CODEBOOK = "vq._embedding.weight"
 # The original's `config`: TOTEM's constructor arguments plus the channel count.
 ORIGINAL_CONFIG_KEYS = (
-    "patch_size", "embedding_dim", "num_embeddings", "compression_factor", "block_hidden_size",
-    "num_residual_layers", "res_hidden_size", "commitment_cost", "n_channels",
+    "patch_size",
+    "embedding_dim",
+    "num_embeddings",
+    "compression_factor",
+    "block_hidden_size",
+    "num_residual_layers",
+    "res_hidden_size",
+    "commitment_cost",
+    "n_channels",
 )
 
 
@@ -65,8 +72,9 @@ def decoder_stage_names(strides: list[int]) -> list[str]:
     return names
 
 
-def _conv_names(children: list[tuple[str, nn.Module]], stage_names: list[str],
-                prefix: str) -> dict[str, str]:
+def _conv_names(
+    children: list[tuple[str, nn.Module]], stage_names: list[str], prefix: str
+) -> dict[str, str]:
     """Map `prefix.{index}` of tsvq's Sequential to TOTEM's names, in the order given."""
     out: dict[str, str] = {}
     convs = [(i, m) for i, m in children if isinstance(m, nn.Conv1d | nn.ConvTranspose1d)]
@@ -89,10 +97,16 @@ def key_map(model: nn.Module) -> dict[str, str]:
     cfg: ModelConfig = model.cfg
     strides = stage_strides(cfg.compression_factor, cfg.patch_size)
     strided, k3 = encoder_stage_names(strides)
-    out = _conv_names(list(model.encoder.named_children()), [*strided, k3, "_pre_vq_conv"],
-                      "encoder")
-    out.update(_conv_names(list(model.decoder.named_children()),
-                           ["_conv_1", *decoder_stage_names(strides)], "decoder"))
+    out = _conv_names(
+        list(model.encoder.named_children()), [*strided, k3, "_pre_vq_conv"], "encoder"
+    )
+    out.update(
+        _conv_names(
+            list(model.decoder.named_children()),
+            ["_conv_1", *decoder_stage_names(strides)],
+            "decoder",
+        )
+    )
     out[CODEBOOK] = TOTEM_CODEBOOK
     return out
 
@@ -106,8 +120,9 @@ def split_state(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, to
     return totem, rest
 
 
-def join_state(model: nn.Module, totem: dict[str, torch.Tensor],
-               rest: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def join_state(
+    model: nn.Module, totem: dict[str, torch.Tensor], rest: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     """tsvq's state dict from TOTEM's keys plus tsvq's rest; raises ValueError on a mismatch."""
     names = key_map(model)
     back = {v: k for k, v in names.items()}
@@ -118,14 +133,16 @@ def join_state(model: nn.Module, totem: dict[str, torch.Tensor],
         if missing:
             parts.append(f"missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}")
         if unknown:
-            parts.append(f"unexpected {', '.join(unknown[:4])}"
-                         f"{' ...' if len(unknown) > 4 else ''}")
+            parts.append(f"unexpected {', '.join(unknown[:4])}{' ...' if len(unknown) > 4 else ''}")
         raise ValueError(f"model_state_dict does not fit this configuration: {'; '.join(parts)}")
     own = model.state_dict()
     out, problems = dict(own), []
     pairs = [(f"model_state_dict[{k!r}]", back[k], v) for k, v in totem.items()]
-    pairs += [(f"tsvq.state[{k!r}]", k, v) for k, v in rest.items()  # tsvq's own buffers;
-              if k in own and k not in names]  # unknown names are ignored
+    pairs += [
+        (f"tsvq.state[{k!r}]", k, v)
+        for k, v in rest.items()  # tsvq's own buffers;
+        if k in own and k not in names
+    ]  # unknown names are ignored
     for where, key, value in pairs:
         try:
             out[key] = _checked(where, value, own[key])
@@ -142,8 +159,9 @@ def _checked(where: str, value: object, like: torch.Tensor) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
         raise ValueError(f"{where} is {type(value).__name__}, expected a tensor")
     if tuple(value.shape) != tuple(like.shape):
-        raise ValueError(f"{where} has shape {tuple(value.shape)}, this configuration needs "
-                         f"{tuple(like.shape)}")
+        raise ValueError(
+            f"{where} has shape {tuple(value.shape)}, this configuration needs {tuple(like.shape)}"
+        )
     if value.is_floating_point() != like.is_floating_point() or value.is_complex():
         raise ValueError(f"{where} has dtype {value.dtype}, expected {like.dtype}")
     if value.is_floating_point() and not torch.isfinite(value).all():

@@ -14,7 +14,7 @@ __all__ = ["DEVICES", "amp_dtype", "autocast", "pick_device"]
 
 
 def pick_device(name: str) -> torch.device:
-    """"auto": CUDA when a GPU is available, else the CPU; under torchrun each process takes
+    """ "auto": CUDA when a GPU is available, else the CPU; under torchrun each process takes
     the GPU of its local rank."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -24,8 +24,10 @@ def pick_device(name: str) -> torch.device:
         raise TsvqError("device=cuda was asked for but no CUDA device is available")
     index, n_gpus = local_rank(), torch.cuda.device_count()  # one GPU per process (torchrun)
     if index >= n_gpus:
-        raise TsvqError(f"process {index} on this machine has no GPU of its own: the machine "
-                        f"has {n_gpus}; start at most {n_gpus} with torchrun --nproc_per_node")
+        raise TsvqError(
+            f"process {index} on this machine has no GPU of its own: the machine "
+            f"has {n_gpus}; start at most {n_gpus} with torchrun --nproc_per_node"
+        )
     return torch.device("cuda", index)
 
 

@@ -27,13 +27,16 @@ from tsvq.tokens.tokenizer import Tokenizer
 CHUNK_VALUES = 1 << 21
 
 
-def source_of(tok: Tokenizer, dset: str | None, root_path: str | None,
-              data_path: str | None) -> tuple[str, Path]:
+def source_of(
+    tok: Tokenizer, dset: str | None, root_path: str | None, data_path: str | None
+) -> tuple[str, Path]:
     """The dataset name and CSV to encode: `dset` (default: the tokenizer's own; custom when
     only `data_path` is given); a checkpoint remembers its custom CSV, a folder does not."""
     if data_path is not None and dset not in (None, CUSTOM):
-        raise TsvqError(f"--data_path is for --dset custom; {dset} is read from the data "
-                        "directory (--root_path)")
+        raise TsvqError(
+            f"--data_path is for --dset custom; {dset} is read from the data "
+            "directory (--root_path)"
+        )
     dset = dset or (CUSTOM if data_path else tok.data.dset)
     if data_path is None and dset == CUSTOM == tok.data.dset and tok.record is not None:
         data_path = tok.record.data.spec.data_path
@@ -41,8 +44,15 @@ def source_of(tok: Tokenizer, dset: str | None, root_path: str | None,
 
 
 def encode_csv(
-    tok: Tokenizer, path: Path, dset: str, split: str, stride: int, context_points: int | None,
-    missing: str, out: str | Path, batch_size: int | None = None,
+    tok: Tokenizer,
+    path: Path,
+    dset: str,
+    split: str,
+    stride: int,
+    context_points: int | None,
+    missing: str,
+    out: str | Path,
+    batch_size: int | None = None,
 ) -> tuple[int, int, int]:
     """Encode the windows of a CSV's split into tokens file `out`; return (windows, C, T).
 
@@ -54,8 +64,10 @@ def encode_csv(
     t = context_points or tok.cfg.context_points
     if t % tok.cfg.patch_size:
         p = tok.cfg.patch_size
-        raise TsvqError(f"--context_points {t} must be a multiple of patch_size {p}: the nearest "
-                        f"are {f'{t // p * p} or ' if t > p else ''}{(t // p + 1) * p}")
+        raise TsvqError(
+            f"--context_points {t} must be a multiple of patch_size {p}: the nearest "
+            f"are {f'{t // p * p} or ' if t > p else ''}{(t // p + 1) * p}"
+        )
     layout = scan(path)
     if dset == tok.data.dset and dset != CUSTOM:
         cols = select_columns(layout.columns, dset, tok.data.features, tok.data.target)
@@ -84,19 +96,35 @@ def encode_csv(
             r0 = lo + w0 * stride
             rows = reader.rows(r0, r0 + (w1 - w0 - 1) * stride + t)  # [rows, C]
             windows = sliding_window_view(rows, t, axis=0)[::stride].swapaxes(1, 2)  # [w, T, C]
-            enc = tok.encode(windows, missing=missing, columns=names, scaler=scaler,
-                             batch_size=batch_size)
+            enc = tok.encode(
+                windows, missing=missing, columns=names, scaler=scaler, batch_size=batch_size
+            )
             writer.add(enc, r0 + stride * np.arange(w1 - w0, dtype=np.int64))
     except BaseException:
         writer.close()
         raise
-    writer.finish(out, header(tok, names, scaler, k, {"dset": dset, "split": split,
-                                                      "stride": stride, "missing": missing}))
+    writer.finish(
+        out,
+        header(
+            tok,
+            names,
+            scaler,
+            k,
+            {"dset": dset, "split": split, "stride": stride, "missing": missing},
+        ),
+    )
     return n, c, t
 
 
-def foreign_scaler(tok: Tokenizer, layout: CsvLayout, cols: list[int], names: list[str], t: int,
-                   dset: str, gaps: bool) -> Scaler:
+def foreign_scaler(
+    tok: Tokenizer,
+    layout: CsvLayout,
+    cols: list[int],
+    names: list[str],
+    t: int,
+    dset: str,
+    gaps: bool,
+) -> Scaler:
     """The tokenizer's scaler for its training columns; for any other column a standard scaler
     fitted on the file's training rows (its split rule's train part; the whole file if too short
     for one), as training would have scaled it. RevIN alone would normalize such a column up to
@@ -116,8 +144,13 @@ def foreign_scaler(tok: Tokenizer, layout: CsvLayout, cols: list[int], names: li
     return Scaler("standard" if len(foreign) == len(names) else "mixed", shifts, scales)
 
 
-def decode_file(tok: Tokenizer, tokens_path: str | Path, out: str | Path,
-                batch_size: int | None = None, source: str = "--checkpoint") -> tuple[int, ...]:
+def decode_file(
+    tok: Tokenizer,
+    tokens_path: str | Path,
+    out: str | Path,
+    batch_size: int | None = None,
+    source: str = "--checkpoint",
+) -> tuple[int, ...]:
     """Decode tokens file `tokens_path` (checked against `tok`, named `source` in messages)
     into `out`: x [n_windows, T, C] in original units, start, columns (and mask, if the tokens
     have one); returns x's shape."""
@@ -125,13 +158,13 @@ def decode_file(tok: Tokenizer, tokens_path: str | Path, out: str | Path,
     check_against(tokens, tok, str(tokens_path), source)
     x = tok.decode(tokens.encoded(), batch_size=batch_size)
     extra = {} if tokens.mask is None else {"mask": tokens.mask}  # tokens that touched a fill
-    write_npz(out, {"x": x, "start": tokens.start, "columns": np.asarray(tokens.columns),
-                    **extra})
+    write_npz(out, {"x": x, "start": tokens.start, "columns": np.asarray(tokens.columns), **extra})
     return x.shape
 
 
 def write_npz(out: str | Path, arrays: dict) -> None:
     """An .npz of `arrays`, atomically."""
+
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a name
             np.savez(fh, **arrays)

@@ -39,5 +39,3 @@ def _check_replaceable(final: Path) -> None:
                 f"--out {final} exists and holds other files ({', '.join(extra[:5])}); give a new "
                 "or empty folder, or a previous export to replace"
             )
-
-

@@ -21,12 +21,14 @@ def check_windows(x: np.ndarray | torch.Tensor, patch_size: int) -> np.ndarray |
     if x.ndim == 2:
         x = x[None]
     if x.ndim != 3:
-        raise TsvqError(f"x must be [B, T, C] or [T, C], got {x.ndim} dimension(s), shape "
-                        f"{tuple(x.shape)}")
+        raise TsvqError(
+            f"x must be [B, T, C] or [T, C], got {x.ndim} dimension(s), shape {tuple(x.shape)}"
+        )
     n, t, c = x.shape
     if n == 0 or t == 0 or c == 0:
-        raise TsvqError(f"x is empty (shape {tuple(x.shape)}); it needs at least one window "
-                        "of one channel")
+        raise TsvqError(
+            f"x is empty (shape {tuple(x.shape)}); it needs at least one window of one channel"
+        )
     p = patch_size
     if t % p:
         hint = ""
@@ -55,6 +57,7 @@ def check_codes(codes: np.ndarray | torch.Tensor, cfg: ModelConfig) -> np.ndarra
         )
     return np.ascontiguousarray(in_range(a, cfg.num_embeddings), dtype=np.int64)
 
+
 def in_range(a: np.ndarray, vocab_size: int) -> np.ndarray:
     """`a` itself if every code is in 0..vocab_size-1, else TsvqError naming the first one."""
     if a.size and (a.min() < 0 or a.max() >= vocab_size):
@@ -64,6 +67,7 @@ def in_range(a: np.ndarray, vocab_size: int) -> np.ndarray:
             f"found {a[tuple(bad)]} at index {tuple(int(i) for i in bad)}"
         )
     return a
+
 
 def check_stats(
     mean: np.ndarray | torch.Tensor | None, std: np.ndarray | torch.Tensor | None, n: int, c: int
@@ -85,8 +89,10 @@ def check_stats(
         out.append(np.ascontiguousarray(a, dtype=np.float32))
     if (out[1] <= 0).any():
         bad = np.argwhere(out[1] <= 0)[0]
-        raise TsvqError(f"std must be > 0 everywhere (RevIN divides by it), got "
-                        f"{out[1][tuple(bad)]} at window {bad[0]}, channel {bad[1]}")
+        raise TsvqError(
+            f"std must be > 0 everywhere (RevIN divides by it), got "
+            f"{out[1][tuple(bad)]} at window {bad[0]}, channel {bad[1]}"
+        )
     return out[0], out[1]
 
 
@@ -96,8 +102,10 @@ def check_scaler(scaler: Scaler, c: int) -> Scaler:
         raise TsvqError(f"scaler must be a tsvq.data.Scaler, got {type(scaler).__name__}")
     shift, scale = (np.asarray(a, np.float32) for a in (scaler.shift, scaler.scale))
     if shift.shape != (c,) or scale.shape != (c,):
-        raise TsvqError(f"scaler must have {c} shift(s) and scale(s), one per channel, got "
-                        f"shapes {shift.shape} and {scale.shape}")
+        raise TsvqError(
+            f"scaler must have {c} shift(s) and scale(s), one per channel, got "
+            f"shapes {shift.shape} and {scale.shape}"
+        )
     if not (np.isfinite(shift).all() and np.isfinite(scale).all() and (scale > 0).all()):
         raise TsvqError("scaler shifts must be finite and its scales finite and > 0")
     return Scaler(str(scaler.kind), shift, scale)

@@ -89,7 +89,9 @@ class TokensWriter:
         self._dir = tempfile.TemporaryDirectory(prefix="tsvq-tokens-")
         shapes: dict[str, tuple[tuple[int, ...], Any]] = {
             "codes": ((n, c, k), code_dtype(num_embeddings)),
-            "mean": ((n, c), np.float32), "std": ((n, c), np.float32), "start": ((n,), np.int64),
+            "mean": ((n, c), np.float32),
+            "std": ((n, c), np.float32),
+            "start": ((n,), np.int64),
         }
         if mask:
             shapes["mask"] = ((n, c, k), np.bool_)
@@ -98,9 +100,14 @@ class TokensWriter:
         self._hashes: dict[str, tuple[np.dtype, tuple[int, ...], Any]] = {}
         for name, (shape, dt) in shapes.items():
             fh = open(Path(self._dir.name) / f"{name}.npy", "wb")  # noqa: SIM115 - closed later
-            np.lib.format.write_array_header_1_0(fh, {
-                "descr": np.lib.format.dtype_to_descr(np.dtype(dt)), "fortran_order": False,
-                "shape": shape})
+            np.lib.format.write_array_header_1_0(
+                fh,
+                {
+                    "descr": np.lib.format.dtype_to_descr(np.dtype(dt)),
+                    "fortran_order": False,
+                    "shape": shape,
+                },
+            )
             self._files[name] = fh
             self._hashes[name] = (np.dtype(dt), shape, hashlib.sha256())
         self.written = 0
@@ -124,8 +131,13 @@ class TokensWriter:
         for name, a in meta.items():
             parts[name] = (a.dtype, a.shape, _sha(a))
         meta[DIGEST] = np.asarray(_digest(parts))
-        meta[FIELD_DIGESTS] = np.asarray([f"{name}={_field_digest(name, *parts[name])}"
-                                          for name in sorted(parts) if _covered(name)])
+        meta[FIELD_DIGESTS] = np.asarray(
+            [
+                f"{name}={_field_digest(name, *parts[name])}"
+                for name in sorted(parts)
+                if _covered(name)
+            ]
+        )
 
         def write(tmp: Path) -> None:
             with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
@@ -146,14 +158,21 @@ class TokensWriter:
         self._dir.cleanup()
 
 
-def header(tok: Tokenizer, columns: list[str], scaler: Scaler, k: int,
-           info: dict[str, Any]) -> dict[str, Any]:
+def header(
+    tok: Tokenizer, columns: list[str], scaler: Scaler, k: int, info: dict[str, Any]
+) -> dict[str, Any]:
     """The small fields of a tokens file (everything but the per-window arrays)."""
     return {
-        "format": FORMAT, "format_version": VERSION, "columns": np.asarray(columns, dtype=str),
-        "scaler_kind": scaler.kind, "scaler_shift": scaler.shift, "scaler_scale": scaler.scale,
-        "tokenizer": tok.fingerprint(), "context_points": k * tok.cfg.compression_factor,
-        "n_tokens": k, "num_embeddings": tok.vocab_size,
+        "format": FORMAT,
+        "format_version": VERSION,
+        "columns": np.asarray(columns, dtype=str),
+        "scaler_kind": scaler.kind,
+        "scaler_shift": scaler.shift,
+        "scaler_scale": scaler.scale,
+        "tokenizer": tok.fingerprint(),
+        "context_points": k * tok.cfg.compression_factor,
+        "n_tokens": k,
+        "num_embeddings": tok.vocab_size,
         **{key: info[key] for key in INFO if key in info and info[key] is not None},
     }
 
@@ -214,15 +233,27 @@ def read_tokens(path: str | Path) -> Tokens:
         _check_digest(p, a)
     _check_shapes(p, a, scalars["n_tokens"])
     try:
-        scaler = Scaler(str(a["scaler_kind"]), a["scaler_shift"].astype(np.float32),
-                        a["scaler_scale"].astype(np.float32))
+        scaler = Scaler(
+            str(a["scaler_kind"]),
+            a["scaler_shift"].astype(np.float32),
+            a["scaler_scale"].astype(np.float32),
+        )
     except (TypeError, ValueError):
         raise _bad(p, "scaler_shift", "numbers") from None
-    return Tokens(codes=a["codes"], mean=a["mean"], std=a["std"], start=a["start"],
-                  columns=[str(x) for x in a["columns"]], scaler=scaler,
-                  tokenizer=str(a["tokenizer"]), context_points=scalars["context_points"],
-                  n_tokens=scalars["n_tokens"], num_embeddings=scalars["num_embeddings"],
-                  mask=a.get("mask"), version=scalars["format_version"])
+    return Tokens(
+        codes=a["codes"],
+        mean=a["mean"],
+        std=a["std"],
+        start=a["start"],
+        columns=[str(x) for x in a["columns"]],
+        scaler=scaler,
+        tokenizer=str(a["tokenizer"]),
+        context_points=scalars["context_points"],
+        n_tokens=scalars["n_tokens"],
+        num_embeddings=scalars["num_embeddings"],
+        mask=a.get("mask"),
+        version=scalars["format_version"],
+    )
 
 
 def _arrays(p: Path) -> dict[str, np.ndarray]:
@@ -231,35 +262,43 @@ def _arrays(p: Path) -> dict[str, np.ndarray]:
         what = "a directory" if p.is_dir() else missing_reason(p)
         raise TsvqError(f"tokens file {p} is {what}; expected an .npz from `tsvq encode`")
     if not zipfile.is_zipfile(p):  # np.load would read it as .npy or as a pickle
-        raise TsvqError(f"{p} is not a tsvq tokens file: it is not an .npz archive; write one "
-                        "with `tsvq encode`")
+        raise TsvqError(
+            f"{p} is not a tsvq tokens file: it is not an .npz archive; write one "
+            "with `tsvq encode`"
+        )
     try:
         with np.load(p, allow_pickle=False) as npz:
-            a = {k: npz[k] for k in npz.files
-                 if _covered(k) or k in (DIGEST, FIELD_DIGESTS)}
+            a = {k: npz[k] for k in npz.files if _covered(k) or k in (DIGEST, FIELD_DIGESTS)}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise TsvqError(f"cannot read tokens file {p}: {one_line(exc, 200)}") from None
     missing = [k for k in FIELDS if k not in a]
     if missing or a["format"].shape != () or str(a["format"]) != FORMAT:
-        raise TsvqError(f"{p} is not a tsvq tokens file (lacks {', '.join(missing or ['format'])}"
-                        "); write one with `tsvq encode`")
+        raise TsvqError(
+            f"{p} is not a tsvq tokens file (lacks {', '.join(missing or ['format'])}"
+            "); write one with `tsvq encode`"
+        )
     return a
 
 
 def _bad(p: Path, name: str, got: object) -> TsvqError:
-    return TsvqError(f"tokens file {p}: '{name}' must be {FIELDS.get(name) or OPTIONAL[name]}"
-                     f", got {got}")
+    return TsvqError(
+        f"tokens file {p}: '{name}' must be {FIELDS.get(name) or OPTIONAL[name]}, got {got}"
+    )
 
 
 def _check_digest(p: Path, a: dict[str, np.ndarray]) -> None:
     """A version-2 file's digest over every field (removed from `a`), naming an altered one."""
     stored, listed = a.pop(DIGEST, None), a.pop(FIELD_DIGESTS, None)
-    if stored is None or stored.shape != () or stored.dtype.kind != "U" or str(stored) != (
-            _digest({k: (v.dtype, v.shape, _sha(v)) for k, v in a.items()})):
-        why = ("its digest does not match its content" if listed is None
-               else _altered(a, listed))
-        raise TsvqError(f"tokens file {p} was altered or damaged after `tsvq encode` wrote "
-                        f"it: {why}")
+    if (
+        stored is None
+        or stored.shape != ()
+        or stored.dtype.kind != "U"
+        or str(stored) != (_digest({k: (v.dtype, v.shape, _sha(v)) for k, v in a.items()}))
+    ):
+        why = "its digest does not match its content" if listed is None else _altered(a, listed)
+        raise TsvqError(
+            f"tokens file {p} was altered or damaged after `tsvq encode` wrote it: {why}"
+        )
 
 
 def _check_shapes(p: Path, a: dict[str, np.ndarray], n_tokens: int) -> None:
@@ -270,8 +309,16 @@ def _check_shapes(p: Path, a: dict[str, np.ndarray], n_tokens: int) -> None:
     n, c, k = codes.shape
     if n_tokens != k:
         raise _bad(p, "n_tokens", f"{n_tokens} with codes of shape {codes.shape}")
-    shapes = {"mean": (n, c), "std": (n, c), "start": (n,), "columns": (c,),
-              "scaler_shift": (c,), "scaler_scale": (c,), "scaler_kind": (), "tokenizer": ()}
+    shapes = {
+        "mean": (n, c),
+        "std": (n, c),
+        "start": (n,),
+        "columns": (c,),
+        "scaler_shift": (c,),
+        "scaler_scale": (c,),
+        "scaler_kind": (),
+        "tokenizer": (),
+    }
     for name, shape in shapes.items():
         if a[name].shape != shape:
             raise _bad(p, name, f"shape {a[name].shape} with codes of shape {codes.shape}")
@@ -285,8 +332,9 @@ def _check_shapes(p: Path, a: dict[str, np.ndarray], n_tokens: int) -> None:
         raise _bad(p, "mask", f"shape {mask.shape} dtype {mask.dtype}")
 
 
-def check_against(tokens: Tokens, tok: Tokenizer, path: str | Path,
-                  source: str | Path = "--checkpoint") -> None:
+def check_against(
+    tokens: Tokens, tok: Tokenizer, path: str | Path, source: str | Path = "--checkpoint"
+) -> None:
     """Refuse tokens that another tokenizer made, or whose scaler or lengths disagree with it.
 
     `source` names the tokenizer in messages (its checkpoint or folder)."""
@@ -295,12 +343,16 @@ def check_against(tokens: Tokens, tok: Tokenizer, path: str | Path,
     if tokens.num_embeddings != tok.vocab_size:
         diff.append(f"num_embeddings {tokens.num_embeddings} vs {tok.vocab_size}")
     if k % tok.cfg.tokens_per_patch or tokens.context_points != k * tok.cfg.compression_factor:
-        diff.append(f"context_points {tokens.context_points} with n_tokens {k}, vs "
-                    f"compression_factor {tok.cfg.compression_factor} and patch_size "
-                    f"{tok.cfg.patch_size}")
+        diff.append(
+            f"context_points {tokens.context_points} with n_tokens {k}, vs "
+            f"compression_factor {tok.cfg.compression_factor} and patch_size "
+            f"{tok.cfg.patch_size}"
+        )
     if diff:
-        raise TsvqError(f"{path} was made by a tokenizer of another configuration "
-                        f"({'; '.join(diff)}; tokens file vs {source})")
+        raise TsvqError(
+            f"{path} was made by a tokenizer of another configuration "
+            f"({'; '.join(diff)}; tokens file vs {source})"
+        )
     if tokens.tokenizer != tok.fingerprint():
         raise TsvqError(
             f"{path} was made by another model (tokenizer {tokens.tokenizer}, {source} is "
@@ -310,8 +362,10 @@ def check_against(tokens: Tokens, tok: Tokenizer, path: str | Path,
     own, _ = tok.scaler_for(c, tokens.columns)
     # version 1 files only ever held the training scaler; version 2 may scale other columns
     fixed = [j for j in range(c) if tokens.version == 1 or tokens.columns[j] in tok.columns]
-    if not (np.array_equal(own.shift[fixed], tokens.scaler.shift[fixed])
-            and np.array_equal(own.scale[fixed], tokens.scaler.scale[fixed])):
+    if not (
+        np.array_equal(own.shift[fixed], tokens.scaler.shift[fixed])
+        and np.array_equal(own.scale[fixed], tokens.scaler.scale[fixed])
+    ):
         raise TsvqError(
             f"{path}: its scaler for channel(s) "
             f"{describe_columns([tokens.columns[j] for j in fixed])} differs from the "

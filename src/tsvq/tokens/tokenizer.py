@@ -116,10 +116,18 @@ class TrainedOn:
         if problem:
             raise TsvqError(f"data['scaler'] {problem}; the file is damaged")
         if d["channel"] is not None and len(d["columns"]) != 1:
-            raise TsvqError(f"data['channel'] is {d['channel']!r} but data['columns'] names "
-                            f"{len(d['columns'])} channels; a run on one channel has one")
-        return cls(d["dset"], d["features"], d["target"], d["channel"],
-                   tuple(str(c) for c in d["columns"]), Scaler.from_dict(d["scaler"]))
+            raise TsvqError(
+                f"data['channel'] is {d['channel']!r} but data['columns'] names "
+                f"{len(d['columns'])} channels; a run on one channel has one"
+            )
+        return cls(
+            d["dset"],
+            d["features"],
+            d["target"],
+            d["channel"],
+            tuple(str(c) for c in d["columns"]),
+            Scaler.from_dict(d["scaler"]),
+        )
 
     def __eq__(self, other: object) -> bool:  # the scaler's arrays compare element by element
         return isinstance(other, TrainedOn) and self.to_dict() == other.to_dict()
@@ -127,9 +135,14 @@ class TrainedOn:
     __hash__ = object.__hash__
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dset": self.dset, "features": self.features, "target": self.target,
-                "channel": self.channel, "columns": list(self.columns),
-                "scaler": self.scaler.to_dict()}
+        return {
+            "dset": self.dset,
+            "features": self.features,
+            "target": self.target,
+            "channel": self.channel,
+            "columns": list(self.columns),
+            "scaler": self.scaler.to_dict(),
+        }
 
 
 class Tokenizer:
@@ -142,8 +155,9 @@ class Tokenizer:
     tokenizer's call encodes.
     """
 
-    def __init__(self, model: dict | ModelConfig, data: dict | TrainedOn,
-                 run: dict | None = None) -> None:
+    def __init__(
+        self, model: dict | ModelConfig, data: dict | TrainedOn, run: dict | None = None
+    ) -> None:
         # What is known of the training run: its epoch, 0-based (exported along, may be absent).
         self.run = _run_fields(run)
         # The full run record when loaded from a checkpoint (paths included); never exported.
@@ -171,17 +185,21 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         c = self.cfg
-        return (f"Tokenizer({self.data.dset}, {self.n_channels} channel(s), T="
-                f"{c.context_points}, patch {c.patch_size}, {c.compression_factor} steps per "
-                f"token, {c.num_embeddings} codes, revin={c.revin}, device={self.device})")
+        return (
+            f"Tokenizer({self.data.dset}, {self.n_channels} channel(s), T="
+            f"{c.context_points}, patch {c.patch_size}, {c.compression_factor} steps per "
+            f"token, {c.num_embeddings} codes, revin={c.revin}, device={self.device})"
+        )
 
     def to(self, device: str | torch.device) -> Tokenizer:
         """Run encode and decode on `device` ("cpu", "cuda", "cuda:1", "auto"); returns self."""
         try:
             where = pick_device(str(device))
         except RuntimeError:
-            raise TsvqError(f"device={str(device)!r} is not a device torch knows; use 'cpu', "
-                            "'cuda', 'cuda:N' or 'auto'") from None
+            raise TsvqError(
+                f"device={str(device)!r} is not a device torch knows; use 'cpu', "
+                "'cuda', 'cuda:N' or 'auto'"
+            ) from None
         self.model.to(where)
         return self
 
@@ -220,28 +238,41 @@ class Tokenizer:
         config = {"model": self.cfg.to_dict(), "data": self.data.to_dict(), "run": self.run}
         text = json.dumps(config, sort_keys=True, indent=2)
         (out / constants.CONFIG_NAME).write_text(text, encoding="utf-8")
-        weights = {f"{WEIGHTS_PREFIX}{k}": v.detach().cpu().contiguous()
-                   for k, v in self.model.state_dict().items()}
+        weights = {
+            f"{WEIGHTS_PREFIX}{k}": v.detach().cpu().contiguous()
+            for k, v in self.model.state_dict().items()
+        }
         # a digest of each field of config.json (as it reads back) and of each tensor, so that
         # an edit to either is named when the folder is loaded (see `_unsealed`)
-        sealed = trust.seal({constants.CONFIG_NAME: json.loads(text),
-                             constants.SAFETENSORS_SINGLE_FILE: weights})
-        save_file(weights, str(out / constants.SAFETENSORS_SINGLE_FILE),
-                  metadata={DIGEST_KEY: json.dumps(sealed)})
+        sealed = trust.seal(
+            {constants.CONFIG_NAME: json.loads(text), constants.SAFETENSORS_SINGLE_FILE: weights}
+        )
+        save_file(
+            weights,
+            str(out / constants.SAFETENSORS_SINGLE_FILE),
+            metadata={DIGEST_KEY: json.dumps(sealed)},
+        )
         (out / "README.md").write_text(model_card(self), encoding="utf-8")
         return out
 
-    def push_to_hub(self, repo_id: str, *, token: str | None = None, private: bool | None = None,
-                    revision: str | None = None,
-                    commit_message: str = "Upload tsvq tokenizer") -> str:
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        token: str | None = None,
+        private: bool | None = None,
+        revision: str | None = None,
+        commit_message: str = "Upload tsvq tokenizer",
+    ) -> str:
         """Upload the `save_pretrained` files to Hub repo `repo_id` (created if needed);
         returns the commit's URL."""
         api = HfApi(token=token)
         api.create_repo(repo_id, private=private, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
             self.save_pretrained(tmp)
-            info = api.upload_folder(repo_id=repo_id, folder_path=tmp, revision=revision,
-                                     commit_message=commit_message)
+            info = api.upload_folder(
+                repo_id=repo_id, folder_path=tmp, revision=revision, commit_message=commit_message
+            )
         return str(getattr(info, "commit_url", info))
 
     @classmethod
@@ -250,8 +281,9 @@ class Tokenizer:
         spec, scaler, columns = record.data.spec, record.data.scaler, record.data.columns
         if scaler is None:  # the original script's checkpoint: refit as its loader fitted it
             scaler, columns = refit_scaler(spec)
-        data = TrainedOn(spec.dset, spec.features, spec.target, spec.channel, tuple(columns),
-                         scaler)
+        data = TrainedOn(
+            spec.dset, spec.features, spec.target, spec.channel, tuple(columns), scaler
+        )
         # the record's config and state are checked against each other by load_run already
         tok = cls._build(record.model, data, path, {"epoch": record.epoch})
         tok.record = record
@@ -267,15 +299,19 @@ class Tokenizer:
         if not config.is_file():
             runs = sorted(p.name for p in folder.glob("*.pth"))
             hint = f"; to load a training run give its checkpoint, e.g. {runs[0]}" if runs else ""
-            raise TsvqError(f"{where} is not a tokenizer folder: it has no {config.name} (write "
-                            f"one with `tsvq export`){hint}")
+            raise TsvqError(
+                f"{where} is not a tokenizer folder: it has no {config.name} (write "
+                f"one with `tsvq export`){hint}"
+            )
         try:
             fields = json.loads(config.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise TsvqError(f"cannot read {config}: {one_line(exc)}") from None
         if not isinstance(fields, dict) or not {"model", "data"} <= fields.keys():
-            raise TsvqError(f"{config} is not a tsvq tokenizer configuration: it needs 'model' "
-                            "and 'data' (as `tsvq export` writes)")
+            raise TsvqError(
+                f"{config} is not a tsvq tokenizer configuration: it needs 'model' "
+                "and 'data' (as `tsvq export` writes)"
+            )
         tok = cls._build(fields["model"], fields["data"], where, fields.get("run"))
         weights = folder / constants.SAFETENSORS_SINGLE_FILE
         if not weights.is_file():
@@ -288,7 +324,8 @@ class Tokenizer:
                 f"tokenizer folder {where}: {problem} after tsvq wrote the folder (it does "
                 f"not match the digest in the metadata of {weights.name}); if that was on "
                 f"purpose, save {weights.name} again without metadata and the folder is read "
-                "with its field checks alone")
+                "with its field checks alone"
+            )
         return tok
 
     def _load_weights(self, weights: Path, saved: dict[str, torch.Tensor]) -> None:
@@ -296,17 +333,22 @@ class Tokenizer:
         tensor is an error naming it, never a silently untrained layer."""
         state = {k.removeprefix(WEIGHTS_PREFIX): v for k, v in saved.items()}
         own = self.model.state_dict()
-        wrong = [f"{k} has shape {tuple(v.shape)}, the configuration needs {tuple(own[k].shape)}"
-                 for k, v in sorted(state.items()) if k in own and v.shape != own[k].shape]
+        wrong = [
+            f"{k} has shape {tuple(v.shape)}, the configuration needs {tuple(own[k].shape)}"
+            for k, v in sorted(state.items())
+            if k in own and v.shape != own[k].shape
+        ]
         lacks, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
         if lacks:
             wrong.append(f"lacks {', '.join(lacks[:4])}{' ...' if len(lacks) > 4 else ''}")
         if extra:
-            wrong.append(f"has no place for {', '.join(extra[:4])}"
-                         f"{' ...' if len(extra) > 4 else ''}")
+            wrong.append(
+                f"has no place for {', '.join(extra[:4])}{' ...' if len(extra) > 4 else ''}"
+            )
         if wrong:
-            shown = "; ".join(wrong[:3]) + (f"; ... ({len(wrong)} problems)" if len(wrong) > 3
-                                             else "")
+            shown = "; ".join(wrong[:3]) + (
+                f"; ... ({len(wrong)} problems)" if len(wrong) > 3 else ""
+            )
             raise TsvqError(f"{weights} does not fit its config.json (size mismatch): {shown}")
         self.model.load_state_dict(state, strict=True)
 
@@ -317,18 +359,23 @@ class Tokenizer:
         except TsvqError as exc:
             raise TsvqError(f"{where}: {exc}") from None
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise TsvqError(f"{where}: the tokenizer configuration is damaged "
-                            f"({type(exc).__name__}: {one_line(exc)})") from None
+            raise TsvqError(
+                f"{where}: the tokenizer configuration is damaged "
+                f"({type(exc).__name__}: {one_line(exc)})"
+            ) from None
 
     @classmethod
     def _from_hub(cls, repo_id: str, hub_kwargs: dict[str, Any]) -> Tokenizer:
-        offline = None if hub_kwargs.get("local_files_only") else hub_unreachable(
-            constants.ENDPOINT)
+        offline = (
+            None if hub_kwargs.get("local_files_only") else hub_unreachable(constants.ENDPOINT)
+        )
         if offline:  # only the local cache can help; no half-minute of retries
             hub_kwargs = {**hub_kwargs, "local_files_only": True}
         try:
-            files = [Path(hf_hub_download(repo_id, name, **hub_kwargs)) for name in
-                     (constants.CONFIG_NAME, constants.SAFETENSORS_SINGLE_FILE)]
+            files = [
+                Path(hf_hub_download(repo_id, name, **hub_kwargs))
+                for name in (constants.CONFIG_NAME, constants.SAFETENSORS_SINGLE_FILE)
+            ]
         except Exception as exc:  # network, authentication, missing repo: all one message
             if offline:
                 raise TsvqError(
@@ -422,8 +469,10 @@ class Tokenizer:
         scaler, names = self.scaler_for(c, columns, scaler)
         given = mean is not None or std is not None
         if given and not self.cfg.revin:
-            raise TsvqError("mean= and std= normalize like RevIN, but this tokenizer was trained "
-                            "without RevIN: encode without them")
+            raise TsvqError(
+                "mean= and std= normalize like RevIN, but this tokenizer was trained "
+                "without RevIN: encode without them"
+            )
         stats_in = check_stats(mean, std, n, c) if given else None
         k = t // self.cfg.compression_factor
         step = self._windows_per_pass(batch_size, c * t)
@@ -431,18 +480,20 @@ class Tokenizer:
         out_mean = np.zeros((n, c), dtype=np.float32)
         out_std = np.ones((n, c), dtype=np.float32)
         mask = np.zeros((n, c, k), dtype=bool) if missing == "interpolate" else None
-        shift, scale = (torch.as_tensor(v, device=self.device) for v in (scaler.shift,
-                                                                           scaler.scale))
+        shift, scale = (
+            torch.as_tensor(v, device=self.device) for v in (scaler.shift, scaler.scale)
+        )
         for lo in range(0, n, step):
-            part = self._to_device(x[lo:lo + step], lo, names, check=mask is None)  # [b, T, C]
+            part = self._to_device(x[lo : lo + step], lo, names, check=mask is None)  # [b, T, C]
             hi = lo + part.shape[0]
             series = ((part - shift) / scale).transpose(1, 2).reshape(-1, t)  # [b*C, T] scaled
             if mask is not None:
                 series, filled = self._fill(series, lo, names)
                 mask[lo:hi] = token_mask(filled, k).reshape(-1, c, k).cpu().numpy()
             if stats_in is not None:
-                stats = RevinStats(*(torch.from_numpy(a[lo:hi].reshape(-1, 1)).to(self.device)
-                                     for a in stats_in))
+                stats = RevinStats(
+                    *(torch.from_numpy(a[lo:hi].reshape(-1, 1)).to(self.device) for a in stats_in)
+                )
                 xn = (series - stats.mean) / stats.std
             elif self.cfg.revin:
                 xn, stats = normalize(series)
@@ -452,8 +503,9 @@ class Tokenizer:
             if stats is not None:
                 out_mean[lo:hi] = stats.mean.reshape(-1, c).cpu().numpy()
                 out_std[lo:hi] = stats.std.reshape(-1, c).cpu().numpy()
-        return Encoded(codes=codes, mean=out_mean, std=out_std, scaler=scaler, mask=mask,
-                       columns=names)
+        return Encoded(
+            codes=codes, mean=out_mean, std=out_std, scaler=scaler, mask=mask, columns=names
+        )
 
     @torch.inference_mode()
     def decode(
@@ -475,8 +527,10 @@ class Tokenizer:
         """
         if isinstance(tokens, Encoded):
             if not all(v is None for v in (mean, std, columns, scaler)):
-                raise TsvqError("pass mean, std, columns and scaler only with bare codes; an "
-                                "Encoded has its own")
+                raise TsvqError(
+                    "pass mean, std, columns and scaler only with bare codes; an "
+                    "Encoded has its own"
+                )
             codes, mean, std, scaler = tokens.codes, tokens.mean, tokens.std, tokens.scaler
             columns = tokens.columns
         else:
@@ -498,8 +552,9 @@ class Tokenizer:
         for lo in range(0, n, step):
             hi = min(lo + step, n)
             z = torch.from_numpy(codes[lo:hi].reshape(-1, k)).to(self.device)
-            stats = RevinStats(*(torch.from_numpy(a[lo:hi].reshape(-1, 1)).to(self.device)
-                                 for a in (mean, std)))
+            stats = RevinStats(
+                *(torch.from_numpy(a[lo:hi].reshape(-1, 1)).to(self.device) for a in (mean, std))
+            )
             series = self.model.decode(z, None).reshape(hi - lo, c, t)  # [b, C, T] model space
             out[lo:hi] = original_units(series, scaler, stats).transpose(1, 2).cpu().numpy()
         return out
@@ -514,10 +569,13 @@ class Tokenizer:
             own, names = self.scaler_for(c, columns)  # refuses foreign columns without RevIN
             if self.cfg.revin:
                 return check_scaler(scaler, c), names
-            if not (np.array_equal(own.shift, scaler.shift)
-                    and np.array_equal(own.scale, scaler.scale)):
-                raise TsvqError("this tokenizer was trained without RevIN: it scales its "
-                                "training columns with its own scaler only (scaler= differs)")
+            if not (
+                np.array_equal(own.shift, scaler.shift) and np.array_equal(own.scale, scaler.scale)
+            ):
+                raise TsvqError(
+                    "this tokenizer was trained without RevIN: it scales its "
+                    "training columns with its own scaler only (scaler= differs)"
+                )
             return own, names
         if columns is None:
             if c == self.n_channels:
@@ -526,11 +584,11 @@ class Tokenizer:
             known: list[int | None] = [None] * c
         else:
             if isinstance(columns, str) or len(columns) != c:
-                raise TsvqError(f"columns must name each of the {c} channel(s) of x, got "
-                                f"{columns!r}")
+                raise TsvqError(
+                    f"columns must name each of the {c} channel(s) of x, got {columns!r}"
+                )
             columns = [str(name) for name in columns]
-            known = [self.columns.index(name) if name in self.columns else None
-                     for name in columns]
+            known = [self.columns.index(name) if name in self.columns else None for name in columns]
         foreign = [name for name, i in zip(columns, known, strict=True) if i is None]
         if foreign and not self.cfg.revin:
             raise TsvqError(
@@ -575,14 +633,18 @@ class Tokenizer:
                 )
         return t
 
-    def _fill(self, series: torch.Tensor, offset: int, names: list[str]) -> tuple[
-            torch.Tensor, torch.Tensor]:
+    def _fill(
+        self, series: torch.Tensor, offset: int, names: list[str]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         try:
             return fill_linear(series)
         except EmptySeries as exc:
             b, ch = divmod(exc.row, len(names))
-            raise TsvqError(f"x has no finite value at all in window {offset + b}, channel {ch} "
-                            f"({names[ch]}): nothing to interpolate from") from None
+            raise TsvqError(
+                f"x has no finite value at all in window {offset + b}, channel {ch} "
+                f"({names[ch]}): nothing to interpolate from"
+            ) from None
+
 
 def load(source: str | Path, device: str | torch.device = "cpu") -> Tokenizer:
     """The one loader every command uses: a training checkpoint, an exported folder or a Hub id."""
@@ -605,8 +667,12 @@ def _read_safetensors(weights: Path) -> tuple[dict[str, torch.Tensor], dict[str,
         raise TsvqError(f"cannot load {weights}: {one_line(exc)}") from None
 
 
-def _unsealed(weights: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str],
-              config: dict[str, Any]) -> str | None:
+def _unsealed(
+    weights: Path,
+    tensors: dict[str, torch.Tensor],
+    metadata: dict[str, str],
+    config: dict[str, Any],
+) -> str | None:
     """What differs from the digest tsvq wrote into `weights`' metadata (None: all matches, or
     no digest: a folder exported before tsvq kept one, or whose weights were saved again)."""
     sealed = metadata.get(DIGEST_KEY)
@@ -624,8 +690,9 @@ def _run_fields(run: Any) -> dict[str, int]:
     if run is None or isinstance(run, dict) and run.get("epoch") is None:
         return {}
     if not isinstance(run, dict) or not trust.is_kind(run["epoch"], (int,)) or run["epoch"] < 0:
-        raise TsvqError(f"tokenizer configuration: run is {run!r}, expected {{'epoch': an "
-                        "integer >= 0}")
+        raise TsvqError(
+            f"tokenizer configuration: run is {run!r}, expected {{'epoch': an integer >= 0}}"
+        )
     return {"epoch": run["epoch"]}
 
 
@@ -651,21 +718,38 @@ def model_card(tok: Tokenizer) -> str:
     epoch = tok.run.get("epoch")
     trained = f"{d.dset} ({describe_columns(tok.columns)}; features {d.features}"
     trained += f", channel {d.channel})" if d.channel is not None else ")"
-    return "\n".join([
-        "---", "library_name: tsvq", "tags:", "- time-series", "- tokenizer", "- vq-vae", "---",
-        "", "# tsvq tokenizer", "",
-        f"A VQ-VAE tokenizer for time series trained with tsvq on {trained}"
-        + (f", best epoch {epoch + 1}." if epoch is not None else "."), "",
-        f"- windows of {c.context_points} steps (any multiple of {c.patch_size} encodes), "
-        f"patches of {c.patch_size}, one token per {c.compression_factor} steps",
-        f"- {c.num_embeddings} codes of dimension {c.embedding_dim}; RevIN "
-        f"{'on' if c.revin else 'off'}; scaler {tok.scaler.kind}",
-        f"- fingerprint {tok.fingerprint()} (tokens files name the tokenizer that wrote them)",
-        "", "```python", "from tsvq import Tokenizer", "",
-        'tok = Tokenizer.from_pretrained("THIS_FOLDER_OR_REPO")',
-        "enc = tok.encode(x)      # x: [B, T, C] in original units -> enc.codes [B, C, T / "
-        f"{c.compression_factor}]",
-        "x_hat = tok.decode(enc)  # back to [B, T, C] in original units", "```", "",
-        "`config.json` holds the model's configuration and the training data's description "
-        "(channels, scaler); `model.safetensors` the weights.", "",
-    ])
+    return "\n".join(
+        [
+            "---",
+            "library_name: tsvq",
+            "tags:",
+            "- time-series",
+            "- tokenizer",
+            "- vq-vae",
+            "---",
+            "",
+            "# tsvq tokenizer",
+            "",
+            f"A VQ-VAE tokenizer for time series trained with tsvq on {trained}"
+            + (f", best epoch {epoch + 1}." if epoch is not None else "."),
+            "",
+            f"- windows of {c.context_points} steps (any multiple of {c.patch_size} encodes), "
+            f"patches of {c.patch_size}, one token per {c.compression_factor} steps",
+            f"- {c.num_embeddings} codes of dimension {c.embedding_dim}; RevIN "
+            f"{'on' if c.revin else 'off'}; scaler {tok.scaler.kind}",
+            f"- fingerprint {tok.fingerprint()} (tokens files name the tokenizer that wrote them)",
+            "",
+            "```python",
+            "from tsvq import Tokenizer",
+            "",
+            'tok = Tokenizer.from_pretrained("THIS_FOLDER_OR_REPO")',
+            "enc = tok.encode(x)      # x: [B, T, C] in original units -> enc.codes [B, C, T / "
+            f"{c.compression_factor}]",
+            "x_hat = tok.decode(enc)  # back to [B, T, C] in original units",
+            "```",
+            "",
+            "`config.json` holds the model's configuration and the training data's description "
+            "(channels, scaler); `model.safetensors` the weights.",
+            "",
+        ]
+    )

@@ -12,8 +12,9 @@ from tsvq.data.windows import Scaler
 from tsvq.model.revin import RevinStats, denormalize
 
 
-def original_units(series: torch.Tensor, scaler: Scaler,
-                   stats: RevinStats | None = None) -> torch.Tensor:
+def original_units(
+    series: torch.Tensor, scaler: Scaler, stats: RevinStats | None = None
+) -> torch.Tensor:
     """Series [B, C, T] in the model's space -> the data's units.
 
     `stats`: the RevIN statistics the series were normalized with ([B*C, 1] or [B, C, 1]), or
@@ -22,8 +23,9 @@ def original_units(series: torch.Tensor, scaler: Scaler,
     """
     if stats is not None:
         shape = (*series.shape[:-1], 1)
-        series = denormalize(series, RevinStats(stats.mean.reshape(shape),
-                                                stats.std.reshape(shape)))
+        series = denormalize(
+            series, RevinStats(stats.mean.reshape(shape), stats.std.reshape(shape))
+        )
     shift = torch.as_tensor(scaler.shift, device=series.device)[:, None]
     scale = torch.as_tensor(scaler.scale, device=series.device)[:, None]
     return series * scale + shift

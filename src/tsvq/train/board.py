@@ -53,10 +53,14 @@ class Board:
                 continue
             k = c.numel()
             self.writer.add_histogram_raw(
-                f"code_usage/{split}", min=0, max=k - 1, num=int(c.sum()),
+                f"code_usage/{split}",
+                min=0,
+                max=k - 1,
+                num=int(c.sum()),
                 sum=float((torch.arange(k, dtype=torch.float64) * c).sum()),
                 sum_squares=float((torch.arange(k, dtype=torch.float64) ** 2 * c).sum()),
-                bucket_limits=[i + 0.5 for i in range(k)], bucket_counts=c.tolist(),
+                bucket_limits=[i + 0.5 for i in range(k)],
+                bucket_counts=c.tolist(),
                 global_step=step,
             )
         self.writer.flush()

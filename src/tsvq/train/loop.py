@@ -34,14 +34,33 @@ from tsvq.runtime.distributed import all_reduce_sum, is_main, rank, world_size
 from tsvq.runtime.progress import show_progress, tqdm
 from tsvq.train.board import Board
 
-__all__ = ["RunPaths", "TrainConfig", "TrainResult", "train", "run_epoch", "losses",
-           "make_optimizer", "make_step", "TrainingDiverged", "TrainingInterrupted"]
+__all__ = [
+    "RunPaths",
+    "TrainConfig",
+    "TrainResult",
+    "train",
+    "run_epoch",
+    "losses",
+    "make_optimizer",
+    "make_step",
+    "TrainingDiverged",
+    "TrainingInterrupted",
+]
 
 HISTORY_COLUMNS = (
-    "epoch", "train_loss", "valid_loss", "train_vq_loss", "valid_vq_loss",
-    "train_recon_loss", "valid_recon_loss",
-    "train_perplexity", "valid_perplexity", "train_codes_used", "valid_codes_used",
-    "lr", "seconds",
+    "epoch",
+    "train_loss",
+    "valid_loss",
+    "train_vq_loss",
+    "valid_vq_loss",
+    "train_recon_loss",
+    "valid_recon_loss",
+    "train_perplexity",
+    "valid_perplexity",
+    "train_codes_used",
+    "valid_codes_used",
+    "lr",
+    "seconds",
 )
 
 
@@ -69,8 +88,9 @@ def train(
     the model for distributed training. Ctrl-C raises `TrainingInterrupted`, which says which
     epoch's state is saved; a NaN or inf loss raises `TrainingDiverged`.
     """
-    record = RunRecord(model_cfg, data_record(data), tcfg, dict(args or {}), 0, math.nan,
-                       math.nan, {})
+    record = RunRecord(
+        model_cfg, data_record(data), tcfg, dict(args or {}), 0, math.nan, math.nan, {}
+    )
     progress = Progress()
     try:
         with contextlib.ExitStack() as hold:  # the run lock and the event files, once opened
@@ -86,19 +106,30 @@ def train(
                 t0, lr = time.perf_counter(), run.optimizer.param_groups[0]["lr"]
                 tr, va = run_training_epoch(run, data, epoch), run_validation(run, data)
                 if not all(math.isfinite(v) for v in (tr.loss, va.loss)):
-                    raise TrainingDiverged(epoch, tr.loss, va.loss, paths.best, paths.last,
-                                           progress.best_epoch,
-                                           progress.saved, tcfg.lr)
-                improved = progress.add(history_row(epoch, tr, va, lr, t0),
-                                        va.recon if tcfg.select_by == "recon" else va.loss)
+                    raise TrainingDiverged(
+                        epoch,
+                        tr.loss,
+                        va.loss,
+                        paths.best,
+                        paths.last,
+                        progress.best_epoch,
+                        progress.saved,
+                        tcfg.lr,
+                    )
+                improved = progress.add(
+                    history_row(epoch, tr, va, lr, t0),
+                    va.recon if tcfg.select_by == "recon" else va.loss,
+                )
                 if board is not None:
                     board.epoch(progress.history[-1], {"train": tr.counts, "valid": va.counts})
                 log(epoch_line(epoch, tcfg.n_epochs, tr, va))
                 if is_main():
                     save_epoch(run, paths, record, progress, (tr, va), improved, log)
             if progress.stopped(tcfg.patience):
-                log(f"Early stopping: no better validation {criterion(tcfg)} for "
-                    f"{tcfg.patience} epochs")
+                log(
+                    f"Early stopping: no better validation {criterion(tcfg)} for "
+                    f"{tcfg.patience} epochs"
+                )
             return progress.result(tcfg.patience)
     except KeyboardInterrupt:
         raise TrainingInterrupted(paths.last, progress.saved) from None
@@ -127,8 +158,9 @@ class Run:
     limit: int | None  # series drawn per epoch under --max_steps_per_epoch
 
 
-def setup(record: RunRecord, data: SeriesData,
-          wrap: Callable[[torch.nn.Module], torch.nn.Module] | None) -> Run:
+def setup(
+    record: RunRecord, data: SeriesData, wrap: Callable[[torch.nn.Module], torch.nn.Module] | None
+) -> Run:
     """Seed, build the model on its device, the optimizer, the cosine schedule and AMP."""
     tcfg = record.train
     device = pick_device(tcfg.device)
@@ -140,19 +172,36 @@ def setup(record: RunRecord, data: SeriesData,
     core = VQVAE(record.model).to(device)
     optimizer = make_optimizer(core, tcfg, device)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=tcfg.n_epochs, eta_min=min(tcfg.min_lr, tcfg.lr)  # never rises
+        optimizer,
+        T_max=tcfg.n_epochs,
+        eta_min=min(tcfg.min_lr, tcfg.lr),  # never rises
     )
     dtype = amp_dtype(device, tcfg.amp)
     grad_scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     # --max_steps_per_epoch bounds training and validation alike: series drawn per epoch
-    limit = (tcfg.max_steps_per_epoch * tcfg.batch_size * world_size()
-             if tcfg.max_steps_per_epoch else None)
+    limit = (
+        tcfg.max_steps_per_epoch * tcfg.batch_size * world_size()
+        if tcfg.max_steps_per_epoch
+        else None
+    )
     n_val = data.n_windows("val") * data.n_channels
     # the same validation series every epoch, so epochs compare (a subset under the bound)
     val_order = _shard(epoch_order(n_val, 0, 0, shuffle=False, limit=limit), even=False)
-    return Run(core, wrap(core) if wrap else core, optimizer, scheduler, grad_scaler,
-               make_step(core, optimizer, grad_scaler, tcfg.grad_clip), device, dtype, tcfg,
-               tick, data.n_windows("train") * data.n_channels, val_order, limit)
+    return Run(
+        core,
+        wrap(core) if wrap else core,
+        optimizer,
+        scheduler,
+        grad_scaler,
+        make_step(core, optimizer, grad_scaler, tcfg.grad_clip),
+        device,
+        dtype,
+        tcfg,
+        tick,
+        data.n_windows("train") * data.n_channels,
+        val_order,
+        limit,
+    )
 
 
 def data_record(data: SeriesData) -> DataRecord:
@@ -160,8 +209,9 @@ def data_record(data: SeriesData) -> DataRecord:
     spec = data.spec
     path = str(resolve_path(spec.dset, spec.root_path, spec.data_path).resolve())
     spec = replace(spec, data_path=path)
-    return DataRecord(spec, data.scaler, tuple(data.columns), data.n_vars,
-                      asdict(split_rule(spec.dset)))
+    return DataRecord(
+        spec, data.scaler, tuple(data.columns), data.n_vars, asdict(split_rule(spec.dset))
+    )
 
 
 def losses(model: VQVAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Any]:
@@ -177,7 +227,8 @@ def losses(model: VQVAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, A
 def make_optimizer(core: VQVAE, tcfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
     """AdamW over the parameters trained by gradient (an EMA codebook is not)."""
     return torch.optim.AdamW(
-        [p for p in core.parameters() if p.requires_grad], lr=tcfg.lr,
+        [p for p in core.parameters() if p.requires_grad],
+        lr=tcfg.lr,
         weight_decay=tcfg.weight_decay,
         fused=device.type in ("cpu", "cuda"),  # one kernel, not ~10 small ops per tensor
     )
@@ -236,8 +287,13 @@ class Progress:
 
     def result(self, patience: int) -> TrainResult:
         best = self.history[self.best_epoch - 1]["valid_loss"] if self.best_epoch else math.inf
-        return TrainResult(self.best_epoch, best, len(self.history), self.history,
-                           stopped_early=self.stopped(patience))
+        return TrainResult(
+            self.best_epoch,
+            best,
+            len(self.history),
+            self.history,
+            stopped_early=self.stopped(patience),
+        )
 
 
 def resume(run: Run, path: Path, record: RunRecord) -> Progress:
@@ -245,8 +301,10 @@ def resume(run: Run, path: Path, record: RunRecord) -> Progress:
     last = _load_resume(path, record)
     state = last.resume
     if len(state.history) != last.epoch + 1:
-        raise TsvqError(f"--resume: {path} is damaged: its history holds {len(state.history)} "
-                        f"epoch(s), its epoch field says {last.epoch + 1}")
+        raise TsvqError(
+            f"--resume: {path} is damaged: its history holds {len(state.history)} "
+            f"epoch(s), its epoch field says {last.epoch + 1}"
+        )
     run.core.load_state_dict(last.state)
     run.optimizer.load_state_dict(state.optimizer)
     run.scheduler.load_state_dict(state.scheduler)
@@ -254,16 +312,37 @@ def resume(run: Run, path: Path, record: RunRecord) -> Progress:
     torch.set_rng_state(state.rng_state)
     if run.device.type == "cuda" and state.cuda_rng_state is not None:
         torch.cuda.set_rng_state(state.cuda_rng_state, run.device)
-    return Progress(history=[dict(r) for r in state.history], best_score=float(state.best_val),
-                    best_epoch=int(state.best_epoch), since_best=int(state.since_best),
-                    saved=last.epoch + 1)  # the checkpoint counts epochs from 0
+    return Progress(
+        history=[dict(r) for r in state.history],
+        best_score=float(state.best_val),
+        best_epoch=int(state.best_epoch),
+        since_best=int(state.since_best),
+        saved=last.epoch + 1,
+    )  # the checkpoint counts epochs from 0
 
 
 # Settings that shape the trajectory: a resumed run must use the same ones to continue it.
-RESUME_TRAIN_KEYS = ("n_epochs", "batch_size", "lr", "weight_decay", "grad_clip", "min_lr",
-                     "select_by", "seed", "max_steps_per_epoch", "amp")
-RESUME_DATA_KEYS = ("dset", "context_points", "features", "target", "channel", "columns",
-                    "split_rule")
+RESUME_TRAIN_KEYS = (
+    "n_epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "grad_clip",
+    "min_lr",
+    "select_by",
+    "seed",
+    "max_steps_per_epoch",
+    "amp",
+)
+RESUME_DATA_KEYS = (
+    "dset",
+    "context_points",
+    "features",
+    "target",
+    "channel",
+    "columns",
+    "split_rule",
+)
 
 
 def _load_resume(path: Path, record: RunRecord) -> RunRecord:
@@ -273,15 +352,18 @@ def _load_resume(path: Path, record: RunRecord) -> RunRecord:
     if last.resume is None:
         raise TsvqError(f"--resume: {path} is not a last-state checkpoint")
     then_data, now_data = last.data.to_dict(), record.data.to_dict()
-    differ = _differences(last.model.to_dict(), record.model.to_dict(),
-                          [f.name for f in fields(ModelConfig)])
+    differ = _differences(
+        last.model.to_dict(), record.model.to_dict(), [f.name for f in fields(ModelConfig)]
+    )
     differ += _differences(then_data, now_data, RESUME_DATA_KEYS)
     differ += _differences(asdict(last.train), asdict(record.train), RESUME_TRAIN_KEYS)
     scaler_then, scaler_now = then_data["scaler"], now_data["scaler"]
     if scaler_then and scaler_now and scaler_then != scaler_now:
-        differ.append(f"scaler={scaler_then['kind']!r}, now {scaler_now['kind']!r}"
-                      if scaler_then["kind"] != scaler_now["kind"]
-                      else "the data file's training rows (the fitted scaler differs)")
+        differ.append(
+            f"scaler={scaler_then['kind']!r}, now {scaler_now['kind']!r}"
+            if scaler_then["kind"] != scaler_now["kind"]
+            else "the data file's training rows (the fitted scaler differs)"
+        )
     if differ:
         raise TsvqError(
             f"--resume: {path} was trained with other settings: {'; '.join(differ)}; resume "
@@ -291,15 +373,19 @@ def _load_resume(path: Path, record: RunRecord) -> RunRecord:
 
 
 def _differences(saved: dict[str, Any], now: dict[str, Any], keys: Any) -> list[str]:
-    return [f"{k}={saved[k]!r}, now {now.get(k)!r}" for k in keys
-            if k in saved and saved[k] != now.get(k)]
+    return [
+        f"{k}={saved[k]!r}, now {now.get(k)!r}"
+        for k in keys
+        if k in saved and saved[k] != now.get(k)
+    ]
 
 
 # ---- outputs --------------------------------------------------------------------------------
 
 
-def open_outputs(paths: RunPaths, record: RunRecord, hold: contextlib.ExitStack,
-                 log: Callable[[str], None]) -> Board | None:
+def open_outputs(
+    paths: RunPaths, record: RunRecord, hold: contextlib.ExitStack, log: Callable[[str], None]
+) -> Board | None:
     """Take the run folder (process 0): refuse outputs that cannot be written, hold the run
     lock, remove a killed run's temporaries, set an earlier run's files aside (a new run, not
     a resumed one), write the configs; the TensorBoard writer when --log_dir asks for one."""
@@ -315,8 +401,10 @@ def open_outputs(paths: RunPaths, record: RunRecord, hold: contextlib.ExitStack,
     if not record.train.resume:  # a new run over an earlier one: keep the earlier files
         aside = set_aside(paths.all(), paths.directory, paths.name)
         if aside is not None:
-            log(f"An earlier run's files were moved to {aside}; to continue that run "
-                "instead, move them back and add --resume")
+            log(
+                f"An earlier run's files were moved to {aside}; to continue that run "
+                "instead, move them back and add --resume"
+            )
     checkpoint.write_configs(paths, record)
     if not record.train.log_dir:
         return None
@@ -348,8 +436,17 @@ def run_training_epoch(run: Run, data: SeriesData, epoch: int) -> EpochStats:
     order = _shard(epoch_order(run.train_series, tcfg.seed, epoch, limit=run.limit))
     n = count_batches(len(order), tcfg.batch_size, tcfg.max_steps_per_epoch)
     run.model.train()
-    stats = run_epoch(run.model, run.core, series_batches(data, "train", tcfg.batch_size, order, n),
-                      n, run.device, run.dtype, run.step, desc=f"epoch {epoch}", tick=run.tick)
+    stats = run_epoch(
+        run.model,
+        run.core,
+        series_batches(data, "train", tcfg.batch_size, order, n),
+        n,
+        run.device,
+        run.dtype,
+        run.step,
+        desc=f"epoch {epoch}",
+        tick=run.tick,
+    )
     run.scheduler.step()
     return stats
 
@@ -360,9 +457,16 @@ def run_validation(run: Run, data: SeriesData) -> EpochStats:
     n = count_batches(len(run.val_order), batch_size, None)
     run.model.eval()
     with torch.inference_mode():
-        return run_epoch(run.model, run.core,
-                         series_batches(data, "val", batch_size, run.val_order), n, run.device,
-                         run.dtype, desc="valid", tick=run.tick)
+        return run_epoch(
+            run.model,
+            run.core,
+            series_batches(data, "val", batch_size, run.val_order),
+            n,
+            run.device,
+            run.dtype,
+            desc="valid",
+            tick=run.tick,
+        )
 
 
 def run_epoch(
@@ -393,10 +497,16 @@ def run_epoch(
         if step is not None:
             step(loss)
         n = x.shape[0]
-        totals += torch.stack([loss.detach() * n, vq.detach() * n, recon.detach() * n,
-                               torch.tensor(float(n), device=device),
-                               out.perplexity.detach(), torch.tensor(1.0, device=device)]
-                              ).double()
+        totals += torch.stack(
+            [
+                loss.detach() * n,
+                vq.detach() * n,
+                recon.detach() * n,
+                torch.tensor(float(n), device=device),
+                out.perplexity.detach(),
+                torch.tensor(1.0, device=device),
+            ]
+        ).double()
         counts += out.counts.double()
         if tick is not None:
             tick()
@@ -405,9 +515,14 @@ def run_epoch(
     t = totals.tolist()
     n = max(t[3], 1.0)
     return EpochStats(
-        loss=t[0] / n, vq=t[1] / n, recon=t[2] / n, perp=t[4] / max(t[5], 1.0),
+        loss=t[0] / n,
+        vq=t[1] / n,
+        recon=t[2] / n,
+        perp=t[4] / max(t[5], 1.0),
         epoch_perplexity=float(perplexity_of(counts)),
-        codes_used=int((counts > 0).sum()), n_series=int(t[3]), counts=counts.cpu(),
+        codes_used=int((counts > 0).sum()),
+        n_series=int(t[3]),
+        counts=counts.cpu(),
     )
 
 
@@ -424,22 +539,30 @@ def _shard(order: np.ndarray, even: bool = True) -> np.ndarray:
     per = -(-len(order) // world)
     if even:
         order = np.resize(order, per * world)  # repeats from the start to fill
-    return order[rank()::world]
+    return order[rank() :: world]
 
 
 # ---- the record of an epoch -----------------------------------------------------------------
 
 
-def history_row(epoch: int, tr: EpochStats, va: EpochStats, lr: float,
-                t0: float) -> dict[str, float]:
+def history_row(
+    epoch: int, tr: EpochStats, va: EpochStats, lr: float, t0: float
+) -> dict[str, float]:
     """One row of `_history.csv` (HISTORY_COLUMNS)."""
     return {
-        "epoch": epoch, "train_loss": tr.loss, "valid_loss": va.loss,
-        "train_vq_loss": tr.vq, "valid_vq_loss": va.vq,
-        "train_recon_loss": tr.recon, "valid_recon_loss": va.recon,
-        "train_perplexity": tr.epoch_perplexity, "valid_perplexity": va.epoch_perplexity,
-        "train_codes_used": tr.codes_used, "valid_codes_used": va.codes_used,
-        "lr": lr, "seconds": round(time.perf_counter() - t0, 3),
+        "epoch": epoch,
+        "train_loss": tr.loss,
+        "valid_loss": va.loss,
+        "train_vq_loss": tr.vq,
+        "valid_vq_loss": va.vq,
+        "train_recon_loss": tr.recon,
+        "valid_recon_loss": va.recon,
+        "train_perplexity": tr.epoch_perplexity,
+        "valid_perplexity": va.epoch_perplexity,
+        "train_codes_used": tr.codes_used,
+        "valid_codes_used": va.codes_used,
+        "lr": lr,
+        "seconds": round(time.perf_counter() - t0, 3),
     }
 
 
@@ -471,24 +594,35 @@ def criterion(tcfg: TrainConfig) -> str:
 # ---- save -----------------------------------------------------------------------------------
 
 
-def save_epoch(run: Run, paths: RunPaths, record: RunRecord, progress: Progress,
-               stats: tuple[EpochStats, EpochStats], improved: bool,
-               log: Callable[[str], None]) -> None:
+def save_epoch(
+    run: Run,
+    paths: RunPaths,
+    record: RunRecord,
+    progress: Progress,
+    stats: tuple[EpochStats, EpochStats],
+    improved: bool,
+    log: Callable[[str], None],
+) -> None:
     """The best checkpoint when the epoch improved, the history, and the last state."""
     tr, va = stats
     epoch = len(progress.history)
     # the original counts epochs from 0 in its checkpoints
-    now = RunRecord(record.model, record.data, record.train, record.args, epoch - 1, tr.loss,
-                    va.loss, {})
+    now = RunRecord(
+        record.model, record.data, record.train, record.args, epoch - 1, tr.loss, va.loss, {}
+    )
     if improved:
         checkpoint.save_run(paths.best, now, run.core)
         log(f"  -> Best model saved (val_loss: {va.loss:.6f})")
     write_text(paths.history, history_csv(progress.history))
     cuda = run.device.type == "cuda"
     now.resume = ResumeState(
-        optimizer=run.optimizer.state_dict(), scheduler=run.scheduler.state_dict(),
-        grad_scaler=run.grad_scaler.state_dict(), rng_state=torch.get_rng_state(),
-        history=progress.history, best_val=progress.best_score, best_epoch=progress.best_epoch,
+        optimizer=run.optimizer.state_dict(),
+        scheduler=run.scheduler.state_dict(),
+        grad_scaler=run.grad_scaler.state_dict(),
+        rng_state=torch.get_rng_state(),
+        history=progress.history,
+        best_val=progress.best_score,
+        best_epoch=progress.best_epoch,
         since_best=progress.since_best,
         cuda_rng_state=torch.cuda.get_rng_state(run.device) if cuda else None,
     )
