@@ -127,7 +127,7 @@ def tsvq(
 
 class EagerStart(nn.Module):
     """`torch.compile(core)`, with the codebook's one-off k-means start run eagerly on the first
-    batch (as tests/test_compiled_step.py does). Traced inside the compiled graph under bf16
+    batch (as tests/train/test_compiled_step.py does). Traced inside the compiled graph under bf16
     autocast, that start fails on a CPU (torch 2.13: `permute(sparse_coo)`)."""
 
     def __init__(self, core: VQVAE, mode: str | None) -> None:

@@ -1,6 +1,6 @@
 """tsvq.reach: why a path cannot be opened, said as what it is, and an unreachable Hub found out
 in one short connection. (The same lines through the command line: the "message names the
-right thing" rows of tests/test_bad_input.py.)"""
+right thing" rows of tests/robustness/test_bad_input.py.)"""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """tsvq.evaluate (`tsvq eval`): the table it prints. (Its MSE equals the Tokenizer's round trip:
-tests/test_tokenizer.py::test_roundtrip_error_is_what_tsvq_eval_reports.)"""
+tests/tokens/test_tokenizer.py::test_roundtrip_error_is_what_tsvq_eval_reports.)"""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ def torchrun(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def worker_report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("ddp_worker")
-    torchrun(str(REPO / "tests" / "ddp_worker.py"), str(out))
+    torchrun(str(REPO / "tests" / "train" / "ddp_worker.py"), str(out))
     report = json.loads((out / "result.json").read_text())
     assert report["world_size"] == 2
     return report["runs"]

@@ -1,6 +1,6 @@
 """tsvq.memory: the estimate walks the layers the model really builds, and counts at least the
 weights, gradients and AdamW moments. (Configurations refused for their size, as the command
-line says it: the "numbers at extremes" rows of tests/test_bad_input.py.)"""
+line says it: the "numbers at extremes" rows of tests/robustness/test_bad_input.py.)"""
 
 from __future__ import annotations
 

@@ -446,7 +446,7 @@ CASES: dict[str, Case] = {
         ),
         kind="plot history",
     ),
-    # -- trust nothing a file carries (issue 12, item 1; tests/test_file_fields.py edits
+    # -- trust nothing a file carries (issue 12, item 1; tests/robustness/test_file_fields.py edits
     #    every field at random)
     "eval checkpoint whose dataset was edited": Case(
         ("eval", "--checkpoint", "{tmp}/x.pth"),

@@ -1,6 +1,6 @@
 """tsvq.gaps: gaps filled on a straight line between their neighbours, ends held at the nearest
 value, and the tokens that touched a fill marked. (Through the Tokenizer and `tsvq encode
---missing interpolate` on real files: tests/test_tokenizer.py.)"""
+--missing interpolate` on real files: tests/tokens/test_tokenizer.py.)"""
 
 from __future__ import annotations
 

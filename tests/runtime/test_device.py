@@ -1,5 +1,5 @@
 """tsvq.device: the device a run asks for, the AMP dtype the hardware gives, the autocast
-context. (`--device` on the command line: the device rows of tests/test_bad_input.py.)"""
+context. (`--device` on the command line: the device rows of tests/robustness/test_bad_input.py.)"""
 
 from __future__ import annotations
 
