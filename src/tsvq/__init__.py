@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
-__all__ = ["Encoded", "Scaler", "Tokenizer", "__version__"]
+__version__ = "0.2.0"  # the one place the version is set (pyproject.toml reads it)
+__all__ = ["Encoded", "Scaler", "Tokenizer", "TsvqError", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,4 +18,8 @@ def __getattr__(name: str) -> Any:
         from tsvq.data.windows import Scaler
 
         return Scaler
+    if name == "TsvqError":  # every refusal tsvq makes is one: `except tsvq.TsvqError`
+        from tsvq.errors import TsvqError
+
+        return TsvqError
     raise AttributeError(f"module 'tsvq' has no attribute {name!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from tsvq.cli.flags import HelpFormatter, Parser, non_negative_int, positive_float
 from tsvq.data.download import URL_ENV
@@ -14,7 +15,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(
         dest="action", metavar="list|download", required=True, parser_class=Parser
     )
-    kw = {"formatter_class": HelpFormatter}
+    kw: dict[str, Any] = {"formatter_class": HelpFormatter}
     names = ", ".join(REGISTRY)
     lst = sub.add_parser(
         "list",

@@ -9,6 +9,7 @@ import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, cast
 
 import numpy as np
 import pandas as pd
@@ -259,9 +260,9 @@ def check_header(raw: Path | bytes, path: Path, compression: str | None) -> None
 
 def _text(raw: Path | bytes, compression: str | None) -> io.TextIOBase:
     """The file as text, decompressed, undecodable bytes replaced (as the readers read it)."""
-    binary = io.BytesIO(raw) if isinstance(raw, bytes) else open(raw, "rb")  # noqa: SIM115
+    binary: IO[bytes] = io.BytesIO(raw) if isinstance(raw, bytes) else open(raw, "rb")  # noqa: SIM115
     if compression == "gzip":
-        binary = gzip.GzipFile(fileobj=binary)
+        binary = cast(IO[bytes], gzip.GzipFile(fileobj=binary))
     return io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline="")
 
 

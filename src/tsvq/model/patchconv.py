@@ -135,14 +135,25 @@ def banded_linear(
     return _BandedProduct.apply(x, packed, bias, runs)
 
 
-class _Banded:
+class _Banded(nn.Module):
     """What PatchConv1d and PatchConvTranspose1d share: the runs and the flat forward."""
 
+    # set by the nn.Conv1d / nn.ConvTranspose1d this is mixed into
+    in_channels: int
+    out_channels: int
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: str | tuple[int, ...]  # patch convolutions take integer padding only
+    dilation: tuple[int, ...]
+    output_padding: tuple[int, ...]
+    groups: int
     weight: torch.Tensor
     bias: torch.Tensor | None
     run_index: torch.Tensor
 
     def _init_band(self, length_in: int, transposed: bool) -> None:
+        if isinstance(self.padding, str):
+            raise ValueError(f"patch convolutions take integer padding, got {self.padding!r}")
         (k,), (s,), (p,) = self.kernel_size, self.stride, self.padding
         c_in, c_out = self.in_channels, self.out_channels
         if self.groups != 1 or self.dilation != (1,):

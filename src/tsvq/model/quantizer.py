@@ -119,6 +119,14 @@ ESTIMATORS = {
 class VectorQuantizer(nn.Module):
     """Nearest-code quantizer over a [K, D] codebook, always computed in fp32."""
 
+    # buffers (registered in __init__; saved with the weights)
+    initialized: torch.Tensor
+    step: torch.Tensor
+    usage: torch.Tensor
+    restarts: torch.Tensor
+    ema_count: torch.Tensor
+    ema_sum: torch.Tensor
+
     def __init__(
         self,
         num_embeddings: int,
@@ -292,5 +300,5 @@ def _hash_rows(seed: int, step: torch.Tensor, k: int, n: int) -> torch.Tensor:
     return (x ^ (x >> 16)) % n
 
 
-def _refresh_needs_init(module: nn.Module, _incompatible: object) -> None:
+def _refresh_needs_init(module: VectorQuantizer, _incompatible: object) -> None:
     module.needs_init = not bool(module.initialized)

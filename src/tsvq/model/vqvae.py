@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 from torch import nn
@@ -101,7 +101,7 @@ def validate(cfg: ModelConfig) -> None:
         ("codebook_init", CODEBOOK_INITS),
         ("gradient", GRADIENTS),
     ):
-        _check(cfg, name, str, lambda v, a=allowed: v in a, f"one of {', '.join(allowed)}")
+        _check(cfg, name, str, allowed.__contains__, f"one of {', '.join(allowed)}")
     if cfg.block_hidden_size % 2:
         raise ConfigError(
             "block_hidden_size", f"block_hidden_size must be even, got {cfg.block_hidden_size}"
@@ -157,7 +157,7 @@ class ResidualStack(nn.Module):
     def flat_forward(self, x: torch.Tensor) -> torch.Tensor:
         """The same on position-major [N, L*C] (see patchconv)."""
         for block in self.blocks:
-            x = torch.relu(x) + run_flat(block, x)
+            x = torch.relu(x) + run_flat(cast(nn.Sequential, block), x)
         return torch.relu(x)
 
 
@@ -168,11 +168,9 @@ def build_encoder(cfg: ModelConfig) -> nn.Sequential:
     length = cfg.patch_size
     layers: list[nn.Module] = []
     for i, s in enumerate(strides):
-        layers += [
-            PatchConv1d(widths[i], widths[i + 1], 4, length=length, stride=s, padding=1),
-            nn.ReLU(),
-        ]
-        length = layers[-2].length_out
+        conv = PatchConv1d(widths[i], widths[i + 1], 4, length=length, stride=s, padding=1)
+        layers += [conv, nn.ReLU()]
+        length = conv.length_out
     # TOTEM keeps the ReLU after the last strided conv too, before the kernel-3 conv
     layers += [
         PatchConv1d(h, h, 3, length=length, padding=1),

@@ -26,7 +26,7 @@ import string
 import torch
 from torch import nn
 
-from tsvq.model.vqvae import ModelConfig, ResidualStack, stage_strides
+from tsvq.model.vqvae import VQVAE, ModelConfig, ResidualStack, stage_strides
 
 CODEBOOK = "quantizer.codebook"
 TOTEM_CODEBOOK = "vq._embedding.weight"
@@ -81,9 +81,9 @@ def _conv_names(
     for (index, module), name in zip(convs, stage_names, strict=True):
         for pname, _ in module.named_parameters(recurse=False):
             out[f"{prefix}.{index}.{pname}"] = f"{prefix}.{name}.{pname}"
-    for index, module in children:
-        if isinstance(module, ResidualStack):
-            for pname, _ in module.named_parameters():
+    for index, child in children:
+        if isinstance(child, ResidualStack):
+            for pname, _ in child.named_parameters():
                 # blocks.{j}.{1|3}.weight -> _residual_stack._layers.{j}._block.{1|3}.weight
                 _, j, layer, leaf = pname.split(".")
                 out[f"{prefix}.{index}.{pname}"] = (
@@ -92,9 +92,9 @@ def _conv_names(
     return out
 
 
-def key_map(model: nn.Module) -> dict[str, str]:
+def key_map(model: VQVAE) -> dict[str, str]:
     """tsvq state-dict key -> TOTEM's, for every weight TOTEM's class has."""
-    cfg: ModelConfig = model.cfg
+    cfg = model.cfg
     strides = stage_strides(cfg.compression_factor, cfg.patch_size)
     strided, k3 = encoder_stage_names(strides)
     out = _conv_names(
@@ -111,7 +111,7 @@ def key_map(model: nn.Module) -> dict[str, str]:
     return out
 
 
-def split_state(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+def split_state(model: VQVAE) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """The model's state as (TOTEM's state dict, tsvq's own rest keyed as tsvq names it)."""
     names = key_map(model)
     state = model.state_dict()
@@ -121,7 +121,7 @@ def split_state(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, to
 
 
 def join_state(
-    model: nn.Module, totem: dict[str, torch.Tensor], rest: dict[str, torch.Tensor]
+    model: VQVAE, totem: dict[str, torch.Tensor], rest: dict[str, torch.Tensor]
 ) -> dict[str, torch.Tensor]:
     """tsvq's state dict from TOTEM's keys plus tsvq's rest; raises ValueError on a mismatch."""
     names = key_map(model)

@@ -8,6 +8,7 @@ import gc
 import inspect
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -70,7 +71,8 @@ def wrap_ddp(model: nn.Module) -> nn.Module:
     so the copy would be a broadcast per step for nothing. The test suite checks that they
     stay identical.
     """
-    return DistributedDataParallel(model, **{_NO_BUFFER_SYNC: False})
+    no_buffer_sync: dict[str, Any] = {_NO_BUFFER_SYNC: False}
+    return DistributedDataParallel(model, **no_buffer_sync)
 
 
 # The flag that turns DDP's per-forward buffer copy off; torch 2.13 renamed it.

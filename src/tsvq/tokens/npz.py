@@ -113,7 +113,12 @@ class TokensWriter:
         self.written = 0
 
     def add(self, enc: Encoded, start: np.ndarray) -> None:
-        parts = {"codes": enc.codes, "mean": enc.mean, "std": enc.std, "start": start}
+        parts: dict[str, np.ndarray | None] = {
+            "codes": enc.codes,
+            "mean": enc.mean,
+            "std": enc.std,
+            "start": start,
+        }
         if "mask" in self._files:
             parts["mask"] = enc.mask
         for name, a in parts.items():

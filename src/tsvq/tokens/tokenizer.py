@@ -525,6 +525,7 @@ class Tokenizer:
         of the context a forecast continues); a model without RevIN needs none. `columns` names
         and `scaler` describe the channels of bare codes as in `encode`.
         """
+        codes: np.ndarray | torch.Tensor
         if isinstance(tokens, Encoded):
             if not all(v is None for v in (mean, std, columns, scaler)):
                 raise TsvqError(

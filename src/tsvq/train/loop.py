@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -214,13 +214,13 @@ def data_record(data: SeriesData) -> DataRecord:
     )
 
 
-def losses(model: VQVAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Any]:
+def losses(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Any]:
     """(recon, vq) in the specification's units for a batch [N, T], and the model output."""
     out = model(x)
     n = x.shape[0]
     recon = (out.recon.float() - out.target.float()).pow(2).sum() / n
-    cfg = getattr(model, "module", model).cfg  # under DDP the VQVAE is model.module
-    vq = out.vq_loss * cfg.n_patches  # per-series units
+    core = cast(VQVAE, getattr(model, "module", model))  # under DDP the VQVAE is model.module
+    vq = out.vq_loss * core.cfg.n_patches  # per-series units
     return recon, vq, out
 
 
@@ -300,6 +300,7 @@ def resume(run: Run, path: Path, record: RunRecord) -> Progress:
     """Load the last state of a run trained with the same settings into `run`."""
     last = _load_resume(path, record)
     state = last.resume
+    assert state is not None  # _load_resume refuses a file without a resume state
     if len(state.history) != last.epoch + 1:
         raise TsvqError(
             f"--resume: {path} is damaged: its history holds {len(state.history)} "
