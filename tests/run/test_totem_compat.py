@@ -8,8 +8,10 @@ factor, in-place ReLUs in the residual blocks, and `vqvae(config)` built from th
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,6 +24,7 @@ from torch import nn
 from tsvq.cli import main
 from tsvq.errors import TsvqError
 from tsvq.model.vqvae import VQVAE, ModelConfig
+from tsvq.report.evaluate import evaluate, load_model, load_split_data
 from tsvq.run import checkpoint
 from tsvq.run.totem_names import split_state
 
@@ -450,3 +453,43 @@ def test_a_damaged_tsvq_checkpoint_is_one_line(tiny_run, tmp_path, edit, needle)
     with pytest.raises(TsvqError, match=needle) as info:
         checkpoint.load_run(tmp_path / "bad.pth")
     assert "\n" not in str(info.value)
+
+
+def test_gradient_choice_is_recorded_and_totems_class_still_loads_the_checkpoint(
+    tmp_path: Path, tiny_run: Path
+):
+    flags = [
+        "train",
+        "--dset",
+        "etth1",
+        "--n_epochs",
+        "1",
+        *TINY,
+        "--gradient",
+        "rotation",
+        "--dead_code_threshold",
+        "0.1",
+        "--save_path",
+        str(tmp_path),
+    ]
+    assert main(flags) == 0
+    path = tmp_path / "etth1" / tiny_run.name
+    ckpt, ref = torch.load(path, weights_only=True), torch.load(tiny_run, weights_only=True)
+    assert ckpt["tsvq"]["model"]["gradient"] == "rotation"
+    assert ref["tsvq"]["model"]["gradient"] == "ste"
+    assert ckpt["tsvq"]["model"]["dead_code_threshold"] == 0.1
+    run = json.loads(path.with_name(path.stem + "_run.json").read_text())
+    assert run["model"]["gradient"] == "rotation" and run["args"]["gradient"] == "rotation"
+    # a training choice only: the original's config and TOTEM's state dict are as before
+    config = json.loads(path.with_name(path.stem + "_config.json").read_text())
+    assert config == ckpt["config"] == ref["config"]
+    got, want = ckpt["model_state_dict"], ref["model_state_dict"]
+    assert list(got) == list(want)
+    assert all(got[k].shape == want[k].shape and got[k].dtype == want[k].dtype for k in got)
+    Totem(config).load_state_dict(got, strict=True)
+    r = evaluate(load_model(path), load_split_data(load_model(path)), "test")
+    assert math.isfinite(r["mse"]) and r["codes_used"] > 1
+
+
+# ---- the non-finite guard: a loss that turns NaN or inf stops the run with one line naming
+# the epoch and the flag to change, and keeps the last finite checkpoint (or writes none) ----

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import re
 import subprocess
 import sys
@@ -258,48 +257,6 @@ def test_max_steps_bounds_validation_too(tmp_path: Path, monkeypatch: pytest.Mon
     )
     assert rc == 0
     assert seen == [3, 3, 3, 3]  # train, valid, train, valid: all channels' 20k valid series
-
-
-def test_gradient_choice_is_recorded_and_totems_class_still_loads_the_checkpoint(
-    tmp_path: Path, tiny_run: Path
-):
-    from test_totem_compat import Totem
-
-    flags = [
-        "train",
-        "--dset",
-        "etth1",
-        "--n_epochs",
-        "1",
-        *TINY,
-        "--gradient",
-        "rotation",
-        "--dead_code_threshold",
-        "0.1",
-        "--save_path",
-        str(tmp_path),
-    ]
-    assert main(flags) == 0
-    path = tmp_path / "etth1" / tiny_run.name
-    ckpt, ref = torch.load(path, weights_only=True), torch.load(tiny_run, weights_only=True)
-    assert ckpt["tsvq"]["model"]["gradient"] == "rotation"
-    assert ref["tsvq"]["model"]["gradient"] == "ste"
-    assert ckpt["tsvq"]["model"]["dead_code_threshold"] == 0.1
-    run = json.loads(path.with_name(path.stem + "_run.json").read_text())
-    assert run["model"]["gradient"] == "rotation" and run["args"]["gradient"] == "rotation"
-    # a training choice only: the original's config and TOTEM's state dict are as before
-    config = json.loads(path.with_name(path.stem + "_config.json").read_text())
-    assert config == ckpt["config"] == ref["config"]
-    got, want = ckpt["model_state_dict"], ref["model_state_dict"]
-    assert list(got) == list(want)
-    assert all(got[k].shape == want[k].shape and got[k].dtype == want[k].dtype for k in got)
-    Totem(config).load_state_dict(got, strict=True)
-    r = evaluate(load_model(path), load_split_data(load_model(path)), "test")
-    assert math.isfinite(r["mse"]) and r["codes_used"] > 1
-
-
-# ---- the non-finite guard: a loss that turns NaN or inf stops the run with one line naming
-# the epoch and the flag to change, and keeps the last finite checkpoint (or writes none) ----
 
 
 @needs_data
