@@ -69,12 +69,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                 pytest.skip(f"{name} is not in {DATA_DIR}; set TSVQ_DATA_DIR to the benchmark data")
 
 
-def require_dataset(dset: str) -> None:
-    """Skip the calling test when `dset`'s file is absent (only ETT ships inside tsvq)."""
-    if not (DATA_DIR / REGISTRY[dset].file).exists():
-        pytest.skip(f"{dset} is not in {DATA_DIR}; set TSVQ_DATA_DIR to the benchmark data")
-
-
 @pytest.fixture(scope="session")
 def repo() -> Path:
     """The repository's root folder."""
