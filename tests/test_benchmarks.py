@@ -14,33 +14,43 @@ import json
 import math
 import re
 import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import DATA_DIR, REPO, require_dataset
-from robust_helpers import PYTHON, subprocess_env
 
-BENCH = REPO / "benchmarks"
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?|-?\.\d+")
 
 
-def run(script: str, *args: object, cwd: Path) -> str:
-    """`python benchmarks/script args` in a fresh process: its stdout; exit status 0 required."""
-    proc = subprocess.run(
-        [PYTHON, str(BENCH / script), *map(str, args)],
-        cwd=cwd,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, (
-        f"{script} exited with status {proc.returncode}\n"
-        f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    )
-    assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
-    return proc.stdout
+@pytest.fixture(scope="session")
+def bench(repo: Path) -> Path:
+    return repo / "benchmarks"
+
+
+@pytest.fixture(scope="session")
+def run(bench: Path, subprocess_env) -> Callable[..., str]:
+    """`run(script, *args, cwd=...)`: `python benchmarks/script args` in a fresh process: its
+    stdout; exit status 0 required."""
+
+    def run_script(script: str, *args: object, cwd: Path) -> str:
+        proc = subprocess.run(
+            [sys.executable, str(bench / script), *map(str, args)],
+            cwd=cwd,
+            env=subprocess_env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, (
+            f"{script} exited with status {proc.returncode}\n"
+            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
+        assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+        return proc.stdout
+
+    return run_script
 
 
 def numbers(text: str) -> list[float]:
@@ -79,16 +89,16 @@ COVERED = {
 }
 
 
-def test_every_benchmark_script_has_a_smoke_test():
-    scripts = {p.name for p in BENCH.glob("*.py")}
+def test_every_benchmark_script_has_a_smoke_test(bench: Path):
+    scripts = {p.name for p in bench.glob("*.py")}
     assert scripts == set(COVERED), f"scripts without a test: {sorted(scripts - set(COVERED))}"
     assert all(name in globals() for name in COVERED.values())
 
 
-def test_benchmarks_use_public_names_only():
+def test_benchmarks_use_public_names_only(bench: Path):
     """No `from tsvq... import _private`, no `._private` attribute of tsvq's objects.
     original_trainer.py is the baseline's own code (TOTEM's `_conv_1` names), not tsvq's."""
-    for path in BENCH.glob("*.py"):
+    for path in bench.glob("*.py"):
         text = path.read_text()
         for m in re.finditer(r"from tsvq[\w.]* import (\([^)]*\)|[^\n]*)", text):
             private = [n for n in re.findall(r"\w+", m.group(1)) if n.startswith("_")]
@@ -99,7 +109,7 @@ def test_benchmarks_use_public_names_only():
             assert not hits, f"{path.name} reaches into private names: {hits}"
 
 
-def test_deps(tmp_path: Path):
+def test_deps(tmp_path: Path, run):
     out = run("deps.py", "--repeats", "1", cwd=tmp_path)
     for dist in ("torch", "numpy", "pandas", "tqdm", "safetensors", "huggingface_hub"):
         own, with_deps, _seconds = row(out, dist)[:3]
@@ -109,7 +119,7 @@ def test_deps(tmp_path: Path):
     assert re.search(r"^\(bare interpreter: \d+\.\d+ s, subtracted; medians of 1\)$", out, re.M)
 
 
-def test_gpu_on_cpu(tmp_path: Path):
+def test_gpu_on_cpu(tmp_path: Path, run):
     """With no CUDA the default run says so and exits 0; `--device cpu` measures every row a
     CPU can run, the eager ones here at two batch sizes (torch.compile: the test below)."""
     if not torch.cuda.is_available():
@@ -139,7 +149,7 @@ def test_gpu_on_cpu(tmp_path: Path):
     assert "failed" not in out and "fp16" not in out  # rows for CUDA only stay out
 
 
-def test_gpu_compile_row_on_cpu(tmp_path: Path):
+def test_gpu_compile_row_on_cpu(tmp_path: Path, run):
     """The torch.compile row alone, one batch size (compiling costs about half a minute on a
     CPU). It once failed on a CPU: the codebook's k-means start traced under bf16 autocast."""
     out = run(
@@ -160,7 +170,7 @@ def test_gpu_compile_row_on_cpu(tmp_path: Path):
     assert rate > 0 and warm > 0 and "failed" not in out, out
 
 
-def test_encode_speed(tmp_path: Path):
+def test_encode_speed(tmp_path: Path, run):
     out = run(
         "encode_speed.py",
         "--windows",
@@ -200,9 +210,9 @@ def test_encode_speed(tmp_path: Path):
     assert (rows, windows) == (700, 605) and 0 < baseline_mb <= peak_mb
 
 
-def test_original_trainer(tmp_path: Path):
+def test_original_trainer(tmp_path: Path, run, data_dir: Path):
     """The baseline trainer on ETTh1's first 1,200 rows (a `custom` file: 70/10/20 split)."""
-    lines = (DATA_DIR / "ETT-small" / "ETTh1.csv").read_text().splitlines()[:1201]
+    lines = (data_dir / "ETT-small" / "ETTh1.csv").read_text().splitlines()[:1201]
     csv = tmp_path / "etth1_head.csv"
     csv.write_text("\n".join(lines) + "\n")
     out = run(
@@ -244,7 +254,7 @@ def test_original_trainer(tmp_path: Path):
     assert json.loads((run_dir / f"{name}_config.json").read_text())["context_points"] == 64
 
 
-def test_quality(tmp_path: Path):
+def test_quality(tmp_path: Path, run):
     results = tmp_path / "quality.jsonl"
     out = run(
         "quality.py",
@@ -277,15 +287,15 @@ def test_quality(tmp_path: Path):
     assert again == table  # the table alone, from the file
 
 
-@pytest.mark.skipif(
-    subprocess.run(
-        ["git", "-C", str(REPO), "cat-file", "-e", "HEAD:src/tsvq/quantizer.py"],
-        capture_output=True,
-    ).returncode
-    != 0,
-    reason="needs tsvq's git history (the 'before' is a git ref)",
-)
-def test_quantizer_step(tmp_path: Path):
+def test_quantizer_step(tmp_path: Path, run, repo: Path):
+    if (
+        subprocess.run(
+            ["git", "-C", str(repo), "cat-file", "-e", "HEAD:src/tsvq/quantizer.py"],
+            capture_output=True,
+        ).returncode
+        != 0
+    ):
+        pytest.skip("needs tsvq's git history (the 'before' is a git ref)")
     out = run("quantizer_step.py", "--ref", "HEAD", "--steps", "2", "--rounds", "2", cwd=tmp_path)
     assert re.search(r"^threads=\d+ ref=HEAD$", out, re.M)
     m = re.search(
@@ -300,7 +310,7 @@ def test_quantizer_step(tmp_path: Path):
     assert len(row(out, "per-round after/before:")) == 2
 
 
-def test_scale(tmp_path: Path):
+def test_scale(tmp_path: Path, run, repo: Path):
     """One small size, this checkout side by side with itself as the baseline."""
     out = run(
         "scale.py",
@@ -309,7 +319,7 @@ def test_scale(tmp_path: Path):
         "--steps",
         "2",
         "--baseline_src",
-        REPO / "src",
+        repo / "src",
         cwd=tmp_path,
     )
     series = (int(1200 * 0.7) - 512 + 1) * 3  # training windows x channels
@@ -323,9 +333,8 @@ def test_scale(tmp_path: Path):
     assert len(ratios) == 3 and all(r > 0 for r in ratios)
 
 
-def test_tokenizer_reach(tmp_path: Path, tiny_run: Path):
-    for dset in ("weather", "exchange", "illness"):
-        require_dataset(dset)
+@pytest.mark.dataset("weather", "exchange", "illness")
+def test_tokenizer_reach(tmp_path: Path, tiny_run: Path, run):
     out = run("tokenizer_reach.py", "--checkpoint", tiny_run, "--max_windows", "64", cwd=tmp_path)
     assert out.startswith("tokenizer: etth1 ['HUFL',") and "context 96" in out
     table = out.split("reconstruction MSE")[1].split("\nRevIN epsilon")[0]
@@ -347,7 +356,7 @@ def test_tokenizer_reach(tmp_path: Path, tiny_run: Path):
     assert n > 0 and close(int64_mb, 8 * uint8_mb, 0.08)
 
 
-def test_train_speed(tmp_path: Path):
+def test_train_speed(tmp_path: Path, run):
     out = run(
         "train_speed.py",
         "--steps",
@@ -372,7 +381,7 @@ def test_train_speed(tmp_path: Path):
     assert numbers(table[0].split("  ", 1)[1])[1] == 1.0
 
 
-def test_vq_diagnostics(tmp_path: Path):
+def test_vq_diagnostics(tmp_path: Path, run):
     figures = tmp_path / "diag.jsonl"
     out = run(
         "vq_diagnostics.py",

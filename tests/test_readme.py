@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
-from conftest import REPO
 
-EN = (REPO / "README.md").read_text(encoding="utf-8")
-ZH = (REPO / "README.zh-CN.md").read_text(encoding="utf-8")
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9_]*")
 NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?(?:e-?\d+)?")
@@ -32,27 +30,37 @@ def _code(text: str) -> list[tuple[str, str]]:
     return blocks
 
 
-def test_same_sections_in_the_same_order() -> None:
-    assert _headings(ZH) == _headings(EN)
+@pytest.fixture(scope="module")
+def en(repo: Path) -> str:
+    return (repo / "README.md").read_text(encoding="utf-8")
 
 
-def test_same_code_blocks() -> None:
-    en, zh = _code(EN), _code(ZH)
+@pytest.fixture(scope="module")
+def zh(repo: Path) -> str:
+    return (repo / "README.zh-CN.md").read_text(encoding="utf-8")
+
+
+def test_same_sections_in_the_same_order(en: str, zh: str) -> None:
+    assert _headings(zh) == _headings(en)
+
+
+def test_same_code_blocks(en: str, zh: str) -> None:
+    en, zh = _code(en), _code(zh)
     assert len(zh) == len(en), f"{len(en)} code blocks in README.md, {len(zh)} in README.zh-CN.md"
     for i, (a, b) in enumerate(zip(en, zh, strict=True)):
         assert a == b, f"code block {i + 1} differs:\n{a[1][:300]}\n---\n{b[1][:300]}"
 
 
 @pytest.mark.parametrize("what", ["flags", "numbers"])
-def test_same_flags_and_figures(what: str) -> None:
+def test_same_flags_and_figures(what: str, en: str, zh: str) -> None:
     pattern = FLAG if what == "flags" else NUMBER
-    en, zh = set(pattern.findall(EN)), set(pattern.findall(ZH))
+    en, zh = set(pattern.findall(en)), set(pattern.findall(zh))
     assert en - zh == set(), f"{what} in README.md only: {sorted(en - zh)}"
     assert zh - en == set(), f"{what} in README.zh-CN.md only: {sorted(zh - en)}"
 
 
-def test_ci_runs_the_readme_test_command() -> None:
-    blocks = [body.strip() for lang, body in FENCE.findall(EN) if lang == "bash"]
+def test_ci_runs_the_readme_test_command(en: str, repo: Path) -> None:
+    blocks = [body.strip() for lang, body in FENCE.findall(en) if lang == "bash"]
     test_command = next(b for b in blocks if "pytest" in b and "pip install" in b)
-    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
+    ci = (repo / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
     assert ci[-1] == test_command

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from conftest import REPO
-from robust_helpers import run_cli
 
 from tsvq import __version__
 from tsvq.cli import COMMANDS, build_parser
@@ -38,13 +37,13 @@ def test_every_default_is_in_the_help(command: str) -> None:
     assert "reads:" in text and "writes:" in text or " " in command  # `data list` is a leaf
 
 
-def test_version() -> None:
+def test_version(run_cli) -> None:
     rc, out, _err = run_cli(["--version"])
     assert rc == 0 and out.strip() == f"tsvq {__version__}"
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], ["nope"]])
-def test_top_level_answers_without_torch(argv: list[str]) -> None:
+def test_top_level_answers_without_torch(argv: list[str], repo: Path) -> None:
     code = (
         "import sys\nfrom tsvq.cli import main\ntry:\n    main(sys.argv[1:])\n"
         "except SystemExit:\n    pass\nprint('torch loaded' if 'torch' in sys.modules "
@@ -54,7 +53,7 @@ def test_top_level_answers_without_torch(argv: list[str]) -> None:
         [sys.executable, "-c", code, *argv],
         capture_output=True,
         text=True,
-        env={"PYTHONPATH": str(REPO / "src")},
+        env={"PYTHONPATH": str(repo / "src")},
         timeout=60,
     )
     assert done.stdout.strip().endswith("no torch"), done.stdout + done.stderr

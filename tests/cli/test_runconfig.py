@@ -7,23 +7,19 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import TINY
-from robust_helpers import run_cli
-
-NAME = "vqvae_cw96_ps16_ed32_cf4_cb256_model1"
 
 
-def _history(run: Path) -> list[dict[str, str]]:
-    with open(run / "etth1" / f"{NAME}_history.csv", newline="") as fh:
+def _history(run: Path, name: str) -> list[dict[str, str]]:
+    with open(run / "etth1" / f"{name}_history.csv", newline="") as fh:
         return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(fh)]
 
 
-def _args(run: Path) -> dict:
-    return json.loads((run / "etth1" / f"{NAME}_run.json").read_text())["args"]
+def _args(run: Path, name: str) -> dict:
+    return json.loads((run / "etth1" / f"{name}_run.json").read_text())["args"]
 
 
 @pytest.fixture(scope="module")
-def first(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def first(tmp_path_factory: pytest.TempPathFactory, run_cli, tiny_args) -> Path:
     out = tmp_path_factory.mktemp("first")
     rc, _out, err = run_cli(
         [
@@ -32,7 +28,7 @@ def first(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "etth1",
             "--n_epochs",
             "2",
-            *TINY,
+            *tiny_args,
             "--threads",
             "1",
             "--lr",
@@ -48,29 +44,35 @@ def first(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("source", ["_config.json", "_run.json", ".pth"])
-def test_a_run_repeats_from_its_record(first: Path, tmp_path: Path, source: str) -> None:
+def test_a_run_repeats_from_its_record(
+    first: Path, tmp_path: Path, source: str, run_cli, run_name: str
+) -> None:
     rc, _out, err = run_cli(
         [
             "train",
             "--config",
-            str(first / "etth1" / f"{NAME}{source}"),
+            str(first / "etth1" / f"{run_name}{source}"),
             "--save_path",
             str(tmp_path),
         ]
     )
     assert rc == 0, err
-    assert _history(tmp_path) == _history(first)  # same flags, same seed, one thread: same run
-    again, before = _args(tmp_path), _args(first)
+    assert _history(tmp_path, run_name) == _history(
+        first, run_name
+    )  # same flags, same seed, one thread: same run
+    again, before = _args(tmp_path, run_name), _args(first, run_name)
     assert again["lr"] == 3e-4 and again["channel"] == 6
     assert {k for k in before if before[k] != again[k]} == {"save_path", "config"}
 
 
-def test_command_line_flags_override_the_record(first: Path, tmp_path: Path) -> None:
+def test_command_line_flags_override_the_record(
+    first: Path, tmp_path: Path, run_cli, run_name: str
+) -> None:
     rc, _out, err = run_cli(
         [
             "train",
             "--config",
-            str(first / "etth1" / f"{NAME}_config.json"),
+            str(first / "etth1" / f"{run_name}_config.json"),
             "--n_epochs",
             "1",
             "--lr",
@@ -80,12 +82,12 @@ def test_command_line_flags_override_the_record(first: Path, tmp_path: Path) -> 
         ]
     )
     assert rc == 0, err
-    args = _args(tmp_path)
+    args = _args(tmp_path, run_name)
     assert (args["n_epochs"], args["lr"], args["channel"]) == (1, 1e-3, 6)
-    assert len(_history(tmp_path)) == 1
+    assert len(_history(tmp_path, run_name)) == 1
 
 
-def test_the_original_flat_config_is_a_record(tmp_path: Path) -> None:
+def test_the_original_flat_config_is_a_record(tmp_path: Path, run_cli) -> None:
     """The original trainer's nine-key _config.json: train flags, and n_channels (the data's)."""
     flat = {
         "patch_size": 16,
@@ -143,7 +145,7 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
-def test_bad_record_is_one_line(tmp_path: Path, case: str) -> None:
+def test_bad_record_is_one_line(tmp_path: Path, case: str, run_cli) -> None:
     text, needle = BAD[case]
     path = tmp_path / "record.json"
     if text is not None:

@@ -16,6 +16,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import termios
 import threading
 import time
@@ -24,15 +25,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from robust_helpers import DATA_DIR, PYTHON, needs_data, run_cli, subprocess_env, tree
 
 from tsvq.data.download import URL_ENV, check, download
 from tsvq.data.registry import REGISTRY
 from tsvq.errors import TsvqError
 
-pytestmark = needs_data
-
-FLAT = {Path(spec.file).name: DATA_DIR / spec.file for spec in REGISTRY.values()}
+pytestmark = pytest.mark.dataset("illness")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -47,7 +45,7 @@ class Handler(BaseHTTPRequestHandler):
         with srv.lock:
             srv.requests.append((mode, name, self.headers.get("Range")))
             tries = sum(1 for m, n, _ in srv.requests if (m, n) == (mode, name))
-        path = FLAT.get(name)
+        path = srv.files.get(name)
         if path is None or not path.exists():
             self.send_error(404)
             return
@@ -106,8 +104,10 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, data_dir: Path) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
+        # what it serves: each registered file by its name, from the benchmark data
+        self.files = {Path(spec.file).name: data_dir / spec.file for spec in REGISTRY.values()}
         self.requests: list[tuple[str, str, str | None]] = []
         self.lock = threading.Lock()
 
@@ -116,10 +116,10 @@ class Server(ThreadingHTTPServer):
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
+def server(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> Iterator[Server]:
     monkeypatch.setenv("no_proxy", "127.0.0.1")
     monkeypatch.delenv(URL_ENV, raising=False)
-    srv = Server()
+    srv = Server(data_dir)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     yield srv
@@ -132,7 +132,7 @@ def _verified(root: Path, name: str) -> bool:
     return check(name, root).ok
 
 
-def test_download_verifies_and_lists(server: Server, tmp_path: Path) -> None:
+def test_download_verifies_and_lists(server: Server, tmp_path: Path, run_cli) -> None:
     root = tmp_path / "d"
     rc, out, err = run_cli(
         [
@@ -161,7 +161,7 @@ def test_download_verifies_and_lists(server: Server, tmp_path: Path) -> None:
     assert "missing" in lines["etth1"] and "tsvq data download etth1" in lines["etth1"]
 
 
-def test_wrong_checksum_leaves_no_file(server: Server, tmp_path: Path) -> None:
+def test_wrong_checksum_leaves_no_file(server: Server, tmp_path: Path, run_cli, tree) -> None:
     rc, _out, err = run_cli(
         [
             "data",
@@ -179,7 +179,9 @@ def test_wrong_checksum_leaves_no_file(server: Server, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("mode", ["cut", "reset"])
-def test_cut_connection_is_retried_then_given_up(server: Server, tmp_path: Path, mode: str) -> None:
+def test_cut_connection_is_retried_then_given_up(
+    server: Server, tmp_path: Path, mode: str, tree
+) -> None:
     with pytest.raises(TsvqError, match="failed after 3 tries") as info:
         download(
             "illness",
@@ -237,7 +239,7 @@ def test_busy_server_is_retried(server: Server, tmp_path: Path) -> None:
     assert _verified(tmp_path, "illness") and len(server.requests) == 3
 
 
-def test_more_bytes_than_the_file_is_refused(server: Server, tmp_path: Path) -> None:
+def test_more_bytes_than_the_file_is_refused(server: Server, tmp_path: Path, tree) -> None:
     with pytest.raises(TsvqError, match="more than the expected 66,653 bytes"):
         download(
             "illness",
@@ -251,7 +253,7 @@ def test_more_bytes_than_the_file_is_refused(server: Server, tmp_path: Path) -> 
     assert tree(tmp_path) == {}
 
 
-def test_present_and_verified_is_not_fetched_again(server: Server, tmp_path: Path) -> None:
+def test_present_and_verified_is_not_fetched_again(server: Server, tmp_path: Path, tree) -> None:
     download("illness", tmp_path, server.url("good"), log=lambda _: None)
     before = tree(tmp_path)
     said: list[str] = []
@@ -275,12 +277,12 @@ def test_a_bad_local_copy_is_replaced_only_by_a_verified_one(
 
 
 def test_all_reports_each_failure(
-    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_dir: Path, run_cli
 ) -> None:
     monkeypatch.setenv(URL_ENV, server.url("good"))  # the variable stands in for --url
     root = tmp_path / "d"
     rc, out, err = run_cli(["data", "download", "all", "--root_path", str(root)])
-    present = [n for n, s in REGISTRY.items() if (DATA_DIR / s.file).exists()]
+    present = [n for n, s in REGISTRY.items() if (data_dir / s.file).exists()]
     absent = [n for n in REGISTRY if n not in present]
     assert all(_verified(root, n) for n in present)
     if absent:  # electricity and traffic are not in ../shared/data: the server answers 404
@@ -291,12 +293,12 @@ def test_all_reports_each_failure(
         assert rc == 0
 
 
-def test_progress_is_shown_on_a_terminal(server: Server, tmp_path: Path) -> None:
+def test_progress_is_shown_on_a_terminal(server: Server, tmp_path: Path, subprocess_env) -> None:
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 24x100 chars
     proc = subprocess.Popen(
         [
-            PYTHON,
+            sys.executable,
             "-m",
             "tsvq",
             "data",
@@ -333,10 +335,12 @@ def test_progress_is_shown_on_a_terminal(server: Server, tmp_path: Path) -> None
     assert b"exchange" in seen and b"B" in seen, seen  # tqdm's bar: "exchange: ... kB/s"
 
 
-def test_ctrl_c_during_a_download_leaves_nothing(server: Server, tmp_path: Path) -> None:
+def test_ctrl_c_during_a_download_leaves_nothing(
+    server: Server, tmp_path: Path, subprocess_env, tree
+) -> None:
     proc = subprocess.Popen(
         [
-            PYTHON,
+            sys.executable,
             "-m",
             "tsvq",
             "data",

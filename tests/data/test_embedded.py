@@ -11,8 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DATA_DIR, REPO, TINY
-from robust_helpers import run_cli
 
 from tsvq.data import embedded
 from tsvq.data.registry import REGISTRY, read_table, resolve_path
@@ -22,7 +20,7 @@ ETT = ("etth1", "etth2", "ettm1", "ettm2")
 
 
 @pytest.mark.parametrize("name", ETT)
-def test_embedded_copy_is_the_registered_file(name: str) -> None:
+def test_embedded_copy_is_the_registered_file(name: str, data_dir: Path) -> None:
     spec = REGISTRY[name]
     path = embedded.path_of(spec.file)
     assert path is not None, f"{spec.file}.gz does not ship"
@@ -32,11 +30,11 @@ def test_embedded_copy_is_the_registered_file(name: str) -> None:
     assert len(data) == spec.size
     assert hashlib.sha256(data).hexdigest() == spec.sha256
     assert embedded.verified_bytes(path, spec.sha256, spec.size) == data
-    if (DATA_DIR / spec.file).exists():
-        assert (DATA_DIR / spec.file).read_bytes() == data
+    if (data_dir / spec.file).exists():
+        assert (data_dir / spec.file).read_bytes() == data
 
 
-def test_embedded_data_is_small_and_licensed() -> None:
+def test_embedded_data_is_small_and_licensed(repo: Path) -> None:
     files = sorted(embedded.FOLDER.rglob("*.gz"))
     assert [f.name for f in files] == [
         "ETTh1.csv.gz",
@@ -56,7 +54,7 @@ def test_embedded_data_is_small_and_licensed() -> None:
         "Informer",
     ):
         assert needle in notice
-    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    pyproject = (repo / "pyproject.toml").read_text(encoding="utf-8")
     assert '"datafiles/ETT-small/*"' in pyproject  # shipped as package data
 
 
@@ -93,7 +91,9 @@ def test_an_explicit_root_path_is_the_only_place(tmp_path: Path) -> None:
     assert resolve_path("etth1", str(root), None) == _holding(root, file)
 
 
-def test_train_with_no_data_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_train_with_no_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli, tiny_args: tuple[str, ...]
+) -> None:
     monkeypatch.delenv("TSVQ_DATA_DIR")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "empty"))
     rc, out, err = run_cli(
@@ -105,7 +105,7 @@ def test_train_with_no_data_directory(tmp_path: Path, monkeypatch: pytest.Monkey
             "1",
             "--save_path",
             str(tmp_path / "runs"),
-            *TINY,
+            *tiny_args,
         ]
     )
     assert rc == 0, err
@@ -124,10 +124,12 @@ def _damage_edit(path: Path) -> None:  # a valid gzip of different content
 
 
 @pytest.mark.parametrize("damage", [_damage_truncate, _damage_edit], ids=["truncated", "edited"])
-def test_damaged_embedded_copy_is_refused(tmp_path: Path, damage) -> None:
+def test_damaged_embedded_copy_is_refused(
+    tmp_path: Path, damage, repo: Path, tiny_args: tuple[str, ...]
+) -> None:
     """A copy of the package with one damaged file: one line, exit 2, nothing written."""
     pkg = tmp_path / "site" / "tsvq"
-    shutil.copytree(REPO / "src" / "tsvq", pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(repo / "src" / "tsvq", pkg, ignore=shutil.ignore_patterns("__pycache__"))
     damage(pkg / "datafiles" / "ETT-small" / "ETTh1.csv.gz")
     env = {k: v for k, v in os.environ.items() if k != "TSVQ_DATA_DIR"}
     env.update(
@@ -148,7 +150,7 @@ def test_damaged_embedded_copy_is_refused(tmp_path: Path, damage) -> None:
             "1",
             "--save_path",
             str(tmp_path / "runs"),
-            *TINY,
+            *tiny_args,
         ],
         cwd=tmp_path,
         env=env,

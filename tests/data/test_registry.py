@@ -11,16 +11,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from robust_helpers import BAD_FILES, DATA_DIR, HEADER, ROWS, needs_data
 
 from tsvq.data.registry import REGISTRY, _check_text, _read_fast, _read_strict, read_table
 from tsvq.data.windows import DataSpec, prepare, select_columns
 from tsvq.errors import TsvqError
 
 
-@pytest.mark.parametrize("case", list(BAD_FILES), ids=list(BAD_FILES))
-def test_bad_file_is_refused_in_one_line(tmp_path: Path, case: str) -> None:
-    content, needle = BAD_FILES[case]
+def test_bad_file_is_refused_in_one_line(tmp_path: Path, bad_file: tuple[bytes, str]) -> None:
+    content, needle = bad_file
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
     with pytest.raises(TsvqError) as info:
@@ -40,24 +38,24 @@ def test_missing_file_says_how_to_get_a_registered_dataset(tmp_path: Path) -> No
         read_table(tmp_path)
 
 
-# name -> (file bytes, expected values)
+# name -> (file text, expected values)
 GOOD_FILES = {
     "repeated dates (as weather.csv)": (
-        HEADER + "2020-01-01,1,2\n2020-01-01,1,2\n2020-01-02,3,4\n",
+        "date,a,b\n2020-01-01,1,2\n2020-01-01,1,2\n2020-01-02,3,4\n",
         [[1, 2], [1, 2], [3, 4]],
     ),
     "CRLF, no final newline": ("date,a,b\r\n2020-01-01,1,2\r\n2020-01-02,3,4", [[1, 2], [3, 4]]),
-    "spaces around cells": (HEADER + "2020-01-01 , 1 ,2\n2020-01-02, 3, 4 \n", [[1, 2], [3, 4]]),
+    "spaces around cells": ("date,a,b\n2020-01-01 , 1 ,2\n2020-01-02, 3, 4 \n", [[1, 2], [3, 4]]),
     "UTC offsets compared in UTC": (
-        HEADER + "2020-01-01 01:00+01:00,1,2\n2020-01-01 00:30+00:00,3,4\n",
+        "date,a,b\n2020-01-01 01:00+01:00,1,2\n2020-01-01 00:30+00:00,3,4\n",
         [[1, 2], [3, 4]],
     ),
     "a Latin-1 letter in the header": ("date,temp \xb0C,b\n2020-01-01,1,2\n", [[1, 2]]),
     "exchange_rate date style": (
-        HEADER + "1990/1/1 0:00,1,2\n1990/1/2 0:00,3,4\n",
+        "date,a,b\n1990/1/1 0:00,1,2\n1990/1/2 0:00,3,4\n",
         [[1, 2], [3, 4]],
     ),
-    "float32 extremes": (HEADER + "2020-01-01,3.4e38,-1e-45\n", [[3.4e38, -1e-45]]),
+    "float32 extremes": ("date,a,b\n2020-01-01,3.4e38,-1e-45\n", [[3.4e38, -1e-45]]),
 }
 
 
@@ -70,9 +68,9 @@ def test_accepted_variants(tmp_path: Path, case: str) -> None:
     np.testing.assert_array_equal(table.values, np.asarray(expected, dtype=np.float32))
 
 
-def test_gzip_csv_is_read(tmp_path: Path) -> None:
+def test_gzip_csv_is_read(tmp_path: Path, good_csv: str) -> None:
     path = tmp_path / "series.csv.gz"
-    path.write_bytes(gzip.compress((HEADER + ROWS).encode()))
+    path.write_bytes(gzip.compress(good_csv.encode()))
     assert read_table(path).values.tolist() == [[1, 2], [3, 4]]
 
 
@@ -88,12 +86,9 @@ SHAPES = {
 }
 
 
-@needs_data
-@pytest.mark.parametrize("name", list(SHAPES))
-def test_benchmark_files_pass_validation(name: str) -> None:
-    path = DATA_DIR / REGISTRY[name].file
-    if not path.exists():
-        pytest.skip(f"{path} absent")
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.dataset(n)) for n in SHAPES])
+def test_benchmark_files_pass_validation(name: str, data_dir: Path) -> None:
+    path = data_dir / REGISTRY[name].file
     assert read_table(path, name).values.shape == SHAPES[name]
 
 
@@ -277,10 +272,11 @@ def test_arbitrary_bytes_give_a_table_or_one_clear_error(tmp_path: Path, blob: b
     assert len(table.dates) == table.values.shape[0]
 
 
-@pytest.mark.parametrize("case", list(BAD_FILES), ids=list(BAD_FILES))
-def test_fast_path_hands_every_bad_file_to_the_validating_reader(tmp_path: Path, case: str) -> None:
+def test_fast_path_hands_every_bad_file_to_the_validating_reader(
+    tmp_path: Path, bad_file: tuple[bytes, str]
+) -> None:
     """The fast path either declines (None) or, for dates, raises the same message."""
-    content, needle = BAD_FILES[case]
+    content, needle = bad_file
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
     try:
@@ -289,11 +285,9 @@ def test_fast_path_hands_every_bad_file_to_the_validating_reader(tmp_path: Path,
         assert needle in str(exc)
 
 
-@pytest.mark.parametrize("name", list(SHAPES))
-def test_fast_path_equals_the_validating_reader(name: str) -> None:
-    path = DATA_DIR / REGISTRY[name].file
-    if not path.exists():
-        pytest.skip(f"{path} absent")
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.dataset(n)) for n in SHAPES])
+def test_fast_path_equals_the_validating_reader(name: str, data_dir: Path) -> None:
+    path = data_dir / REGISTRY[name].file
     fast, strict = _read_fast(path, path, None), _read_strict(path, path, None)
     assert fast is not None, "a clean benchmark file fell back to the slow reader"
     np.testing.assert_array_equal(fast.values, strict.values)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require_dataset
 
 from tsvq.data.registry import ETT_HOUR, ETT_MINUTE, RATIO, REGISTRY, read_table, resolve_path
 from tsvq.data.windows import (
@@ -27,11 +26,15 @@ from tsvq.errors import TsvqError
         ("etth2", 96, {"train": 8545, "val": 2881, "test": 2881}),
         ("ettm1", 512, {"train": 34049, "val": 11521, "test": 11521}),
         # 70/10/20 of 966 rows: 676 / 97 / 193
-        ("illness", 36, {"train": 641, "val": 98, "test": 194}),
+        pytest.param(
+            "illness",
+            36,
+            {"train": 641, "val": 98, "test": 194},
+            marks=pytest.mark.dataset("illness"),
+        ),
     ],
 )
 def test_window_counts_match_patchtst(data_dir: Path, dset: str, context: int, expected: dict):
-    require_dataset(dset)
     data = load(DataSpec(dset, str(data_dir), None, context))
     assert {s: data.n_windows(s) for s in expected} == expected
 
@@ -84,12 +87,11 @@ def test_scaler_kinds_are_honoured(kind: str):
         ("etth1", "M", 7, "OT"),
         ("etth1", "S", 1, "OT"),
         ("etth1", "MS", 7, "OT"),
-        ("weather", "M", 21, "OT"),
-        ("exchange", "MS", 8, "OT"),
+        pytest.param("weather", "M", 21, "OT", marks=pytest.mark.dataset("weather")),
+        pytest.param("exchange", "MS", 8, "OT", marks=pytest.mark.dataset("exchange")),
     ],
 )
 def test_features(data_dir: Path, dset: str, features: str, channels: int, last: str):
-    require_dataset(dset)
     data = load(DataSpec(dset, str(data_dir), None, 96, features=features))
     assert data.n_channels == channels
     assert data.columns[-1] == last

@@ -7,19 +7,19 @@ import json
 import math
 from pathlib import Path
 
-from robust_helpers import run_cli
-
 from tsvq.report.evaluate import evaluate, load_model, load_split_data
 
 
-def test_eval_does_not_average_different_units(tiny_run: Path) -> None:
+def test_eval_does_not_average_different_units(tiny_run: Path, run_cli) -> None:
     rc, out, _err = run_cli(["eval", "--checkpoint", str(tiny_run)])
     assert rc == 0
     all_row = next(line for line in out.splitlines() if line.startswith("all "))
     assert all_row.split()[3:] == ["-", "-"]
 
 
-def test_the_whole_is_the_mean_of_its_channels_and_eval_json_is_the_api(tiny_run: Path) -> None:
+def test_the_whole_is_the_mean_of_its_channels_and_eval_json_is_the_api(
+    tiny_run: Path, run_cli
+) -> None:
     loaded = load_model(tiny_run)
     r = evaluate(loaded, load_split_data(loaded), "val")
     per = r["per_channel"]

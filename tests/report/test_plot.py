@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
-from robust_helpers import run_cli
 
 from tsvq.errors import TsvqError
 from tsvq.report.plot import HISTORY_PANELS, pick_channels
@@ -37,7 +35,7 @@ def test_pick_channels_refuses_what_is_not_there(wanted) -> None:
         pick_channels(ETT, "OT", wanted)
 
 
-def test_plot_draws_every_history_series(tiny_run: Path, tmp_path: Path) -> None:
+def test_plot_draws_every_history_series(tiny_run: Path, tmp_path: Path, run_cli) -> None:
     with open(tiny_run.with_name(tiny_run.stem + "_history.csv"), newline="") as fh:
         header = next(csv.reader(fh))
     for key, *_ in HISTORY_PANELS:  # each panel's series is a column training writes
@@ -65,12 +63,12 @@ def test_plot_draws_every_history_series(tiny_run: Path, tmp_path: Path) -> None
     assert rc == 2 and "--channels: 'nope'" in err and not (tmp_path / "q").exists()
 
 
-def test_plot_without_matplotlib_is_one_line(tiny_run: Path, tmp_path: Path) -> None:
+def test_plot_without_matplotlib_is_one_line(tiny_run: Path, tmp_path: Path, repo: Path) -> None:
     code = (
         "import sys; sys.modules['matplotlib'] = None; "
         "from tsvq.cli import main; sys.exit(main(sys.argv[1:]))"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(repo / "src"), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         [
             sys.executable,

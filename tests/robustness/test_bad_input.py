@@ -11,6 +11,7 @@ import os
 import pickle
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,17 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from robust_helpers import (
-    BAD_FILES,
-    DATA_DIR,
-    NAME,
-    PYTHON,
-    REPO,
-    Evil,
-    run_cli,
-    subprocess_env,
-    tree,
-)
 
 from tsvq.config import TrainConfig
 from tsvq.data.windows import DataSpec, Scaler
@@ -49,6 +39,7 @@ TRAIN = (
 )
 ILL = (*TRAIN, "--dset", "illness")
 CUSTOM = (*TRAIN, "--dset", "custom", "--data_path", "{tmp}/bad.csv")
+NAME = "vqvae_cw96_ps16_ed32_cf4_cb256_model1"  # the files of these runs (context 96)
 LAST = f"out/illness/{NAME}_last.pth"
 
 
@@ -108,6 +99,15 @@ def _edited(change: Callable[[dict], object], digest: bool = True) -> Callable[[
     return _put_ckpt("x.pth", payload)
 
 
+def _with_code(rel: str) -> Callable[[Path, type], None]:
+    """`rel`: a genuine record that also carries code (an `evil` object, made by the fixture)."""
+
+    def plant(tmp: Path, evil: type) -> None:
+        _put_ckpt(rel, lambda tmp: {**_state()(tmp), "x": evil(tmp / "PWNED")})(tmp)
+
+    return plant
+
+
 def _exported(change: Callable[[Path], object], **cfg: object) -> Callable[[Path], None]:
     """tok/: the export of a genuine record, then `change`d (given the folder)."""
 
@@ -143,6 +143,7 @@ class Case:
     setup: Callable[[Path], None] | None = None
     data: bool = False  # needs the benchmark data
     kind: str = "bad value"  # the class of fault the row covers (docs/robustness.md)
+    plant: Callable[[Path, type], None] | None = None  # writes a file carrying code (`evil`)
 
 
 # the commands that read a checkpoint, each with its other required flags
@@ -154,13 +155,13 @@ CKPT_COMMANDS = {
     "export": ("export", "--out", "{tmp}/exported"),
 }
 BAD_CKPTS = {
-    "missing": ("{tmp}/x.pth", None),
-    "text file": ("not a torch checkpoint", _put("x.pth", b"not a checkpoint\n")),
-    "not tsvq": ("not a tsvq checkpoint", _put_ckpt("x.pth", lambda tmp: {"w": torch.ones(2)})),
-    "carrying code": (
-        "posix.system",
-        _put_ckpt("x.pth", lambda tmp: {**_state()(tmp), "x": Evil(tmp / "PWNED")}),
+    "missing": ("{tmp}/x.pth", {}),
+    "text file": ("not a torch checkpoint", {"setup": _put("x.pth", b"not a checkpoint\n")}),
+    "not tsvq": (
+        "not a tsvq checkpoint",
+        {"setup": _put_ckpt("x.pth", lambda tmp: {"w": torch.ones(2)})},
     ),
+    "carrying code": ("posix.system", {"plant": _with_code("x.pth")}),
 }
 
 
@@ -204,8 +205,7 @@ CASES: dict[str, Case] = {
         if torch.cuda.is_available()
         else {"train device cuda without one": Case((*ILL, "--device", "cuda"), "cuda", data=True)}
     ),
-    # -- train: data files
-    **{f"train csv {k}": Case(CUSTOM, v[1], _put("bad.csv", v[0])) for k, v in BAD_FILES.items()},
+    # -- train: data files (and each kind of bad CSV file: test_bad_csv below)
     "train csv missing": Case(CUSTOM, "{tmp}/bad.csv"),
     "train csv too short for the window": Case(
         CUSTOM, "context_points=96", _put("bad.csv", _sine_csv(120))
@@ -274,20 +274,22 @@ CASES: dict[str, Case] = {
     "train resume carrying code": Case(
         (*ILL, "--resume"),
         "posix.system",
-        _put_ckpt(LAST, lambda tmp: {**_state()(tmp), "x": Evil(tmp / "PWNED")}),
         data=True,
+        plant=_with_code(LAST),
     ),
     "train resume bare pickle carrying code": Case(
         (*ILL, "--resume"),
         "not a torch checkpoint",
-        lambda tmp: _put(LAST, pickle.dumps({"x": Evil(tmp / "PWNED")}, protocol=2))(tmp),
         data=True,
+        plant=lambda tmp, evil: _put(LAST, pickle.dumps({"x": evil(tmp / "PWNED")}, protocol=2))(
+            tmp
+        ),
     ),
     # -- commands that read a checkpoint: missing, not a checkpoint, foreign, carrying code
     **{
-        f"{cmd} checkpoint {kind}": Case((*argv, "--checkpoint", "{tmp}/x.pth"), needle, setup)
+        f"{cmd} checkpoint {kind}": Case((*argv, "--checkpoint", "{tmp}/x.pth"), needle, **files)
         for cmd, argv in CKPT_COMMANDS.items()
-        for kind, (needle, setup) in BAD_CKPTS.items()
+        for kind, (needle, files) in BAD_CKPTS.items()
     },
     "eval split unknown": Case(("eval", "--checkpoint", "{tmp}/x.pth", "--split", "dev"), "'dev'"),
     "eval checkpoint with an empty model": Case(
@@ -621,15 +623,27 @@ def _fill(text: str, tmp: Path) -> str:
     return text.replace("{tmp}", str(tmp))
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_bad_input(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    case = CASES[name]
-    if case.data and not (DATA_DIR / "illness").exists():
-        pytest.skip("needs the benchmark data")
-    monkeypatch.chdir(tmp_path)  # a default --save_path would land here, not in the repo
-    monkeypatch.setenv("TSVQ_DATA_DIR", str(DATA_DIR))
+def _rows(names: list[str]) -> list:
+    """The rows named, those reading the benchmark data marked so."""
+    return [
+        pytest.param(n, marks=pytest.mark.dataset("illness")) if CASES[n].data else n for n in names
+    ]
+
+
+def _csv_case(bad_file: tuple[bytes, str]) -> Case:
+    content, needle = bad_file
+    return Case(CUSTOM, needle, _put("bad.csv", content))
+
+
+def _plant(case: Case, tmp: Path, evil: type) -> None:
     if case.setup:
-        case.setup(tmp_path)
+        case.setup(tmp)
+    if case.plant:
+        case.plant(tmp, evil)
+
+
+def _check(case: Case, tmp_path: Path, run_cli, tree, evil: type) -> None:
+    _plant(case, tmp_path, evil)
     before = tree(tmp_path)
     rc, _out, err = run_cli([_fill(a, tmp_path) for a in case.argv])
     assert rc == 2, (rc, err)
@@ -639,24 +653,28 @@ def test_bad_input(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert tree(tmp_path) == before, "a file was written (or a planted payload ran)"
 
 
-SUBPROCESS_ROWS = [
-    "train lr nan",
-    "train csv binary garbage",
-    "train resume carrying code",
-    "data download bad scheme",
-]
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> Path:
+    monkeypatch.chdir(tmp_path)  # a default --save_path would land here, not in the repo
+    monkeypatch.setenv("TSVQ_DATA_DIR", str(data_dir))
+    return tmp_path
 
 
-@pytest.mark.parametrize("name", SUBPROCESS_ROWS)
-def test_bad_input_as_a_real_process(name: str, tmp_path: Path) -> None:
-    case = CASES[name]
-    if case.data and not (DATA_DIR / "illness").exists():
-        pytest.skip("needs the benchmark data")
-    if case.setup:
-        case.setup(tmp_path)
+@pytest.mark.parametrize("name", _rows(list(CASES)))
+def test_bad_input(name: str, in_tmp: Path, run_cli, tree, evil: type) -> None:
+    _check(CASES[name], in_tmp, run_cli, tree, evil)
+
+
+def test_bad_csv(bad_file: tuple[bytes, str], in_tmp: Path, run_cli, tree, evil: type) -> None:
+    """Each kind of bad CSV file (the table the CSV reader's tests share) given to train."""
+    _check(_csv_case(bad_file), in_tmp, run_cli, tree, evil)
+
+
+def _check_process(case: Case, tmp_path: Path, subprocess_env, tree, evil: type) -> None:
+    _plant(case, tmp_path, evil)
     before = tree(tmp_path)
     proc = subprocess.run(
-        [PYTHON, "-m", "tsvq", *[_fill(a, tmp_path) for a in case.argv]],
+        [sys.executable, "-m", "tsvq", *[_fill(a, tmp_path) for a in case.argv]],
         cwd=tmp_path,
         env=subprocess_env(),
         capture_output=True,
@@ -668,9 +686,32 @@ def test_bad_input_as_a_real_process(name: str, tmp_path: Path) -> None:
     assert tree(tmp_path) == before
 
 
-def test_spec_script_answers_bad_flags_the_same_way(tmp_path: Path) -> None:
+SUBPROCESS_ROWS = [
+    "train lr nan",
+    "train resume carrying code",
+    "data download bad scheme",
+]
+
+
+@pytest.mark.parametrize("name", _rows(SUBPROCESS_ROWS))
+def test_bad_input_as_a_real_process(
+    name: str, tmp_path: Path, subprocess_env, tree, evil: type
+) -> None:
+    _check_process(CASES[name], tmp_path, subprocess_env, tree, evil)
+
+
+@pytest.mark.parametrize("bad_file", ["binary garbage"], indirect=True)
+def test_bad_csv_as_a_real_process(
+    bad_file: tuple[bytes, str], tmp_path: Path, subprocess_env, tree, evil: type
+) -> None:
+    _check_process(_csv_case(bad_file), tmp_path, subprocess_env, tree, evil)
+
+
+def test_spec_script_answers_bad_flags_the_same_way(
+    tmp_path: Path, repo: Path, subprocess_env
+) -> None:
     proc = subprocess.run(
-        [PYTHON, str(REPO / "vqvae_train.py"), "--compression_factor", "12"],
+        [sys.executable, str(repo / "vqvae_train.py"), "--compression_factor", "12"],
         cwd=tmp_path,
         env=subprocess_env(),
         capture_output=True,

@@ -29,7 +29,6 @@ import pytest
 import torch
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
-from robust_helpers import run_cli
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
@@ -102,8 +101,18 @@ def _csv(path: Path, rows: int = 700) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+_RUN_CLI: list[Callable[[list[str]], tuple[int, str, str]]] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _bind_run_cli(run_cli: Callable[[list[str]], tuple[int, str, str]]) -> None:
+    """`_cli` runs the run_cli fixture. The property tests below keep their source byte for byte:
+    hypothesis derives their examples from it (derandomize), so they take no new argument."""
+    _RUN_CLI[:] = [run_cli]
+
+
 def _cli(argv: list[str]) -> tuple[int, str, str]:
-    return run_cli([str(a) for a in argv])
+    return _RUN_CLI[0]([str(a) for a in argv])
 
 
 def _windows(csv: Path) -> np.ndarray:

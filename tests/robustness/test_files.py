@@ -7,20 +7,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from robust_helpers import (
-    FAULT_RUN,
-    GOOD,
-    PYTHON,
-    needs_data,
-    no_temporaries,
-    run_tsvq,
-    subprocess_env,
-)
 
 from tsvq.files import stale_temporaries, write_text, write_with
 from tsvq.run import checkpoint
@@ -36,11 +28,18 @@ for i in range(1, 100_000):
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.05, 0.2, 0.45])
-def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path: Path, delay: float) -> None:
+def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(
+    tmp_path: Path, delay: float, good_checkpoint: dict, subprocess_env
+) -> None:
     path = tmp_path / "model.pth"
-    checkpoint.save(path, {**GOOD, "model_state_dict": {"w": torch.zeros(300_000)}, "epoch": 0})
+    checkpoint.save(
+        path, {**good_checkpoint, "model_state_dict": {"w": torch.zeros(300_000)}, "epoch": 0}
+    )
     proc = subprocess.Popen(
-        [PYTHON, "-c", WRITER, str(path)], env=subprocess_env(), stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", WRITER, str(path)],
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout.readline() == "ready\n"
     time.sleep(delay)
@@ -52,8 +51,8 @@ def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path: Path, dela
     assert len(stale_temporaries(path)) <= 1
 
 
-def test_written_files_get_the_usual_mode(tmp_path: Path) -> None:
-    checkpoint.save(tmp_path / "m.pth", GOOD)
+def test_written_files_get_the_usual_mode(tmp_path: Path, good_checkpoint: dict) -> None:
+    checkpoint.save(tmp_path / "m.pth", good_checkpoint)
     mask = os.umask(0)
     os.umask(mask)
     assert (tmp_path / "m.pth").stat().st_mode & 0o777 == 0o666 & ~mask
@@ -74,10 +73,12 @@ def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
     assert keep.read_text() == "old" and list(tmp_path.iterdir()) == [keep]
 
 
-@needs_data
+@pytest.mark.dataset("illness")
 @pytest.mark.parametrize("limit", [4096, 200_000])
-def test_file_size_limit_is_one_line_and_exit_1(tmp_path: Path, limit: int) -> None:
-    proc = run_tsvq([*FAULT_RUN, "--save_path", str(tmp_path / "out")], limit=limit)
+def test_file_size_limit_is_one_line_and_exit_1(
+    tmp_path: Path, limit: int, fault_run, run_tsvq, no_temporaries
+) -> None:
+    proc = run_tsvq([*fault_run, "--save_path", str(tmp_path / "out")], limit=limit)
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "cannot write" in proc.stderr and "File too large" in proc.stderr, proc.stderr

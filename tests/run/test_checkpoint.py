@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from robust_helpers import GOOD, Evil
 
 from tsvq.errors import TsvqError
 from tsvq.run import checkpoint
@@ -35,9 +34,9 @@ def _flip(raw: bytes, at: int) -> bytes:
     return raw[:at] + bytes([raw[at] ^ 0x01]) + raw[at + 1 :]
 
 
-def _ckpt_files(tmp: Path) -> dict[str, tuple[Path, str]]:
+def _ckpt_files(tmp: Path, good: dict, evil: type) -> dict[str, tuple[Path, str]]:
     marker = tmp / "PWNED"
-    checkpoint.save(tmp / "good.pth", GOOD)
+    checkpoint.save(tmp / "good.pth", good)
     raw = (tmp / "good.pth").read_bytes()
     files: dict[str, tuple[bytes | object, str]] = {
         "empty": (b"", "truncated, corrupt"),
@@ -49,17 +48,17 @@ def _ckpt_files(tmp: Path) -> dict[str, tuple[Path, str]]:
         "plain tensor dict": ({"w": torch.ones(2)}, "not a tsvq checkpoint"),
         "a list": ([1, 2], "not a tsvq checkpoint"),
         "keys missing": ({"format": checkpoint.FORMAT, "epoch": 1}, "lacks model_state_dict"),
-        "numpy array": ({**GOOD, "x": np.ones(2)}, "would import numpy"),
+        "numpy array": ({**good, "x": np.ones(2)}, "would import numpy"),
         "os.system payload": (
-            {"format": checkpoint.FORMAT, **GOOD, "x": Evil(marker)},
+            {"format": checkpoint.FORMAT, **good, "x": evil(marker)},
             "would import posix.system",
         ),
         "open() payload": (
-            {"format": checkpoint.FORMAT, **GOOD, "x": Evil(marker, "open")},
+            {"format": checkpoint.FORMAT, **good, "x": evil(marker, "open")},
             "would import io.open",
         ),
         "payload in the weights": (
-            {"format": checkpoint.FORMAT, **GOOD, "model_state_dict": {"w": Evil(marker)}},
+            {"format": checkpoint.FORMAT, **good, "model_state_dict": {"w": evil(marker)}},
             "posix.system",
         ),
     }
@@ -73,13 +72,15 @@ def _ckpt_files(tmp: Path) -> dict[str, tuple[Path, str]]:
         out[name] = (path, needle)
     for protocol in (2, 4):  # a bare pickle (no torch zip), as an attacker would write it
         path = tmp / f"bare_pickle_{protocol}.pth"
-        path.write_bytes(pickle.dumps({"x": Evil(marker)}, protocol=protocol))
+        path.write_bytes(pickle.dumps({"x": evil(marker)}, protocol=protocol))
         out[f"bare pickle protocol {protocol}"] = (path, "not a torch checkpoint")
     return out
 
 
-def test_bad_checkpoints_are_refused_and_code_never_runs(tmp_path: Path) -> None:
-    files = _ckpt_files(tmp_path)
+def test_bad_checkpoints_are_refused_and_code_never_runs(
+    tmp_path: Path, good_checkpoint: dict, evil: type
+) -> None:
+    files = _ckpt_files(tmp_path, good_checkpoint, evil)
     assert checkpoint.load(tmp_path / "good.pth")["epoch"] == 1
     for name, (path, needle) in files.items():
         with pytest.raises(TsvqError) as info:
@@ -93,9 +94,9 @@ def test_bad_checkpoints_are_refused_and_code_never_runs(tmp_path: Path) -> None
         checkpoint.load(tmp_path)
 
 
-def test_any_flipped_bit_in_the_contents_is_caught(tmp_path: Path) -> None:
+def test_any_flipped_bit_in_the_contents_is_caught(tmp_path: Path, good_checkpoint: dict) -> None:
     """torch does not check zip CRCs; checkpoint.load does, so no flip loads silently."""
-    checkpoint.save(tmp_path / "good.pth", GOOD)
+    checkpoint.save(tmp_path / "good.pth", good_checkpoint)
     raw = (tmp_path / "good.pth").read_bytes()
     with zipfile.ZipFile(tmp_path / "good.pth") as archive:
         sizes = {i.filename.split("/", 1)[1]: i.file_size for i in archive.infolist()}
@@ -107,8 +108,8 @@ def test_any_flipped_bit_in_the_contents_is_caught(tmp_path: Path) -> None:
                 checkpoint.load(bad)
 
 
-def test_the_planted_payload_is_live(tmp_path: Path) -> None:
+def test_the_planted_payload_is_live(tmp_path: Path, good_checkpoint: dict, evil: type) -> None:
     """Control: the same file loaded unsafely does run the code, so the test above means it."""
-    _ckpt_files(tmp_path)
+    _ckpt_files(tmp_path, good_checkpoint, evil)
     torch.load(tmp_path / "os.system_payload.pth", weights_only=False)
     assert (tmp_path / "PWNED").exists()

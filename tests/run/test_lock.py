@@ -4,20 +4,23 @@ owner; a killed owner's lock is taken over, and a new run over finished files se
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from pathlib import Path
 
-from robust_helpers import FAULT_RUN, NAME, PYTHON, needs_data, run_tsvq, subprocess_env
+import pytest
 
 
-@needs_data
-def test_second_run_on_a_live_folder_is_refused_and_a_rerun_keeps_the_first(tmp_path: Path) -> None:
+@pytest.mark.dataset("illness")
+def test_second_run_on_a_live_folder_is_refused_and_a_rerun_keeps_the_first(
+    tmp_path: Path, fault_run, run_name: str, subprocess_env, run_tsvq
+) -> None:
     live = subprocess.Popen(
         [
-            PYTHON,
+            sys.executable,
             "-m",
             "tsvq",
-            *FAULT_RUN,
+            *fault_run,
             "--n_epochs",
             "50",
             "--max_steps_per_epoch",
@@ -30,24 +33,24 @@ def test_second_run_on_a_live_folder_is_refused_and_a_rerun_keeps_the_first(tmp_
         stderr=subprocess.PIPE,
         text=True,
     )
-    lock = tmp_path / "illness" / f".{NAME}.lock"
+    lock = tmp_path / "illness" / f".{run_name}.lock"
     try:
         for _ in range(3000):
             if lock.exists() and lock.read_text():
                 break
             time.sleep(0.02)
-        proc = run_tsvq([*FAULT_RUN, "--save_path", str(tmp_path)])
+        proc = run_tsvq([*fault_run, "--save_path", str(tmp_path)])
         assert proc.returncode == 2 and f"process {live.pid} " in proc.stderr, proc.stderr
         assert proc.stderr.count("\n") == 1
     finally:
         live.kill()  # SIGKILL: the lock file stays, the lock does not
         live.communicate(timeout=60)
-    best = tmp_path / "illness" / f"{NAME}.pth"
+    best = tmp_path / "illness" / f"{run_name}.pth"
     first = best.read_bytes() if best.exists() else None
-    proc = run_tsvq([*FAULT_RUN, "--save_path", str(tmp_path)])  # takes the stale lock over
+    proc = run_tsvq([*fault_run, "--save_path", str(tmp_path)])  # takes the stale lock over
     assert proc.returncode == 0, proc.stderr
     assert "An earlier run's files were moved to" in proc.stdout
-    kept = list((tmp_path / "illness" / "previous").glob(f"{NAME}-*"))
+    kept = list((tmp_path / "illness" / "previous").glob(f"{run_name}-*"))
     assert len(kept) == 1
     if first is not None:  # the earlier best model is kept byte for byte
         assert (kept[0] / best.name).read_bytes() == first

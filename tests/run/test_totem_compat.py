@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import TINY
 from torch import nn
 
 from tsvq.cli import main
@@ -350,7 +349,9 @@ def test_a_checkpoint_of_tsvq_0_1_says_what_to_do(tmp_path) -> None:
         checkpoint.load_run(tmp_path / "old.pth")
 
 
-def test_model_id_is_an_int_and_features_s_stores_one_channel(tmp_path) -> None:
+def test_model_id_is_an_int_and_features_s_stores_one_channel(
+    tmp_path, repo: Path, tiny_args: tuple[str, ...]
+) -> None:
     proc = subprocess.run(
         [
             sys.executable,
@@ -365,12 +366,12 @@ def test_model_id_is_an_int_and_features_s_stores_one_channel(tmp_path) -> None:
             "1",
             "--save_path",
             str(tmp_path),
-            *TINY,
+            *tiny_args,
         ],
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=str(__import__("conftest").REPO),
+        cwd=str(repo),
     )
     assert proc.returncode == 0, proc.stderr
     path = tmp_path / "etth1" / "vqvae_cw96_ps16_ed32_cf4_cb256_model1.pth"
@@ -390,9 +391,9 @@ def test_model_id_is_an_int_and_features_s_stores_one_channel(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("factor", [4, 8, 16])
-def test_the_speed_baseline_computes_totems_function(factor: int) -> None:
+def test_the_speed_baseline_computes_totems_function(factor: int, repo: Path) -> None:
     """benchmarks/original_trainer.py, the "before" of every speed ratio, is TOTEM's model."""
-    sys.path.insert(0, str(__import__("conftest").REPO / "benchmarks"))
+    sys.path.insert(0, str(repo / "benchmarks"))
     try:
         from original_trainer import BaselineVQVAE
     finally:
@@ -456,7 +457,7 @@ def test_a_damaged_tsvq_checkpoint_is_one_line(tiny_run, tmp_path, edit, needle)
 
 
 def test_gradient_choice_is_recorded_and_totems_class_still_loads_the_checkpoint(
-    tmp_path: Path, tiny_run: Path
+    tmp_path: Path, tiny_run: Path, tiny_args: tuple[str, ...]
 ):
     flags = [
         "train",
@@ -464,7 +465,7 @@ def test_gradient_choice_is_recorded_and_totems_class_still_loads_the_checkpoint
         "etth1",
         "--n_epochs",
         "1",
-        *TINY,
+        *tiny_args,
         "--gradient",
         "rotation",
         "--dead_code_threshold",

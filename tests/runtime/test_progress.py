@@ -6,13 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO, TINY
-from robust_helpers import subprocess_env
-
 from tsvq.runtime.progress import in_notebook, show_progress
 
 
-def test_no_bar_in_a_log_file(tmp_path: Path) -> None:
+def test_no_bar_in_a_log_file(
+    tmp_path: Path, repo: Path, tiny_args: tuple[str, ...], subprocess_env
+) -> None:
     log = tmp_path / "train.log"
     with open(log, "w") as fh:
         done = subprocess.run(
@@ -25,11 +24,11 @@ def test_no_bar_in_a_log_file(tmp_path: Path) -> None:
                 "etth1",
                 "--n_epochs",
                 "1",
-                *TINY,
+                *tiny_args,
                 "--save_path",
                 str(tmp_path / "o"),
             ],
-            cwd=REPO,
+            cwd=repo,
             env=subprocess_env(),
             stdout=fh,
             stderr=fh,

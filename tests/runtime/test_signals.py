@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
-from robust_helpers import FAULT_RUN, NAME, PYTHON, needs_data, no_temporaries, subprocess_env
+import pytest
 
 
-@needs_data
-def test_sigterm_is_ctrl_c_with_exit_143(tmp_path: Path) -> None:
+@pytest.mark.dataset("illness")
+def test_sigterm_is_ctrl_c_with_exit_143(
+    tmp_path: Path, fault_run, run_name: str, subprocess_env, no_temporaries
+) -> None:
     proc = subprocess.Popen(
         [
-            PYTHON,
+            sys.executable,
             "-m",
             "tsvq",
-            *FAULT_RUN,
+            *fault_run,
             "--n_epochs",
             "50",
             "--max_steps_per_epoch",
@@ -31,7 +34,7 @@ def test_sigterm_is_ctrl_c_with_exit_143(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    last = tmp_path / "illness" / f"{NAME}_last.pth"
+    last = tmp_path / "illness" / f"{run_name}_last.pth"
     for _ in range(3000):
         if last.exists() or proc.poll() is not None:
             break
@@ -43,4 +46,4 @@ def test_sigterm_is_ctrl_c_with_exit_143(tmp_path: Path) -> None:
     # the line says what is on disk: the state to resume from, or that no epoch had finished
     assert ("--resume" in err) == last.exists(), err
     assert no_temporaries(tmp_path)
-    assert not (tmp_path / "illness" / f".{NAME}.lock").exists()
+    assert not (tmp_path / "illness" / f".{run_name}.lock").exists()

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tsvq import Encoded, Tokenizer
@@ -260,8 +259,9 @@ def test_readme_example_runs(
     capsys: pytest.CaptureFixture,
     readme: str,
     heading: str,
+    repo: Path,
 ) -> None:
-    text = (REPO / readme).read_text(encoding="utf-8")
+    text = (repo / readme).read_text(encoding="utf-8")
     section = text.split(heading, 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     monkeypatch.setenv("TSVQ_CHECKPOINT", str(ckpt))

@@ -8,13 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, TINY
-from robust_helpers import run_cli
-
-NAME = "vqvae_cw96_ps16_ed32_cf4_cb256_model1"
 
 
-def test_event_files_hold_every_epoch(tmp_path: Path) -> None:
+def test_event_files_hold_every_epoch(
+    tmp_path: Path, run_cli, tiny_args: tuple[str, ...], run_name: str
+) -> None:
     pytest.importorskip("tensorboard", reason="pip install 'tsvq[tensorboard]' (in [dev])")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -25,7 +23,7 @@ def test_event_files_hold_every_epoch(tmp_path: Path) -> None:
             "etth1",
             "--n_epochs",
             "2",
-            *TINY,
+            *tiny_args,
             "--save_path",
             str(tmp_path / "runs"),
             "--log_dir",
@@ -33,7 +31,7 @@ def test_event_files_hold_every_epoch(tmp_path: Path) -> None:
         ]
     )
     assert rc == 0, err
-    acc = EventAccumulator(str(tmp_path / "tb" / NAME), size_guidance={"histograms": 0})
+    acc = EventAccumulator(str(tmp_path / "tb" / run_name), size_guidance={"histograms": 0})
     acc.Reload()
     tags = acc.Tags()
     for tag in (
@@ -46,7 +44,7 @@ def test_event_files_hold_every_epoch(tmp_path: Path) -> None:
         "train/lr",
     ):
         assert [e.step for e in acc.Scalars(tag)] == [1, 2], tag
-    history = (tmp_path / "runs" / "etth1" / f"{NAME}_history.csv").read_text().splitlines()
+    history = (tmp_path / "runs" / "etth1" / f"{run_name}_history.csv").read_text().splitlines()
     header, last = history[0].split(","), history[-1].split(",")
     logged = acc.Scalars("loss/valid")[-1].value
     assert logged == pytest.approx(float(last[header.index("valid_loss")]), rel=1e-6)
@@ -56,14 +54,16 @@ def test_event_files_hold_every_epoch(tmp_path: Path) -> None:
     assert used == int(float(last[header.index("valid_codes_used")]))
 
 
-def test_log_dir_without_tensorboard_is_one_line(tmp_path: Path) -> None:
+def test_log_dir_without_tensorboard_is_one_line(
+    tmp_path: Path, repo: Path, tiny_args: tuple[str, ...]
+) -> None:
     """With the package absent (as Python sees a missing module): one line, exit 2, nothing
     written."""
     code = (
         "import sys; sys.modules['tensorboard'] = None; "
         "from tsvq.cli import main; sys.exit(main(sys.argv[1:]))"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(repo / "src"), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         [
             sys.executable,
@@ -72,7 +72,7 @@ def test_log_dir_without_tensorboard_is_one_line(tmp_path: Path) -> None:
             "train",
             "--dset",
             "etth1",
-            *TINY,
+            *tiny_args,
             "--save_path",
             str(tmp_path / "runs"),
             "--log_dir",

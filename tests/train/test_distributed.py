@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DATA_DIR, REPO, require_dataset
 
-NAME = "vqvae_cw96_ps16_ed32_cf4_cb256_model1"
+pytestmark = pytest.mark.dataset("illness")
+
 # illness channel 0 at context 96: 581 training series, so the shards need wrapping
 TINY = [
     "--dset",
@@ -29,13 +29,12 @@ TINY = [
 ]
 
 
-def torchrun(*args: str) -> subprocess.CompletedProcess:
-    require_dataset("illness")
+def torchrun(repo: Path, data_dir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
-        "TSVQ_DATA_DIR": str(DATA_DIR),
+        "TSVQ_DATA_DIR": str(data_dir),
         "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(repo / "src"), os.environ.get("PYTHONPATH", "")]),
     }
     cmd = [
         sys.executable,
@@ -47,15 +46,15 @@ def torchrun(*args: str) -> subprocess.CompletedProcess:
         *args,
     ]
     # a hang (a collective one process skips) fails the test instead of stalling the suite
-    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    done = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr[-4000:]}"
     return done
 
 
 @pytest.fixture(scope="module")
-def worker_report(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def worker_report(tmp_path_factory: pytest.TempPathFactory, repo: Path, data_dir: Path) -> dict:
     out = tmp_path_factory.mktemp("ddp_worker")
-    torchrun(str(REPO / "tests" / "train" / "ddp_worker.py"), str(out))
+    torchrun(repo, data_dir, str(repo / "tests" / "train" / "ddp_worker.py"), str(out))
     report = json.loads((out / "result.json").read_text())
     assert report["world_size"] == 2
     return report["runs"]
@@ -91,26 +90,40 @@ def test_resumed_under_torchrun_repeats_unbroken_run(worker_report: dict) -> Non
     assert resumed["history"] == unbroken["history"]
 
 
-def test_both_entry_points_print_once_and_write_one_set_of_files(tmp_path: Path) -> None:
-    first = torchrun("vqvae_train.py", *TINY, "--n_epochs", "1", "--save_path", str(tmp_path))
+def test_both_entry_points_print_once_and_write_one_set_of_files(
+    tmp_path: Path, repo: Path, data_dir: Path, run_name: str
+) -> None:
+    first = torchrun(
+        repo, data_dir, "vqvae_train.py", *TINY, "--n_epochs", "1", "--save_path", str(tmp_path)
+    )
     lines = first.stdout.splitlines()
     assert [line[:11] for line in lines if line.startswith("Epoch")] == ["Epoch   1/1"]
     assert sum(line.startswith("Number of channels: ") for line in lines) == 1
     assert "Distributed: 2 processes, batch 16 each (32 series per step)" in lines
     files = sorted(p.name for p in (tmp_path / "illness").iterdir())
     assert files == sorted(
-        NAME + s for s in (".pth", "_last.pth", "_history.csv", "_config.json", "_run.json")
+        run_name + s for s in (".pth", "_last.pth", "_history.csv", "_config.json", "_run.json")
     )
 
     # --resume needs the same flags (n_epochs shapes the schedule): a finished run resumes
     # to nothing new, through the other entry point, and says so once
     again = torchrun(
-        "-m", "tsvq", "train", *TINY, "--n_epochs", "1", "--resume", "--save_path", str(tmp_path)
+        repo,
+        data_dir,
+        "-m",
+        "tsvq",
+        "train",
+        *TINY,
+        "--n_epochs",
+        "1",
+        "--resume",
+        "--save_path",
+        str(tmp_path),
     )
     lines = again.stdout.splitlines()
     assert sum(line.startswith("Resuming from") for line in lines) == 1
     assert sum(line.startswith("Best model: epoch 1, validation loss ") for line in lines) == 1
     assert not [line for line in lines if line.startswith("Epoch")]
-    history = (tmp_path / "illness" / f"{NAME}_history.csv").read_text().splitlines()
+    history = (tmp_path / "illness" / f"{run_name}_history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == ["1"]
     assert sorted(p.name for p in (tmp_path / "illness").iterdir()) == files

@@ -6,39 +6,40 @@ from __future__ import annotations
 import csv
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from robust_helpers import DATA_DIR, PYTHON, TINY, needs_data, run_cli, subprocess_env, tree
 
 from tsvq.errors import TsvqError
 from tsvq.files import stale_temporaries
 from tsvq.run import checkpoint
 
-pytestmark = needs_data
+pytestmark = pytest.mark.dataset("illness")
 
+# a run small enough for a shared 2-core machine: illness has 966 rows, 7 channels
+TINY = ["--dset", "illness", "--context_points", "96", "--max_steps_per_epoch", "5"]
 # restarts every 3 steps with 5 steps per epoch: codebook-health state crosses each boundary
 ARGS = [*TINY, "--n_epochs", "4", "--batch_size", "32", "--dead_code_restart", "3", "--seed", "7"]
-NAME = "vqvae_cw96_ps16_ed32_cf4_cb256_model1"
 
 
-def _files(save: Path) -> dict[str, Path]:
+def _files(save: Path, name: str) -> dict[str, Path]:
     d = save / "illness"
     return {
-        "best": d / f"{NAME}.pth",
-        "last": d / f"{NAME}_last.pth",
-        "history": d / f"{NAME}_history.csv",
-        "config": d / f"{NAME}_config.json",
+        "best": d / f"{name}.pth",
+        "last": d / f"{name}_last.pth",
+        "history": d / f"{name}_history.csv",
+        "config": d / f"{name}_config.json",
     }
 
 
-def _train(save: Path, *extra: str) -> tuple[int, str, str]:
+def _train(env: dict[str, str], save: Path, *extra: str) -> tuple[int, str, str]:
     """A run in its own process, as a user starts it (the reference and every resume)."""
     proc = subprocess.run(
-        [PYTHON, "-m", "tsvq", "train", *ARGS, "--save_path", str(save), *extra],
-        env=subprocess_env(),
+        [sys.executable, "-m", "tsvq", "train", *ARGS, "--save_path", str(save), *extra],
+        env=env,
         capture_output=True,
         text=True,
         timeout=300,
@@ -47,40 +48,40 @@ def _train(save: Path, *extra: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def reference(tmp_path_factory: pytest.TempPathFactory, subprocess_env) -> Path:
     save = tmp_path_factory.mktemp("reference")
-    rc, _out, err = _train(save)
+    rc, _out, err = _train(subprocess_env(), save)
     assert rc == 0, err
     return save
 
 
-def _history(save: Path) -> list[dict[str, str]]:
-    with open(_files(save)["history"], newline="") as fh:
+def _history(save: Path, name: str) -> list[dict[str, str]]:
+    with open(_files(save, name)["history"], newline="") as fh:
         return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(fh)]
 
 
-def _assert_same_run(save: Path, reference: Path) -> None:
-    assert _history(save) == _history(reference)  # repr of every float: bitwise equal
+def _assert_same_run(save: Path, reference: Path, name: str) -> None:
+    assert _history(save, name) == _history(reference, name)  # repr of every float: bitwise equal
     for kind in ("best", "last"):
-        got = checkpoint.load(_files(save)[kind])
-        want = checkpoint.load(_files(reference)[kind])
+        got = checkpoint.load(_files(save, name)[kind])
+        want = checkpoint.load(_files(reference, name)[kind])
         assert got["epoch"] == want["epoch"]
         for key, tensor in want["tsvq"]["state"].items():  # the quantizer's own state
             assert torch.equal(got["tsvq"]["state"][key], tensor), (kind, key)
         for key, tensor in want["model_state_dict"].items():
             assert torch.equal(got["model_state_dict"][key], tensor), (kind, key)
     got, want = (
-        checkpoint.load_run(_files(save)["last"]).resume,
-        checkpoint.load_run(_files(reference)["last"]).resume,
+        checkpoint.load_run(_files(save, name)["last"]).resume,
+        checkpoint.load_run(_files(reference, name)["last"]).resume,
     )
     for a, b in zip(got.optimizer["state"].values(), want.optimizer["state"].values(), strict=True):
         assert all(torch.equal(a[k], b[k]) for k in b)
 
 
-def _start(save: Path) -> subprocess.Popen:
+def _start(env: dict[str, str], save: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [PYTHON, "-m", "tsvq", "train", *ARGS, "--save_path", str(save)],
-        env=subprocess_env(),
+        [sys.executable, "-m", "tsvq", "train", *ARGS, "--save_path", str(save)],
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -103,10 +104,10 @@ def _wait_for_state(proc: subprocess.Popen, last: Path, epoch: int) -> None:
 
 
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(
-    tmp_path: Path, reference: Path
+    tmp_path: Path, reference: Path, run_name: str, subprocess_env
 ) -> None:
-    files = _files(tmp_path)
-    proc = _start(tmp_path)
+    files = _files(tmp_path, run_name)
+    proc = _start(subprocess_env(), tmp_path)
     _wait_for_state(proc, files["last"], 2)
     proc.send_signal(signal.SIGKILL)
     out, _err = proc.communicate(timeout=60)
@@ -115,12 +116,12 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(
     # what a killed run leaves: every checkpoint loads, the history has the finished epochs
     assert checkpoint.load(files["best"])["epoch"] in (0, 1)  # 0-based, as the original
     assert checkpoint.load(files["last"])["epoch"] == 1
-    assert len(_history(tmp_path)) == 2
+    assert len(_history(tmp_path, run_name)) == 2
 
-    rc, out, err = _train(tmp_path, "--resume")
+    rc, out, err = _train(subprocess_env(), tmp_path, "--resume")
     assert rc == 0, err
     assert f"Resuming from {files['last']} after epoch 2" in out
-    _assert_same_run(tmp_path, reference)
+    _assert_same_run(tmp_path, reference, run_name)
     assert not any(stale_temporaries(p) for p in files.values())
 
 
@@ -128,11 +129,16 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(
     ("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"]
 )
 def test_ctrl_c_or_sigterm_saves_state_says_so_and_resumes_exactly(
-    tmp_path: Path, reference: Path, sig: signal.Signals, status: int
+    tmp_path: Path,
+    reference: Path,
+    sig: signal.Signals,
+    status: int,
+    run_name: str,
+    subprocess_env,
 ) -> None:
     """SIGTERM (what schedulers and `docker stop` send) takes Ctrl-C's path to the letter."""
-    files = _files(tmp_path)
-    proc = _start(tmp_path)
+    files = _files(tmp_path, run_name)
+    proc = _start(subprocess_env(), tmp_path)
     _wait_for_state(proc, files["last"], 1)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
@@ -145,9 +151,9 @@ def test_ctrl_c_or_sigterm_saves_state_says_so_and_resumes_exactly(
     assert "Epoch   2/4" not in out
     assert checkpoint.load(files["last"])["epoch"] == 0
 
-    rc, _out, err = _train(tmp_path, "--resume")
+    rc, _out, err = _train(subprocess_env(), tmp_path, "--resume")
     assert rc == 0, err
-    _assert_same_run(tmp_path, reference)
+    _assert_same_run(tmp_path, reference, run_name)
 
 
 @pytest.mark.parametrize(
@@ -163,11 +169,11 @@ def test_ctrl_c_or_sigterm_saves_state_says_so_and_resumes_exactly(
     ],
 )
 def test_resume_with_other_settings_is_refused_and_writes_nothing(
-    reference: Path, flag: str, value: str, needle: str
+    reference: Path, flag: str, value: str, needle: str, data_dir: Path, run_cli, tree
 ) -> None:
     before = tree(reference)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TSVQ_DATA_DIR", str(DATA_DIR))
+        mp.setenv("TSVQ_DATA_DIR", str(data_dir))
         rc, _out, err = run_cli(
             ["train", *ARGS, "--save_path", str(reference), "--resume", flag, value]
         )
@@ -175,7 +181,7 @@ def test_resume_with_other_settings_is_refused_and_writes_nothing(
     assert tree(reference) == before
 
 
-def test_resume_on_a_changed_data_file_is_refused(tmp_path: Path) -> None:
+def test_resume_on_a_changed_data_file_is_refused(tmp_path: Path, run_cli) -> None:
     csv_path = tmp_path / "s.csv"
     rows = [f"2020-01-01 {i // 60:02d}:{i % 60:02d}:00,{(i * 37) % 11}" for i in range(300)]
     csv_path.write_text("date,OT\n" + "\n".join(rows) + "\n")

@@ -12,8 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, TINY
-from robust_helpers import DATA_DIR, needs_data, run_cli
 
 from tsvq.cli import build_parser, main
 from tsvq.data.windows import epoch_order
@@ -87,7 +85,9 @@ def test_outputs_are_the_specified_files(tiny_run: Path):
     assert [r[0] for r in rows[1:]] == ["1", "2"]
 
 
-def test_log_lines_to_the_letter(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+def test_log_lines_to_the_letter(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_args: tuple[str, ...]
+):
     rc = main(
         [
             "train",
@@ -99,7 +99,7 @@ def test_log_lines_to_the_letter(tmp_path: Path, capsys: pytest.CaptureFixture[s
             "2",
             "--save_path",
             str(tmp_path),
-            *TINY,
+            *tiny_args,
         ]
     )
     assert rc == 0
@@ -125,7 +125,9 @@ def test_losses_are_sums_per_series(tiny_run: Path):
 
 
 @pytest.mark.parametrize("n_epochs", [6, 3])  # 3: the patience runs out in the last epoch
-def test_early_stopping(tmp_path: Path, capsys: pytest.CaptureFixture[str], n_epochs: int):
+def test_early_stopping(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], n_epochs: int, tiny_args: tuple[str, ...]
+):
     # An lr far below float32 resolution freezes the weights: validation never improves.
     rc = main(
         [
@@ -150,7 +152,7 @@ def test_early_stopping(tmp_path: Path, capsys: pytest.CaptureFixture[str], n_ep
             "2",
             "--save_path",
             str(tmp_path),
-            *TINY,
+            *tiny_args,
         ]
     )
     assert rc == 0
@@ -159,11 +161,13 @@ def test_early_stopping(tmp_path: Path, capsys: pytest.CaptureFixture[str], n_ep
     assert "Early stopping: no better validation reconstruction loss for 2 epochs" in out
 
 
-def test_spec_script_runs_without_a_progress_bar_in_logs(tmp_path: Path, data_dir: Path):
+def test_spec_script_runs_without_a_progress_bar_in_logs(
+    tmp_path: Path, data_dir: Path, repo: Path, tiny_args: tuple[str, ...]
+):
     proc = subprocess.run(
         [
             sys.executable,
-            str(REPO / "vqvae_train.py"),
+            str(repo / "vqvae_train.py"),
             "--dset",
             "etth1",
             "--channel",
@@ -174,7 +178,7 @@ def test_spec_script_runs_without_a_progress_bar_in_logs(tmp_path: Path, data_di
             "0",
             "--save_path",
             str(tmp_path),
-            *TINY,
+            *tiny_args,
         ],
         capture_output=True,
         text=True,
@@ -189,9 +193,9 @@ def test_spec_script_runs_without_a_progress_bar_in_logs(tmp_path: Path, data_di
     assert (tmp_path / "etth1" / "vqvae_cw96_ps16_ed32_cf4_cb256_model1.pth").is_file()
 
 
-def test_spec_help_lists_every_flag():
+def test_spec_help_lists_every_flag(repo: Path):
     proc = subprocess.run(
-        [sys.executable, str(REPO / "vqvae_train.py"), "--help"],
+        [sys.executable, str(repo / "vqvae_train.py"), "--help"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -259,12 +263,12 @@ def test_max_steps_bounds_validation_too(tmp_path: Path, monkeypatch: pytest.Mon
     assert seen == [3, 3, 3, 3]  # train, valid, train, valid: all channels' 20k valid series
 
 
-@needs_data
+@pytest.mark.dataset("illness")
 def test_absurd_lr_stops_with_a_message_and_no_checkpoint(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_dir: Path, run_cli
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TSVQ_DATA_DIR", str(DATA_DIR))
+    monkeypatch.setenv("TSVQ_DATA_DIR", str(data_dir))
     rc, _out, err = run_cli(
         [
             "train",
@@ -289,7 +293,7 @@ def test_absurd_lr_stops_with_a_message_and_no_checkpoint(
     assert not list(tmp_path.rglob("*.pth"))
 
 
-def test_huge_values_in_epoch_2_keep_the_epoch_1_checkpoint(tmp_path: Path) -> None:
+def test_huge_values_in_epoch_2_keep_the_epoch_1_checkpoint(tmp_path: Path, run_cli) -> None:
     # 400 rows, one channel; rows 150-152 hold 1e20: finite, but their square is not.
     values = np.sin(np.arange(400) / 5.0)
     values[150:153] = 1e20
