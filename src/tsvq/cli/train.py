@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # these import torch: loaded only when the command runs
     from tsvq.config import TrainConfig
     from tsvq.data.windows import SeriesData
     from tsvq.model.vqvae import ModelConfig
-    from tsvq.run.checkpoint import RunPaths
+    from tsvq.run.record import RunPaths
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -347,7 +347,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _run_paths(args: argparse.Namespace) -> RunPaths:
     """{save_path}/{dset}/{model_name}*, refused when a parent is a file."""
-    from tsvq.run.checkpoint import RunPaths, check_name, model_name
+    from tsvq.run.record import RunPaths, check_name, model_name
 
     out_dir = Path(args.save_path) / check_name(args.dset, "--dset")
     for parent in (out_dir, *out_dir.parents):
