@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tsvq.cli.flags import (
     add_device_arg,
     flag01,
+    from_flags,
     non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
     seed,
 )
-from tsvq.errors import ConfigError, TsvqError
+from tsvq.errors import TsvqError
 
 if TYPE_CHECKING:  # these import torch: loaded only when the command runs
     from tsvq.config import TrainConfig
@@ -300,16 +300,6 @@ def run(args: argparse.Namespace) -> int:
     # and writes. Outside torchrun the group is a no-op.
     with process_group(pick_device(args.device)):
         return _train(args)
-
-
-def from_flags(cls: type, args: argparse.Namespace, **values: Any) -> Any:
-    """A config dataclass from the flags of the same names (`values` override); a value it
-    refuses is named by its flag."""
-    given = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
-    try:
-        return cls(**{**given, **values})
-    except ConfigError as exc:
-        raise TsvqError(f"--{exc}" if exc.field else str(exc)) from None
 
 
 def _train(args: argparse.Namespace) -> int:
