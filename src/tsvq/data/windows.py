@@ -15,15 +15,8 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tsvq.checks import Bound, Positive, check_fields
-from tsvq.data.registry import (
-    DATASET_NAMES,
-    REGISTRY,
-    SplitRule,
-    Table,
-    read_table,
-    resolve_path,
-    split_rule,
-)
+from tsvq.data.registry import DATASET_NAMES, REGISTRY, SplitRule, resolve_path, split_rule
+from tsvq.data.table import Table, read_table
 from tsvq.errors import TsvqError
 
 SPLITS = ("train", "val", "test")

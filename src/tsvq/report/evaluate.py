@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from tsvq.data.registry import read_table, resolve_path
+from tsvq.data.registry import resolve_path
+from tsvq.data.table import read_table
 from tsvq.data.windows import SPLITS, SeriesData, prepare
 from tsvq.errors import TsvqError
 from tsvq.model.quantizer import perplexity_of
