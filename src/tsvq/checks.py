@@ -20,8 +20,17 @@ import math
 import types
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, fields, is_dataclass
-from functools import cache
-from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    TypeVar,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 from tsvq.errors import ConfigError, TsvqError
 
@@ -40,11 +49,15 @@ Positive = Annotated[int, Bound("a positive integer", lambda v: v >= 1)]
 NonNegative = Annotated[int, Bound("an integer >= 0", lambda v: v >= 0)]
 
 
-@cache
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def hints(cls: type) -> dict[str, Any]:
-    """A dataclass's fields and their declared types, annotations resolved."""
-    resolved = get_type_hints(cls, include_extras=True)
-    return {f.name: resolved[f.name] for f in fields(cls)}
+    """A dataclass's fields and their declared types, annotations resolved (once per class)."""
+    if cls not in _HINTS:
+        resolved = get_type_hints(cls, include_extras=True)
+        _HINTS[cls] = {f.name: resolved[f.name] for f in fields(cast(Any, cls))}
+    return _HINTS[cls]
 
 
 def _is_type(value: Any, hint: Any) -> bool:
@@ -155,7 +168,11 @@ def parse(
     if not isinstance(d, dict):
         raise TsvqError(f"{where} is {type(d).__name__}, expected a dict")
     declared = hints(cls)
-    needed = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+    needed = [
+        f.name
+        for f in fields(cast(Any, cls))
+        if f.default is MISSING and f.default_factory is MISSING
+    ]
     missing = [k for k in dict.fromkeys((*needed, *required)) if k not in d]
     if missing:
         raise TsvqError(f"{where} lacks {', '.join(map(repr, missing))}")

@@ -22,6 +22,7 @@ from tsvq import trust
 from tsvq.checks import NonNegative, check_fields
 from tsvq.config import TrainConfig
 from tsvq.data.record import DataRecord, ScalerFields
+from tsvq.data.windows import Features, ScalerKind
 from tsvq.errors import TsvqError
 from tsvq.files import write_json, write_text, write_with
 from tsvq.model.vqvae import VQVAE, ModelConfig
@@ -187,8 +188,8 @@ class OriginalArgs:
     dset: str
     context_points: int
     revin: int
-    features: str = "M"
-    scaler: str = "standard"
+    features: Features = "M"
+    scaler: ScalerKind = "standard"
     n_epochs: int = 100
     batch_size: int = 64
     lr: float = 1e-4

@@ -180,7 +180,9 @@ def _checked(where: str, value: object, like: torch.Tensor) -> torch.Tensor:
     return value.to(like.dtype)
 
 
-def original_config(cfg: ModelConfig, n_channels: int) -> dict[str, int | float]:
-    """The original script's nine-key `config` (what TOTEM's `vqvae` is built from)."""
+def original_config(cfg: ModelConfig, n_channels: int | None) -> dict[str, int | float]:
+    """The original script's nine-key `config` (what TOTEM's `vqvae` is built from); a run's
+    record always knows its channel count (only an exported folder's may not)."""
+    assert n_channels is not None, "a run record states its n_channels"
     values = {**cfg.to_dict(), "n_channels": n_channels}
     return asdict(OriginalConfig(**{k: values[k] for k in ORIGINAL_CONFIG_KEYS}))

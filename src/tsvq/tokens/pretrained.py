@@ -29,7 +29,7 @@ from safetensors.torch import save_file
 from tsvq import trust
 from tsvq.checks import NonNegative, parse
 from tsvq.data.record import DataRecord, ScalerFields
-from tsvq.data.windows import DataSpec
+from tsvq.data.windows import DataSpec, Features
 from tsvq.errors import TsvqError, one_line
 from tsvq.model.memory import check_fits
 from tsvq.model.vqvae import ARCHITECTURE, VQVAE, ModelConfig
@@ -57,7 +57,7 @@ class FolderData:
     same channels of a file and scale them as in training; no machine-specific paths."""
 
     dset: str
-    features: str
+    features: Features
     target: str
     channel: int | None
     columns: list[str]
