@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from tsvq.data import embedded
 from tsvq.errors import TsvqError
@@ -21,7 +22,7 @@ class SplitRule:
     `ratio`: the Autoformer rule, 70% / 10% / 20% of the rows.
     """
 
-    kind: str  # "months" | "ratio"
+    kind: Literal["months", "ratio"]
     rows_per_day: int = 0
 
 

@@ -19,7 +19,8 @@ from tsvq.data.registry import DATASET_NAMES, REGISTRY, SplitRule, resolve_path,
 from tsvq.data.table import Table, read_table
 from tsvq.errors import TsvqError
 
-SPLITS = ("train", "val", "test")
+Split = Literal["train", "val", "test"]
+SPLITS = get_args(Split)
 ScalerKind = Literal["standard", "minmax", "none"]
 Features = Literal["M", "S", "MS"]
 SCALERS, FEATURES = get_args(ScalerKind), get_args(Features)

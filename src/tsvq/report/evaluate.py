@@ -12,10 +12,11 @@ import torch
 
 from tsvq.data.registry import resolve_path
 from tsvq.data.table import read_table
-from tsvq.data.windows import SPLITS, SeriesData, prepare
+from tsvq.data.windows import SPLITS, SeriesData, Split, prepare
 from tsvq.errors import TsvqError
 from tsvq.model.quantizer import perplexity_of
 from tsvq.model.revin import normalize
+from tsvq.run.record import Origin
 from tsvq.tokens.tokenizer import Tokenizer
 from tsvq.tokens.units import original_units
 
@@ -37,10 +38,10 @@ class ChannelErrors:
 class Evaluation:
     """What `evaluate` measured over a split (`tsvq eval --json` prints it as an object)."""
 
-    split: str
+    split: Split
     dset: str
     epoch: int | None  # 1-based, as the log and history count; None when the source says none
-    origin: str  # "tsvq", or "original" for a checkpoint of the original script
+    origin: Origin  # "tsvq", or "original" for a checkpoint of the original script
     windows: int
     channels: int
     mse: float  # per element, in RevIN space, over every channel
@@ -103,7 +104,7 @@ def window_chunks(data: SeriesData, split: str) -> Iterator[np.ndarray]:
 
 
 @torch.inference_mode()
-def evaluate(tok: Tokenizer, data: SeriesData, split: str = "test") -> Evaluation:
+def evaluate(tok: Tokenizer, data: SeriesData, split: Split = "test") -> Evaluation:
     """Reconstruction error and codebook usage of a tokenizer over a whole split.
 
     Parameters

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tsvq.data.windows import Split
 from tsvq.errors import TsvqError
 from tsvq.files import write_with
 from tsvq.model.revin import normalize
@@ -147,7 +148,7 @@ def _axes(ax, title: str, ylabel: str, log: bool, ep: list[int]) -> None:
 
 @torch.inference_mode()
 def plot_reconstructions(
-    tok: Tokenizer, out: Path, split: str = "test", channels: list[str] | None = None
+    tok: Tokenizer, out: Path, split: Split = "test", channels: list[str] | None = None
 ) -> list[Path]:
     """A few windows of the split (original units) drawn over their reconstructions,
     and the histogram of code usage over the whole split.
@@ -232,7 +233,7 @@ def pick_channels(
 def plot_run(
     ckpt: Path,
     out: Path | None = None,
-    split: str = "test",
+    split: Split = "test",
     channels: list[str] | None = None,
     say: Callable[[str], None] = print,
 ) -> list[Path]:

@@ -19,6 +19,7 @@ from tsvq.data.stream import CsvLayout, RowReader, fit_standard, scan
 from tsvq.data.windows import Scaler, select_columns, split_bounds
 from tsvq.errors import TsvqError
 from tsvq.files import write_with
+from tsvq.tokens.gaps import Missing
 from tsvq.tokens.npz import TokensWriter, check_against, header, read_tokens
 from tsvq.tokens.tokenizer import Tokenizer
 
@@ -50,7 +51,7 @@ def encode_csv(
     split: str,
     stride: int,
     context_points: int | None,
-    missing: str,
+    missing: Missing,
     out: str | Path,
     batch_size: int | None = None,
 ) -> tuple[int, int, int]:

@@ -9,7 +9,7 @@ import torch
 from tsvq.data.windows import Scaler
 from tsvq.errors import TsvqError
 from tsvq.model.vqvae import ModelConfig
-from tsvq.tokens.gaps import MISSING, EmptySeries, fill_linear
+from tsvq.tokens.gaps import MISSING, EmptySeries, Missing, fill_linear
 
 
 def check_windows(x: np.ndarray | torch.Tensor, patch_size: int) -> np.ndarray | torch.Tensor:
@@ -121,7 +121,7 @@ def as_int_array(v: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
     return a
 
 
-def check_missing(missing: str) -> None:
+def check_missing(missing: Missing) -> None:
     """`missing=` is one of MISSING."""
     if missing not in MISSING:
         raise TsvqError(f"missing={missing!r} is not one of {', '.join(map(repr, MISSING))}")

@@ -23,6 +23,7 @@ from tsvq.model.vqvae import VQVAE, ModelConfig
 from tsvq.run.record import RunInfo
 from tsvq.runtime.device import pick_device
 from tsvq.tokens import channels, inputs, passes, pretrained
+from tsvq.tokens.gaps import Missing
 from tsvq.tokens.passes import Encoded
 from tsvq.tokens.pretrained import DIGEST_KEY
 
@@ -209,7 +210,7 @@ class Tokenizer:
         mean: np.ndarray | torch.Tensor | None = None,
         std: np.ndarray | torch.Tensor | None = None,
         *,
-        missing: str = "error",
+        missing: Missing = "error",
         columns: list[str] | None = None,
         scaler: Scaler | None = None,
         batch_size: int | None = None,
