@@ -132,9 +132,9 @@ def type_name(hint: Any) -> str:
     if hint is float:
         return "float (finite)"
     if is_dataclass(hint) or origin is dict:
-        return "a dict"
+        return "a dict" if not args or args[1] is Any else f"a dict of {type_name(args[1])}"
     if origin in (list, tuple):
-        return "a list"
+        return "a list" if not args or args[0] is Any else f"a list of {type_name(args[0])}"
     return getattr(hint, "__name__", str(hint))
 
 

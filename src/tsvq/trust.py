@@ -88,6 +88,18 @@ def hasher(dtype: np.dtype, shape: tuple[int, ...]) -> Any:
     return hashlib.sha256(array_header(dtype, shape))
 
 
+def fingerprint(state: dict[str, torch.Tensor], *arrays: np.ndarray) -> str:
+    """A tokenizer's identity: 16 hex digits of sha256 over its weights (by name) and the
+    arrays (its scaler's statistics) that tokens files name it by."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(state.items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    for a in arrays:
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
 def seal(tree: dict[str, Any]) -> dict[str, str]:
     """{field path: digest} for every leaf of `tree`."""
     return {path_of(keys): digest(value) for keys, value in leaves(tree)}

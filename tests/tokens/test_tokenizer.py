@@ -6,6 +6,7 @@ epoch; the test split (2881 windows x 7 channels) is encoded once and shared.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -854,6 +855,42 @@ def test_token_file_sizes_and_version_1_files(
     )
     with np.load(out) as d:
         np.testing.assert_allclose(d["x"], decoded[::7], rtol=1e-6, atol=1e-6)
+
+
+def _as_version_2(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A tokens file as tsvq 0.1 wrote it (format_version 2): sha256 over every field's name,
+    dtype, shape and content's sha256, and the same per field in `field_digests` (written out
+    here from that description, not with tsvq's code)."""
+    out = {k: v for k, v in arrays.items() if k != "digest"}
+    out["format_version"] = np.asarray(2)
+    parts = {
+        k: f"{k}|{v.dtype.str}|{v.shape}|".encode()
+        + hashlib.sha256(np.ascontiguousarray(v).data).digest()
+        for k, v in sorted(out.items())
+        if tokfile.covered(k)
+    }
+    out["digest"] = np.asarray(hashlib.sha256(b"".join(parts.values())).hexdigest())
+    out["field_digests"] = np.asarray(
+        [f"{k}={hashlib.sha256(v).hexdigest()[:32]}" for k, v in parts.items()]
+    )
+    return out
+
+
+def test_a_version_2_file_decodes_and_its_digest_still_names_an_edit(
+    ckpt: Path, tokens_file: Path, tmp_path: Path, decoded: np.ndarray
+) -> None:
+    with np.load(tokens_file) as f:
+        arrays = dict(f)
+    old = _as_version_2(arrays)
+    np.savez(tmp_path / "v2.npz", **old)
+    out = tmp_path / "x.npz"
+    argv = ["decode", "--checkpoint", str(ckpt), "--tokens", str(tmp_path / "v2.npz")]
+    assert main([*argv, "--out", str(out)]) == 0
+    with np.load(out) as d:
+        np.testing.assert_allclose(d["x"], decoded[::7], rtol=1e-6, atol=1e-6)
+    np.savez(tmp_path / "v2.npz", **{**old, "mean": old["mean"] + np.float32(0.5)})
+    with pytest.raises(TsvqError, match=r"wrote it: 'mean' was changed"):
+        tokfile.read_tokens(tmp_path / "v2.npz")
 
 
 def test_eval_encode_decode_on_an_exported_folder(

@@ -9,6 +9,7 @@ import torch
 from tsvq.data.windows import Scaler
 from tsvq.errors import TsvqError
 from tsvq.model.vqvae import ModelConfig
+from tsvq.runtime.device import pick_device
 from tsvq.tokens.gaps import MISSING, EmptySeries, Missing, fill_linear
 
 
@@ -119,6 +120,17 @@ def as_int_array(v: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
     if not np.issubdtype(a.dtype, np.integer):
         raise TsvqError(f"{name} must be integers, got dtype {a.dtype}")
     return a
+
+
+def device_of(device: str | torch.device) -> torch.device:
+    """The torch device `device` names ("cpu", "cuda", "cuda:1", "auto")."""
+    try:
+        return pick_device(str(device))
+    except RuntimeError:
+        raise TsvqError(
+            f"device={str(device)!r} is not a device torch knows; use 'cpu', "
+            "'cuda', 'cuda:N' or 'auto'"
+        ) from None
 
 
 def check_missing(missing: Missing) -> None:

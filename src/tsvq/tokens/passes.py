@@ -8,6 +8,7 @@ Every input here has been checked (`inputs`); these functions only compute.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ from tsvq.data.windows import Scaler
 from tsvq.model.revin import RevinStats, normalize
 from tsvq.model.vqvae import VQVAE
 from tsvq.tokens.gaps import token_mask
-from tsvq.tokens.inputs import filled, finite_on
+from tsvq.tokens.inputs import filled, finite_on, only_bare
 from tsvq.tokens.units import original_units
 
 # Series (window x channel) per forward pass by default: small passes stay in cache and are
@@ -45,6 +46,21 @@ class Encoded:
         return self.codes.shape[0]
 
 
+def unpacked(
+    tokens: Encoded | np.ndarray | torch.Tensor,
+    mean: Any,
+    std: Any,
+    columns: list[str] | None,
+    scaler: Scaler | None,
+) -> tuple[Any, Any, Any, list[str] | None, Scaler | None]:
+    """What decode decodes: an `Encoded`'s codes, statistics, names and scaler (it takes no
+    others), or bare codes with the ones given."""
+    if not isinstance(tokens, Encoded):
+        return tokens, mean, std, columns, scaler
+    only_bare(mean, std, columns, scaler)
+    return tokens.codes, tokens.mean, tokens.std, tokens.columns, tokens.scaler
+
+
 def per_pass(model: VQVAE, values_per_window: int) -> int:
     """Windows per forward pass by default: about SERIES_PER_PASS training windows' values."""
     return max(1, SERIES_PER_PASS * model.cfg.context_points // values_per_window)
@@ -54,21 +70,27 @@ def per_pass(model: VQVAE, values_per_window: int) -> int:
 def encode_passes(
     model: VQVAE,
     x: np.ndarray | torch.Tensor,
-    out: Encoded,
+    scaler: Scaler,
+    names: list[str],
     given: tuple[np.ndarray, np.ndarray] | None,
+    gaps: bool,
     step: int,
 ) -> Encoded:
-    """Fill `out` (codes, statistics, mask) with the codes of windows `x` [B, T, C]."""
+    """The codes of windows `x` [B, T, C] in original units, scaled by `scaler`, normalized as
+    `normalized` chooses, their gaps filled (and masked) with `gaps`, `step` windows a pass."""
     n, t, c = x.shape
-    k, device, names = out.codes.shape[2], model.quantizer.codebook.device, out.columns or []
+    k, device = t // model.cfg.compression_factor, model.quantizer.codebook.device
+    mask = np.zeros((n, c, k), dtype=bool) if gaps else None
+    codes, mean = np.empty((n, c, k), np.int64), np.zeros((n, c), np.float32)
+    out = Encoded(codes, mean, np.ones((n, c), np.float32), scaler, mask, names)
     shift, scale = (torch.as_tensor(v, device=device) for v in (out.scaler.shift, out.scaler.scale))
     for lo in range(0, n, step):
         part = finite_on(x[lo : lo + step], device, lo, names, check=out.mask is None)
         hi = lo + part.shape[0]
         series = ((part - shift) / scale).transpose(1, 2).reshape(-1, t)  # [b*C, T] scaled
         if out.mask is not None:
-            series, gaps = filled(series, lo, names)
-            out.mask[lo:hi] = token_mask(gaps, k).reshape(-1, c, k).cpu().numpy()
+            series, where = filled(series, lo, names)
+            out.mask[lo:hi] = token_mask(where, k).reshape(-1, c, k).cpu().numpy()
         xn, stats = normalized(model, series, given, lo, hi)
         out.codes[lo:hi] = model.codes_of(xn).reshape(-1, c, k).cpu().numpy()
         if stats is not None:

@@ -8,7 +8,6 @@ Where a tokenizer comes from and goes to (a checkpoint, a folder, the Hub) is `p
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,12 +15,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from tsvq import trust
 from tsvq.data.record import DataRecord
 from tsvq.data.windows import Scaler
 from tsvq.errors import TsvqError
 from tsvq.model.vqvae import VQVAE, ModelConfig
 from tsvq.run.record import RunInfo
-from tsvq.runtime.device import pick_device
 from tsvq.tokens import channels, inputs, passes, pretrained
 from tsvq.tokens.gaps import Missing
 from tsvq.tokens.passes import Encoded
@@ -31,8 +30,7 @@ __all__ = ["DIGEST_KEY", "Encoded", "Tokenizer"]
 
 
 class Fingerprint(str):
-    """`Tokenizer.fingerprint`, a property; calling it, as tsvq 0.1 had it, still answers but
-    says so."""
+    """`Tokenizer.fingerprint`: calling it, as tsvq 0.1 did, still answers, and says so."""
 
     def __call__(self) -> str:
         warnings.warn(
@@ -53,16 +51,12 @@ class Tokenizer:
     Parameters
     ----------
     model : VQVAE
-        The trained model (put in eval mode); `cfg` is its `ModelConfig`.
+        The trained model, put in eval mode (`cfg` is its `ModelConfig`).
     data : DataRecord
-        What it was trained on: dataset, channels by name, the fitted scaler.
+        What it was trained on: dataset, channels by name, the fitted scaler (if it has none
+        yet, a `TsvqError`: refit it, `DataRecord.refitted`).
     run : RunInfo, optional
-        What is known of the run that trained it: its epoch, who wrote it.
-
-    Raises
-    ------
-    TsvqError
-        If `data` has no scaler yet (the original's checkpoint: `DataRecord.refitted`).
+        What is known of its run: the epoch, who wrote it, where it was read.
     """
 
     def __init__(self, model: VQVAE, data: DataRecord, run: RunInfo | None = None) -> None:
@@ -110,7 +104,6 @@ class Tokenizer:
         Returns
         -------
         Path
-            The folder.
         """
         card = pretrained.model_card(self.cfg, self.data, self.run, self.fingerprint)
         return pretrained.write(folder, self.model, self.data, self.run, card)
@@ -122,13 +115,7 @@ class Tokenizer:
 
     def to(self, device: str | torch.device) -> Tokenizer:
         """Run encode and decode on `device` ("cpu", "cuda", "cuda:1", "auto"); returns self."""
-        try:
-            self.model.to(pick_device(str(device)))
-        except RuntimeError:
-            raise TsvqError(
-                f"device={str(device)!r} is not a device torch knows; use 'cpu', "
-                "'cuda', 'cuda:N' or 'auto'"
-            ) from None
+        self.model.to(inputs.device_of(device))
         return self
 
     def __call__(self, x: np.ndarray | torch.Tensor, **kwargs: Any) -> Encoded:
@@ -167,8 +154,7 @@ class Tokenizer:
 
     @property
     def n_tokens(self) -> int:
-        """Tokens per channel of a training-length window: context_points / compression_factor
-        (a window of any multiple T of patch_size gives T / compression_factor)."""
+        """Tokens per channel of a training window (a window of T steps gives T / cf)."""
         return self.cfg.n_tokens
 
     @property
@@ -179,13 +165,8 @@ class Tokenizer:
     @property
     def fingerprint(self) -> str:
         """Digest of weights and scaler: tokens decode only with the model that made them."""
-        h = hashlib.sha256()
-        for name, tensor in sorted(self.model.state_dict().items()):
-            h.update(name.encode())
-            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        h.update(self.scaler.shift.tobytes())
-        h.update(self.scaler.scale.tobytes())
-        return Fingerprint(h.hexdigest()[:16])
+        scaler = self.scaler
+        return Fingerprint(trust.fingerprint(self.model.state_dict(), scaler.shift, scaler.scale))
 
     @property
     def codebook(self) -> torch.Tensor:
@@ -222,19 +203,17 @@ class Tokenizer:
         x : array or tensor, [B, T, C] or one window [T, C]
             T any positive multiple of patch_size; C any number of channels (see `columns`).
         mean, std : array or tensor [B, C], optional
-            Normalize with these (scaled units, as `Encoded.mean/std`) instead of each window's
-            own RevIN statistics: a forecast target on its context's scale, say.
+            Statistics to normalize with (scaled units) instead of each window's own RevIN
+            statistics: a forecast target on its context's scale, say.
         missing : {"error", "interpolate"}
             "interpolate" fills NaN/inf linearly along time and sets `Encoded.mask`.
         columns : list of str, optional
-            Names: a training column takes its training scaler, any other none (RevIN alone
-            normalizes it). Unnamed, C training channels are those, other C other data.
+            A training column takes its training scaler, any other none (RevIN alone
+            normalizes it); unnamed, C training channels are those, other C other data.
         scaler : Scaler, optional
-            C channels' scaler instead: a column of small variance next to RevIN's epsilon
-            (1e-5) encodes better standardized (what `tsvq encode` does).
+            C channels' scaler instead (`tsvq encode` standardizes unknown columns).
         batch_size : int, optional
-            Windows per pass (default: about 512 training windows' values): a large input
-            such as a sliding-window view is never copied whole.
+            Windows per pass (default: about 512 training windows' values).
 
         Returns
         -------
@@ -245,8 +224,8 @@ class Tokenizer:
         Raises
         ------
         TsvqError
-            Input it cannot encode, the value named: a shape, a non-finite value (window,
-            step, channel), statistics, names or a scaler that do not fit.
+            Input it cannot encode, naming the value: a shape, a non-finite value (its
+            window, step and channel), statistics, names or a scaler that do not fit.
         """
         x = inputs.check_windows(x, self.cfg.patch_size)  # [B, T, C]
         inputs.check_missing(missing)
@@ -254,11 +233,8 @@ class Tokenizer:
         scaler, names = self.scaler_for(c, columns, scaler)
         given = inputs.given_stats(mean, std, n, c, self.cfg.revin)
         step = inputs.windows_per_pass(batch_size, passes.per_pass(self.model, c * t))
-        k = t // self.cfg.compression_factor
-        mask = np.zeros((n, c, k), dtype=bool) if missing == "interpolate" else None
-        codes, stats = np.empty((n, c, k), np.int64), np.zeros((n, c), np.float32)
-        out = Encoded(codes, stats, np.ones((n, c), np.float32), scaler, mask, names)
-        return passes.encode_passes(self.model, x, out, given, step)
+        gaps = missing == "interpolate"
+        return passes.encode_passes(self.model, x, scaler, names, given, gaps, step)
 
     @torch.inference_mode()
     def decode(
@@ -288,7 +264,7 @@ class Tokenizer:
         Returns
         -------
         numpy.ndarray
-            [B, T, C] float32, T = n_tokens x compression_factor, in original units.
+            [B, T, C] float32 in original units, T = n_tokens x compression_factor.
 
         Raises
         ------
@@ -296,13 +272,7 @@ class Tokenizer:
             Codes out of range or not of whole patches, statistics that do not fit, or
             statistics given beside an `Encoded`.
         """
-        codes: np.ndarray | torch.Tensor
-        if isinstance(tokens, Encoded):
-            inputs.only_bare(mean, std, columns, scaler)
-            codes, mean, std = tokens.codes, tokens.mean, tokens.std
-            scaler, columns = tokens.scaler, tokens.columns
-        else:
-            codes = tokens
+        codes, mean, std, columns, scaler = passes.unpacked(tokens, mean, std, columns, scaler)
         codes = inputs.check_codes(codes, self.cfg)  # [B, C, n_tokens]
         n, c, k = codes.shape
         scaler, _ = self.scaler_for(c, columns, scaler)
