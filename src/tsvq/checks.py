@@ -16,9 +16,10 @@ checked like any other. A bool is no int here, and a float must be finite.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import MISSING, dataclass, fields, is_dataclass
 from typing import (
     Annotated,
@@ -191,9 +192,19 @@ def parse(
         elif not allows(value, hint):
             raise TsvqError(f"{where}[{name!r}] is {value!r}, expected {describe(hint)}")
         values[name] = value
-    try:
+    with at(where):
         return cls(**values)
-    except (TypeError, ValueError) as exc:
+
+
+@contextlib.contextmanager
+def at(where: str) -> Iterator[None]:
+    """A refusal raised inside (a config or record refusing a value: ValueError, TypeError) as
+    one `TsvqError` that names `where` (one that starts with it already passes as it is)."""
+    try:
+        yield
+    except (TypeError, ValueError, OverflowError) as exc:
+        if isinstance(exc, TsvqError) and str(exc).startswith(where):
+            raise
         raise TsvqError(f"{where}: {exc}") from None
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from tsvq import trust
-from tsvq.checks import parse
+from tsvq.checks import at, parse
 from tsvq.config import TrainConfig
 from tsvq.data.record import DataRecord
 from tsvq.data.registry import CUSTOM
@@ -109,19 +109,21 @@ def _data(d: dict[str, Any], where: str, model: ModelConfig) -> DataRecord:
     beside = parse(Beside, {k: v for k, v in d.items() if k == "scaler" or k not in names}, where)
     spec_fields = {k: v for k, v in d.items() if k in names}
     spec = parse(DataSpec, {**spec_fields, "scaler": beside.scaler.kind}, where, names)
-    if spec.dset == CUSTOM and spec.data_path is None:
-        raise TsvqError(f"{where}['data_path'] is None, expected the path of the file trained on")
-    if spec.context_points != model.context_points:
-        raise TsvqError(
-            f"{where}['context_points'] is {spec.context_points}, expected tsvq.model's "
-            f"context_points, {model.context_points}"
-        )
-    try:
-        return DataRecord(
-            spec, beside.scaler.build(), tuple(beside.columns), beside.n_channels, beside.split_rule
-        )
-    except ValueError as exc:
-        raise TsvqError(f"{where}: {exc}") from None
+    t = model.context_points
+    rules = (  # what the record says beside the model; DataRecord checks its own parts
+        (
+            "data_path",
+            spec.dset != CUSTOM or spec.data_path is not None,
+            "the path of the file trained on",
+        ),
+        ("context_points", spec.context_points == t, f"tsvq.model's context_points, {t}"),
+    )
+    for key, ok, allowed in rules:
+        if not ok:
+            raise TsvqError(f"{where}[{key!r}] is {d[key]!r}, expected {allowed}")
+    with at(where):
+        scaler = beside.scaler.build()
+        return DataRecord(spec, scaler, tuple(beside.columns), beside.n_channels, beside.split_rule)
 
 
 def _agree(w: str, name: str, given: dict, record: dict, says: str) -> None:
@@ -151,13 +153,9 @@ def _same(a: Any, b: Any) -> bool:
 def _state(p: Path, cfg: ModelConfig, totem: dict, rest: dict) -> dict[str, torch.Tensor]:
     """The file's tensors under tsvq's names, once the configuration's size is known to fit
     and each tensor fits the shape it needs (no model is allocated for either)."""
-    try:
+    with at(f"checkpoint {p}"):
         check_fits(cfg, 1, training=False, where=f"checkpoint {p}: ")
         return join_state(VQVAE.skeleton(cfg), totem, rest)
-    except ValueError as exc:
-        if isinstance(exc, TsvqError):
-            raise
-        raise TsvqError(f"checkpoint {p}: {exc}") from None
 
 
 def _check_digest(p: Path, raw: dict[str, Any], sealed: Any) -> None:
@@ -194,7 +192,7 @@ def _original(p: Path, raw: dict[str, Any], top: Original) -> RunRecord:
     w = f"checkpoint {p}: "
     config = parse(OriginalConfig, top.config, f"{w}config")
     args = parse(OriginalArgs, top.args, f"{w}args", other_keys=True)
-    try:  # each config checks itself when it is made
+    with at(f"checkpoint {p}: its config and args describe no model tsvq can build"):
         built = {k: v for k, v in asdict(config).items() if k != "n_channels"}
         model = ModelConfig(
             context_points=args.context_points,
@@ -219,10 +217,6 @@ def _original(p: Path, raw: dict[str, Any], top: Original) -> RunRecord:
         # scaler fitted on the training split of all those channels (per channel, so refitting
         # channel 0 alone gives the same statistics).
         data = DataRecord(spec, None, (), config.n_channels)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise TsvqError(
-            f"checkpoint {p}: its config and args describe no model tsvq can build: {exc}"
-        ) from None
     state = _state(p, model, top.model_state_dict, {})
     _agree(w, "args", top.args, built, "config[{key}] is {value}")
     return RunRecord(model, data, train, *_head(top), state, "original")

@@ -29,10 +29,9 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     the file (a `__reduce__` payload, say) is refused, not run.
     """
     p = Path(path)
-    if not p.exists():
-        raise TsvqError(not_there("checkpoint", p))
-    if p.is_dir():
-        raise TsvqError(f"checkpoint path is a directory, expected a .pth file: {p}")
+    if not p.exists() or p.is_dir():
+        folder = f"checkpoint path is a directory, expected a .pth file: {p}"
+        raise TsvqError(folder if p.is_dir() else not_there("checkpoint", p))
     _check_archive(p)
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols on stderr

@@ -263,12 +263,13 @@ def _parse(p: Path, a: dict[str, np.ndarray]) -> int:
     for name, (kinds, dims, _) in {**FIELDS, **OPTIONAL}.items():
         if name not in a:
             continue
-        v = a[name]
+        v, got = a[name], None
         if v.dtype.kind not in kinds or v.ndim != len(dims):
-            raise _bad(p, name, f"shape {v.shape} dtype {v.dtype}")
-        for dim, size in zip(dims, v.shape, strict=True):
-            if sizes.setdefault(dim, size) != size:
-                raise _bad(p, name, f"shape {v.shape} with codes of shape {a['codes'].shape}")
+            got = f"shape {v.shape} dtype {v.dtype}"
+        elif any(sizes.setdefault(d, n) != n for d, n in zip(dims, v.shape, strict=True)):
+            got = f"shape {v.shape} with codes of shape {a['codes'].shape}"
+        if got:
+            raise _bad(p, name, got)
     if int(a["n_tokens"]) != sizes["k"]:
         raise _bad(p, "n_tokens", f"{int(a['n_tokens'])} with codes of shape {a['codes'].shape}")
     version = int(a["format_version"])

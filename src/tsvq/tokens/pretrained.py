@@ -27,7 +27,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from tsvq import trust
-from tsvq.checks import NonNegative, parse
+from tsvq.checks import NonNegative, at, parse
 from tsvq.data.record import DataRecord, ScalerFields
 from tsvq.data.windows import DataSpec, Features
 from tsvq.errors import TsvqError, one_line
@@ -121,13 +121,11 @@ def from_folder(folder: Path, where: str | None = None) -> Parts:
     config = parse(Folder, fields, w)
     cfg = parse(ModelConfig, config.model, f"{w}['model']", ARCHITECTURE)
     d = config.data
-    try:
+    with at(f"{w}['data']"):
         t = cfg.context_points
         spec = DataSpec(d.dset, None, None, t, d.scaler.kind, d.features, d.target, d.channel)
         n = None if d.channel is not None else len(d.columns)
         data = DataRecord(spec, d.scaler.build(), tuple(d.columns), n)
-    except ValueError as exc:
-        raise TsvqError(f"{w}['data']: {exc}") from None
     check_fits(cfg, 1, training=False, where=f"{w}: ")
     weights = folder / WEIGHTS
     if not weights.is_file():
