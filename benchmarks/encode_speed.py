@@ -32,23 +32,20 @@ import numpy as np
 import torch
 
 from tsvq import Tokenizer
+from tsvq.data.record import DataRecord
+from tsvq.data.windows import DataSpec, Scaler
 from tsvq.model.revin import RevinStats
-from tsvq.model.vqvae import ModelConfig
+from tsvq.model.vqvae import VQVAE, ModelConfig
 from tsvq.tokens.codec import encode_csv
-from tsvq.tokens.tokenizer import SERIES_PER_PASS
+from tsvq.tokens.passes import SERIES_PER_PASS
 
 
 def untrained(context_points: int, channels: int, num_embeddings: int) -> Tokenizer:
     cfg = ModelConfig(context_points=context_points, num_embeddings=num_embeddings)
-    data = {
-        "dset": "custom",
-        "features": "M",
-        "target": "OT",
-        "channel": None,
-        "columns": [f"c{i}" for i in range(channels)],
-        "scaler": {"kind": "none", "shift": [0.0] * channels, "scale": [1.0] * channels},
-    }
-    return Tokenizer(model=cfg.to_dict(), data=data)  # its model is in eval mode
+    spec = DataSpec("custom", None, None, context_points, "none")
+    scaler = Scaler("none", np.zeros(channels, np.float32), np.ones(channels, np.float32))
+    data = DataRecord(spec, scaler, tuple(f"c{i}" for i in range(channels)), channels)
+    return Tokenizer(VQVAE(cfg), data)  # its model is in eval mode
 
 
 def write_walk(path: Path, rows: int, channels: int, seed: int = 0) -> None:

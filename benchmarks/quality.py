@@ -29,8 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from tsvq import Tokenizer
 from tsvq.cli import main as tsvq_main
-from tsvq.report.evaluate import evaluate, load_model, load_split_data
+from tsvq.report.evaluate import evaluate, load_split_data
 from tsvq.run.checkpoint import load_run
 
 VARIANTS = {
@@ -77,9 +78,9 @@ def run(
     best = next(p for p in out.glob("*/*_model*.pth") if not p.stem.endswith("_last"))
     results = {}
     for name, path in (("best", best), ("last", best.with_name(best.stem + "_last.pth"))):
-        loaded = load_model(path)
-        data = load_split_data(loaded)
-        results[name] = evaluate(loaded, data, "test")
+        tok = Tokenizer.from_pretrained(path)
+        data = load_split_data(tok)
+        results[name] = evaluate(tok, data, "test").to_dict()
     batch_size = load_run(best).train.batch_size
     batches = -(-data.n_windows("train") * data.n_channels // batch_size)
     with open(best.with_name(best.stem + "_history.csv")) as f:

@@ -63,7 +63,7 @@ PEAK = (
     ".split('VmHWM:')[1].split()[0], file=sys.stderr, flush=True))\n"
 )
 READ = PEAK + (
-    "from pathlib import Path\nfrom tsvq.data.registry import read_table\n"
+    "from pathlib import Path\nfrom tsvq.data.table import read_table\n"
     "read_table(Path(sys.argv[1]))\n"
 )
 TRAIN = PEAK + (

@@ -101,7 +101,7 @@ def main() -> None:
     tok = Tokenizer.from_pretrained(args.checkpoint)
     t = tok.cfg.context_points
     print(
-        f"tokenizer: {tok.data.dset} {tok.columns}, context {t}, "
+        f"tokenizer: {tok.data.spec.dset} {tok.columns}, context {t}, "
         f"{tok.cfg.num_embeddings} codes, cf {tok.cfg.compression_factor}"
     )
     print("\nreconstruction MSE in each window's RevIN space (1.0 = the window's mean)")

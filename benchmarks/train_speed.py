@@ -41,10 +41,11 @@ from original_trainer import (  # noqa: E402
 )
 from original_trainer import evaluate as baseline_evaluate  # noqa: E402
 
+from tsvq import Tokenizer  # noqa: E402
 from tsvq.cli import main as tsvq_main  # noqa: E402
 from tsvq.data import windows as data_mod  # noqa: E402
 from tsvq.model.vqvae import VQVAE, ModelConfig  # noqa: E402
-from tsvq.report.evaluate import evaluate, load_model, load_split_data  # noqa: E402
+from tsvq.report.evaluate import evaluate, load_split_data  # noqa: E402
 from tsvq.runtime.cpu import keep_freed_memory  # noqa: E402
 from tsvq.runtime.device import amp_dtype  # noqa: E402
 from tsvq.train.loop import TrainConfig, make_optimizer, make_step, run_epoch  # noqa: E402
@@ -237,8 +238,8 @@ def quality(root_path: str, path: str, epochs: int, threads: int | None) -> None
             if rc:
                 raise SystemExit(f"tsvq train --amp {amp} failed with status {rc}")
             seconds = time.perf_counter() - t
-            loaded = load_model(next(save.glob("*/*_model1.pth")))
-            mse = evaluate(loaded, load_split_data(loaded), "test")["mse"]
+            tok = Tokenizer.from_pretrained(next(save.glob("*/*_model1.pth")))
+            mse = evaluate(tok, load_split_data(tok), "test").mse
             results[f"tsvq --amp {amp}"] = (mse, seconds)
         torch.manual_seed(0)
         model = BaselineVQVAE()

@@ -18,13 +18,14 @@ from pathlib import Path
 
 import torch
 
+from tsvq import Tokenizer
 from tsvq.config import TrainConfig
 from tsvq.data.windows import DataSpec, load, series_batches
 from tsvq.model.quantizer import perplexity_of, rotation_trick, straight_through
 from tsvq.model.revin import normalize
 from tsvq.model.vqvae import VQVAE, ModelConfig
-from tsvq.report.evaluate import evaluate, load_model
-from tsvq.run.checkpoint import RunPaths
+from tsvq.report.evaluate import evaluate
+from tsvq.run.record import RunPaths
 from tsvq.train.loop import train
 
 PROBE_SERIES = 4096
@@ -157,10 +158,10 @@ def main() -> None:
         paths = RunPaths(Path(tmp), "diag")
         train(data, cfg, tcfg, paths, vars(args), log=log, wrap=keep)
         for name, path in (("best", paths.best), ("last", paths.last)):
-            r = evaluate(load_model(path), data, "test")
+            r = evaluate(Tokenizer.from_pretrained(path), data, "test")
             print(
-                f"test {name} (epoch {r['epoch']}): mse {r['mse']:.4f}, codes used "
-                f"{r['codes_used']}, perplexity {r['perplexity']:.1f}",
+                f"test {name} (epoch {r.epoch}): mse {r.mse:.4f}, codes used "
+                f"{r.codes_used}, perplexity {r.perplexity:.1f}",
                 flush=True,
             )
     if args.out:

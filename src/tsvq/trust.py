@@ -1,4 +1,4 @@
-"""Field digests of what tsvq wrote, and the checks of fields a file carries.
+"""Field digests of what tsvq wrote: one scheme for checkpoints, exported folders and tokens files.
 
 `seal` hashes every field of a nested structure (dicts are walked to their leaves; a leaf is a
 tensor, a list or a plain value) and returns {field path: digest}. A file keeps that map beside
@@ -14,16 +14,12 @@ make the file describe a different model, which the field checks then judge.
 from __future__ import annotations
 
 import hashlib
-import math
 import struct
-from collections.abc import Iterator
-from dataclasses import fields
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
-
-from tsvq.errors import TsvqError
 
 DIGEST_CHARS = 32  # 128 bits of sha256 per field: damage and mix-ups, not adversaries
 
@@ -74,8 +70,34 @@ def _feed(h: Any, v: Any) -> None:
         h.update(f"t{t.dtype}{tuple(v.shape)};".encode())
         if t.numel():
             h.update(t.view(torch.uint8).numpy())
+    elif isinstance(v, np.ndarray):
+        h.update(array_header(v.dtype, v.shape))
+        h.update(np.ascontiguousarray(v).data)
     else:
         raise TypeError(f"{type(v).__name__} has no digest")
+
+
+def array_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
+    """What an array's digest starts with, before its bytes (`hasher` streams the rest)."""
+    return f"a{np.dtype(dtype).str}{tuple(shape)};".encode()
+
+
+def hasher(dtype: np.dtype, shape: tuple[int, ...]) -> Any:
+    """A sha256 fed an array's header: update it with the array's bytes in order, then
+    `hexdigest()[:DIGEST_CHARS]` is `digest(array)`, without the array ever in memory."""
+    return hashlib.sha256(array_header(dtype, shape))
+
+
+def fingerprint(state: dict[str, torch.Tensor], *arrays: np.ndarray) -> str:
+    """A tokenizer's identity: 16 hex digits of sha256 over its weights (by name) and the
+    arrays (its scaler's statistics) that tokens files name it by."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(state.items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    for a in arrays:
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
 
 
 def seal(tree: dict[str, Any]) -> dict[str, str]:
@@ -83,9 +105,10 @@ def seal(tree: dict[str, Any]) -> dict[str, str]:
     return {path_of(keys): digest(value) for keys, value in leaves(tree)}
 
 
-def unsealed(tree: dict[str, Any], sealed: Any) -> str | None:
+def unsealed(tree: dict[str, Any], sealed: Any, render: Callable[[str], str] = str) -> str | None:
     """What differs between `tree` and the map `seal` made of it when it was written:
-    "FIELD was changed", "... dropped" or "... added"; None when every field matches."""
+    "FIELD was changed", "... dropped" or "... added" (FIELD as `render` writes its path);
+    None when every field matches."""
     if not isinstance(sealed, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in sealed.items()
     ):
@@ -95,104 +118,12 @@ def unsealed(tree: dict[str, Any], sealed: Any) -> str | None:
         path = path_of(keys)
         seen.add(path)
         if path not in sealed:
-            return f"{path} was added"
+            return f"{render(path)} was added"
         try:
             same = digest(value) == sealed[path]
         except TypeError:
             same = False
         if not same:
-            return f"{path} was changed"
+            return f"{render(path)} was changed"
     dropped = sorted(set(sealed) - seen)
-    return f"{dropped[0]} was dropped" if dropped else None
-
-
-# ---- field checks: what a value must be, whatever file it came from ---------------------------
-
-# declared types of plain dataclass fields -> what a stored value may be (bool is no int here)
-PLAIN: dict[str, tuple[type, ...]] = {
-    "int": (int,),
-    "float": (int, float),
-    "bool": (bool,),
-    "str": (str,),
-    "int | None": (int, type(None)),
-    "str | None": (str, type(None)),
-}
-
-
-def is_kind(value: Any, kinds: tuple[type, ...]) -> bool:
-    """isinstance, where a bool is not an int and a float must be finite."""
-    if isinstance(value, bool) and bool not in kinds:
-        return False
-    if isinstance(value, float) and not math.isfinite(value):
-        return False
-    return isinstance(value, kinds)
-
-
-# ModelConfig fields that shape what a model computes: a file must state each (the others, such
-# as the quantizer's training settings, take their defaults in files older than the field)
-ARCHITECTURE = (
-    "context_points",
-    "patch_size",
-    "embedding_dim",
-    "num_embeddings",
-    "compression_factor",
-    "block_hidden_size",
-    "num_residual_layers",
-    "res_hidden_size",
-    "revin",
-)
-
-
-def typed(cls: type, d: Any, where: str, required: tuple[str, ...] = ()) -> Any:
-    """`cls(**d)` for a dataclass, after checking `d` names only its fields, each of its type,
-    and every field in `required`.
-
-    Raises TsvqError naming `where` and the field (`where` starts with the file's name).
-    """
-    if not isinstance(d, dict):
-        raise TsvqError(f"{where} is {type(d).__name__}, expected a dict")
-    missing = [k for k in required if k not in d]
-    if missing:
-        raise TsvqError(f"{where} lacks {', '.join(missing)}")
-    unknown = sorted(set(d) - {f.name for f in fields(cls)}, key=repr)
-    if unknown:
-        raise TsvqError(f"{where} has unknown field(s) {', '.join(map(str, unknown))}")
-    for f in fields(cls):
-        kinds = PLAIN.get(str(f.type))
-        if kinds and f.name in d and not is_kind(d[f.name], kinds):
-            got = d[f.name] if isinstance(d[f.name], float) else type(d[f.name]).__name__
-            raise TsvqError(
-                f"{where}[{f.name!r}] is {got}, expected {f.type}"
-                f"{' (finite)' if float in kinds else ''}"
-            )
-    try:
-        return cls(**d)
-    except (TypeError, ValueError) as exc:
-        raise TsvqError(f"{where}: {exc}") from None
-
-
-def scaler_problem(scaler: Any, n: int | None = None) -> str | None:
-    """Why a scaler record ({kind, shift, scale}) cannot be used, or None: its kind a string,
-    shift and scale lists of n numbers, shifts finite, scales finite and > 0."""
-    if not isinstance(scaler, dict) or set(scaler) != {"kind", "shift", "scale"}:
-        return "must be a dict of kind, shift and scale"
-    if not isinstance(scaler["kind"], str):
-        return "kind must be a string"
-    arrays = {}
-    for name in ("shift", "scale"):
-        v = scaler[name]
-        if not isinstance(v, list | tuple) or not all(is_kind(x, (int, float)) for x in v):
-            return f"{name} must be a list of finite numbers"
-        with np.errstate(over="ignore"):
-            arrays[name] = np.asarray(v, dtype=np.float32)
-        if not np.isfinite(arrays[name]).all():
-            return f"{name} holds a value beyond float32"
-    if not len(arrays["shift"]) == len(arrays["scale"]) == (n or len(arrays["shift"])) > 0:
-        want = f"{n}" if n else "the same, non-zero"
-        return (
-            f"has {len(arrays['shift'])} shift(s) and {len(arrays['scale'])} scale(s), "
-            f"expected {want} (one per channel)"
-        )
-    if not (arrays["scale"] > 0).all():
-        return "has a scale that is not positive (each channel's must be > 0)"
-    return None
+    return f"{render(dropped[0])} was dropped" if dropped else None

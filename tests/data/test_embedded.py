@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tsvq.data import embedded
-from tsvq.data.registry import REGISTRY, read_table, resolve_path
+from tsvq.data.registry import REGISTRY, resolve_path
+from tsvq.data.table import read_table
 from tsvq.errors import TsvqError
 
 ETT = ("etth1", "etth2", "ettm1", "ettm2")

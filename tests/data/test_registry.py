@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tsvq.data.registry import REGISTRY, _check_text, _read_fast, _read_strict, read_table
+from tsvq.data.registry import REGISTRY
+from tsvq.data.table import _check_text, _read_fast, _read_strict, read_table
 from tsvq.data.windows import DataSpec, prepare, select_columns
 from tsvq.errors import TsvqError
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tsvq.data.registry import ETT_HOUR, ETT_MINUTE, RATIO, REGISTRY, read_table, resolve_path
+from tsvq.data.registry import ETT_HOUR, ETT_MINUTE, RATIO, REGISTRY, resolve_path
+from tsvq.data.table import read_table
 from tsvq.data.windows import (
     DataSpec,
     Scaler,

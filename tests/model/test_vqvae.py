@@ -63,3 +63,29 @@ def test_encode_decode_agree_with_forward():
         back = model.decode(codes, stats)
     torch.testing.assert_close(codes, out.codes)
     torch.testing.assert_close(back, denormalize(out.recon, stats), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("factor", [4, 8, 12])
+def test_the_skeleton_has_the_models_state_and_allocates_nothing(factor: int):
+    """What a file's tensors are checked against before any is loaded: the same names, shapes
+    and dtypes as the built model, on the meta device; a size no memory holds costs nothing."""
+    cfg = ModelConfig(context_points=96, patch_size=24, compression_factor=factor)
+    real, skeleton = VQVAE(cfg).state_dict(), VQVAE.skeleton(cfg).state_dict()
+    assert list(skeleton) == list(real)
+    for name, t in skeleton.items():
+        assert t.is_meta and (t.shape, t.dtype) == (real[name].shape, real[name].dtype), name
+    huge = VQVAE.skeleton(ModelConfig(context_points=96, num_embeddings=10**9))
+    assert huge.quantizer.codebook.shape == (10**9, 32) and huge.quantizer.codebook.is_meta
+
+
+def test_a_trained_model_takes_its_state_and_keeps_what_a_file_lacks():
+    cfg = ModelConfig(context_points=32, quantizer="vq", codebook_init="uniform")
+    torch.manual_seed(0)
+    source = VQVAE(cfg)
+    state = {k: v for k, v in source.state_dict().items() if not k.startswith("quantizer.")}
+    state["quantizer.codebook"] = source.state_dict()["quantizer.codebook"]
+    model = VQVAE.trained(cfg, state)
+    assert not model.training
+    for name, value in state.items():
+        assert torch.equal(model.state_dict()[name], value), name
+    assert int(model.quantizer.step) == 0  # a buffer the state lacked keeps its initial value

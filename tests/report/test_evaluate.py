@@ -7,7 +7,8 @@ import json
 import math
 from pathlib import Path
 
-from tsvq.report.evaluate import evaluate, load_model, load_split_data
+from tsvq import Tokenizer
+from tsvq.report.evaluate import evaluate, load_split_data
 
 
 def test_eval_does_not_average_different_units(tiny_run: Path, run_cli) -> None:
@@ -20,19 +21,19 @@ def test_eval_does_not_average_different_units(tiny_run: Path, run_cli) -> None:
 def test_the_whole_is_the_mean_of_its_channels_and_eval_json_is_the_api(
     tiny_run: Path, run_cli
 ) -> None:
-    loaded = load_model(tiny_run)
-    r = evaluate(loaded, load_split_data(loaded), "val")
-    per = r["per_channel"]
-    assert r["split"] == "val" and r["channels"] == len(per) == 7
+    tok = Tokenizer.from_pretrained(tiny_run)
+    r = evaluate(tok, load_split_data(tok), "val")
+    per = r.per_channel
+    assert r.split == "val" and r.channels == len(per) == 7
     for key in ("mse", "mae"):  # every channel has the same windows
-        assert math.isclose(r[key], sum(ch[key] for ch in per) / 7, rel_tol=1e-9)
-    assert r["mse_original"] is None  # seven channels, seven units
-    assert r["codes_used"] + r["dead_codes"] == r["codebook_size"] == 256
-    assert 1 <= r["perplexity"] <= r["codes_used"]
+        assert math.isclose(getattr(r, key), sum(getattr(ch, key) for ch in per) / 7, rel_tol=1e-9)
+    assert r.mse_original is None  # seven channels, seven units
+    assert r.codes_used + r.dead_codes == r.codebook_size == 256
+    assert 1 <= r.perplexity <= r.codes_used
     rc, out, _err = run_cli(["eval", "--checkpoint", str(tiny_run), "--split", "val", "--json"])
     assert rc == 0
     cli = json.loads(out)  # the same figures (one thread there, so up to summation order)
-    assert _close(cli, r), (cli, r)
+    assert _close(cli, r.to_dict()), (cli, r)
 
 
 def _close(a: object, b: object) -> bool:

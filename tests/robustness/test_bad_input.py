@@ -128,6 +128,17 @@ def _json_edit(path: Path, change: Callable[[dict], object]) -> None:
     path.write_text(json.dumps(d))
 
 
+def _set(**values: object) -> Callable[[dict], object]:
+    return lambda d: d.update(values)
+
+
+def _unsealed(folder: Path) -> None:
+    """model.safetensors saved again without tsvq's metadata: a folder read by its schema alone."""
+    from safetensors.torch import load_file, save_file
+
+    save_file(load_file(folder / "model.safetensors"), folder / "model.safetensors")
+
+
 def _csv_rows(header: str, extra: str = "", rows: int = 120) -> bytes:
     lines = [header] + [
         f"2020-01-01 {i // 60:02d}:{i % 60:02d}:00,{i % 7},{i % 5},{i % 3}{extra}"
@@ -505,6 +516,32 @@ CASES: dict[str, Case] = {
             )
         ),
         kind="file field",
+    ),
+    # -- one door per file kind (issue 20): what only the schema can tell in a file without a
+    #    digest, and a size checked before any model is built
+    "eval exported folder without a digest whose run is null": Case(
+        ("eval", "--checkpoint", "{tmp}/tok"),
+        "config.json['run'] is NoneType, expected a dict",
+        _exported(lambda d: (_unsealed(d), _json_edit(d / "config.json", _set(run=None)))),
+        kind="file field",
+    ),
+    "eval exported folder without a digest whose run has no epoch": Case(
+        ("eval", "--checkpoint", "{tmp}/tok"),
+        "config.json['run'] lacks 'epoch'",
+        _exported(lambda d: (_unsealed(d), _json_edit(d / "config.json", _set(run={"a": 1})))),
+        kind="file field",
+    ),
+    "eval checkpoint whose codebook cannot fit in memory": Case(
+        ("eval", "--checkpoint", "{tmp}/x.pth"),
+        "GiB",
+        _edited(
+            lambda raw: (
+                raw["tsvq"]["model"].update(num_embeddings=10**9),
+                raw["config"].update(num_embeddings=10**9),
+            ),
+            digest=False,
+        ),
+        kind="numbers at extremes",
     ),
     # -- messages name the right thing (issue 12, item 8, after the fast CSV reader)
     "eval checkpoint whose weights are of another shape": Case(

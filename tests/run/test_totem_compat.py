@@ -20,10 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tsvq import Tokenizer
 from tsvq.cli import main
 from tsvq.errors import TsvqError
 from tsvq.model.vqvae import VQVAE, ModelConfig
-from tsvq.report.evaluate import evaluate, load_model, load_split_data
+from tsvq.report.evaluate import evaluate, load_split_data
 from tsvq.run import checkpoint
 from tsvq.run.totem_names import split_state
 
@@ -488,8 +489,9 @@ def test_gradient_choice_is_recorded_and_totems_class_still_loads_the_checkpoint
     assert list(got) == list(want)
     assert all(got[k].shape == want[k].shape and got[k].dtype == want[k].dtype for k in got)
     Totem(config).load_state_dict(got, strict=True)
-    r = evaluate(load_model(path), load_split_data(load_model(path)), "test")
-    assert math.isfinite(r["mse"]) and r["codes_used"] > 1
+    tok = Tokenizer.from_pretrained(path)
+    r = evaluate(tok, load_split_data(tok), "test")
+    assert math.isfinite(r.mse) and r.codes_used > 1
 
 
 # ---- the non-finite guard: a loss that turns NaN or inf stops the run with one line naming

@@ -6,6 +6,7 @@ epoch; the test split (2881 windows x 7 channels) is encoded once and shared.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -18,13 +19,14 @@ import pytest
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tsvq import Encoded, Tokenizer
+from tsvq import Encoded, Tokenizer, trust
 from tsvq.cli import main
 from tsvq.data.windows import Scaler
 from tsvq.errors import TsvqError
-from tsvq.report.evaluate import evaluate, load_model, load_split_data
+from tsvq.report.evaluate import evaluate, load_split_data
 from tsvq.run import checkpoint
 from tsvq.tokens import npz as tokfile
+from tsvq.tokens import pretrained
 
 # ETTh1's test split by the 12/4/4-month rule, starting context_points rows early.
 TEST_ROWS = (16 * 30 * 24 - 96, 20 * 30 * 24)
@@ -158,14 +160,14 @@ def test_roundtrip_error_is_what_tsvq_eval_reports(
     ckpt: Path, data_dir: Path, windows: np.ndarray, encoded: Encoded, decoded: np.ndarray
 ) -> None:
     """decode(encode(x)) has the per-element MSE in RevIN space that `tsvq eval` reports."""
-    loaded = load_model(ckpt)
+    loaded = Tokenizer.from_pretrained(ckpt)
     report = evaluate(loaded, load_split_data(loaded, str(data_dir)), "test")
     api = ((_revin_space(decoded, encoded) - _revin_space(windows, encoded)) ** 2).mean()
-    assert api == pytest.approx(report["mse"], rel=1e-4)
+    assert api == pytest.approx(report.mse, rel=1e-4)
     per_channel = ((decoded.astype(np.float64) - windows) ** 2).mean(axis=(0, 1))
-    expected = [ch["mse_original"] for ch in report["per_channel"]]
+    expected = [ch.mse_original for ch in report.per_channel]
     np.testing.assert_allclose(per_channel, expected, rtol=1e-4)
-    assert report["mse_original"] is None  # 7 channels in 7 units: no average across them
+    assert report.mse_original is None  # 7 channels in 7 units: no average across them
 
 
 def test_single_window_tensor_and_bare_codes(
@@ -243,7 +245,7 @@ def test_export_gives_the_same_codes(
         assert f.stat().st_mode & 0o777 == 0o666 & ~umask, f"{f.name} is private"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary left over"
     loaded = Tokenizer.from_pretrained(out)
-    assert loaded.fingerprint() == tok.fingerprint()
+    assert loaded.fingerprint == tok.fingerprint
     np.testing.assert_array_equal(loaded.encode(windows[:300]).codes, encoded.codes[:300])
 
 
@@ -375,12 +377,8 @@ def test_without_revin_foreign_columns_are_refused(
 
 def _signed(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """A tokens file's arrays with the digest recomputed over their (changed) content."""
-    parts = {
-        k: (np.asarray(v).dtype, np.asarray(v).shape, tokfile._sha(np.asarray(v)))
-        for k, v in arrays.items()
-        if k != tokfile.DIGEST
-    }
-    return {**arrays, tokfile.DIGEST: np.asarray(tokfile._digest(parts))}
+    digests = {k: trust.digest(np.asarray(v)) for k, v in arrays.items() if tokfile.covered(k)}
+    return {**arrays, tokfile.DIGEST: tokfile.seal(digests)}
 
 
 @pytest.fixture(scope="module")
@@ -859,6 +857,42 @@ def test_token_file_sizes_and_version_1_files(
         np.testing.assert_allclose(d["x"], decoded[::7], rtol=1e-6, atol=1e-6)
 
 
+def _as_version_2(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A tokens file as tsvq 0.1 wrote it (format_version 2): sha256 over every field's name,
+    dtype, shape and content's sha256, and the same per field in `field_digests` (written out
+    here from that description, not with tsvq's code)."""
+    out = {k: v for k, v in arrays.items() if k != "digest"}
+    out["format_version"] = np.asarray(2)
+    parts = {
+        k: f"{k}|{v.dtype.str}|{v.shape}|".encode()
+        + hashlib.sha256(np.ascontiguousarray(v).data).digest()
+        for k, v in sorted(out.items())
+        if tokfile.covered(k)
+    }
+    out["digest"] = np.asarray(hashlib.sha256(b"".join(parts.values())).hexdigest())
+    out["field_digests"] = np.asarray(
+        [f"{k}={hashlib.sha256(v).hexdigest()[:32]}" for k, v in parts.items()]
+    )
+    return out
+
+
+def test_a_version_2_file_decodes_and_its_digest_still_names_an_edit(
+    ckpt: Path, tokens_file: Path, tmp_path: Path, decoded: np.ndarray
+) -> None:
+    with np.load(tokens_file) as f:
+        arrays = dict(f)
+    old = _as_version_2(arrays)
+    np.savez(tmp_path / "v2.npz", **old)
+    out = tmp_path / "x.npz"
+    argv = ["decode", "--checkpoint", str(ckpt), "--tokens", str(tmp_path / "v2.npz")]
+    assert main([*argv, "--out", str(out)]) == 0
+    with np.load(out) as d:
+        np.testing.assert_allclose(d["x"], decoded[::7], rtol=1e-6, atol=1e-6)
+    np.savez(tmp_path / "v2.npz", **{**old, "mean": old["mean"] + np.float32(0.5)})
+    with pytest.raises(TsvqError, match=r"wrote it: 'mean' was changed"):
+        tokfile.read_tokens(tmp_path / "v2.npz")
+
+
 def test_eval_encode_decode_on_an_exported_folder(
     ckpt: Path, tmp_path: Path, tokens_file: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -922,7 +956,6 @@ def test_public_surface_is_what_a_user_needs(tok: Tokenizer) -> None:
         "n_channels",
         "n_tokens",
         "push_to_hub",
-        "record",
         "run",
         "save_pretrained",
         "scaler",
@@ -958,7 +991,10 @@ def test_save_pretrained_writes_the_files_earlier_exports_had(
     with safe_open(folder / "model.safetensors", "pt") as f:  # tensor names as tsvq 0.x wrote
         assert sorted(f.keys()) == sorted(f"model.{k}" for k in tok.model.state_dict())
     card = (folder / "README.md").read_text()
-    assert "library_name: tsvq" in card and tok.fingerprint() in card
+    assert "library_name: tsvq" in card and tok.fingerprint in card
     assert "More Information Needed" not in card
     again = Tokenizer.from_pretrained(folder)
-    assert again.fingerprint() == tok.fingerprint() and again.data == tok.data
+    assert again.fingerprint == tok.fingerprint
+    assert pretrained.kept(again.data) == pretrained.kept(tok.data)  # all but the paths
+    with pytest.warns(FutureWarning, match=r"a property since tsvq 0\.2: write tok\.fingerprint"):
+        assert tok.fingerprint() == tok.fingerprint  # as tsvq 0.1 called it

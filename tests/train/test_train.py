@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 import torch
 
+from tsvq import Tokenizer
 from tsvq.cli import build_parser, main
 from tsvq.data.windows import epoch_order
-from tsvq.report.evaluate import evaluate, load_model, load_split_data
+from tsvq.report.evaluate import evaluate, load_split_data
 from tsvq.run import checkpoint
 
 SPEC_DEFAULTS = {
@@ -118,10 +119,10 @@ def test_losses_are_sums_per_series(tiny_run: Path):
     header = history[0].split(",")
     best = torch.load(tiny_run, weights_only=True)["epoch"]
     row = dict(zip(header, history[best].split(","), strict=True))
-    loaded = load_model(tiny_run)
-    result = evaluate(loaded, load_split_data(loaded), "val")
+    tok = Tokenizer.from_pretrained(tiny_run)
+    result = evaluate(tok, load_split_data(tok), "val")
     # training validates under bf16 autocast where available: agree to a few percent
-    assert float(row["valid_recon_loss"]) / 96 == pytest.approx(result["mse"], rel=0.05)
+    assert float(row["valid_recon_loss"]) / 96 == pytest.approx(result.mse, rel=0.05)
 
 
 @pytest.mark.parametrize("n_epochs", [6, 3])  # 3: the patience runs out in the last epoch

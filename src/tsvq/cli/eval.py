@@ -30,10 +30,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tsvq.report.evaluate import evaluate, format_table, load_model, load_split_data
+    from tsvq.report.evaluate import evaluate, format_table, load_split_data
     from tsvq.runtime.device import pick_device
+    from tsvq.tokens.tokenizer import Tokenizer
 
-    loaded = load_model(args.checkpoint, pick_device(args.device))
-    result = evaluate(loaded, load_split_data(loaded, args.root_path, args.data_path), args.split)
-    print(json.dumps(result) if args.json else format_table(result))
+    tok = Tokenizer.from_pretrained(args.checkpoint, device=pick_device(args.device))
+    result = evaluate(tok, load_split_data(tok, args.root_path, args.data_path), args.split)
+    print(json.dumps(result.to_dict()) if args.json else format_table(result))
     return 0

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
+from dataclasses import fields
+from typing import Any, NoReturn
 
 from tsvq.config import DEVICES, MAX_SEED
+from tsvq.errors import ConfigError, TsvqError
 
 
 class Parser(argparse.ArgumentParser):
@@ -108,3 +110,13 @@ def add_device_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None
         choices=DEVICES,
         help="where to compute: auto picks CUDA when a GPU is available, else the CPU",
     )
+
+
+def from_flags(cls: type, args: argparse.Namespace, **values: Any) -> Any:
+    """A config dataclass from the flags of the same names (`values` override); a value it
+    refuses is named by its flag."""
+    given = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
+    try:
+        return cls(**{**given, **values})
+    except ConfigError as exc:
+        raise TsvqError(f"--{exc}" if exc.field else str(exc)) from None

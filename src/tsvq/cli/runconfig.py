@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from tsvq.checks import parse
 from tsvq.errors import TsvqError
 
 # In a record, but not a setting to repeat: the command, the record itself, resuming, and what
@@ -29,24 +31,28 @@ def read_args(path: Path) -> dict[str, Any]:
         raise TsvqError(
             f"--config {path}: no such file (give a run's .pth, _run.json or _config.json)"
         )
-    from tsvq.run import checkpoint
+    from tsvq.run import checkpoint, record
+    from tsvq.run.totem_names import OriginalConfig
 
     if path.suffix == ".pth":
         return dict(checkpoint.load_run(path).args)
-    if path.name.endswith("_config.json"):  # the original's nine keys; the full record beside
+    bare_config = path.name.endswith("_config.json")  # the original's nine keys
+    if bare_config:  # tsvq's full record beside it says more
         beside = path.with_name(path.name.removesuffix("_config.json") + "_run.json")
-        path = beside if beside.is_file() else path
-    record = _json(path)
-    if record.get("format") == checkpoint.FORMAT:  # tsvq's _run.json
-        if record.get("format_version") != checkpoint.FORMAT_VERSION:
+        path, bare_config = (beside, False) if beside.is_file() else (path, True)
+    saved = _json(path)
+    if bare_config:  # the original's nine keys, as `_config.json`'s schema has them
+        return asdict(parse(OriginalConfig, saved, f"--config {path}"))
+    if saved.get("format") == record.FORMAT:  # tsvq's _run.json
+        if saved.get("format_version") != record.FORMAT_VERSION:
             raise TsvqError(
                 f"--config {path}: run-record version "
-                f"{record.get('format_version')!r}; this tsvq reads "
-                f"{checkpoint.FORMAT_VERSION}"
+                f"{saved.get('format_version')!r}; this tsvq reads "
+                f"{record.FORMAT_VERSION}"
             )
-        args = record.get("args")
+        args = saved.get("args")
     else:
-        args = record.get("args", record)
+        args = saved.get("args", saved)
     if not isinstance(args, dict) or not args:
         raise TsvqError(f"--config {path}: its 'args' is not an object of train flags")
     return args

@@ -98,10 +98,10 @@ def add_export_args(p: argparse.ArgumentParser) -> None:
 
 def run_encode(args: argparse.Namespace) -> int:
     from tsvq.tokens.codec import encode_csv, source_of
-    from tsvq.tokens.tokenizer import load
+    from tsvq.tokens.tokenizer import Tokenizer
 
     _check_out_file(args.out)
-    tok = load(args.checkpoint, device=args.device)
+    tok = Tokenizer.from_pretrained(args.checkpoint, device=args.device)
     dset, path = source_of(tok, args.dset, args.root_path, args.data_path)
     n, c, t = encode_csv(
         tok,
@@ -124,10 +124,10 @@ def run_encode(args: argparse.Namespace) -> int:
 
 def run_decode(args: argparse.Namespace) -> int:
     from tsvq.tokens.codec import decode_file
-    from tsvq.tokens.tokenizer import load
+    from tsvq.tokens.tokenizer import Tokenizer
 
     _check_out_file(args.out)
-    tok = load(args.checkpoint, device=args.device)
+    tok = Tokenizer.from_pretrained(args.checkpoint, device=args.device)
     shape = decode_file(
         tok, args.tokens, args.out, args.batch_size, f"--checkpoint {args.checkpoint}"
     )
@@ -137,12 +137,12 @@ def run_decode(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from tsvq.tokens.export import export
-    from tsvq.tokens.tokenizer import load
+    from tsvq.tokens.tokenizer import Tokenizer
 
-    tok = load(args.checkpoint)
+    tok = Tokenizer.from_pretrained(args.checkpoint)
     out = export(tok, args.out)
     print(
-        f"Exported tokenizer {tok.fingerprint()} to {out}/ (config.json, model.safetensors); "
+        f"Exported tokenizer {tok.fingerprint} to {out}/ (config.json, model.safetensors); "
         f"load it with Tokenizer.from_pretrained({str(out)!r})"
     )
     return 0

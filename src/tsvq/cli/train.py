@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tsvq.cli.flags import (
     add_device_arg,
     flag01,
+    from_flags,
     non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
     seed,
 )
-from tsvq.errors import ConfigError, TsvqError
+from tsvq.errors import TsvqError
 
 if TYPE_CHECKING:  # these import torch: loaded only when the command runs
     from tsvq.config import TrainConfig
     from tsvq.data.windows import SeriesData
     from tsvq.model.vqvae import ModelConfig
-    from tsvq.run.checkpoint import RunPaths
+    from tsvq.run.record import RunPaths
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -302,16 +302,6 @@ def run(args: argparse.Namespace) -> int:
         return _train(args)
 
 
-def from_flags(cls: type, args: argparse.Namespace, **values: Any) -> Any:
-    """A config dataclass from the flags of the same names (`values` override); a value it
-    refuses is named by its flag."""
-    given = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
-    try:
-        return cls(**{**given, **values})
-    except ConfigError as exc:
-        raise TsvqError(f"--{exc}" if exc.field else str(exc)) from None
-
-
 def _train(args: argparse.Namespace) -> int:
     from tsvq.config import TrainConfig
     from tsvq.data import windows as data_mod
@@ -347,7 +337,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _run_paths(args: argparse.Namespace) -> RunPaths:
     """{save_path}/{dset}/{model_name}*, refused when a parent is a file."""
-    from tsvq.run.checkpoint import RunPaths, check_name, model_name
+    from tsvq.run.record import RunPaths, check_name, model_name
 
     out_dir = Path(args.save_path) / check_name(args.dset, "--dset")
     for parent in (out_dir, *out_dir.parents):

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tsvq.data.registry import F32_MAX, _check_text, check_header
+from tsvq.data.table import F32_MAX, _check_text, check_header
 from tsvq.errors import TsvqError, one_line
 
 # Cells pandas parses at once, as text (about 60-100 bytes a cell): rows per chunk are this

@@ -8,25 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Annotated, Literal, get_args
 
 import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tsvq.data.registry import (
-    DATASET_NAMES,
-    REGISTRY,
-    SplitRule,
-    Table,
-    read_table,
-    resolve_path,
-    split_rule,
-)
-from tsvq.errors import ConfigError, TsvqError
+from tsvq.checks import Bound, Positive, check_fields
+from tsvq.data.registry import DATASET_NAMES, REGISTRY, SplitRule, resolve_path, split_rule
+from tsvq.data.table import Table, read_table
+from tsvq.errors import TsvqError
 
-SPLITS = ("train", "val", "test")
-SCALERS = ("standard", "minmax", "none")
-FEATURES = ("M", "S", "MS")
+Split = Literal["train", "val", "test"]
+SPLITS = get_args(Split)
+ScalerKind = Literal["standard", "minmax", "none"]
+Features = Literal["M", "S", "MS"]
+SCALERS, FEATURES = get_args(ScalerKind), get_args(Features)
 
 
 def split_bounds(n_rows: int, rule: SplitRule, context_points: int) -> dict[str, tuple[int, int]]:
@@ -89,6 +86,16 @@ class Scaler:
     def to_dict(self) -> dict:
         return {"kind": self.kind, "shift": self.shift.tolist(), "scale": self.scale.tolist()}
 
+    def __eq__(self, other: object) -> bool:  # the statistics compare exactly, as arrays
+        return (
+            isinstance(other, Scaler)
+            and self.kind == other.kind
+            and np.array_equal(self.shift, other.shift)
+            and np.array_equal(self.scale, other.scale)
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays: no hash
+
     @classmethod
     def from_dict(cls, d: dict) -> Scaler:
         return cls(
@@ -96,50 +103,29 @@ class Scaler:
         )
 
 
+Dataset = Annotated[
+    str, Bound(f"one of {', '.join(DATASET_NAMES)}", lambda v: v in DATASET_NAMES)
+]  # the registry's names: a table, so no Literal spelled out twice
+Path_ = Annotated[str | None, Bound("a path")]
+
+
 @dataclass(frozen=True)
 class DataSpec:
     """Everything that picks the rows and channels of a run; saved in checkpoints."""
 
-    dset: str
-    root_path: str | None
-    data_path: str | None
-    context_points: int
-    scaler: str = "standard"
-    features: str = "M"
-    target: str = "OT"
-    channel: int | None = None
+    dset: Dataset
+    root_path: Path_
+    data_path: Path_
+    context_points: Positive
+    scaler: ScalerKind = "standard"
+    features: Features = "M"
+    target: Annotated[str, Bound("a column name")] = "OT"
+    channel: Annotated[
+        int | None, Bound("an integer >= 0 or None", lambda v: v is None or v >= 0)
+    ] = None
 
     def __post_init__(self) -> None:
-        checks = (
-            (
-                "dset",
-                isinstance(self.dset, str) and self.dset in DATASET_NAMES,
-                f"one of {', '.join(DATASET_NAMES)}",
-            ),
-            (
-                "context_points",
-                isinstance(self.context_points, int)
-                and not isinstance(self.context_points, bool)
-                and self.context_points >= 1,
-                "a positive integer",
-            ),
-            ("scaler", self.scaler in SCALERS, f"one of {', '.join(SCALERS)}"),
-            ("features", self.features in FEATURES, f"one of {', '.join(FEATURES)}"),
-            ("target", isinstance(self.target, str), "a column name"),
-            (
-                "channel",
-                self.channel is None
-                or isinstance(self.channel, int)
-                and not isinstance(self.channel, bool)
-                and self.channel >= 0,
-                "an integer >= 0 or None",
-            ),
-            ("root_path", self.root_path is None or isinstance(self.root_path, str), "a path"),
-            ("data_path", self.data_path is None or isinstance(self.data_path, str), "a path"),
-        )
-        for name, ok, allowed in checks:
-            if not ok:
-                raise ConfigError(name, f"{name} must be {allowed}, got {getattr(self, name)!r}")
+        check_fields(self)
 
 
 def select_columns(columns: list[str], dset: str, features: str, target: str) -> list[int]:

@@ -167,7 +167,7 @@ class _Banded(nn.Module):
         self.length_in, self.length_out = length_in, length_out
         self.pointwise = not transposed and k == 1 and s == 1 and p == 0
         self.runs: tuple[Run, ...] = ()
-        if self.pointwise:  # a plain linear map per position: no band needed
+        if self.pointwise or self.weight.is_meta:  # a linear map per position, or a skeleton
             return
         taps = tap_table(length_in, length_out, k, s, p, transposed)  # [Lo, Li]
         runs, blocks, at = [], [], 0

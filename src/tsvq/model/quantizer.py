@@ -8,7 +8,7 @@ skip.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import torch
 import torch.nn.functional as F
@@ -16,9 +16,14 @@ from torch import nn
 
 from tsvq.runtime.distributed import all_reduce_sum, broadcast
 
-CODEBOOK_INITS = ("kmeans", "uniform")
-QUANTIZERS = ("vq", "ema")
-GRADIENTS = ("ste", "rotation", "rotation_unscaled")
+Quantizer = Literal["vq", "ema"]
+CodebookInit = Literal["kmeans", "uniform"]
+Gradient = Literal["ste", "rotation", "rotation_unscaled"]
+QUANTIZERS, CODEBOOK_INITS, GRADIENTS = (
+    get_args(Quantizer),
+    get_args(CodebookInit),
+    get_args(Gradient),
+)
 NORM_EPS = 1e-6  # below this norm a vector has no direction: the rotation falls back to identity
 KMEANS_SAMPLES = 65536
 KMEANS_ITERS = 20
@@ -133,12 +138,12 @@ class VectorQuantizer(nn.Module):
         embedding_dim: int,
         commitment_cost: float,
         *,
-        quantizer: str = "vq",
-        codebook_init: str = "kmeans",
+        quantizer: Quantizer = "vq",
+        codebook_init: CodebookInit = "kmeans",
         dead_code_restart: int = 0,
         dead_code_threshold: float = 0.0,
         ema_decay: float = 0.99,
-        gradient: str = "ste",
+        gradient: Gradient = "ste",
         seed: int = 0,
     ) -> None:
         super().__init__()

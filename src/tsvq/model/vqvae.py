@@ -2,42 +2,53 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple, cast
+from typing import Annotated, NamedTuple, cast
 
 import torch
 from torch import nn
 
-from tsvq.config import MAX_SEED
+from tsvq.checks import Bound, NonNegative, Positive, check_fields
+from tsvq.config import Seed
 from tsvq.errors import ConfigError
 from tsvq.model.patchconv import PatchConv1d, PatchConvTranspose1d, run_flat
-from tsvq.model.quantizer import CODEBOOK_INITS, GRADIENTS, QUANTIZERS, VectorQuantizer
+from tsvq.model.quantizer import CodebookInit, Gradient, Quantizer, VectorQuantizer
 from tsvq.model.revin import RevinStats, denormalize, normalize
+
+NonNegativeNumber = Annotated[float, Bound("a number >= 0", lambda v: v >= 0)]
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    context_points: int = 512
-    patch_size: int = 16
-    embedding_dim: int = 32
-    num_embeddings: int = 256
-    compression_factor: int = 4
-    block_hidden_size: int = 64
-    num_residual_layers: int = 2
-    res_hidden_size: int = 32
-    commitment_cost: float = 0.25
+    context_points: Positive = 512
+    patch_size: Positive = 16
+    embedding_dim: Positive = 32
+    num_embeddings: Positive = 256
+    compression_factor: int = 4  # checked by the stages it builds (`stage_strides`)
+    block_hidden_size: Annotated[int, Bound("even and positive", lambda v: v > 0 == v % 2)] = 64
+    num_residual_layers: NonNegative = 2
+    res_hidden_size: Positive = 32
+    commitment_cost: NonNegativeNumber = 0.25
     revin: bool = True
-    quantizer: str = "ema"
-    codebook_init: str = "kmeans"
-    dead_code_restart: int = 50
-    dead_code_threshold: float = 0.0
-    ema_decay: float = 0.99
-    gradient: str = "ste"
-    seed: int = 0
+    quantizer: Quantizer = "ema"
+    codebook_init: CodebookInit = "kmeans"
+    dead_code_restart: NonNegative = 50
+    dead_code_threshold: Annotated[float, Bound("in [0, 1)", lambda v: 0 <= v < 1)] = 0.0
+    ema_decay: Annotated[float, Bound("in (0, 1)", lambda v: 0 < v < 1)] = 0.99
+    gradient: Gradient = "ste"
+    seed: Seed = 0
 
     def __post_init__(self) -> None:
-        validate(self)
+        check_fields(self)
+        if self.context_points % self.patch_size:
+            raise ConfigError(
+                None,
+                f"patch_size={self.patch_size} must divide context_points={self.context_points}",
+            )
+        try:
+            stage_strides(self.compression_factor, self.patch_size)
+        except ValueError as exc:
+            raise ConfigError("compression_factor", str(exc)) from None
 
     @property
     def n_patches(self) -> int:
@@ -54,6 +65,21 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# ModelConfig fields that shape what a model computes: a file must state each (the others, the
+# quantizer's training settings, take their defaults in files older than the field)
+ARCHITECTURE = (
+    "context_points",
+    "patch_size",
+    "embedding_dim",
+    "num_embeddings",
+    "compression_factor",
+    "block_hidden_size",
+    "num_residual_layers",
+    "res_hidden_size",
+    "revin",
+)
 
 
 def stage_strides(compression_factor: int, patch_size: int) -> list[int]:
@@ -75,57 +101,6 @@ def stage_strides(compression_factor: int, patch_size: int) -> list[int]:
             f"compression_factor={cf} needs patch_size divisible by {cf}, got {patch_size}"
         )
     return [2, 2, *extra]
-
-
-def validate(cfg: ModelConfig) -> None:
-    """Reject a configuration the model cannot be built or run with (`ConfigError`, naming the
-    field); `ModelConfig` runs it once, when it is made."""
-    for name in (
-        "context_points",
-        "patch_size",
-        "embedding_dim",
-        "num_embeddings",
-        "block_hidden_size",
-        "res_hidden_size",
-    ):
-        _check(cfg, name, int, lambda v: v >= 1, "a positive integer")
-    _check(cfg, "num_residual_layers", int, lambda v: v >= 0, "an integer >= 0")
-    _check(cfg, "dead_code_restart", int, lambda v: v >= 0, "an integer >= 0")
-    _check(cfg, "seed", int, lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
-    _check(cfg, "commitment_cost", float, lambda v: v >= 0, "a number >= 0")
-    _check(cfg, "ema_decay", float, lambda v: 0 < v < 1, "in (0, 1)")
-    _check(cfg, "dead_code_threshold", float, lambda v: 0 <= v < 1, "in [0, 1)")
-    _check(cfg, "revin", bool, lambda v: True, "true or false")
-    for name, allowed in (
-        ("quantizer", QUANTIZERS),
-        ("codebook_init", CODEBOOK_INITS),
-        ("gradient", GRADIENTS),
-    ):
-        _check(cfg, name, str, allowed.__contains__, f"one of {', '.join(allowed)}")
-    if cfg.block_hidden_size % 2:
-        raise ConfigError(
-            "block_hidden_size", f"block_hidden_size must be even, got {cfg.block_hidden_size}"
-        )
-    if cfg.context_points % cfg.patch_size:
-        raise ConfigError(
-            None, f"patch_size={cfg.patch_size} must divide context_points={cfg.context_points}"
-        )
-    try:
-        stage_strides(cfg.compression_factor, cfg.patch_size)
-    except ValueError as exc:
-        raise ConfigError("compression_factor", str(exc)) from None
-
-
-def _check(cfg: object, name: str, kind: type, ok: Callable[[Any], bool], allowed: str) -> None:
-    value = getattr(cfg, name)
-    kinds = (int, float) if kind is float else (kind,)
-    if (
-        not isinstance(value, kinds)
-        or isinstance(value, bool)
-        and kind is not bool
-        or not ok(value)
-    ):
-        raise ConfigError(name, f"{name} must be {allowed}, got {value!r}")
 
 
 class ResidualStack(nn.Module):
@@ -231,6 +206,21 @@ class VQVAE(nn.Module):
             seed=cfg.seed,
         )
         self.decoder = build_decoder(cfg)
+
+    @classmethod
+    def skeleton(cls, cfg: ModelConfig) -> VQVAE:
+        """The model on the meta device: the names, shapes and dtypes of its state, with
+        nothing allocated (what a file's tensors are checked against before any is loaded)."""
+        with torch.device("meta"):
+            return cls(cfg)
+
+    @classmethod
+    def trained(cls, cfg: ModelConfig, state: dict[str, torch.Tensor]) -> VQVAE:
+        """The model with `state` loaded (tensors already checked against its skeleton; a
+        buffer of tsvq's own that `state` lacks keeps its initial value), in eval mode."""
+        model = cls(cfg)
+        model.load_state_dict({**model.state_dict(), **state}, strict=True)
+        return model.eval()
 
     def num_parameters(self) -> int:
         """All parameters, the codebook included (trainable by gradient or by EMA)."""

@@ -1,81 +1,77 @@
-"""`tsvq eval`: reconstruction quality and codebook usage of a checkpoint over a whole split."""
+"""`tsvq eval`: reconstruction quality and codebook usage of a tokenizer over a whole split."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from tsvq.data.registry import read_table, resolve_path
-from tsvq.data.windows import SPLITS, DataSpec, Scaler, SeriesData, prepare
+from tsvq.data.registry import resolve_path
+from tsvq.data.table import read_table
+from tsvq.data.windows import SPLITS, SeriesData, Split, prepare
 from tsvq.errors import TsvqError
 from tsvq.model.quantizer import perplexity_of
 from tsvq.model.revin import normalize
-from tsvq.model.vqvae import VQVAE
-from tsvq.tokens.tokenizer import load
+from tsvq.run.record import Origin
+from tsvq.tokens.tokenizer import Tokenizer
 from tsvq.tokens.units import original_units
 
 CHUNK_VALUES = 1 << 21  # values per forward pass: bounds memory whatever the split's size
 
 
 @dataclass
-class Loaded:
-    """A tokenizer's model (in eval mode) and what is known of the run that trained it."""
+class ChannelErrors:
+    """One channel's per-element errors: in RevIN space, and in the channel's own units."""
 
-    model: VQVAE
-    epoch: int | None  # 0-based, as checkpoints count; None when the source does not say
-    origin: str  # "tsvq", or "original" for a checkpoint of the original script
-    spec: DataSpec
-    scaler: Scaler | None  # None: refitted on the training split (the original's checkpoints)
-    source: str = ""  # the checkpoint, folder or repo id it came from, for messages
-    columns: tuple[str, ...] = ()  # the channels trained on, when the source says
+    channel: str
+    mse: float
+    mae: float
+    mse_original: float
+    mae_original: float
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> Loaded:
-    """The model of a checkpoint (tsvq's or the original's), an exported folder or a Hub repo id
-    (one loader: `tokenizer.load`), and the data description it was trained with."""
-    tok = load(path, device=device)
-    if tok.record is not None:  # a checkpoint: its record knows the data's paths
-        r = tok.record
-        return Loaded(
-            tok.model, r.epoch, r.origin, r.data.spec, tok.scaler, str(path), tuple(tok.columns)
-        )
-    d = tok.data
-    spec = DataSpec(
-        dset=d.dset,
-        root_path=None,
-        data_path=None,
-        context_points=tok.cfg.context_points,
-        scaler=tok.scaler.kind,
-        features=d.features,
-        target=d.target,
-        channel=d.channel,
-    )
-    return Loaded(
-        tok.model, tok.run.get("epoch"), "tsvq", spec, tok.scaler, str(path), tuple(tok.columns)
-    )
+@dataclass
+class Evaluation:
+    """What `evaluate` measured over a split (`tsvq eval --json` prints it as an object)."""
+
+    split: Split
+    dset: str
+    epoch: int | None  # 1-based, as the log and history count; None when the source says none
+    origin: Origin  # "tsvq", or "original" for a checkpoint of the original script
+    windows: int
+    channels: int
+    mse: float  # per element, in RevIN space, over every channel
+    mae: float
+    mse_original: float | None  # in the data's units: only with one channel (units differ)
+    mae_original: float | None
+    perplexity: float
+    codes_used: int
+    dead_codes: int
+    codebook_size: int
+    per_channel: list[ChannelErrors]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def load_split_data(
-    loaded: Loaded, root_path: str | None = None, data_path: str | None = None
+    tok: Tokenizer, root_path: str | None = None, data_path: str | None = None
 ) -> SeriesData:
-    """The checkpoint's dataset, split as in training and scaled with the saved statistics.
+    """The tokenizer's dataset, split as in training and scaled with its training statistics.
 
-    A checkpoint of the original script records no statistics: its scaler is fitted again on
-    the training split, as the original's data loader fitted it. `data_path` gives the CSV of a
+    `root_path` finds the data where it moved since training; `data_path` gives the CSV of a
     `custom` dataset where the source does not (an exported folder or Hub repo keeps no paths).
     """
-    spec = loaded.spec
+    spec, source = tok.data.spec, tok.run.source
     if data_path is not None:
         if spec.dset != "custom":
             raise TsvqError(
                 f"--data_path is for a tokenizer trained on --dset custom; "
-                f"{loaded.source or 'this one'} was trained on {spec.dset} (use "
-                "--root_path)"
+                f"{source or 'this one'} was trained on {spec.dset} (use --root_path)"
             )
         spec = replace(spec, data_path=data_path)
     if root_path is not None:
@@ -85,20 +81,16 @@ def load_split_data(
     else:
         path = Path(spec.data_path) if spec.data_path else resolve_path(spec.dset, None, None)
     try:
-        data = prepare(read_table(path, spec.dset), spec, scaler=loaded.scaler)
+        data = prepare(read_table(path, spec.dset), spec, scaler=tok.scaler)
     except TsvqError as exc:
-        if not loaded.source or loaded.source in str(exc):
+        if not source or source in str(exc):
             raise
-        raise type(exc)(f"{exc} (the data of {loaded.source})") from None
-    if loaded.scaler is not None and data.n_channels != len(loaded.scaler.shift):
+        raise type(exc)(f"{exc} (the data of {source})") from None
+    if tuple(data.columns) != tuple(tok.columns):
         raise TsvqError(
-            f"{path} gives {data.n_channels} channel(s), the checkpoint was trained on "
-            f"{len(loaded.scaler.shift)}"
-        )
-    if loaded.columns and tuple(data.columns) != loaded.columns:
-        raise TsvqError(
-            f"{path} gives the channels {', '.join(data.columns)}; {loaded.source} was trained on "
-            f"{', '.join(loaded.columns)} (each channel is scaled with its own statistics)"
+            f"{path} gives the channels {', '.join(data.columns)}; {source or 'the tokenizer'} "
+            f"was trained on {', '.join(tok.columns)} (each channel is scaled with its own "
+            "statistics)"
         )
     return data
 
@@ -112,11 +104,32 @@ def window_chunks(data: SeriesData, split: str) -> Iterator[np.ndarray]:
 
 
 @torch.inference_mode()
-def evaluate(loaded: Loaded, data: SeriesData, split: str = "test") -> dict[str, Any]:
-    """Per-element MSE/MAE in RevIN space and in original units, and codebook usage."""
+def evaluate(tok: Tokenizer, data: SeriesData, split: Split = "test") -> Evaluation:
+    """Reconstruction error and codebook usage of a tokenizer over a whole split.
+
+    Parameters
+    ----------
+    tok : Tokenizer
+        The model evaluated, and what it was trained on.
+    data : SeriesData
+        Its dataset, split and scaled as in training (`load_split_data`).
+    split : {"train", "val", "test"}
+        The rows evaluated: every window of the split.
+
+    Returns
+    -------
+    Evaluation
+        Per-element MSE/MAE in RevIN space (all channels, and each) and in original units,
+        and the codebook's usage (codes used, dead codes, perplexity).
+
+    Raises
+    ------
+    TsvqError
+        If `split` is not one of the splits.
+    """
     if split not in SPLITS:
         raise TsvqError(f"split={split!r} is not one of {', '.join(SPLITS)}")
-    model, cfg = loaded.model, loaded.model.cfg
+    model, cfg = tok.model, tok.cfg
     device = next(model.parameters()).device
     c, t = data.n_channels, cfg.context_points
     sums = {k: torch.zeros(c, dtype=torch.float64) for k in ("se", "ae", "se_o", "ae_o")}
@@ -140,63 +153,63 @@ def evaluate(loaded: Loaded, data: SeriesData, split: str = "test") -> dict[str,
     per = n_windows * t
     used = int((counts > 0).sum())
     per_channel = [
-        {
-            "channel": name,
-            "mse": float(sums["se"][i] / per),
-            "mae": float(sums["ae"][i] / per),
-            "mse_original": float(sums["se_o"][i] / per),
-            "mae_original": float(sums["ae_o"][i] / per),
-        }
+        ChannelErrors(
+            name,
+            float(sums["se"][i] / per),
+            float(sums["ae"][i] / per),
+            float(sums["se_o"][i] / per),
+            float(sums["ae_o"][i] / per),
+        )
         for i, name in enumerate(data.columns)
     ]
     total = per * c
     # Errors in the data's own units are averaged over channels only when there is one channel:
     # kW and degrees (ETT), or mbar and W/m^2 (weather), do not add up.
     one_unit = c == 1
-    return {
-        "split": split,
-        "dset": data.spec.dset,
-        # as the log and history count (the file: 0-based)
-        "epoch": None if loaded.epoch is None else loaded.epoch + 1,
-        "origin": loaded.origin,
-        "windows": n_windows,
-        "channels": c,
-        "mse": float(sums["se"].sum() / total),
-        "mae": float(sums["ae"].sum() / total),
-        "mse_original": float(sums["se_o"].sum() / total) if one_unit else None,
-        "mae_original": float(sums["ae_o"].sum() / total) if one_unit else None,
-        "perplexity": float(perplexity_of(counts)),
-        "codes_used": used,
-        "dead_codes": cfg.num_embeddings - used,
-        "codebook_size": cfg.num_embeddings,
-        "per_channel": per_channel,
-    }
+    epoch = tok.run.epoch
+    return Evaluation(
+        split=split,
+        dset=data.spec.dset,
+        epoch=None if epoch is None else epoch + 1,  # as the log and history count
+        origin=tok.run.origin,
+        windows=n_windows,
+        channels=c,
+        mse=float(sums["se"].sum() / total),
+        mae=float(sums["ae"].sum() / total),
+        mse_original=float(sums["se_o"].sum() / total) if one_unit else None,
+        mae_original=float(sums["ae_o"].sum() / total) if one_unit else None,
+        perplexity=float(perplexity_of(counts)),
+        codes_used=used,
+        dead_codes=cfg.num_embeddings - used,
+        codebook_size=cfg.num_embeddings,
+        per_channel=per_channel,
+    )
 
 
-def format_table(r: dict[str, Any]) -> str:
+def format_table(r: Evaluation) -> str:
+    """The table `tsvq eval` prints."""
     lines = [
-        f"{r['dset']} {r['split']} split: {r['windows']} windows x {r['channels']} channel(s), "
-        f"checkpoint epoch {r['epoch'] if r['epoch'] is not None else 'unknown'}",
-        f"codebook: {r['codes_used']}/{r['codebook_size']} codes used "
-        f"({r['dead_codes']} dead), perplexity {r['perplexity']:.2f}",
+        f"{r.dset} {r.split} split: {r.windows} windows x {r.channels} channel(s), "
+        f"checkpoint epoch {r.epoch if r.epoch is not None else 'unknown'}",
+        f"codebook: {r.codes_used}/{r.codebook_size} codes used "
+        f"({r.dead_codes} dead), perplexity {r.perplexity:.2f}",
         "",
         f"{'channel':<16}{'mse':>12}{'mae':>12}{'mse (orig)':>14}{'mae (orig)':>14}",
     ]
-    for ch in r["per_channel"]:
+    for ch in r.per_channel:
         lines.append(
-            f"{str(ch['channel'])[:15]:<16}{ch['mse']:>12.6f}{ch['mae']:>12.6f}"
-            f"{ch['mse_original']:>14.6g}{ch['mae_original']:>14.6g}"
+            f"{str(ch.channel)[:15]:<16}{ch.mse:>12.6f}{ch.mae:>12.6f}"
+            f"{ch.mse_original:>14.6g}{ch.mae_original:>14.6g}"
         )
     orig = [
-        f"{r[k]:>14.6g}" if r[k] is not None else f"{'-':>14}"
-        for k in ("mse_original", "mae_original")
+        f"{v:>14.6g}" if v is not None else f"{'-':>14}" for v in (r.mse_original, r.mae_original)
     ]
-    lines.append(f"{'all':<16}{r['mse']:>12.6f}{r['mae']:>12.6f}{''.join(orig)}")
+    lines.append(f"{'all':<16}{r.mse:>12.6f}{r.mae:>12.6f}{''.join(orig)}")
     lines.append(
         "(mse/mae per element in RevIN space, where channels share a unit; orig: in "
         "each channel's own units, not averaged over channels)"
     )
-    if r.get("origin") == "original":
+    if r.origin == "original":
         lines.append(
             "(a checkpoint of the original script: it trained channel 0 alone, so "
             "only that channel is evaluated; scaler refitted on the training split)"

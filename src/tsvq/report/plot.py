@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tsvq.data.windows import Split
 from tsvq.errors import TsvqError
 from tsvq.files import write_with
 from tsvq.model.revin import normalize
-from tsvq.report.evaluate import load_model, load_split_data, window_chunks
+from tsvq.report.evaluate import load_split_data, window_chunks
+from tsvq.tokens.tokenizer import Tokenizer
 from tsvq.tokens.units import original_units
 
 N_WINDOWS = 4
@@ -146,7 +148,7 @@ def _axes(ax, title: str, ylabel: str, log: bool, ep: list[int]) -> None:
 
 @torch.inference_mode()
 def plot_reconstructions(
-    ckpt: Path, out: Path, split: str = "test", channels: list[str] | None = None
+    tok: Tokenizer, out: Path, split: Split = "test", channels: list[str] | None = None
 ) -> list[Path]:
     """A few windows of the split (original units) drawn over their reconstructions,
     and the histogram of code usage over the whole split.
@@ -155,12 +157,11 @@ def plot_reconstructions(
     up to four in all.
     """
     plt = _pyplot()
-    loaded = load_model(ckpt)
-    data = load_split_data(loaded)
-    model, cfg = loaded.model, loaded.model.cfg
+    data = load_split_data(tok)
+    model, cfg = tok.model, tok.cfg
     views = data.windows(split)
     picks = np.linspace(0, views.shape[0] - 1, N_WINDOWS).astype(int)
-    shown = pick_channels(data.columns, loaded.spec.target, channels)
+    shown = pick_channels(data.columns, tok.data.spec.target, channels)
     fig, axes = plt.subplots(
         len(shown), N_WINDOWS, figsize=(4 * N_WINDOWS, 2.4 * len(shown)), squeeze=False
     )
@@ -232,7 +233,7 @@ def pick_channels(
 def plot_run(
     ckpt: Path,
     out: Path | None = None,
-    split: str = "test",
+    split: Split = "test",
     channels: list[str] | None = None,
     say: Callable[[str], None] = print,
 ) -> list[Path]:
@@ -243,11 +244,11 @@ def plot_run(
     out = out if out is not None else ckpt.with_name(ckpt.stem + "_plots")
     if out.exists() and not out.is_dir():
         raise TsvqError(f"--out: {out} is a file, not a directory")
-    load_model(ckpt)  # validate first: a clear error before any file is written
+    tok = Tokenizer.from_pretrained(ckpt)  # read once, checked at its door, before any file
     history = ckpt.with_name(ckpt.stem + "_history.csv")
     if history.exists() or history.is_symlink():
         read_history(history)  # a damaged history is refused before anything is drawn
-    paths = plot_reconstructions(ckpt, out, split, channels)
+    paths = plot_reconstructions(tok, out, split, channels)
     if history.is_file():
         paths.insert(0, plot_history(history, out))
     else:

@@ -22,6 +22,7 @@ not TOTEM's and travels beside it (`split_state` / `join_state`).
 from __future__ import annotations
 
 import string
+from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
@@ -30,18 +31,25 @@ from tsvq.model.vqvae import VQVAE, ModelConfig, ResidualStack, stage_strides
 
 CODEBOOK = "quantizer.codebook"
 TOTEM_CODEBOOK = "vq._embedding.weight"
-# The original's `config`: TOTEM's constructor arguments plus the channel count.
-ORIGINAL_CONFIG_KEYS = (
-    "patch_size",
-    "embedding_dim",
-    "num_embeddings",
-    "compression_factor",
-    "block_hidden_size",
-    "num_residual_layers",
-    "res_hidden_size",
-    "commitment_cost",
-    "n_channels",
-)
+
+
+@dataclass(frozen=True)
+class OriginalConfig:
+    """The original's `config` and `_config.json`: TOTEM's constructor arguments plus the
+    channel count, as `json.dump(config, f, indent=4)` writes them."""
+
+    patch_size: int
+    embedding_dim: int
+    num_embeddings: int
+    compression_factor: int
+    block_hidden_size: int
+    num_residual_layers: int
+    res_hidden_size: int
+    commitment_cost: float
+    n_channels: int
+
+
+ORIGINAL_CONFIG_KEYS = tuple(f.name for f in fields(OriginalConfig))
 
 
 def encoder_stage_names(strides: list[int]) -> tuple[list[str], str]:
@@ -123,7 +131,9 @@ def split_state(model: VQVAE) -> tuple[dict[str, torch.Tensor], dict[str, torch.
 def join_state(
     model: VQVAE, totem: dict[str, torch.Tensor], rest: dict[str, torch.Tensor]
 ) -> dict[str, torch.Tensor]:
-    """tsvq's state dict from TOTEM's keys plus tsvq's rest; raises ValueError on a mismatch."""
+    """The file's tensors under tsvq's names, from TOTEM's keys plus tsvq's rest, each checked
+    against `model`'s (a `VQVAE.skeleton` will do: only names, shapes and dtypes are read);
+    raises ValueError on a mismatch. Buffers of tsvq's own the file lacks are not returned."""
     names = key_map(model)
     back = {v: k for k, v in names.items()}
     missing = sorted(set(back) - set(totem))
@@ -136,7 +146,8 @@ def join_state(
             parts.append(f"unexpected {', '.join(unknown[:4])}{' ...' if len(unknown) > 4 else ''}")
         raise ValueError(f"model_state_dict does not fit this configuration: {'; '.join(parts)}")
     own = model.state_dict()
-    out, problems = dict(own), []
+    out: dict[str, torch.Tensor] = {}
+    problems = []
     pairs = [(f"model_state_dict[{k!r}]", back[k], v) for k, v in totem.items()]
     pairs += [
         (f"tsvq.state[{k!r}]", k, v)
@@ -169,7 +180,9 @@ def _checked(where: str, value: object, like: torch.Tensor) -> torch.Tensor:
     return value.to(like.dtype)
 
 
-def original_config(cfg: ModelConfig, n_channels: int) -> dict[str, int | float]:
-    """The original script's nine-key `config` (what TOTEM's `vqvae` is built from)."""
+def original_config(cfg: ModelConfig, n_channels: int | None) -> dict[str, int | float]:
+    """The original script's nine-key `config` (what TOTEM's `vqvae` is built from); a run's
+    record always knows its channel count (only an exported folder's may not)."""
+    assert n_channels is not None, "a run record states its n_channels"
     values = {**cfg.to_dict(), "n_channels": n_channels}
-    return {k: values[k] for k in ORIGINAL_CONFIG_KEYS}
+    return asdict(OriginalConfig(**{k: values[k] for k in ORIGINAL_CONFIG_KEYS}))

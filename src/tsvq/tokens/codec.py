@@ -1,7 +1,7 @@
 """Encode a CSV file into a tokens file, and decode one back, in bounded memory.
 
 `encode_csv` reads any CSV (a date column, then numeric columns) in chunks and writes a tokens
-file (see `tokens_file.FIELDS`): `codes` [n_windows, C, n_tokens] in the smallest unsigned type,
+file (see `npz.FIELDS`): `codes` [n_windows, C, n_tokens] in the smallest unsigned type,
 the statistics `mean` and `std` [n_windows, C], `start` (each window's first data row), the
 scaler, the channel names, the tokenizer's fingerprint and, with `missing="interpolate"`, the
 `mask` of tokens that touched a filled gap.
@@ -19,6 +19,7 @@ from tsvq.data.stream import CsvLayout, RowReader, fit_standard, scan
 from tsvq.data.windows import Scaler, select_columns, split_bounds
 from tsvq.errors import TsvqError
 from tsvq.files import write_with
+from tsvq.tokens.gaps import Missing
 from tsvq.tokens.npz import TokensWriter, check_against, header, read_tokens
 from tsvq.tokens.tokenizer import Tokenizer
 
@@ -37,9 +38,9 @@ def source_of(
             f"--data_path is for --dset custom; {dset} is read from the data "
             "directory (--root_path)"
         )
-    dset = dset or (CUSTOM if data_path else tok.data.dset)
-    if data_path is None and dset == CUSTOM == tok.data.dset and tok.record is not None:
-        data_path = tok.record.data.spec.data_path
+    dset = dset or (CUSTOM if data_path else tok.data.spec.dset)
+    if data_path is None and dset == CUSTOM == tok.data.spec.dset:
+        data_path = tok.data.spec.data_path
     return dset, resolve_path(dset, root_path, data_path)
 
 
@@ -50,7 +51,7 @@ def encode_csv(
     split: str,
     stride: int,
     context_points: int | None,
-    missing: str,
+    missing: Missing,
     out: str | Path,
     batch_size: int | None = None,
 ) -> tuple[int, int, int]:
@@ -69,10 +70,11 @@ def encode_csv(
             f"are {f'{t // p * p} or ' if t > p else ''}{(t // p + 1) * p}"
         )
     layout = scan(path)
-    if dset == tok.data.dset and dset != CUSTOM:
-        cols = select_columns(layout.columns, dset, tok.data.features, tok.data.target)
-        if tok.data.channel is not None:
-            cols = [cols[tok.data.channel]]
+    spec = tok.data.spec
+    if dset == spec.dset and dset != CUSTOM:
+        cols = select_columns(layout.columns, dset, spec.features, spec.target)
+        if spec.channel is not None:
+            cols = [cols[spec.channel]]
     else:
         cols = list(range(len(layout.columns)))
     names = [layout.columns[i] for i in cols]

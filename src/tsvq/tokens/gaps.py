@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 
 from tsvq.errors import TsvqError
 
-MISSING = ("error", "interpolate")  # what `encode(missing=...)` accepts
+Missing = Literal["error", "interpolate"]  # what `encode(missing=...)` accepts
+MISSING = get_args(Missing)
 
 
 def fill_linear(series: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

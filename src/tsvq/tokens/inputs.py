@@ -1,4 +1,5 @@
-"""What users hand to `Tokenizer.encode` / `decode`, checked: one clear `TsvqError` per fault."""
+"""What users hand to `Tokenizer.encode` / `decode`, checked: one clear `TsvqError` per fault
+(the Tokenizer itself only computes)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import torch
 from tsvq.data.windows import Scaler
 from tsvq.errors import TsvqError
 from tsvq.model.vqvae import ModelConfig
+from tsvq.runtime.device import pick_device
+from tsvq.tokens.gaps import MISSING, EmptySeries, Missing, fill_linear
 
 
 def check_windows(x: np.ndarray | torch.Tensor, patch_size: int) -> np.ndarray | torch.Tensor:
@@ -117,3 +120,111 @@ def as_int_array(v: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
     if not np.issubdtype(a.dtype, np.integer):
         raise TsvqError(f"{name} must be integers, got dtype {a.dtype}")
     return a
+
+
+def device_of(device: str | torch.device) -> torch.device:
+    """The torch device `device` names ("cpu", "cuda", "cuda:1", "auto")."""
+    try:
+        return pick_device(str(device))
+    except RuntimeError:
+        raise TsvqError(
+            f"device={str(device)!r} is not a device torch knows; use 'cpu', "
+            "'cuda', 'cuda:N' or 'auto'"
+        ) from None
+
+
+def check_missing(missing: Missing) -> None:
+    """`missing=` is one of MISSING."""
+    if missing not in MISSING:
+        raise TsvqError(f"missing={missing!r} is not one of {', '.join(map(repr, MISSING))}")
+
+
+def given_stats(
+    mean: np.ndarray | torch.Tensor | None,
+    std: np.ndarray | torch.Tensor | None,
+    n: int,
+    c: int,
+    revin: bool,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Statistics given to `encode` (None when neither is): only a RevIN model takes them."""
+    if mean is None and std is None:
+        return None
+    if not revin:
+        raise TsvqError(
+            "mean= and std= normalize like RevIN, but this tokenizer was trained "
+            "without RevIN: encode without them"
+        )
+    return check_stats(mean, std, n, c)
+
+
+def decode_stats(
+    mean: np.ndarray | torch.Tensor | None,
+    std: np.ndarray | torch.Tensor | None,
+    n: int,
+    c: int,
+    revin: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The RevIN statistics bare codes decode with: needed by a RevIN model, none otherwise."""
+    if mean is None and std is None and not revin:
+        return np.zeros((n, c), np.float32), np.ones((n, c), np.float32)
+    if mean is None or std is None:
+        raise TsvqError(
+            "bare codes of a RevIN model need mean= and std= [B, C]: the RevIN statistics of "
+            "the windows they stand for (Encoded.mean and Encoded.std)"
+        )
+    return check_stats(mean, std, n, c)
+
+
+def windows_per_pass(batch_size: int | None, default: int) -> int:
+    """`batch_size` windows per forward pass if given (a positive integer), else `default`."""
+    if batch_size is None:
+        return default
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise TsvqError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return batch_size
+
+
+def finite_on(
+    part: np.ndarray | torch.Tensor,
+    device: torch.device,
+    offset: int,
+    names: list[str],
+    check: bool,
+) -> torch.Tensor:
+    """Windows [b, T, C] as float32 on `device`; with `check`, every value finite."""
+    if torch.is_tensor(part):
+        t = part.detach().to(device, torch.float32)
+    else:
+        t = torch.from_numpy(np.ascontiguousarray(part)).to(device, torch.float32)
+    if check:
+        bad = ~torch.isfinite(t)
+        if bad.any():
+            b, i, ch = (int(v) for v in bad.nonzero()[0])
+            raise TsvqError(
+                f"x holds {float(t[b, i, ch])} at window {offset + b}, time step {i}, channel "
+                f"{ch} ({names[ch]}); every value must be a finite number (or encode with "
+                "missing='interpolate' to fill gaps)"
+            )
+    return t
+
+
+def filled(
+    series: torch.Tensor, offset: int, names: list[str]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Series [b*C, T] with their gaps filled, and where (see `gaps.fill_linear`)."""
+    try:
+        return fill_linear(series)
+    except EmptySeries as exc:
+        b, ch = divmod(exc.row, len(names))
+        raise TsvqError(
+            f"x has no finite value at all in window {offset + b}, channel {ch} "
+            f"({names[ch]}): nothing to interpolate from"
+        ) from None
+
+
+def only_bare(*given: object) -> None:
+    """decode(Encoded) takes no statistics, names or scaler: the Encoded has its own."""
+    if not all(v is None for v in given):
+        raise TsvqError(
+            "pass mean, std, columns and scaler only with bare codes; an Encoded has its own"
+        )

@@ -1,19 +1,20 @@
-"""Tokens files (.npz): written window chunk by window chunk, read and checked in one place.
+"""Tokens files (.npz): written window chunk by window chunk; read through one door.
 
-A tokens file holds the fields of `FIELDS`. Codes are stored in the smallest unsigned type that
-holds num_embeddings - 1 (uint8 up to 256 codes); version 1 files (int64 codes, always of the
-training length, no mask) still read. Nothing in a file that shapes what decode returns is
-trusted blindly: the codes' shape and range, the statistics and the mask are checked here and
-by `Tokenizer.decode`; the file must carry the fingerprint of the tokenizer decoding it, and a
-digest over every field and that fingerprint (version 2), so a value changed after writing, or
-a field taken from another file, is refused; lengths come from the tokenizer, and the scaler of
-a training column must be the tokenizer's (`check_against`). The digest guards against damage
-and mix-ups, not against someone who rewrites it: such a file can only decode to wrong numbers.
+A tokens file holds the fields of `FIELDS` (and `mask`, with gaps filled). Codes are stored in
+the smallest unsigned type that holds num_embeddings - 1 (uint8 up to 256 codes). The door
+reads a file as every door does: the arrays loaded (no pickles), every field against its
+declared dtype and shape (`FIELDS`: symbols n, C, k bind across fields), the digest (`trust`:
+version 3 seals each field, so the refusal names it), then the `Tokens`. The values decode
+uses are checked by decode itself (codes in range, finite statistics, std > 0); the file must
+name the tokenizer decoding it by its fingerprint, and the scaler of a training column must be
+the tokenizer's (`check_against`). Version 2 files (a whole-file digest, tsvq 0.1) and version
+1 files (int64 codes of the training length, no mask, no digest) still read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -22,36 +23,56 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from tsvq import trust
 from tsvq.data.windows import Scaler
 from tsvq.errors import TsvqError, one_line
 from tsvq.files import write_with
 from tsvq.reach import missing_reason
-from tsvq.tokens.inputs import check_scaler
-from tsvq.tokens.tokenizer import Encoded, Tokenizer, describe_columns
+from tsvq.tokens.channels import describe_columns
+from tsvq.tokens.passes import Encoded
+from tsvq.tokens.tokenizer import Tokenizer
 
 FORMAT = "tsvq-tokens"
-VERSION = 2
-# Every field decode reads, what it must be, and who vouches for it.
-FIELDS = {
-    "format": "the marker 'tsvq-tokens'",
-    "format_version": "1 (int64 codes) or 2",
-    "codes": "[n, C, n_tokens] integers in 0..num_embeddings-1 (checked by decode)",
-    "mean": "[n, C] finite float32 (checked by decode)",
-    "std": "[n, C] finite float32 > 0 (checked by decode)",
-    "start": "[n] integers: each window's first data row (0-based, header not counted)",
-    "columns": "[C] channel names: with the tokenizer they fix the scaler",
-    "scaler_kind": "the scaler's name",
-    "scaler_shift": "[C], must equal the tokenizer's scaler for these columns",
-    "scaler_scale": "[C], must equal the tokenizer's scaler for these columns",
-    "tokenizer": "the fingerprint of the tokenizer that made the codes",
-    "context_points": "T of the windows: n_tokens x compression_factor",
-    "n_tokens": "tokens per window and channel: codes.shape[2]",
-    "num_embeddings": "the tokenizer's codebook size",
+VERSION = 3
+# Every field decode reads: (dtype kinds, shape, what it is). Symbols name sizes that every
+# field shares: n windows, C channels, k tokens per window and channel.
+FIELDS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "codes": (
+        "iu",
+        ("n", "C", "k"),
+        "[n, C, n_tokens] integers in 0..num_embeddings-1 (checked by decode)",
+    ),
+    "mean": ("f", ("n", "C"), "[n, C] finite float32 (checked by decode)"),
+    "std": ("f", ("n", "C"), "[n, C] finite float32 > 0 (checked by decode)"),
+    "start": (
+        "iu",
+        ("n",),
+        "[n] integers: each window's first data row (0-based, header not counted)",
+    ),
+    "columns": ("U", ("C",), "[C] channel names: with the tokenizer they fix the scaler"),
+    "scaler_kind": ("U", (), "the scaler's name"),
+    "scaler_shift": (
+        "f",
+        ("C",),
+        "[C] finite, must equal the tokenizer's scaler for these columns",
+    ),
+    "scaler_scale": (
+        "f",
+        ("C",),
+        "[C] finite > 0, must equal the tokenizer's scaler for these columns",
+    ),
+    "tokenizer": ("U", (), "the fingerprint of the tokenizer that made the codes"),
+    "context_points": ("iu", (), "T of the windows: n_tokens x compression_factor"),
+    "n_tokens": ("iu", (), "tokens per window and channel: codes.shape[2]"),
+    "num_embeddings": ("iu", (), "the tokenizer's codebook size"),
+    "format": ("U", (), "the marker 'tsvq-tokens'"),
+    "format_version": ("iu", (), "1 (int64 codes), 2 or 3"),
 }
-DIGEST = "digest"  # version 2: sha256 over every other field of FIELDS and OPTIONAL
-# "name=digest" of each field DIGEST covers (written since issue 12): names what was changed
-FIELD_DIGESTS = "field_digests"
-OPTIONAL = {"mask": "[n, C, n_tokens] bool: tokens whose steps include a filled gap"}
+OPTIONAL = {
+    "mask": ("b", ("n", "C", "k"), "[n, C, n_tokens] bool: tokens whose steps include a filled gap")
+}
+DIGEST = "digest"  # version 3: trust's {field: digest} of FIELDS and OPTIONAL, as JSON
+FIELD_DIGESTS = "field_digests"  # version 2's "name=digest" list, beside its whole-file digest
 # Written for the reader's information only; decode never uses them.
 INFO = ("dset", "split", "stride", "missing")
 
@@ -61,9 +82,18 @@ def code_dtype(num_embeddings: int) -> np.dtype:
     return np.min_scalar_type(max(num_embeddings - 1, 0))
 
 
+def covered(name: str) -> bool:
+    return name in FIELDS or name in OPTIONAL
+
+
+def seal(digests: dict[str, str]) -> np.ndarray:
+    """The `digest` field: the fields' digests (`trust.digest` of each array), as JSON."""
+    return np.asarray(json.dumps(dict(sorted(digests.items()))))
+
+
 @dataclass
 class Tokens:
-    """A tokens file's content, checked for shape and type (see `FIELDS`)."""
+    """A tokens file's content, checked for dtype and shape (see `FIELDS`)."""
 
     codes: np.ndarray
     mean: np.ndarray
@@ -97,19 +127,13 @@ class TokensWriter:
             shapes["mask"] = ((n, c, k), np.bool_)
         self._dtypes = {name: np.dtype(dt) for name, (_, dt) in shapes.items()}
         self._files: dict[str, BinaryIO] = {}
-        self._hashes: dict[str, tuple[np.dtype, tuple[int, ...], Any]] = {}
+        self._hashes = {}  # the digest of each streamed array, fed as it is written
         for name, (shape, dt) in shapes.items():
             fh = open(Path(self._dir.name) / f"{name}.npy", "wb")  # noqa: SIM115 - closed later
-            np.lib.format.write_array_header_1_0(
-                fh,
-                {
-                    "descr": np.lib.format.dtype_to_descr(np.dtype(dt)),
-                    "fortran_order": False,
-                    "shape": shape,
-                },
-            )
+            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dt)), "fortran_order": False}
+            np.lib.format.write_array_header_1_0(fh, {**header, "shape": shape})
             self._files[name] = fh
-            self._hashes[name] = (np.dtype(dt), shape, hashlib.sha256())
+            self._hashes[name] = trust.hasher(np.dtype(dt), shape)
         self.written = 0
 
     def add(self, enc: Encoded, start: np.ndarray) -> None:
@@ -124,7 +148,7 @@ class TokensWriter:
         for name, a in parts.items():
             data = np.ascontiguousarray(a, self._dtypes[name]).data
             self._files[name].write(data)
-            self._hashes[name][2].update(data)
+            self._hashes[name].update(data)
         self.written += len(enc)
 
     def finish(self, out: str | Path, meta: dict[str, Any]) -> None:
@@ -132,17 +156,9 @@ class TokensWriter:
         for fh in self._files.values():
             fh.close()
         meta = {k: np.asarray(v) for k, v in meta.items()}
-        parts = {name: (dt, shape, h.digest()) for name, (dt, shape, h) in self._hashes.items()}
-        for name, a in meta.items():
-            parts[name] = (a.dtype, a.shape, _sha(a))
-        meta[DIGEST] = np.asarray(_digest(parts))
-        meta[FIELD_DIGESTS] = np.asarray(
-            [
-                f"{name}={_field_digest(name, *parts[name])}"
-                for name in sorted(parts)
-                if _covered(name)
-            ]
-        )
+        digests = {name: h.hexdigest()[: trust.DIGEST_CHARS] for name, h in self._hashes.items()}
+        digests.update({k: trust.digest(a) for k, a in meta.items() if covered(k)})
+        meta[DIGEST] = seal(digests)
 
         def write(tmp: Path) -> None:
             with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
@@ -174,7 +190,7 @@ def header(
         "scaler_kind": scaler.kind,
         "scaler_shift": scaler.shift,
         "scaler_scale": scaler.scale,
-        "tokenizer": tok.fingerprint(),
+        "tokenizer": tok.fingerprint,
         "context_points": k * tok.cfg.compression_factor,
         "n_tokens": k,
         "num_embeddings": tok.vocab_size,
@@ -182,82 +198,38 @@ def header(
     }
 
 
-def _sha(a: np.ndarray) -> bytes:
-    return hashlib.sha256(np.ascontiguousarray(a).data).digest()
-
-
-def _covered(name: str) -> bool:
-    return name in FIELDS or name in OPTIONAL
-
-
-def _digest(parts: dict[str, tuple[np.dtype, tuple[int, ...], bytes]]) -> str:
-    """One digest over the fields that decode uses: name, dtype, shape and content of each."""
-    h = hashlib.sha256()
-    for name in sorted(parts):
-        if _covered(name):
-            dt, shape, content = parts[name]
-            h.update(f"{name}|{dt.str}|{shape}|".encode())
-            h.update(content)
-    return h.hexdigest()
-
-
-def _field_digest(name: str, dt: np.dtype, shape: tuple[int, ...], content: bytes) -> str:
-    return hashlib.sha256(f"{name}|{dt.str}|{shape}|".encode() + content).hexdigest()[:32]
-
-
-def _altered(a: dict[str, np.ndarray], listed: np.ndarray | None) -> str:
-    """Which field differs from the one `tsvq encode` wrote, as far as its field digests say."""
-    try:
-        written = dict(str(x).split("=", 1) for x in np.asarray(listed).reshape(-1))
-    except (TypeError, ValueError):
-        return "its digest does not match its content"
-    for name in sorted(set(written) | {k for k in a if _covered(k)}):
-        if name not in a:
-            return f"'{name}' was dropped"
-        if name not in written:
-            return f"'{name}' was added"
-        v = a[name]
-        if written[name] != _field_digest(name, v.dtype, v.shape, _sha(v)):
-            return f"'{name}' was changed"
-    return "its digest was changed"
+# ---- the door ----------------------------------------------------------------------------
 
 
 def read_tokens(path: str | Path) -> Tokens:
     """Load a tokens file written by `tsvq encode` and check every field decode uses."""
     p = Path(path)
     a = _arrays(p)
-    scalars = {}
-    for name in ("format_version", "context_points", "n_tokens", "num_embeddings"):
-        v = a[name]
-        if v.shape != () or not np.issubdtype(v.dtype, np.integer):
-            raise _bad(p, name, f"shape {v.shape} dtype {v.dtype}")
-        scalars[name] = int(v)
-    if scalars["format_version"] not in (1, VERSION):
-        raise _bad(p, "format_version", scalars["format_version"])
-    if scalars["format_version"] >= 2:
-        _check_digest(p, a)
-    _check_shapes(p, a, scalars["n_tokens"])
-    try:
-        scaler = Scaler(
-            str(a["scaler_kind"]),
-            a["scaler_shift"].astype(np.float32),
-            a["scaler_scale"].astype(np.float32),
-        )
-    except (TypeError, ValueError):
-        raise _bad(p, "scaler_shift", "numbers") from None
+    version = _parse(p, a)
+    if version >= 2:  # version 1 kept no digest
+        why = _unsealed(a, version)
+        if why:
+            raise TsvqError(
+                f"tokens file {p} was altered or damaged after `tsvq encode` wrote it: {why}"
+            )
+    with np.errstate(over="ignore"):
+        shift, scale = (a[k].astype(np.float32) for k in ("scaler_shift", "scaler_scale"))
+    for name, v, ok in (("scaler_shift", shift, True), ("scaler_scale", scale, (scale > 0).all())):
+        if not (np.isfinite(v).all() and ok):
+            raise _bad(p, name, v.tolist())
     return Tokens(
         codes=a["codes"],
         mean=a["mean"],
         std=a["std"],
         start=a["start"],
         columns=[str(x) for x in a["columns"]],
-        scaler=scaler,
+        scaler=Scaler(str(a["scaler_kind"]), shift, scale),
         tokenizer=str(a["tokenizer"]),
-        context_points=scalars["context_points"],
-        n_tokens=scalars["n_tokens"],
-        num_embeddings=scalars["num_embeddings"],
+        context_points=int(a["context_points"]),
+        n_tokens=int(a["n_tokens"]),
+        num_embeddings=int(a["num_embeddings"]),
         mask=a.get("mask"),
-        version=scalars["format_version"],
+        version=version,
     )
 
 
@@ -273,7 +245,7 @@ def _arrays(p: Path) -> dict[str, np.ndarray]:
         )
     try:
         with np.load(p, allow_pickle=False) as npz:
-            a = {k: npz[k] for k in npz.files if _covered(k) or k in (DIGEST, FIELD_DIGESTS)}
+            a = {k: npz[k] for k in npz.files if covered(k) or k in (DIGEST, FIELD_DIGESTS)}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise TsvqError(f"cannot read tokens file {p}: {one_line(exc, 200)}") from None
     missing = [k for k in FIELDS if k not in a]
@@ -285,56 +257,68 @@ def _arrays(p: Path) -> dict[str, np.ndarray]:
     return a
 
 
+def _parse(p: Path, a: dict[str, np.ndarray]) -> int:
+    """Every field's dtype and shape as `FIELDS` declares them; returns the format version."""
+    sizes: dict[str, int] = {}
+    for name, (kinds, dims, _) in {**FIELDS, **OPTIONAL}.items():
+        if name not in a:
+            continue
+        v, got = a[name], None
+        if v.dtype.kind not in kinds or v.ndim != len(dims):
+            got = f"shape {v.shape} dtype {v.dtype}"
+        elif any(sizes.setdefault(d, n) != n for d, n in zip(dims, v.shape, strict=True)):
+            got = f"shape {v.shape} with codes of shape {a['codes'].shape}"
+        if got:
+            raise _bad(p, name, got)
+    if int(a["n_tokens"]) != sizes["k"]:
+        raise _bad(p, "n_tokens", f"{int(a['n_tokens'])} with codes of shape {a['codes'].shape}")
+    version = int(a["format_version"])
+    if version not in (1, 2, VERSION):
+        raise _bad(p, "format_version", version)
+    return version
+
+
 def _bad(p: Path, name: str, got: object) -> TsvqError:
-    return TsvqError(
-        f"tokens file {p}: '{name}' must be {FIELDS.get(name) or OPTIONAL[name]}, got {got}"
-    )
+    what = {**FIELDS, **OPTIONAL}[name][2]
+    return TsvqError(f"tokens file {p}: '{name}' must be {what}, got {got}")
 
 
-def _check_digest(p: Path, a: dict[str, np.ndarray]) -> None:
-    """A version-2 file's digest over every field (removed from `a`), naming an altered one."""
-    stored, listed = a.pop(DIGEST, None), a.pop(FIELD_DIGESTS, None)
-    if (
-        stored is None
-        or stored.shape != ()
-        or stored.dtype.kind != "U"
-        or str(stored) != (_digest({k: (v.dtype, v.shape, _sha(v)) for k, v in a.items()}))
-    ):
-        why = "its digest does not match its content" if listed is None else _altered(a, listed)
-        raise TsvqError(
-            f"tokens file {p} was altered or damaged after `tsvq encode` wrote it: {why}"
-        )
+def _unsealed(a: dict[str, np.ndarray], version: int) -> str | None:
+    """What differs from the digest tsvq wrote (None: nothing), naming the field."""
+    fields = {k: v for k, v in a.items() if covered(k)}
+    stored = a.get(DIGEST)
+    if stored is None or stored.shape != () or stored.dtype.kind != "U":
+        return f"{DIGEST!r} was dropped" if stored is None else f"{DIGEST!r} was changed"
+    if version != 2:
+        try:
+            sealed = json.loads(str(stored))
+        except ValueError:
+            return f"{DIGEST!r} was changed"
+        return trust.unsealed(fields, sealed, render=repr)
+    return _unsealed_v2(fields, str(stored), a.get(FIELD_DIGESTS))
 
 
-def _check_shapes(p: Path, a: dict[str, np.ndarray], n_tokens: int) -> None:
-    """Every field's shape and kind agree with the codes [n, C, n_tokens]."""
-    codes = a["codes"]
-    if codes.ndim != 3 or not np.issubdtype(codes.dtype, np.integer):
-        raise _bad(p, "codes", f"shape {codes.shape} dtype {codes.dtype}")
-    n, c, k = codes.shape
-    if n_tokens != k:
-        raise _bad(p, "n_tokens", f"{n_tokens} with codes of shape {codes.shape}")
-    shapes = {
-        "mean": (n, c),
-        "std": (n, c),
-        "start": (n,),
-        "columns": (c,),
-        "scaler_shift": (c,),
-        "scaler_scale": (c,),
-        "scaler_kind": (),
-        "tokenizer": (),
-    }
-    for name, shape in shapes.items():
-        if a[name].shape != shape:
-            raise _bad(p, name, f"shape {a[name].shape} with codes of shape {codes.shape}")
-    for name in ("columns", "scaler_kind", "tokenizer"):
-        if a[name].dtype.kind != "U":
-            raise _bad(p, name, f"dtype {a[name].dtype}")
-    if not np.issubdtype(a["start"].dtype, np.integer):
-        raise _bad(p, "start", f"dtype {a['start'].dtype}")
-    mask = a.get("mask")
-    if mask is not None and (mask.shape != codes.shape or mask.dtype != np.bool_):
-        raise _bad(p, "mask", f"shape {mask.shape} dtype {mask.dtype}")
+def _unsealed_v2(
+    fields: dict[str, np.ndarray], stored: str, listed: np.ndarray | None
+) -> str | None:
+    """Version 2 (tsvq 0.1): one sha256 over every field's name, dtype, shape and content's
+    sha256, and the same per field in `field_digests`, which names the field that differs."""
+    parts = {}
+    for name, v in sorted(fields.items()):
+        content = hashlib.sha256(np.ascontiguousarray(v).data).digest()
+        parts[name] = f"{name}|{v.dtype.str}|{v.shape}|".encode() + content
+    if hashlib.sha256(b"".join(parts.values())).hexdigest() == stored:
+        return None
+    try:
+        written = dict(str(x).split("=", 1) for x in np.asarray(listed).reshape(-1))
+    except (TypeError, ValueError):
+        return "its digest does not match its content"
+    for name in sorted(set(written) | set(parts)):
+        if name not in parts or name not in written:
+            return f"'{name}' was {'dropped' if name not in parts else 'added'}"
+        if written[name] != hashlib.sha256(parts[name]).hexdigest()[: trust.DIGEST_CHARS]:
+            return f"'{name}' was changed"
+    return "its digest was changed"
 
 
 def check_against(
@@ -343,29 +327,28 @@ def check_against(
     """Refuse tokens that another tokenizer made, or whose scaler or lengths disagree with it.
 
     `source` names the tokenizer in messages (its checkpoint or folder)."""
-    k = tokens.n_tokens
+    k, cfg = tokens.n_tokens, tok.cfg
     diff = []
     if tokens.num_embeddings != tok.vocab_size:
         diff.append(f"num_embeddings {tokens.num_embeddings} vs {tok.vocab_size}")
-    if k % tok.cfg.tokens_per_patch or tokens.context_points != k * tok.cfg.compression_factor:
+    if k % cfg.tokens_per_patch or tokens.context_points != k * cfg.compression_factor:
         diff.append(
-            f"context_points {tokens.context_points} with n_tokens {k}, vs "
-            f"compression_factor {tok.cfg.compression_factor} and patch_size "
-            f"{tok.cfg.patch_size}"
+            f"context_points {tokens.context_points} with n_tokens {k}, vs compression_factor "
+            f"{cfg.compression_factor} and patch_size {cfg.patch_size}"
         )
     if diff:
         raise TsvqError(
             f"{path} was made by a tokenizer of another configuration "
             f"({'; '.join(diff)}; tokens file vs {source})"
         )
-    if tokens.tokenizer != tok.fingerprint():
+    if tokens.tokenizer != tok.fingerprint:
         raise TsvqError(
             f"{path} was made by another model (tokenizer {tokens.tokenizer}, {source} is "
-            f"{tok.fingerprint()}): its codes index a different codebook"
+            f"{tok.fingerprint}): its codes index a different codebook"
         )
     c = len(tokens.columns)
     own, _ = tok.scaler_for(c, tokens.columns)
-    # version 1 files only ever held the training scaler; version 2 may scale other columns
+    # version 1 files only ever held the training scaler; later ones may scale other columns
     fixed = [j for j in range(c) if tokens.version == 1 or tokens.columns[j] in tok.columns]
     if not (
         np.array_equal(own.shift[fixed], tokens.scaler.shift[fixed])
@@ -376,4 +359,3 @@ def check_against(
             f"{describe_columns([tokens.columns[j] for j in fixed])} differs from the "
             f"tokenizer's training scaler ({source})"
         )
-    tokens.scaler = check_scaler(tokens.scaler, c)

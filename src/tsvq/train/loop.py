@@ -11,28 +11,27 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import numpy as np
 import torch
 
 from tsvq.config import TrainConfig
-from tsvq.data.registry import resolve_path, split_rule
 from tsvq.data.windows import SeriesData, count_batches, epoch_order, series_batches
 from tsvq.errors import TrainingDiverged, TrainingInterrupted, TsvqError
 from tsvq.files import stale_temporaries, write_text
 from tsvq.model.quantizer import perplexity_of
 from tsvq.model.vqvae import VQVAE, ModelConfig
 from tsvq.run import checkpoint
-from tsvq.run.checkpoint import DataRecord, ResumeState, RunPaths, RunRecord
 from tsvq.run.lock import run_lock, set_aside
-from tsvq.runtime import cpu
-from tsvq.runtime.device import amp_dtype, autocast, pick_device
-from tsvq.runtime.distributed import all_reduce_sum, is_main, rank, world_size
+from tsvq.run.record import ResumeState, RunPaths, RunRecord
+from tsvq.runtime.device import autocast
+from tsvq.runtime.distributed import all_reduce_sum, is_main
 from tsvq.runtime.progress import show_progress, tqdm
 from tsvq.train.board import Board
+from tsvq.train.history import EpochStats, criterion, epoch_line, history_csv, history_row
+from tsvq.train.resume import Progress, TrainResult, load_last, progress_of
+from tsvq.train.setup import Run, data_record, losses, make_optimizer, make_step, setup, shard
 
 __all__ = [
     "RunPaths",
@@ -46,31 +45,6 @@ __all__ = [
     "TrainingDiverged",
     "TrainingInterrupted",
 ]
-
-HISTORY_COLUMNS = (
-    "epoch",
-    "train_loss",
-    "valid_loss",
-    "train_vq_loss",
-    "valid_vq_loss",
-    "train_recon_loss",
-    "valid_recon_loss",
-    "train_perplexity",
-    "valid_perplexity",
-    "train_codes_used",
-    "valid_codes_used",
-    "lr",
-    "seconds",
-)
-
-
-@dataclass
-class TrainResult:
-    best_epoch: int
-    best_val_loss: float
-    epochs_run: int
-    history: list[dict[str, float]] = field(default_factory=list)
-    stopped_early: bool = False
 
 
 def train(
@@ -135,250 +109,19 @@ def train(
         raise TrainingInterrupted(paths.last, progress.saved) from None
 
 
-# ---- setup ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Run:
-    """What a run computes with: the model (`core`, and `model` as wrapped for DDP), its
-    optimizer, schedule and gradient scaler, the update step, where and in which precision."""
-
-    core: VQVAE
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    grad_scaler: torch.amp.GradScaler
-    step: Callable[[torch.Tensor], None]
-    device: torch.device
-    dtype: torch.dtype | None
-    tcfg: TrainConfig
-    tick: Callable[[], None] | None  # the CPU thread governor, after every batch
-    train_series: int  # windows x channels of the training split
-    val_order: np.ndarray  # this process's validation series, the same every epoch
-    limit: int | None  # series drawn per epoch under --max_steps_per_epoch
-
-
-def setup(
-    record: RunRecord, data: SeriesData, wrap: Callable[[torch.nn.Module], torch.nn.Module] | None
-) -> Run:
-    """Seed, build the model on its device, the optimizer, the cosine schedule and AMP."""
-    tcfg = record.train
-    device = pick_device(tcfg.device)
-    tick = None
-    if device.type == "cpu":
-        cpu.keep_freed_memory()
-        tick = cpu.ThreadGovernor(tcfg.threads).tick
-    torch.manual_seed(tcfg.seed)
-    core = VQVAE(record.model).to(device)
-    optimizer = make_optimizer(core, tcfg, device)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer,
-        T_max=tcfg.n_epochs,
-        eta_min=min(tcfg.min_lr, tcfg.lr),  # never rises
-    )
-    dtype = amp_dtype(device, tcfg.amp)
-    grad_scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    # --max_steps_per_epoch bounds training and validation alike: series drawn per epoch
-    limit = (
-        tcfg.max_steps_per_epoch * tcfg.batch_size * world_size()
-        if tcfg.max_steps_per_epoch
-        else None
-    )
-    n_val = data.n_windows("val") * data.n_channels
-    # the same validation series every epoch, so epochs compare (a subset under the bound)
-    val_order = _shard(epoch_order(n_val, 0, 0, shuffle=False, limit=limit), even=False)
-    return Run(
-        core,
-        wrap(core) if wrap else core,
-        optimizer,
-        scheduler,
-        grad_scaler,
-        make_step(core, optimizer, grad_scaler, tcfg.grad_clip),
-        device,
-        dtype,
-        tcfg,
-        tick,
-        data.n_windows("train") * data.n_channels,
-        val_order,
-        limit,
-    )
-
-
-def data_record(data: SeriesData) -> DataRecord:
-    """The data description a checkpoint keeps: spec (with the file resolved), scaler, columns."""
-    spec = data.spec
-    path = str(resolve_path(spec.dset, spec.root_path, spec.data_path).resolve())
-    spec = replace(spec, data_path=path)
-    return DataRecord(
-        spec, data.scaler, tuple(data.columns), data.n_vars, asdict(split_rule(spec.dset))
-    )
-
-
-def losses(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Any]:
-    """(recon, vq) in the specification's units for a batch [N, T], and the model output."""
-    out = model(x)
-    n = x.shape[0]
-    recon = (out.recon.float() - out.target.float()).pow(2).sum() / n
-    core = cast(VQVAE, getattr(model, "module", model))  # under DDP the VQVAE is model.module
-    vq = out.vq_loss * core.cfg.n_patches  # per-series units
-    return recon, vq, out
-
-
-def make_optimizer(core: VQVAE, tcfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW over the parameters trained by gradient (an EMA codebook is not)."""
-    return torch.optim.AdamW(
-        [p for p in core.parameters() if p.requires_grad],
-        lr=tcfg.lr,
-        weight_decay=tcfg.weight_decay,
-        fused=device.type in ("cpu", "cuda"),  # one kernel, not ~10 small ops per tensor
-    )
-
-
-def make_step(
-    core: VQVAE,
-    optimizer: torch.optim.Optimizer,
-    grad_scaler: torch.amp.GradScaler,
-    grad_clip: float,
-) -> Callable[[torch.Tensor], None]:
-    """The update applied to each training batch's loss: backward, clip, optimizer step."""
-    params = [p for p in core.parameters() if p.requires_grad]
-
-    def step(loss: torch.Tensor) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        grad_scaler.scale(loss).backward()
-        grad_scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(params, grad_clip)
-        grad_scaler.step(optimizer)
-        grad_scaler.update()
-
-    return step
-
-
-# ---- resume ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Progress:
-    """Where a run stands: its history, the best epoch so far, and what is on disk."""
-
-    history: list[dict[str, float]] = field(default_factory=list)
-    best_score: float = math.inf  # the validation figure --select_by names, of the best epoch
-    best_epoch: int = 0  # 1-based; 0 before any
-    since_best: int = 0
-    saved: int | None = None  # the last epoch whose state `--resume` can continue from
-
-    @property
-    def next_epoch(self) -> int:
-        return len(self.history) + 1
-
-    def stopped(self, patience: int) -> bool:
-        """Early stopping: `patience` epochs without a better score (a resumed run that had
-        already stopped stays stopped)."""
-        return bool(self.best_epoch) and self.since_best >= patience
-
-    def add(self, row: dict[str, float], score: float) -> bool:
-        """Record an epoch; True when its score is the best so far."""
-        self.history.append(row)
-        if score < self.best_score:
-            self.best_score, self.best_epoch, self.since_best = score, int(row["epoch"]), 0
-            return True
-        self.since_best += 1
-        return False
-
-    def result(self, patience: int) -> TrainResult:
-        best = self.history[self.best_epoch - 1]["valid_loss"] if self.best_epoch else math.inf
-        return TrainResult(
-            self.best_epoch,
-            best,
-            len(self.history),
-            self.history,
-            stopped_early=self.stopped(patience),
-        )
-
-
 def resume(run: Run, path: Path, record: RunRecord) -> Progress:
     """Load the last state of a run trained with the same settings into `run`."""
-    last = _load_resume(path, record)
+    last = load_last(path, record)
     state = last.resume
-    assert state is not None  # _load_resume refuses a file without a resume state
-    if len(state.history) != last.epoch + 1:
-        raise TsvqError(
-            f"--resume: {path} is damaged: its history holds {len(state.history)} "
-            f"epoch(s), its epoch field says {last.epoch + 1}"
-        )
-    run.core.load_state_dict(last.state)
+    assert state is not None  # load_last refuses a checkpoint without it
+    run.core.load_state_dict({**run.core.state_dict(), **last.state})
     run.optimizer.load_state_dict(state.optimizer)
     run.scheduler.load_state_dict(state.scheduler)
     run.grad_scaler.load_state_dict(state.grad_scaler)
     torch.set_rng_state(state.rng_state)
     if run.device.type == "cuda" and state.cuda_rng_state is not None:
         torch.cuda.set_rng_state(state.cuda_rng_state, run.device)
-    return Progress(
-        history=[dict(r) for r in state.history],
-        best_score=float(state.best_val),
-        best_epoch=int(state.best_epoch),
-        since_best=int(state.since_best),
-        saved=last.epoch + 1,
-    )  # the checkpoint counts epochs from 0
-
-
-# Settings that shape the trajectory: a resumed run must use the same ones to continue it.
-RESUME_TRAIN_KEYS = (
-    "n_epochs",
-    "batch_size",
-    "lr",
-    "weight_decay",
-    "grad_clip",
-    "min_lr",
-    "select_by",
-    "seed",
-    "max_steps_per_epoch",
-    "amp",
-)
-RESUME_DATA_KEYS = (
-    "dset",
-    "context_points",
-    "features",
-    "target",
-    "channel",
-    "columns",
-    "split_rule",
-)
-
-
-def _load_resume(path: Path, record: RunRecord) -> RunRecord:
-    if not path.exists():
-        raise TsvqError(f"--resume: no last-state checkpoint at {path}; train without --resume")
-    last = checkpoint.load_run(path)
-    if last.resume is None:
-        raise TsvqError(f"--resume: {path} is not a last-state checkpoint")
-    then_data, now_data = last.data.to_dict(), record.data.to_dict()
-    differ = _differences(
-        last.model.to_dict(), record.model.to_dict(), [f.name for f in fields(ModelConfig)]
-    )
-    differ += _differences(then_data, now_data, RESUME_DATA_KEYS)
-    differ += _differences(asdict(last.train), asdict(record.train), RESUME_TRAIN_KEYS)
-    scaler_then, scaler_now = then_data["scaler"], now_data["scaler"]
-    if scaler_then and scaler_now and scaler_then != scaler_now:
-        differ.append(
-            f"scaler={scaler_then['kind']!r}, now {scaler_now['kind']!r}"
-            if scaler_then["kind"] != scaler_now["kind"]
-            else "the data file's training rows (the fitted scaler differs)"
-        )
-    if differ:
-        raise TsvqError(
-            f"--resume: {path} was trained with other settings: {'; '.join(differ)}; resume "
-            "with the same flags, or train afresh without --resume"
-        )
-    return last
-
-
-def _differences(saved: dict[str, Any], now: dict[str, Any], keys: Any) -> list[str]:
-    return [
-        f"{k}={saved[k]!r}, now {now.get(k)!r}"
-        for k in keys
-        if k in saved and saved[k] != now.get(k)
-    ]
+    return progress_of(last)
 
 
 # ---- outputs --------------------------------------------------------------------------------
@@ -417,24 +160,10 @@ def open_outputs(
 # ---- one epoch ------------------------------------------------------------------------------
 
 
-@dataclass
-class EpochStats:
-    """Losses in the specification's units: sums per series, averaged over series."""
-
-    loss: float
-    vq: float
-    recon: float
-    perp: float  # mean of the batches' perplexities, as the original reported
-    epoch_perplexity: float  # perplexity of the code usage over the whole epoch
-    codes_used: int
-    n_series: int
-    counts: torch.Tensor | None = None  # [num_embeddings] uses of each code, on the CPU
-
-
 def run_training_epoch(run: Run, data: SeriesData, epoch: int) -> EpochStats:
     """One epoch of updates over a fresh order of the training series, then the schedule."""
     tcfg = run.tcfg
-    order = _shard(epoch_order(run.train_series, tcfg.seed, epoch, limit=run.limit))
+    order = shard(epoch_order(run.train_series, tcfg.seed, epoch, limit=run.limit))
     n = count_batches(len(order), tcfg.batch_size, tcfg.max_steps_per_epoch)
     run.model.train()
     stats = run_epoch(
@@ -525,71 +254,6 @@ def run_epoch(
         n_series=int(t[3]),
         counts=counts.cpu(),
     )
-
-
-def _shard(order: np.ndarray, even: bool = True) -> np.ndarray:
-    """This process's part of the epoch order.
-
-    `even` (training) wraps around so every process gets the same number of batches: DDP's
-    backward and the quantizer's updates are collectives that a process running short would
-    hang. Validation makes no collective per batch, so its shards are exact, no series twice.
-    """
-    world = world_size()
-    if world == 1:
-        return order
-    per = -(-len(order) // world)
-    if even:
-        order = np.resize(order, per * world)  # repeats from the start to fill
-    return order[rank() :: world]
-
-
-# ---- the record of an epoch -----------------------------------------------------------------
-
-
-def history_row(
-    epoch: int, tr: EpochStats, va: EpochStats, lr: float, t0: float
-) -> dict[str, float]:
-    """One row of `_history.csv` (HISTORY_COLUMNS)."""
-    return {
-        "epoch": epoch,
-        "train_loss": tr.loss,
-        "valid_loss": va.loss,
-        "train_vq_loss": tr.vq,
-        "valid_vq_loss": va.vq,
-        "train_recon_loss": tr.recon,
-        "valid_recon_loss": va.recon,
-        "train_perplexity": tr.epoch_perplexity,
-        "valid_perplexity": va.epoch_perplexity,
-        "train_codes_used": tr.codes_used,
-        "valid_codes_used": va.codes_used,
-        "lr": lr,
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
-
-
-def epoch_line(epoch: int, n_epochs: int, tr: EpochStats, va: EpochStats) -> str:
-    """The specification's log line, to the letter."""
-    return (
-        f"Epoch {epoch:3d}/{n_epochs} | Train Loss: {tr.loss:.6f} (VQ: {tr.vq:.6f}, "
-        f"Recon: {tr.recon:.6f}, Perp: {tr.perp:.2f}) | Valid Loss: {va.loss:.6f} "
-        f"(VQ: {va.vq:.6f}, Recon: {va.recon:.6f}, Perp: {va.perp:.2f})"
-    )
-
-
-def history_csv(rows: list[dict[str, float]]) -> str:
-    lines = [",".join(HISTORY_COLUMNS)]
-    for row in rows:
-        lines.append(",".join(_fmt(row[c]) for c in HISTORY_COLUMNS))
-    return "\n".join(lines) + "\n"
-
-
-def _fmt(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else repr(float(v))
-
-
-def criterion(tcfg: TrainConfig) -> str:
-    """The validation figure that picks the best model, in words."""
-    return "reconstruction loss" if tcfg.select_by == "recon" else "loss"
 
 
 # ---- save -----------------------------------------------------------------------------------

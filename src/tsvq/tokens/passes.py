@@ -1,0 +1,135 @@
+"""Windows through the model in bounded passes: the loops under `Tokenizer.encode` and `decode`.
+
+Inputs go through in passes of about SERIES_PER_PASS training windows' worth of values, so
+memory grows with the pass, not with the input (a sliding-window view is never copied whole).
+Every input here has been checked (`inputs`); these functions only compute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from tsvq.data.windows import Scaler
+from tsvq.model.revin import RevinStats, normalize
+from tsvq.model.vqvae import VQVAE
+from tsvq.tokens.gaps import token_mask
+from tsvq.tokens.inputs import filled, finite_on, only_bare
+from tsvq.tokens.units import original_units
+
+# Series (window x channel) per forward pass by default: small passes stay in cache and are
+# fastest on a CPU; memory grows with the pass, not with the input.
+SERIES_PER_PASS = 512
+
+
+@dataclass
+class Encoded:
+    """Codes of B windows and the statistics that map them back to original units.
+
+    `mean` and `std` are the statistics each window was normalized with, in scaled units (after
+    `scaler`): its own RevIN statistics, or those given to `encode`; a model trained without
+    RevIN gives zeros and ones, for which undoing RevIN changes nothing. `mask` is set by
+    `encode(missing="interpolate")` and is True for tokens whose steps include a filled value.
+    """
+
+    codes: np.ndarray  # [B, C, n_tokens] int64, n_tokens = T / compression_factor
+    mean: np.ndarray  # [B, C] float32
+    std: np.ndarray  # [B, C] float32
+    scaler: Scaler  # x_scaled = (x - shift) / scale per channel (identity for foreign columns)
+    mask: np.ndarray | None = None  # [B, C, n_tokens] bool: token touched a filled gap
+    columns: list[str] | None = None  # the channels' names
+
+    def __len__(self) -> int:
+        return self.codes.shape[0]
+
+
+def unpacked(
+    tokens: Encoded | np.ndarray | torch.Tensor,
+    mean: Any,
+    std: Any,
+    columns: list[str] | None,
+    scaler: Scaler | None,
+) -> tuple[Any, Any, Any, list[str] | None, Scaler | None]:
+    """What decode decodes: an `Encoded`'s codes, statistics, names and scaler (it takes no
+    others), or bare codes with the ones given."""
+    if not isinstance(tokens, Encoded):
+        return tokens, mean, std, columns, scaler
+    only_bare(mean, std, columns, scaler)
+    return tokens.codes, tokens.mean, tokens.std, tokens.columns, tokens.scaler
+
+
+def per_pass(model: VQVAE, values_per_window: int) -> int:
+    """Windows per forward pass by default: about SERIES_PER_PASS training windows' values."""
+    return max(1, SERIES_PER_PASS * model.cfg.context_points // values_per_window)
+
+
+@torch.inference_mode()
+def encode_passes(
+    model: VQVAE,
+    x: np.ndarray | torch.Tensor,
+    scaler: Scaler,
+    names: list[str],
+    given: tuple[np.ndarray, np.ndarray] | None,
+    gaps: bool,
+    step: int,
+) -> Encoded:
+    """The codes of windows `x` [B, T, C] in original units, scaled by `scaler`, normalized as
+    `normalized` chooses, their gaps filled (and masked) with `gaps`, `step` windows a pass."""
+    n, t, c = x.shape
+    k, device = t // model.cfg.compression_factor, model.quantizer.codebook.device
+    mask = np.zeros((n, c, k), dtype=bool) if gaps else None
+    codes, mean = np.empty((n, c, k), np.int64), np.zeros((n, c), np.float32)
+    out = Encoded(codes, mean, np.ones((n, c), np.float32), scaler, mask, names)
+    shift, scale = (torch.as_tensor(v, device=device) for v in (out.scaler.shift, out.scaler.scale))
+    for lo in range(0, n, step):
+        part = finite_on(x[lo : lo + step], device, lo, names, check=out.mask is None)
+        hi = lo + part.shape[0]
+        series = ((part - shift) / scale).transpose(1, 2).reshape(-1, t)  # [b*C, T] scaled
+        if out.mask is not None:
+            series, where = filled(series, lo, names)
+            out.mask[lo:hi] = token_mask(where, k).reshape(-1, c, k).cpu().numpy()
+        xn, stats = normalized(model, series, given, lo, hi)
+        out.codes[lo:hi] = model.codes_of(xn).reshape(-1, c, k).cpu().numpy()
+        if stats is not None:
+            out.mean[lo:hi] = stats.mean.reshape(-1, c).cpu().numpy()
+            out.std[lo:hi] = stats.std.reshape(-1, c).cpu().numpy()
+    return out
+
+
+def normalized(
+    model: VQVAE,
+    series: torch.Tensor,
+    given: tuple[np.ndarray, np.ndarray] | None,
+    lo: int,
+    hi: int,
+) -> tuple[torch.Tensor, RevinStats | None]:
+    """The normalisation choice, in one place: scaled series [b*C, T] of windows lo..hi in the
+    model's space, with the statistics given for them, else each window's own RevIN
+    statistics, else (a model without RevIN) as they are."""
+    if given is not None:
+        device = series.device
+        stats = RevinStats(*(torch.from_numpy(a[lo:hi].reshape(-1, 1)).to(device) for a in given))
+        return (series - stats.mean) / stats.std, stats
+    return normalize(series) if model.cfg.revin else (series, None)
+
+
+@torch.inference_mode()
+def decode_passes(
+    model: VQVAE, codes: np.ndarray, stats: tuple[np.ndarray, np.ndarray], scaler: Scaler, step: int
+) -> np.ndarray:
+    """Codes [B, C, n_tokens] with their RevIN statistics [B, C] -> [B, T, C], original units."""
+    n, c, k = codes.shape
+    t, device = k * model.cfg.compression_factor, model.quantizer.codebook.device
+    out = np.empty((n, t, c), dtype=np.float32)
+    for lo in range(0, n, step):
+        hi = min(lo + step, n)
+        z = torch.from_numpy(codes[lo:hi].reshape(-1, k)).to(device)
+        window_stats = RevinStats(
+            *(torch.from_numpy(a[lo:hi].reshape(-1, 1)).to(device) for a in stats)
+        )
+        series = model.decode(z, None).reshape(hi - lo, c, t)  # [b, C, T] model space
+        out[lo:hi] = original_units(series, scaler, window_stats).transpose(1, 2).cpu().numpy()
+    return out
