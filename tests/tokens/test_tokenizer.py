@@ -681,6 +681,7 @@ def test_foreign_columns_cancel_the_scaler_up_to_revin_eps(
     assert err_bare == pytest.approx(err_scaled, rel=0.02), (err_bare, err_scaled)
 
 
+@pytest.mark.dataset("weather")
 def test_other_benchmark_reconstructs(tok: Tokenizer, data_dir: Path) -> None:
     """weather.csv (21 columns the model never saw), 192-step windows: RevIN-space MSE well
     below predicting each window's mean (1.0)."""
@@ -729,6 +730,7 @@ def _encode_cli(ckpt: Path, out: Path, *extra: str) -> dict[str, np.ndarray]:
         return dict(f)
 
 
+@pytest.mark.dataset("weather")
 def test_cli_any_csv_equals_api(ckpt: Path, tok: Tokenizer, data_dir: Path, tmp_path: Path) -> None:
     """weather.csv, whole file, 192-step windows every 500 rows: the API's codes, in uint8."""
     csv = data_dir / "weather" / "weather.csv"
