@@ -290,7 +290,7 @@ def test_quality(tmp_path: Path, run):
 def test_quantizer_step(tmp_path: Path, run, repo: Path):
     if (
         subprocess.run(
-            ["git", "-C", str(repo), "cat-file", "-e", "HEAD:src/tsvq/quantizer.py"],
+            ["git", "-C", str(repo), "cat-file", "-e", "HEAD:src/tsvq/model/quantizer.py"],
             capture_output=True,
         ).returncode
         != 0
