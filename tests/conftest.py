@@ -287,7 +287,10 @@ BAD_FILES = {
     "beyond float32": ((HEADER + ROWS + "2020-01-01 02:00,1,-4e38\n").encode(), "'-4e38'"),
     "blank cell": ((HEADER + ROWS + "2020-01-01 02:00,,1\n").encode(), "blank cell"),
     "short row": ((HEADER + ROWS + "2020-01-01 02:00,1\n").encode(), "column 'b' data row 3"),
-    "long row": ((HEADER + ROWS + "2020-01-01 02:00,1,2,3\n").encode(), "cannot parse CSV"),
+    "long row": (
+        (HEADER + ROWS + "2020-01-01 02:00,1,2,3\n").encode(),
+        "data row 3 has 4 fields but the header names 3",
+    ),
     "not a date": ((HEADER + "yesterday,1,2\n").encode(), "'yesterday'"),
     "blank date": ((HEADER + ROWS + ",1,2\n").encode(), "data row 3 holds ''"),
     "dates backwards": (

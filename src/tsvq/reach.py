@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 import urllib.parse
 from pathlib import Path
 
@@ -27,7 +28,31 @@ def missing_reason(path: str | os.PathLike[str]) -> str:
         if exc.errno == 20:
             return "unreachable: a part of it is a file, not a folder"
         return "not found"
-    return "present"
+    return kind_of(p) or "present"
+
+
+# what a path is when it is there but is neither a regular file nor a folder
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def kind_of(path: str | os.PathLike[str]) -> str | None:
+    """'a FIFO (named pipe), not a regular file' (a character or block device, a socket) for
+    a path that is none of a regular file, a folder or a missing path; else None. Reading
+    such a path can block forever (a FIFO) or never end (/dev/zero), and writing one replaces
+    or feeds it: tsvq refuses it instead."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    for test, what in _KINDS:
+        if test(mode):
+            return f"{what}, not a regular file"
+    return None
 
 
 def hub_unreachable(endpoint: str) -> str | None:

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tsvq.data.registry import REGISTRY
-from tsvq.data.table import _check_text, _read_fast, _read_strict, read_table
+from tsvq.data.source import open_source
+from tsvq.data.table import _read_fast, _read_strict, read_table
 from tsvq.data.windows import DataSpec, prepare, select_columns
 from tsvq.errors import TsvqError
 
@@ -281,7 +282,7 @@ def test_fast_path_hands_every_bad_file_to_the_validating_reader(
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
     try:
-        assert _read_fast(path, path, _check_text(path)) is None
+        assert _read_fast(open_source(path)) is None
     except TsvqError as exc:  # refused before parsing, or by the shared date rules
         assert needle in str(exc)
 
@@ -289,7 +290,8 @@ def test_fast_path_hands_every_bad_file_to_the_validating_reader(
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.dataset(n)) for n in SHAPES])
 def test_fast_path_equals_the_validating_reader(name: str, data_dir: Path) -> None:
     path = data_dir / REGISTRY[name].file
-    fast, strict = _read_fast(path, path, None), _read_strict(path, path, None)
+    source = open_source(path, name)
+    fast, strict = _read_fast(source), _read_strict(source)
     assert fast is not None, "a clean benchmark file fell back to the slow reader"
     np.testing.assert_array_equal(fast.values, strict.values)
     np.testing.assert_array_equal(fast.dates, strict.dates)

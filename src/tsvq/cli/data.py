@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     root = Path(args.root_path) if args.root_path else default_data_dir()
     if args.action == "list":
-        print(status_table(root))
+        print(status_table(root, own_copies=not args.root_path))
     else:
         download_all(args.names, root, args.url, args.retries, args.timeout)
     return 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from tsvq.errors import TsvqError
 
@@ -32,15 +31,8 @@ def _named_dataset(a: argparse.Namespace) -> str | None:
     return None
 
 
-def _absolute_data_path(a: argparse.Namespace) -> str | None:
-    if getattr(a, "dset", None) == "custom" and a.data_path and Path(a.data_path).is_absolute():
-        return f"with --dset custom and the absolute --data_path {a.data_path}"
-    return None
-
-
 RULES: tuple[Rule, ...] = (
     Rule("data_path", ("train", "encode"), _named_dataset),
-    Rule("root_path", ("train", "encode"), _absolute_data_path),
     Rule(
         "ema_decay",
         ("train",),

@@ -102,7 +102,7 @@ def run_encode(args: argparse.Namespace) -> int:
 
     _check_out_file(args.out)
     tok = Tokenizer.from_pretrained(args.checkpoint, device=args.device)
-    dset, path = source_of(tok, args.dset, args.root_path, args.data_path)
+    dset, path, sha256 = source_of(tok, args.dset, args.root_path, args.data_path)
     n, c, t = encode_csv(
         tok,
         path,
@@ -113,6 +113,7 @@ def run_encode(args: argparse.Namespace) -> int:
         args.missing,
         args.out,
         args.batch_size,
+        sha256,
     )
     print(
         f"Encoded {n} windows of {t} steps x {c} channel(s) ({args.split} of {dset}, stride "

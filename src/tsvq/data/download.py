@@ -8,7 +8,6 @@ number of times), and is renamed into place only once its size and sha256 match 
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 from tsvq import __version__
 from tsvq.data import embedded
 from tsvq.data.registry import REGISTRY, DatasetSpec
+from tsvq.data.source import sha256_of, verify, vouch_path
 from tsvq.errors import TsvqError, WriteFailed, one_line
 from tsvq.files import atomic_path, write_failed
 from tsvq.runtime.progress import show_progress, tqdm
@@ -53,19 +53,11 @@ def source_url(name: str, url: str | None = None) -> str:
     return base_url(url) + urllib.parse.quote(Path(REGISTRY[name].file).name)
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 @dataclass(frozen=True)
 class Status:
     name: str
     path: Path
-    state: str  # "verified" | "missing" | "wrong size" | "wrong sha256" | "not a file"
+    state: str  # "verified" | "vouched" | "missing" | "wrong size" | "wrong sha256" | "not a file"
     size: int | None
 
     @property
@@ -74,18 +66,16 @@ class Status:
 
 
 def check(name: str, root: Path) -> Status:
-    """Whether dataset `name` is present under `root` with the registry's size and sha256."""
+    """Whether dataset `name` is present under `root` with the registry's size and sha256 (or
+    an edited copy its user vouched for, `FILE.sha256`)."""
     spec = REGISTRY[name]
     path = root / spec.file
     if not path.exists():
         return Status(name, path, "missing", None)
     if not path.is_file():
         return Status(name, path, "not a file", None)
-    size = path.stat().st_size
-    if size != spec.size:
-        return Status(name, path, "wrong size", size)
-    state = "verified" if sha256_of(path) == spec.sha256 else "wrong sha256"
-    return Status(name, path, state, size)
+    verdict = verify(path, spec.size, spec.sha256)
+    return Status(name, path, verdict.state, verdict.size)
 
 
 class _Short(Exception):
@@ -112,6 +102,12 @@ def download(
     before = check(name, root)
     if before.ok:
         log(f"{name}: already present and verified: {before.path}")
+        return before.path
+    if before.state == "vouched":  # an edit made on purpose is never replaced unasked
+        log(
+            f"{name}: {before.path} is an edited copy vouched for by {vouch_path(before.path)}; "
+            "left as it is (delete that file to fetch the registered one)"
+        )
         return before.path
     if before.state == "not a file":
         raise TsvqError(f"{name}: {before.path} exists and is not a file; move it away first")
@@ -246,16 +242,28 @@ def download_all(
         raise TsvqError(f"{len(failed)} of {len(names)} downloads failed: {', '.join(failed)}")
 
 
-def status_table(root: Path) -> str:
-    """Which datasets `root` holds, verified or not, with the command that fetches each."""
+def status_table(root: Path, own_copies: bool = True) -> str:
+    """Which datasets `root` holds, verified or not, with the command that fetches each; with
+    `own_copies` (no --root_path: the lookup goes on to them), an ETT dataset that `root` lacks
+    is shown as tsvq's own copy, checked as every read checks it."""
     _check_root(root)
     lines = [f"data directory: {root}", f"{'name':<12} {'status':<13} {'bytes':>11}  path"]
-    for name in REGISTRY:
+    for name, spec in REGISTRY.items():
         st = check(name, root)
+        own = embedded.path_of(spec.file) if own_copies and st.state == "missing" else None
+        if own is not None:
+            try:
+                embedded.verified_bytes(own, spec.sha256, spec.size)
+                st = Status(name, own, "embedded", spec.size)
+            except TsvqError:
+                st = Status(name, own, "damaged copy", None)
         size = f"{st.size:,}" if st.size is not None else "-"
-        hint = "" if st.ok else f"  (tsvq data download {name})"
-        if not st.ok and embedded.path_of(REGISTRY[name].file) is not None:
-            hint = f"  (tsvq data download {name}; else tsvq uses its embedded copy)"
+        hint = {
+            "verified": "",
+            "vouched": f"  (edited on purpose: {vouch_path(st.path).name})",
+            "embedded": "  (tsvq's own copy, read when no data directory holds the file)",
+            "damaged copy": f"  (reinstall tsvq, or tsvq data download {name})",
+        }.get(st.state, f"  (tsvq data download {name})")
         lines.append(f"{name:<12} {st.state:<13} {size:>11}  {st.path}{hint}")
     return "\n".join(lines)
 

@@ -2,22 +2,29 @@
 
 `DataRecord` says which data (the `DataSpec`: dataset, file, window, features, target,
 channel), how it was scaled (the scaler fitted on the training rows), which channels by name,
-how many the features flag selects (the original's `n_channels`) and the split rule. A
+how many the features flag selects (the original's `n_channels`), the split rule, and the
+sha256 of the file read (a run names its data by resolved path plus digest). A
 checkpoint keeps all of it; an exported folder keeps no paths, so a record read from one has
 `root_path` and `data_path` None. The record checks that its parts agree when it is made.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 
-from tsvq.checks import Positive, check_fields
+from tsvq.checks import Bound, Positive, check_fields
 from tsvq.data.registry import split_rule
 from tsvq.data.windows import DataSpec, Scaler, ScalerKind, refit_scaler
 from tsvq.errors import ConfigError
+
+Sha256 = Annotated[
+    str, Bound("the sha256 of the file trained on (64 hex digits)", lambda v: _HEX64.fullmatch(v))
+]
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,8 @@ class DataRecord:
     columns: tuple[str, ...] = ()  # the channels trained on, in order (empty: not recorded)
     n_channels: Positive | None = 1  # channels `features` selects; None where not recorded
     split_rule: dict[str, Any] = field(default_factory=dict)  # {}: not recorded (dset's own)
+    # the sha256 of the file read (spec.data_path), recorded since issue 25; None: not recorded
+    sha256: Sha256 | None = None
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -91,6 +100,7 @@ class DataRecord:
             "columns": list(self.columns),
             "n_channels": self.n_channels,
             "split_rule": dict(self.split_rule),
+            "sha256": self.sha256,
         }
 
     def refitted(self) -> DataRecord:

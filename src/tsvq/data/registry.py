@@ -139,28 +139,82 @@ def data_dirs(root_path: str | None) -> list[Path]:
 
 
 def resolve_path(dset: str, root_path: str | None, data_path: str | None) -> Path:
-    """The CSV file for a dataset name (or `custom` with `data_path`).
+    """The CSV file of a dataset: one rule for every command (docs/robustness.md, "Paths").
 
-    A registered dataset is taken from `--root_path` when one is given; else from the first of
-    `$TSVQ_DATA_DIR` and the per-user data directory that holds its file, else from the copy
-    shipped inside the package (the ETT family). With none, the first place looked is returned
-    for the reader to report.
+    `custom`: an absolute `data_path` is that file, and a `root_path` beside it is refused (it
+    would have no effect); a relative one lies under `root_path` when one is given, else under
+    the working folder, never in one place or the other depending on what exists. A registered
+    dataset: `root_path`/its registry file when `root_path` is given (the only place looked);
+    else the first of `$TSVQ_DATA_DIR` and the per-user data directory that holds its file,
+    else the copy shipped inside the package (the ETT family); with none, the first place
+    looked, for the reader to report. A `data_path` with a registered dataset is refused.
     """
     if dset == CUSTOM:
         if not data_path:
             raise TsvqError("--dset custom needs --data_path CSV (a date column, then numbers)")
         path = Path(data_path)
-        if not path.is_absolute() and root_path and not path.exists():
-            path = Path(root_path) / path
-        return path
+        if path.is_absolute() and root_path:
+            raise TsvqError(
+                f"--root_path has no effect with the absolute data path {path} (a relative "
+                "--data_path is read under --root_path); leave one of them out"
+            )
+        return Path(root_path) / path if root_path else path
     if dset not in REGISTRY:
         raise TsvqError(f"unknown dataset {dset!r}; allowed: {', '.join(DATASET_NAMES)}")
+    if data_path:
+        raise TsvqError(
+            f"--data_path is for --dset custom; {dset} is found by name (under --root_path, "
+            f"else ${DATA_DIR_ENV}, else the per-user data directory), got {data_path!r}"
+        )
     file = REGISTRY[dset].file
     candidates = [d / file for d in data_dirs(root_path)]
     found = next((p for p in candidates if p.exists()), None)
     if found or root_path:
         return found or candidates[0]
     return embedded.path_of(file) or candidates[0]
+
+
+def locate(
+    dset: str,
+    root_path: str | None,
+    data_path: str | None,
+    recorded_path: str | None = None,
+    recorded_sha256: str | None = None,
+) -> tuple[Path, str | None]:
+    """The file a command reads for a trained model's dataset `dset`, and the sha256 it must
+    have (None: any).
+
+    A path typed on the command line (`root_path`, `data_path`) is resolved by `resolve_path`'s
+    rule and read as it is now. With neither, a `custom` dataset is the file the run recorded
+    (its resolved path), a registered one is found by name; either must hold the bytes the
+    run recorded (`recorded_sha256`), so a file changed since training is said, not read.
+    """
+    if root_path is not None or data_path is not None:
+        if dset == CUSTOM and data_path is None:
+            data_path = recorded_path  # absolute: with root_path, refused as having no effect
+        return resolve_path(dset, root_path, data_path), None
+    if dset == CUSTOM:
+        if not recorded_path:
+            raise TsvqError(
+                "this tokenizer was trained on --dset custom and its source records no file "
+                "(an exported folder or Hub repo keeps no paths): give --data_path CSV"
+            )
+        return Path(recorded_path), recorded_sha256
+    return resolve_path(dset, None, None), recorded_sha256
+
+
+def _ships(dset: str) -> bool:
+    return embedded.path_of(REGISTRY[dset].file) is not None
+
+
+def missing_hint(dset: str) -> str:
+    """What a 'not found' line adds for a registered dataset: how to get its file."""
+    if dset not in REGISTRY:
+        return ""
+    own = "; without --root_path tsvq reads its own copy" if _ships(dset) else ""
+    return (
+        f"; get it with `tsvq data download {dset}` or point --root_path at a data directory{own}"
+    )
 
 
 def split_rule(dset: str) -> SplitRule:

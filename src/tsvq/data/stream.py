@@ -14,12 +14,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tsvq.data.table import F32_MAX, _check_text, check_header
+from tsvq.data.registry import CUSTOM, missing_hint
+from tsvq.data.source import Source, open_source, parse_values
 from tsvq.errors import TsvqError, one_line
 
 # Cells pandas parses at once, as text (about 60-100 bytes a cell): rows per chunk are this
 # divided by the columns read, so a wide file (electricity's 321 columns) stays as bounded.
 CHUNK_CELLS = 1 << 20
+FILL_HINT = " (or --missing interpolate to fill gaps)"
 
 
 def rows_per_chunk(n_columns: int) -> int:
@@ -28,49 +30,62 @@ def rows_per_chunk(n_columns: int) -> int:
 
 @dataclass(frozen=True)
 class CsvLayout:
-    """What one pass over the date column tells: value column names, row count, compression."""
+    """What one pass over the date column tells: value column names and the row count, of a
+    file that passed the door (`source`)."""
 
-    path: Path
+    source: Source
     columns: list[str]
     n_rows: int
-    compression: str | None
+
+    @property
+    def path(self) -> Path:
+        return self.source.path
 
 
-def _chunks(
-    layout_path: Path, compression: str | None, usecols: list[int] | None, chunk_rows: int
-) -> Iterator[pd.DataFrame]:
+_READ_ERRORS = (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, EOFError)
+
+
+def _chunks(source: Source, usecols: list[int] | None, chunk_rows: int) -> Iterator[pd.DataFrame]:
     try:
         yield from pd.read_csv(
-            layout_path,
+            source.buffer(),
             dtype=str,
             keep_default_na=False,
             usecols=usecols,
             encoding_errors="replace",
-            compression=compression,
+            compression=source.compression,
             chunksize=chunk_rows,
         )
     except pd.errors.EmptyDataError:
-        raise TsvqError(f"data file is empty: {layout_path}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, EOFError) as exc:
-        raise TsvqError(f"cannot parse CSV {layout_path}: {one_line(exc, 200)}") from None
+        raise TsvqError(f"data file is empty: {source.path}") from None
+    except _READ_ERRORS as exc:
+        raise TsvqError(f"cannot parse CSV {source.path}: {one_line(exc, 200)}") from None
 
 
-def scan(path: Path, chunk_rows: int | None = None) -> CsvLayout:
-    """Count the rows of a CSV (date column first) and check its dates parse and never go back."""
-    if not path.exists():
-        raise TsvqError(f"data file not found: {path}")
-    if path.is_dir():
-        raise TsvqError(f"data path is a directory, expected a CSV file: {path}")
-    compression = _check_text(path)
-    check_header(path, path, compression)
-    header = pd.read_csv(path, nrows=0, compression=compression, encoding_errors="replace")
+def scan(
+    path: Path, dset: str = CUSTOM, chunk_rows: int | None = None, sha256: str | None = None
+) -> CsvLayout:
+    """Check a CSV at the door (`open_source`, as every reader does), count its rows and check
+    its dates parse and never go back; `sha256`: the digest a run recorded for the file."""
+    source = open_source(path, dset, missing_hint(dset), sha256)
+    try:
+        header = pd.read_csv(
+            source.buffer(),
+            nrows=0,
+            compression=source.compression,
+            encoding_errors="replace",
+        )
+    except pd.errors.EmptyDataError:
+        raise TsvqError(f"data file is empty: {path}") from None
+    except _READ_ERRORS as exc:
+        raise TsvqError(f"cannot parse CSV {path}: {one_line(exc, 200)}") from None
     if header.shape[1] < 2:
         raise TsvqError(
             f"{path}: needs a date column and at least one value column, got "
             f"{header.shape[1]} column(s)"
         )
     n, last = 0, None
-    for block in _chunks(path, compression, [0], chunk_rows or rows_per_chunk(1)):
+    for block in _chunks(source, [0], chunk_rows or rows_per_chunk(1)):
         col = block.iloc[:, 0].fillna("").str.strip()
         stamps = pd.to_datetime(col, errors="coerce", format="mixed", utc=True)
         bad = stamps.isna().to_numpy()
@@ -91,36 +106,7 @@ def scan(path: Path, chunk_rows: int | None = None) -> CsvLayout:
         n, last = n + len(block), t[-1]
     if n == 0:
         raise TsvqError(f"{path}: has a header but no data rows")
-    return CsvLayout(path, [str(c) for c in header.columns[1:]], n, compression)
-
-
-def parse_values(block: pd.DataFrame, path: Path, first_row: int, gaps: bool) -> np.ndarray:
-    """Text cells [rows, C] -> float32; `gaps`: blank, NaN and inf cells become NaN, else refused.
-
-    Text that is no number is always refused, with its column and 1-based data row.
-    """
-    out = np.empty(block.shape, dtype=np.float32)
-    for j, name in enumerate(block.columns):
-        col = block[name].fillna("").str.strip()
-        num = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
-        text = np.isnan(num) & ~col.str.fullmatch(r"|[+-]?nan", case=False).to_numpy()
-        bad = text if gaps else ~np.isfinite(num)
-        huge = np.isfinite(num) & (np.abs(num) > F32_MAX)
-        for mask, why in (
-            (bad, "every value must be a finite number"),
-            (huge, f"outside the float32 range (|x| <= {F32_MAX:.4g}) tsvq computes in"),
-        ):
-            if mask.any():
-                i = int(np.argmax(mask))
-                cell = col.iloc[i]
-                what = "a blank cell" if cell == "" else repr(cell[:40])
-                hint = "" if gaps or mask is huge else " (or --missing interpolate to fill gaps)"
-                raise TsvqError(
-                    f"{path}: column {name!r} data row {first_row + i + 1} holds "
-                    f"{what}; {why}{hint}"
-                )
-        out[:, j] = np.where(np.isfinite(num), num, np.nan)
-    return out
+    return CsvLayout(source, [str(c) for c in header.columns[1:]], n)
 
 
 class RowReader:
@@ -134,8 +120,7 @@ class RowReader:
         self._use = sorted(set(cols))
         self._order = [self._use.index(c) for c in cols]
         self._chunks = _chunks(
-            layout.path,
-            layout.compression,
+            layout.source,
             [c + 1 for c in self._use],
             chunk_rows or rows_per_chunk(len(self._use)),
         )
@@ -154,7 +139,7 @@ class RowReader:
             if self._read <= lo:
                 continue  # wholly before the range: parsed for its rows' count only
             block = block.iloc[max(0, lo - first) :]
-            vals = parse_values(block, self.layout.path, max(first, lo), self.gaps)
+            vals = parse_values(block, self.layout.path, max(first, lo), self.gaps, FILL_HINT)
             parts.append(vals[:, self._order])
         self._buf = np.concatenate(parts) if len(parts) > 1 else parts[0]
         self._buf_lo = lo

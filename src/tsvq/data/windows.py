@@ -158,6 +158,7 @@ class SeriesData:
     columns: list[str]  # names of the channels in `splits`, in order
     n_file_channels: int
     n_vars: int = 0  # channels `features` selects, before `channel` picks one (the original's)
+    sha256: str | None = None  # of the file read (None for a table made in memory)
 
     @property
     def n_channels(self) -> int:
@@ -171,11 +172,11 @@ class SeriesData:
         return self.splits[split].shape[0] - self.spec.context_points + 1
 
 
-def load(spec: DataSpec) -> SeriesData:
-    """Read, split and scale a dataset as `spec` says."""
+def load(spec: DataSpec, sha256: str | None = None) -> SeriesData:
+    """Read, split and scale a dataset as `spec` says; `sha256`, when given, is the digest the
+    file must have (a repeated run's record)."""
     path = resolve_path(spec.dset, spec.root_path, spec.data_path)
-    table = read_table(path, spec.dset)
-    return prepare(table, spec)
+    return prepare(read_table(path, spec.dset, sha256), spec)
 
 
 def refit_scaler(spec: DataSpec) -> tuple[Scaler, tuple[str, ...]]:
@@ -228,6 +229,7 @@ def prepare(table: Table, spec: DataSpec, scaler: Scaler | None = None) -> Serie
         columns=[table.columns[i] for i in cols],
         n_file_channels=len(table.columns),
         n_vars=n_vars,
+        sha256=table.sha256,
     )
 
 

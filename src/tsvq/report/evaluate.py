@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from tsvq.data.registry import resolve_path
+from tsvq.data.registry import locate
 from tsvq.data.table import read_table
 from tsvq.data.windows import SPLITS, SeriesData, Split, prepare
 from tsvq.errors import TsvqError
@@ -67,21 +66,17 @@ def load_split_data(
     `custom` dataset where the source does not (an exported folder or Hub repo keeps no paths).
     """
     spec, source = tok.data.spec, tok.run.source
-    if data_path is not None:
-        if spec.dset != "custom":
-            raise TsvqError(
-                f"--data_path is for a tokenizer trained on --dset custom; "
-                f"{source or 'this one'} was trained on {spec.dset} (use --root_path)"
-            )
-        spec = replace(spec, data_path=data_path)
-    if root_path is not None:
-        data_path = spec.data_path if spec.dset == "custom" else None
-        spec = replace(spec, root_path=root_path, data_path=data_path)
-        path = resolve_path(spec.dset, root_path, data_path)
-    else:
-        path = Path(spec.data_path) if spec.data_path else resolve_path(spec.dset, None, None)
+    if data_path is not None and spec.dset != "custom":
+        raise TsvqError(
+            f"--data_path is for a tokenizer trained on --dset custom; "
+            f"{source or 'this one'} was trained on {spec.dset} (use --root_path)"
+        )
+    # one rule (registry.locate): a path typed is read as it is now; else the recorded file
+    path, sha256 = locate(spec.dset, root_path, data_path, spec.data_path, tok.data.sha256)
+    if root_path is not None or data_path is not None:
+        spec = replace(spec, root_path=root_path, data_path=str(path))
     try:
-        data = prepare(read_table(path, spec.dset), spec, scaler=tok.scaler)
+        data = prepare(read_table(path, spec.dset, sha256), spec, scaler=tok.scaler)
     except TsvqError as exc:
         if not source or source in str(exc):
             raise

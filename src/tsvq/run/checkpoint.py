@@ -123,7 +123,14 @@ def _data(d: dict[str, Any], where: str, model: ModelConfig) -> DataRecord:
             raise TsvqError(f"{where}[{key!r}] is {d[key]!r}, expected {allowed}")
     with at(where):
         scaler = beside.scaler.build()
-        return DataRecord(spec, scaler, tuple(beside.columns), beside.n_channels, beside.split_rule)
+        return DataRecord(
+            spec,
+            scaler,
+            tuple(beside.columns),
+            beside.n_channels,
+            beside.split_rule,
+            beside.sha256,
+        )
 
 
 def _agree(w: str, name: str, given: dict, record: dict, says: str) -> None:

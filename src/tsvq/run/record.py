@@ -179,6 +179,7 @@ class Beside:
     columns: list[str]
     n_channels: int
     split_rule: dict[str, Any]
+    sha256: str | None = None  # of the file read; optional: recorded since issue 25
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tsvq.data.registry import CUSTOM, resolve_path, split_rule
+from tsvq.data.registry import CUSTOM, locate, resolve_path, split_rule
 from tsvq.data.stream import CsvLayout, RowReader, fit_standard, scan
 from tsvq.data.windows import Scaler, select_columns, split_bounds
 from tsvq.errors import TsvqError
@@ -30,18 +30,25 @@ CHUNK_VALUES = 1 << 21
 
 def source_of(
     tok: Tokenizer, dset: str | None, root_path: str | None, data_path: str | None
-) -> tuple[str, Path]:
-    """The dataset name and CSV to encode: `dset` (default: the tokenizer's own; custom when
-    only `data_path` is given); a checkpoint remembers its custom CSV, a folder does not."""
+) -> tuple[str, Path, str | None]:
+    """The dataset name and CSV to encode, and the sha256 the CSV must have (None: any).
+
+    `dset` defaults to the tokenizer's own (custom when only `data_path` is given). The
+    tokenizer's own dataset with no path typed is found as eval finds it (`registry.locate`:
+    a custom CSV where the checkpoint recorded it, a registered one by name, each holding the
+    bytes it was trained on); anything else is resolved from the flags as typed.
+    """
     if data_path is not None and dset not in (None, CUSTOM):
         raise TsvqError(
             f"--data_path is for --dset custom; {dset} is read from the data "
             "directory (--root_path)"
         )
-    dset = dset or (CUSTOM if data_path else tok.data.spec.dset)
-    if data_path is None and dset == CUSTOM == tok.data.spec.dset:
-        data_path = tok.data.spec.data_path
-    return dset, resolve_path(dset, root_path, data_path)
+    own = tok.data.spec
+    dset = dset or (CUSTOM if data_path else own.dset)
+    if dset != own.dset or (dset == CUSTOM and data_path is not None):
+        return dset, resolve_path(dset, root_path, data_path), None
+    path, sha256 = locate(dset, root_path, data_path, own.data_path, tok.data.sha256)
+    return dset, path, sha256
 
 
 def encode_csv(
@@ -54,13 +61,15 @@ def encode_csv(
     missing: Missing,
     out: str | Path,
     batch_size: int | None = None,
+    sha256: str | None = None,
 ) -> tuple[int, int, int]:
     """Encode the windows of a CSV's split into tokens file `out`; return (windows, C, T).
 
     The tokenizer's own benchmark dataset gives the training channels (features, target,
     channel as in training); any other file gives all its value columns, each named column
     scaled as in training if the tokenizer knows it. Memory stays bounded whatever the file's
-    length: about CHUNK_VALUES values of windows and one CSV chunk at a time.
+    length: about CHUNK_VALUES values of windows and one CSV chunk at a time. `sha256`, when
+    given, is the digest the CSV must have (`source_of`).
     """
     t = context_points or tok.cfg.context_points
     if t % tok.cfg.patch_size:
@@ -69,7 +78,7 @@ def encode_csv(
             f"--context_points {t} must be a multiple of patch_size {p}: the nearest "
             f"are {f'{t // p * p} or ' if t > p else ''}{(t // p + 1) * p}"
         )
-    layout = scan(path)
+    layout = scan(path, dset, sha256=sha256)
     spec = tok.data.spec
     if dset == spec.dset and dset != CUSTOM:
         cols = select_columns(layout.columns, dset, spec.features, spec.target)

@@ -88,13 +88,13 @@ def setup(
 
 
 def data_record(data: SeriesData) -> DataRecord:
-    """The data description a checkpoint keeps: spec (with the file resolved), scaler, columns."""
+    """The data description a checkpoint keeps: spec (with the file resolved), scaler, columns,
+    and the file's sha256: the data named by resolved path plus digest."""
     spec = data.spec
     path = str(resolve_path(spec.dset, spec.root_path, spec.data_path).resolve())
     spec = replace(spec, data_path=path)
-    return DataRecord(
-        spec, data.scaler, tuple(data.columns), data.n_vars, asdict(split_rule(spec.dset))
-    )
+    rule = asdict(split_rule(spec.dset))
+    return DataRecord(spec, data.scaler, tuple(data.columns), data.n_vars, rule, data.sha256)
 
 
 def losses(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Any]:
