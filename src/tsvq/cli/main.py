@@ -109,8 +109,16 @@ def build_parser(only: str | None = "*") -> Parser:
     return parser
 
 
+# the flags that name a run's data: typed with --config, the command line names the data itself
+DATA_FLAGS = frozenset({"dset", "root_path", "data_path"})
+
+
 def _with_config(parser: Parser, argv: list[str], config: str) -> argparse.Namespace:
-    """Parse again with the record's flags first, so the command line's own come later and win."""
+    """Parse again with the record's flags first, so the command line's own come later and win.
+
+    The namespace's `recorded_sha256` is the digest the record's data file must still have,
+    unless the command line names the data itself (None).
+    """
     from tsvq.cli.runconfig import config_tokens
     from tsvq.cli.train import add_args as add_train_args
 
@@ -120,10 +128,13 @@ def _with_config(parser: Parser, argv: list[str], config: str) -> argparse.Names
 
     train = RecordParser(prog="tsvq train")
     add_train_args(train)
-    tokens = config_tokens(config, train)
+    tokens, sha256 = config_tokens(config, train)
     train.parse_args(tokens)  # the saved values alone pass every check typed flags pass
     i = argv.index("train")
-    return parser.parse_args([*argv[: i + 1], *tokens, *argv[i + 1 :]])
+    args = parser.parse_args([*argv[: i + 1], *tokens, *argv[i + 1 :]])
+    typed = rules.given_options(build_parser("train"), argv)
+    args.recorded_sha256 = None if typed & DATA_FLAGS else sha256
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,10 @@ checkpoints work too), its `_run.json` (tsvq's full record), its `_config.json` 
 nine-key dict: the `_run.json` beside it is read when there is one), or a flat JSON object of
 train flags. The flags become command-line tokens placed before the user's own, so they pass
 through the same parsing and checks as typed flags, and a flag given on the command line wins.
+
+A tsvq record names its data by resolved path plus sha256: the repeated run reads that file
+(a relative --data_path or --root_path as typed would resolve against another working folder)
+and, unless the command line names the data itself, refuses it if its bytes changed.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from tsvq.errors import TsvqError
 NOT_REPEATED = frozenset({"command", "handler", "config", "resume", "n_channels", "dset_finetune"})
 
 
-def read_args(path: Path) -> dict[str, Any]:
-    """The flags a run record holds, as a dict; one clear error for anything else."""
+def read_args(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The flags a run record holds, as a dict, and the record's data section (None for a
+    record without one: the original's files, a flat object of flags); one clear error for
+    anything else."""
     if not path.is_file():
         raise TsvqError(
             f"--config {path}: no such file (give a run's .pth, _run.json or _config.json)"
@@ -35,14 +41,15 @@ def read_args(path: Path) -> dict[str, Any]:
     from tsvq.run.totem_names import OriginalConfig
 
     if path.suffix == ".pth":
-        return dict(checkpoint.load_run(path).args)
+        run = checkpoint.load_run(path)
+        return dict(run.args), run.data.to_dict() if run.origin == "tsvq" else None
     bare_config = path.name.endswith("_config.json")  # the original's nine keys
     if bare_config:  # tsvq's full record beside it says more
         beside = path.with_name(path.name.removesuffix("_config.json") + "_run.json")
         path, bare_config = (beside, False) if beside.is_file() else (path, True)
     saved = _json(path)
     if bare_config:  # the original's nine keys, as `_config.json`'s schema has them
-        return asdict(parse(OriginalConfig, saved, f"--config {path}"))
+        return asdict(parse(OriginalConfig, saved, f"--config {path}")), None
     if saved.get("format") == record.FORMAT:  # tsvq's _run.json
         if saved.get("format_version") != record.FORMAT_VERSION:
             raise TsvqError(
@@ -50,12 +57,36 @@ def read_args(path: Path) -> dict[str, Any]:
                 f"{saved.get('format_version')!r}; this tsvq reads "
                 f"{record.FORMAT_VERSION}"
             )
-        args = saved.get("args")
+        args, data = saved.get("args"), saved.get("data")
     else:
-        args = saved.get("args", saved)
+        args, data = saved.get("args", saved), None
     if not isinstance(args, dict) or not args:
         raise TsvqError(f"--config {path}: its 'args' is not an object of train flags")
-    return args
+    return args, data if isinstance(data, dict) else None
+
+
+def recorded_data(args: dict[str, Any], data: dict[str, Any] | None) -> str | None:
+    """Point `args` at the file the record read (its resolved path); the sha256 it had.
+
+    A custom dataset's --data_path becomes the resolved file (and --root_path goes: the path is
+    absolute); a registered dataset's --root_path, if one was typed, the folder that held it.
+    """
+    if not data or not isinstance(data.get("data_path"), str):
+        return None
+    from tsvq.data.registry import CUSTOM, REGISTRY
+
+    read = Path(data["data_path"])
+    if not read.is_absolute():
+        return None
+    dset = args.get("dset")
+    if dset == CUSTOM:
+        args.update(data_path=str(read), root_path=None)
+    elif dset in REGISTRY and args.get("root_path"):
+        file = Path(REGISTRY[dset].file)
+        if read.parts[-len(file.parts) :] == file.parts:
+            args["root_path"] = str(read.parents[len(file.parts) - 1])
+    sha256 = data.get("sha256")
+    return sha256 if isinstance(sha256, str) else None
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -70,10 +101,12 @@ def _json(path: Path) -> dict[str, Any]:
     return record
 
 
-def config_tokens(path: str, parser: argparse.ArgumentParser) -> list[str]:
-    """Command-line tokens (`--lr 0.0001 ...`) for the train flags saved in `path`."""
+def config_tokens(path: str, parser: argparse.ArgumentParser) -> tuple[list[str], str | None]:
+    """Command-line tokens (`--lr 0.0001 ...`) for the train flags saved in `path`, and the
+    sha256 its data file had (None when the record does not say)."""
     p = Path(path)
-    saved = read_args(p)
+    saved, data = read_args(p)
+    sha256 = recorded_data(saved, data)
     actions = {a.dest: a for a in parser._actions if a.option_strings and a.dest != "help"}
     unknown = sorted(k for k in saved if k not in actions and k not in NOT_REPEATED)
     if unknown:
@@ -93,7 +126,7 @@ def config_tokens(path: str, parser: argparse.ArgumentParser) -> list[str]:
             tokens += [flag] if value else []
             continue
         tokens.append(f"{flag}={_text(p, dest, value)}")  # '=': a value may start with '-'
-    return tokens
+    return tokens, sha256
 
 
 def _text(path: Path, dest: str, value: Any) -> str:

@@ -315,11 +315,11 @@ def _train(args: argparse.Namespace) -> int:
 
         require()  # before any work: one line naming the package to install
     paths = _run_paths(args)
-    data = data_mod.load(from_flags(data_mod.DataSpec, args))
+    data = data_mod.load(from_flags(data_mod.DataSpec, args), getattr(args, "recorded_sha256", None))
     tcfg = from_flags(TrainConfig, args, amp=bool(args.amp))
     say = print if is_main() else (lambda _msg: None)
     _information(args, data, model_cfg, tcfg, say)
-    flags = {k: v for k, v in vars(args).items() if k != "handler"}
+    flags = {k: v for k, v in vars(args).items() if k not in ("handler", "recorded_sha256")}
     flags["dset_finetune"] = args.dset  # the original adds it before building its loaders
     result = train(
         data, model_cfg, tcfg, paths, flags, log=say, wrap=wrap_ddp if is_distributed() else None
