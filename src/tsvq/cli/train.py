@@ -315,7 +315,8 @@ def _train(args: argparse.Namespace) -> int:
 
         require()  # before any work: one line naming the package to install
     paths = _run_paths(args)
-    data = data_mod.load(from_flags(data_mod.DataSpec, args), getattr(args, "recorded_sha256", None))
+    recorded = getattr(args, "recorded_sha256", None)  # train --config: the record's data
+    data = data_mod.load(from_flags(data_mod.DataSpec, args), recorded)
     tcfg = from_flags(TrainConfig, args, amp=bool(args.amp))
     say = print if is_main() else (lambda _msg: None)
     _information(args, data, model_cfg, tcfg, say)
