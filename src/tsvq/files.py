@@ -9,11 +9,12 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from tsvq.errors import TsvqError, WriteFailed, one_line
+from tsvq.reach import kind_of
 
 # What writing a file can raise besides OSError: torch.save reports a failed write (disk full,
 # `ulimit -f`) as RuntimeError, safetensors as SafetensorError (a RuntimeError subclass would
@@ -36,6 +37,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     final = Path(path)
     if final.is_dir():
         raise TsvqError(f"cannot write {final}: it is a directory")
+    kind = kind_of(final)
+    if kind:  # renaming onto it would replace a pipe or a device node
+        raise TsvqError(f"cannot write {final}: it is {kind}")
     made = [d for d in (final.parent, *final.parent.parents) if not d.exists()]  # deepest first
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -62,6 +66,63 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             raise write_failed(final, exc) from None
         raise
     _fsync_dir(final.parent)
+
+
+PathLike = str | os.PathLike[str]
+
+
+def check_outputs(
+    inputs: Mapping[str, PathLike | None],
+    files: Iterable[tuple[str, PathLike]] = (),
+    folders: Iterable[tuple[str, PathLike]] = (),
+) -> None:
+    """Refuse, before any work, an output that would replace an input of the same command.
+
+    `inputs` maps what names a path on the command line (`--checkpoint`) to the path (None or
+    a path that does not exist: nothing to protect); `files` and `folders` are the outputs, as
+    (what names it, path) pairs. A file output may not be an input: the same file by resolved
+    path, or by device and inode (a hard link); a folder output is replaced whole, so no input
+    may lie in it. An output that exists and is not a regular file (a FIFO, a device node, a
+    socket) is refused too: renaming onto it would replace it. One line names both paths.
+    """
+    present = {name: Path(p) for name, p in inputs.items() if p is not None and _exists(p)}
+    for name, out in files:
+        out = Path(out)
+        kind = kind_of(out)
+        if kind:
+            raise TsvqError(f"{name} {out} is {kind}; give the name of a file to write")
+        for what, given in present.items():
+            if _same_file(out, given):
+                raise TsvqError(
+                    f"{name} {out} is {what} {given}, an input of this command; writing it "
+                    "would replace what is being read: give another path"
+                )
+    for name, out in folders:
+        root = os.path.realpath(out)
+        for what, given in present.items():
+            inside = os.path.realpath(given)
+            if inside == root or inside.startswith(root.rstrip(os.sep) + os.sep):
+                raise TsvqError(
+                    f"{name} {out} holds {what} {given}, an input of this command; the folder is "
+                    "replaced whole: give another folder"
+                )
+
+
+def _exists(path: PathLike) -> bool:
+    try:
+        os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
 
 
 def stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:

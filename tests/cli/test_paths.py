@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 
-
 from tsvq.data.registry import resolve_path
 from tsvq.data.source import sha256_of
 from tsvq.errors import TsvqError

@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from tsvq.config import TrainConfig
+from tsvq.data.registry import REGISTRY
 from tsvq.data.windows import DataSpec, Scaler
 from tsvq.model.vqvae import VQVAE, ModelConfig
 from tsvq.run import checkpoint
@@ -654,6 +655,233 @@ CASES: dict[str, Case] = {
         _put("afile", b"x"),
     ),
 }
+
+
+# ---- round 3 (issue 25): the files its rows plant ----
+
+CUSTOM3 = (*TRAIN, "--dset", "custom", "--data_path", "{tmp}/d.csv")
+CKPT = _put_ckpt("x.pth", _state())
+ENCODE = ("encode", "--checkpoint", "{tmp}/x.pth", "--out", "{tmp}/t.npz")
+ENCODE_CUSTOM = (*ENCODE, "--dset", "custom", "--data_path", "{tmp}/d.csv")
+
+
+def _csv3(rows: int = 400, long_at: int | None = None, cell: str | None = None) -> bytes:
+    """date,a,b,OT rows; `long_at`: that data row has one field more; `cell`: row 350's b (in
+    the test split, which encode reads by default)."""
+    lines = ["date,a,b,OT"]
+    for i in range(1, rows + 1):
+        b = cell if cell is not None and i == 350 else f"{i % 5}"
+        extra = ",7" if i == long_at else ""
+        lines.append(f"2020-01-{1 + i // 24:02d} {i % 24:02d}:00:00,{i % 7},{b},{i % 3}{extra}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _both(*setups: Callable[[Path], object]) -> Callable[[Path], None]:
+    def setup(tmp: Path) -> None:
+        for s in setups:
+            s(tmp)
+
+    return setup
+
+
+def _fifo(rel: str) -> Callable[[Path], None]:
+    def setup(tmp: Path) -> None:
+        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.mkfifo(tmp / rel)
+
+    return setup
+
+
+def _edited_illness(tmp: Path) -> None:
+    """{tmp}/d/illness/national_illness.csv: the benchmark file with one digit changed."""
+    spec = REGISTRY["illness"]
+    data = bytearray((Path(os.environ["TSVQ_DATA_DIR"]) / spec.file).read_bytes())
+    i = data.rindex(b".") + 1
+    data[i] = ord("1") if data[i] != ord("1") else ord("2")
+    _put(f"d/{spec.file}", bytes(data))(tmp)
+
+
+def _link(rel: str, to: str, hard: bool = False) -> Callable[[Path], None]:
+    def setup(tmp: Path) -> None:
+        (os.link if hard else os.symlink)(tmp / to, tmp / rel)
+
+    return setup
+
+
+EDITED = "is not the registered illness file (wrong sha256"
+COMMANDS_AGREE = "commands agree"
+NOT_AN_INPUT = "output replaces an input"
+PATH_RULE = "one path rule"
+
+# ---- round 3 (issue 25): one block per class of docs/robustness.md's round-3 table ----
+CASES.update(
+    {
+        # -- 1. every command reads data through the same door
+        **{
+            f"{cmd} csv with a long row far down": Case(
+                argv,
+                "data row 300 has 5 fields but the header names 4",
+                _both(CKPT, _put("d.csv", _csv3(long_at=300))),
+                kind=COMMANDS_AGREE,
+            )
+            for cmd, argv in (("train", CUSTOM3), ("encode", ENCODE_CUSTOM))
+        },
+        **{
+            f"{cmd} registered file that fails its checksum": Case(
+                (*argv, "--root_path", "{tmp}/d"),
+                EDITED,
+                _both(CKPT, _edited_illness),
+                data=True,
+                kind=COMMANDS_AGREE,
+            )
+            for cmd, argv in (
+                ("train", (*TRAIN, "--dset", "illness")),
+                ("eval", ("eval", "--checkpoint", "{tmp}/x.pth")),
+                ("encode", ENCODE),
+            )
+        },
+        "encode 1e400 with --missing interpolate (a number, not a gap)": Case(
+            (*ENCODE_CUSTOM, "--missing", "interpolate"),
+            "column 'b' data row 350 holds '1e400', outside the float32 range",
+            _both(CKPT, _put("d.csv", _csv3(cell="1e400"))),
+            kind=COMMANDS_AGREE,
+        ),
+        **{
+            f"{cmd} data file is a FIFO": Case(
+                argv,
+                "d.csv is a FIFO (named pipe), not a regular file",
+                _both(CKPT, _fifo("d.csv")),
+                kind=COMMANDS_AGREE,
+            )
+            for cmd, argv in (("train", CUSTOM3), ("encode", ENCODE_CUSTOM))
+        },
+        # -- 2. an output never replaces an input or a special file
+        "encode out is the checkpoint": Case(
+            ("encode", "--checkpoint", "{tmp}/x.pth", "--out", "{tmp}/x.pth"),
+            "--out {tmp}/x.pth is --checkpoint {tmp}/x.pth, an input of this command",
+            CKPT,
+            kind=NOT_AN_INPUT,
+        ),
+        "encode out is the data file": Case(
+            (
+                "encode",
+                "--checkpoint",
+                "{tmp}/x.pth",
+                "--dset",
+                "custom",
+                "--data_path",
+                "{tmp}/d.csv",
+            )
+            + ("--out", "{tmp}/d.csv"),
+            "--out {tmp}/d.csv is the data file {tmp}/d.csv",
+            _both(CKPT, _put("d.csv", _csv3())),
+            kind=NOT_AN_INPUT,
+        ),
+        "encode out is a link to the checkpoint": Case(
+            ("encode", "--checkpoint", "{tmp}/x.pth", "--out", "{tmp}/t.npz"),
+            "--out {tmp}/t.npz is --checkpoint",
+            _both(CKPT, _link("t.npz", "x.pth")),
+            kind=NOT_AN_INPUT,
+        ),
+        "encode out is a hard link to the data file": Case(
+            ENCODE_CUSTOM,
+            "--out {tmp}/t.npz is the data file {tmp}/d.csv",
+            _both(CKPT, _put("d.csv", _csv3()), _link("t.npz", "d.csv", hard=True)),
+            kind=NOT_AN_INPUT,
+        ),
+        "encode out is a character device": Case(
+            ("encode", "--checkpoint", "{tmp}/x.pth", "--out", "/dev/null"),
+            "--out /dev/null is a character device, not a regular file",
+            CKPT,
+            kind=NOT_AN_INPUT,
+        ),
+        "decode out is the tokens file": Case(
+            (
+                "decode",
+                "--checkpoint",
+                "{tmp}/x.pth",
+                "--tokens",
+                "{tmp}/t.npz",
+                "--out",
+                "{tmp}/t.npz",
+            ),
+            "--out {tmp}/t.npz is --tokens {tmp}/t.npz",
+            _both(CKPT, _put("t.npz", b"tokens")),
+            kind=NOT_AN_INPUT,
+        ),
+        "decode out is a FIFO": Case(
+            (
+                "decode",
+                "--checkpoint",
+                "{tmp}/x.pth",
+                "--tokens",
+                "{tmp}/t.npz",
+                "--out",
+                "{tmp}/p",
+            ),
+            "--out {tmp}/p is a FIFO (named pipe), not a regular file",
+            _both(CKPT, _put("t.npz", b"tokens"), _fifo("p")),
+            kind=NOT_AN_INPUT,
+        ),
+        "export out is the folder it reads": Case(
+            ("export", "--checkpoint", "{tmp}/tok", "--out", "{tmp}/tok"),
+            "--out {tmp}/tok holds --checkpoint {tmp}/tok, an input of this command",
+            _put("tok/config.json", b"{}"),
+            kind=NOT_AN_INPUT,
+        ),
+        "export out holds the checkpoint": Case(
+            ("export", "--checkpoint", "{tmp}/o/x.pth", "--out", "{tmp}/o"),
+            "--out {tmp}/o holds --checkpoint {tmp}/o/x.pth",
+            _put_ckpt("o/x.pth", _state()),
+            kind=NOT_AN_INPUT,
+        ),
+        "plot out would replace the checkpoint": Case(
+            ("plot", "--checkpoint", "{tmp}/p/code_usage.png", "--out", "{tmp}/p"),
+            "--out {tmp}/p/code_usage.png is --checkpoint",
+            _put_ckpt("p/code_usage.png", _state()),
+            kind=NOT_AN_INPUT,
+        ),
+        "train data file is one of its outputs": Case(
+            (*TRAIN, "--dset", "custom", "--data_path", f"{{tmp}}/out/custom/{NAME}_history.csv"),
+            f"--save_path {{tmp}}/out/custom/{NAME}_history.csv is the data file",
+            _put(f"out/custom/{NAME}_history.csv", _csv3()),
+            kind=NOT_AN_INPUT,
+        ),
+        "train output that is a FIFO": Case(
+            (*TRAIN, "--dset", "custom", "--data_path", "{tmp}/d.csv"),
+            f"{NAME}_history.csv is a FIFO (named pipe), not a regular file",
+            _both(_put("d.csv", _csv3()), _fifo(f"out/custom/{NAME}_history.csv")),
+            kind=NOT_AN_INPUT,
+        ),
+        # -- 3. one path rule
+        "train relative data_path lies under root_path only": Case(
+            (*TRAIN, "--dset", "custom", "--root_path", "{tmp}/r", "--data_path", "d.csv"),
+            "data file not found: {tmp}/r/d.csv",
+            _put("d.csv", _csv3()),  # in the working folder: not read
+            kind=PATH_RULE,
+        ),
+        # -- 10. messages that name the right thing
+        "eval checkpoint is a character device": Case(
+            ("eval", "--checkpoint", "/dev/null"),
+            "tokenizer /dev/null is a character device, not a regular file",
+            kind="message names the right thing",
+        ),
+        "decode tokens file is a FIFO": Case(
+            (
+                "decode",
+                "--checkpoint",
+                "{tmp}/x.pth",
+                "--tokens",
+                "{tmp}/p",
+                "--out",
+                "{tmp}/x.npz",
+            ),
+            "tokens file {tmp}/p is a FIFO (named pipe), not a regular file",
+            _both(CKPT, _fifo("p")),
+            kind="message names the right thing",
+        ),
+    }
+)
 
 
 def _fill(text: str, tmp: Path) -> str:

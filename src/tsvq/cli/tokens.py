@@ -10,6 +10,7 @@ from tsvq.cli.flags import add_device_arg, positive_int
 from tsvq.data.registry import DATASET_NAMES
 from tsvq.data.windows import SPLITS
 from tsvq.errors import TsvqError
+from tsvq.files import check_outputs
 from tsvq.tokens.gaps import MISSING
 
 
@@ -103,6 +104,8 @@ def run_encode(args: argparse.Namespace) -> int:
     _check_out_file(args.out)
     tok = Tokenizer.from_pretrained(args.checkpoint, device=args.device)
     dset, path, sha256 = source_of(tok, args.dset, args.root_path, args.data_path)
+    inputs = {**_checkpoint_files(args.checkpoint), "the data file": path}
+    check_outputs(inputs, [("--out", args.out)])
     n, c, t = encode_csv(
         tok,
         path,
@@ -128,6 +131,8 @@ def run_decode(args: argparse.Namespace) -> int:
     from tsvq.tokens.tokenizer import Tokenizer
 
     _check_out_file(args.out)
+    inputs = {**_checkpoint_files(args.checkpoint), "--tokens": args.tokens}
+    check_outputs(inputs, [("--out", args.out)])
     tok = Tokenizer.from_pretrained(args.checkpoint, device=args.device)
     shape = decode_file(
         tok, args.tokens, args.out, args.batch_size, f"--checkpoint {args.checkpoint}"
@@ -140,6 +145,7 @@ def run_export(args: argparse.Namespace) -> int:
     from tsvq.tokens.export import export
     from tsvq.tokens.tokenizer import Tokenizer
 
+    check_outputs(_checkpoint_files(args.checkpoint), folders=[("--out", args.out)])
     tok = Tokenizer.from_pretrained(args.checkpoint)
     out = export(tok, args.out)
     print(
@@ -147,6 +153,15 @@ def run_export(args: argparse.Namespace) -> int:
         f"load it with Tokenizer.from_pretrained({str(out)!r})"
     )
     return 0
+
+
+def _checkpoint_files(checkpoint: str) -> dict[str, Path]:
+    """What --checkpoint reads: the file, or the files of an exported folder (a Hub repo id
+    names nothing on this disk)."""
+    path = Path(checkpoint)
+    if path.is_dir():
+        return {"--checkpoint": path, **{f"--checkpoint's {f.name}": f for f in path.iterdir()}}
+    return {"--checkpoint": path}
 
 
 def _check_out_file(out: str) -> None:

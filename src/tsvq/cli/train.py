@@ -18,6 +18,7 @@ from tsvq.cli.flags import (
     seed,
 )
 from tsvq.errors import TsvqError
+from tsvq.files import check_outputs
 
 if TYPE_CHECKING:  # these import torch: loaded only when the command runs
     from tsvq.config import TrainConfig
@@ -305,7 +306,9 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from tsvq.config import TrainConfig
     from tsvq.data import windows as data_mod
+    from tsvq.data.registry import resolve_path
     from tsvq.model.vqvae import ModelConfig
+    from tsvq.run.lock import lock_path
     from tsvq.runtime.distributed import is_distributed, is_main, wrap_ddp
     from tsvq.train.loop import criterion, train
 
@@ -316,7 +319,12 @@ def _train(args: argparse.Namespace) -> int:
         require()  # before any work: one line naming the package to install
     paths = _run_paths(args)
     recorded = getattr(args, "recorded_sha256", None)  # train --config: the record's data
-    data = data_mod.load(from_flags(data_mod.DataSpec, args), recorded)
+    spec = from_flags(data_mod.DataSpec, args)
+    data = data_mod.load(spec, recorded)
+    check_outputs(
+        {"the data file": resolve_path(spec.dset, spec.root_path, spec.data_path)},
+        [("--save_path", p) for p in (*paths.all(), lock_path(paths.directory, paths.name))],
+    )
     tcfg = from_flags(TrainConfig, args, amp=bool(args.amp))
     say = print if is_main() else (lambda _msg: None)
     _information(args, data, model_cfg, tcfg, say)

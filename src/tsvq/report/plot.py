@@ -12,7 +12,7 @@ import torch
 
 from tsvq.data.windows import Split
 from tsvq.errors import TsvqError
-from tsvq.files import write_with
+from tsvq.files import check_outputs, write_with
 from tsvq.model.revin import normalize
 from tsvq.report.evaluate import load_split_data, window_chunks
 from tsvq.tokens.tokenizer import Tokenizer
@@ -33,6 +33,9 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+PLOTS = ("loss_curves.png", "reconstructions.png", "code_usage.png")  # the files written
 
 
 def _save(fig, path: Path) -> None:
@@ -116,7 +119,7 @@ def plot_history(history_csv: Path, out: Path) -> Path:
         _series(flat[5], ep, [float(r["lr"]) for r in rows], "-", "learning rate")
     _axes(flat[5], "learning rate (AdamW, cosine)", "learning rate", True, ep)
     fig.suptitle(f"{history_csv.name}: {len(ep)} epoch(s)")
-    path = out / "loss_curves.png"
+    path = out / PLOTS[0]
     _save(fig, path)
     plt.close(fig)
     return path
@@ -183,7 +186,7 @@ def plot_reconstructions(
             if i == 0:
                 ax.set_title(f"{split} window {w} (file row {data.starts[split] + w})")
     axes[0][0].legend(loc="upper left", fontsize=7)
-    p1 = out / "reconstructions.png"
+    p1 = out / PLOTS[1]
     _save(fig, p1)
     plt.close(fig)
 
@@ -201,7 +204,7 @@ def plot_reconstructions(
     )
     ax.set_xlabel("code (sorted by use)")
     ax.set_ylabel("share of tokens")
-    p2 = out / "code_usage.png"
+    p2 = out / PLOTS[2]
     _save(fig, p2)
     plt.close(fig)
     return [p1, p2]
@@ -244,8 +247,11 @@ def plot_run(
     out = out if out is not None else ckpt.with_name(ckpt.stem + "_plots")
     if out.exists() and not out.is_dir():
         raise TsvqError(f"--out: {out} is a file, not a directory")
-    tok = Tokenizer.from_pretrained(ckpt)  # read once, checked at its door, before any file
     history = ckpt.with_name(ckpt.stem + "_history.csv")
+    check_outputs(
+        {"--checkpoint": ckpt, "its history": history}, [("--out", out / name) for name in PLOTS]
+    )
+    tok = Tokenizer.from_pretrained(ckpt)  # read once, checked at its door, before any file
     if history.exists() or history.is_symlink():
         read_history(history)  # a damaged history is refused before anything is drawn
     paths = plot_reconstructions(tok, out, split, channels)
