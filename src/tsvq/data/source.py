@@ -25,7 +25,7 @@ import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, cast
 
 import numpy as np
 import pandas as pd
@@ -50,10 +50,11 @@ class Source:
     compression: str | None
     sha256: str
 
-    def binary(self) -> BinaryIO:
+    def binary(self) -> IO[bytes]:
         """The content as a binary stream, decompressed."""
-        fh = io.BytesIO(self.raw) if isinstance(self.raw, bytes) else open(self.raw, "rb")  # noqa: SIM115
-        return gzip.GzipFile(fileobj=fh) if self.compression == "gzip" else fh
+        raw = self.raw
+        fh: IO[bytes] = io.BytesIO(raw) if isinstance(raw, bytes) else open(raw, "rb")  # noqa: SIM115
+        return cast(IO[bytes], gzip.GzipFile(fileobj=fh)) if self.compression == "gzip" else fh
 
     def text(self) -> io.TextIOBase:
         """The content as text, undecodable bytes replaced (as pandas reads it here)."""
@@ -83,7 +84,7 @@ def open_source(
         raw = embedded.verified_bytes(path, spec.sha256, spec.size)
         source = Source(path, raw, None, spec.sha256)
     else:
-        digest = _check_registered(path, dset, spec) if spec else sha256_of(path)
+        digest = _check_registered(path, str(dset), spec) if spec else sha256_of(path)
         source = Source(path, path, _sniff(path), digest)
     if sha256 is not None and source.sha256 != sha256:
         raise TsvqError(
@@ -246,9 +247,9 @@ def check_header(source: Source) -> None:
     blank = [i for i, n in enumerate(names) if i > 0 and not n]
     if blank:
         i = blank[0]
-        trailing = " (a separator at the end of the header?)" if i == len(names) - 1 else ""
+        end = " (a separator at the end of the header?)" if i == len(names) - 1 else ""
         raise TsvqError(
-            f"{path}: header column {i + 1} has no name{trailing}; every value column needs a name"
+            f"{path}: header column {i + 1} has no name{end}; every value column needs a name"
         )
     twice = sorted({n for n in rows[0] if rows[0].count(n) > 1})
     if twice:
