@@ -6,6 +6,7 @@ import contextlib
 import functools
 import glob
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -200,7 +201,23 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write `obj` as indented JSON to `path` atomically."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    write_text(path, json_text(obj, indent=2) + "\n")
+
+
+def json_text(obj: Any, **kw: Any) -> str:
+    """`obj` as JSON that every reader parses: a float that is not finite (NaN, inf), which
+    Python's json would write as the invalid `NaN` or `Infinity`, is written as null."""
+    return json.dumps(_finite(obj), allow_nan=False, **kw)
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 @contextlib.contextmanager

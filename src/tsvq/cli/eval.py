@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from tsvq.cli.flags import add_device_arg
 from tsvq.data.windows import SPLITS
+from tsvq.files import json_text
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -36,5 +36,5 @@ def run(args: argparse.Namespace) -> int:
 
     tok = Tokenizer.from_pretrained(args.checkpoint, device=pick_device(args.device))
     result = evaluate(tok, load_split_data(tok, args.root_path, args.data_path), args.split)
-    print(json.dumps(result.to_dict()) if args.json else format_table(result))
+    print(json_text(result.to_dict()) if args.json else format_table(result))
     return 0

@@ -140,7 +140,8 @@ def evaluate(tok: Tokenizer, data: SeriesData, split: Split = "test") -> Evaluat
         stats = normalize(x)[1] if cfg.revin else None
         orig = original_units(x.reshape(b, c, t), data.scaler)
         recon_o = original_units(out.recon.reshape(b, c, t), data.scaler, stats)
-        err_o = (recon_o - orig).double()
+        # in float64: near float32's limits a float32 difference overflows
+        err_o = recon_o.double() - orig.double()
         sums["se_o"] += err_o.pow(2).sum(dim=(0, 2)).cpu()
         sums["ae_o"] += err_o.abs().sum(dim=(0, 2)).cpu()
         counts += out.counts.double().cpu()
