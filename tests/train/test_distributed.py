@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -127,3 +132,83 @@ def test_both_entry_points_print_once_and_write_one_set_of_files(
     history = (tmp_path / "illness" / f"{run_name}_history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == ["1"]
     assert sorted(p.name for p in (tmp_path / "illness").iterdir()) == files
+
+
+# ---- processes that disagree, hang or are stopped (issue 25, class 4) -----------------------
+
+RANKS = Path(__file__).with_name("ddp_rank.py")
+RUN = [*TINY, "--n_epochs", "1", "--max_steps_per_epoch", "2"]
+
+
+@pytest.fixture
+def launch(
+    repo: Path, data_dir: Path
+) -> Callable[..., contextlib.AbstractContextManager[subprocess.Popen]]:
+    """`with launch(out, tokens, env) as proc`: torchrun with two processes of ddp_rank.py in a
+    session of their own, all of which are killed when the block ends, whatever happened."""
+    return functools.partial(_launch, repo, data_dir)
+
+
+@contextlib.contextmanager
+def _launch(
+    repo: Path, data_dir: Path, out: Path, tokens: list[str], env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd += [str(RANKS), str(out), *tokens, "--", "train", *RUN, "--save_path", str(out / "o")]
+    full = {
+        **os.environ,
+        "TSVQ_DATA_DIR": str(data_dir),
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(repo / "src"), os.environ.get("PYTHONPATH", "")]),
+        **(env or {}),
+    }
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    proc = subprocess.Popen(cmd, cwd=out, env=full, start_new_session=True, **pipes)
+    try:
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _ours(stderr: bytes) -> list[str]:
+    """tsvq's own lines (torchrun adds a report of its own when a process fails)."""
+    return [line for line in stderr.decode().splitlines() if line.startswith("tsvq train:")]
+
+
+def test_processes_started_with_other_flags_all_stop_with_one_line(tmp_path: Path, launch) -> None:
+    with launch(tmp_path, ["1:--lr=0.001"]) as proc:
+        _out, err = proc.communicate(timeout=240)
+    assert proc.returncode != 0
+    assert _ours(err) == [
+        "tsvq train: error: the 2 processes of this run were not started alike: lr is 0.001 in "
+        "process 1, 0.0001 in process 0; start every process with the same flags, data and seed"
+    ], err.decode()[-3000:]
+    assert not (tmp_path / "o").exists()  # nothing written
+
+
+def test_a_process_that_hangs_times_the_others_out(tmp_path: Path, launch) -> None:
+    t0 = time.monotonic()
+    with launch(tmp_path, ["1:sleep=120"], {"TSVQ_DIST_TIMEOUT": "5"}) as proc:
+        _out, err = proc.communicate(timeout=240)
+    assert proc.returncode != 0 and time.monotonic() - t0 < 100, err.decode()[-3000:]
+    (line,) = _ours(err)
+    assert line.startswith("tsvq train: error: process 0 of 2: a collective failed (Timed out")
+    assert "another process of this run stopped, or hangs (a collective waits 5 s" in line
+
+
+def test_sigterm_ends_a_process_waiting_in_a_collective(tmp_path: Path, launch) -> None:
+    with launch(tmp_path, ["1:sleep=200"]) as proc:  # process 0 then waits for process 1
+        pid = tmp_path / "pid0"
+        deadline = time.monotonic() + 60
+        while not pid.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(15)  # process 0 loads its data and reaches the first collective
+        t0 = time.monotonic()
+        os.kill(int(pid.read_text()), signal.SIGTERM)
+        _out, err = proc.communicate(timeout=120)
+        assert time.monotonic() - t0 < 60, "SIGTERM did not end a process waiting in a collective"
+    assert _ours(err) == [
+        "tsvq train: interrupted: stopped by SIGTERM while it waited for another process"
+    ], err.decode()[-3000:]

@@ -152,7 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             rules.check(args.command, args, rules.given_options(build_parser(args.command), argv))
             return _resolve(args.handler)(args)
         except TsvqError as exc:
-            print(f"tsvq {args.command}: error: {exc}", file=sys.stderr)
+            if not getattr(exc, "quiet", False):  # said once, by process 0 of a distributed run
+                print(f"tsvq {args.command}: error: {exc}", file=sys.stderr)
             return getattr(exc, "exit_status", 2)
         except KeyboardInterrupt as exc:
             note = f": {exc}" if str(exc) else ""

@@ -303,13 +303,17 @@ def run(args: argparse.Namespace) -> int:
         return _train(args)
 
 
+# flags that may differ between the processes of one distributed run: where each computes
+PER_PROCESS = frozenset({"device", "threads", "config"})
+
+
 def _train(args: argparse.Namespace) -> int:
     from tsvq.config import TrainConfig
     from tsvq.data import windows as data_mod
     from tsvq.data.registry import resolve_path
     from tsvq.model.vqvae import ModelConfig
     from tsvq.run.lock import lock_path
-    from tsvq.runtime.distributed import is_distributed, is_main, wrap_ddp
+    from tsvq.runtime.distributed import agree, is_distributed, is_main, wrap_ddp
     from tsvq.train.loop import criterion, train
 
     model_cfg = from_flags(ModelConfig, args, revin=bool(args.revin))
@@ -326,9 +330,11 @@ def _train(args: argparse.Namespace) -> int:
         [("--save_path", p) for p in (*paths.all(), lock_path(paths.directory, paths.name))],
     )
     tcfg = from_flags(TrainConfig, args, amp=bool(args.amp))
+    flags = {k: v for k, v in vars(args).items() if k not in ("handler", "recorded_sha256")}
+    # under torchrun: every process was started alike, or all stop here, before any work
+    agree({**{k: v for k, v in flags.items() if k not in PER_PROCESS}, "data sha256": data.sha256})
     say = print if is_main() else (lambda _msg: None)
     _information(args, data, model_cfg, tcfg, say)
-    flags = {k: v for k, v in vars(args).items() if k not in ("handler", "recorded_sha256")}
     flags["dset_finetune"] = args.dset  # the original adds it before building its loaders
     result = train(
         data, model_cfg, tcfg, paths, flags, log=say, wrap=wrap_ddp if is_distributed() else None

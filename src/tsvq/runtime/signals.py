@@ -10,7 +10,10 @@ and the command reports it in one line.
 from __future__ import annotations
 
 import contextlib
+import os
+import select
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
@@ -44,3 +47,46 @@ def command_signals() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGTERM, old_term)
         signal.signal(signal.SIGXFSZ, old_xfsz)
+
+
+@contextlib.contextmanager
+def stop_within(grace: float, command: str, where: str) -> Iterator[None]:
+    """Within the block, SIGTERM or SIGINT ends the process at most `grace` seconds later.
+
+    Python runs a signal's handler only between bytecodes of the main thread, so a process
+    blocked in C++ code (a collective waiting for a peer that never comes) would ignore it. A
+    watchdog thread sees the signal as it arrives (`signal.set_wakeup_fd`); if the process is
+    still inside the block `grace` seconds later, it says so in one line (`command`: the
+    command's name, `where`: what it was doing) and exits with 128 + the signal.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    old = signal.set_wakeup_fd(write)
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if not select.select([read], [], [], 0.2)[0]:
+                continue
+            got = set(os.read(read, 512)) & {signal.SIGTERM, signal.SIGINT}
+            if got and not done.wait(grace):
+                signum = max(got)  # SIGTERM (15) over SIGINT (2)
+                sys.stderr.write(
+                    f"{command}: interrupted: stopped by {signal.Signals(signum).name} {where}\n"
+                )
+                sys.stderr.flush()
+                os._exit(128 + signum)
+
+    watcher = threading.Thread(target=watch, name="tsvq-stop-within", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        signal.set_wakeup_fd(old)
+        watcher.join()
+        os.close(read)
+        os.close(write)
