@@ -17,6 +17,7 @@ checked like any other. A bool is no int here, and a float must be finite.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import types
 from collections.abc import Callable, Iterator
@@ -33,7 +34,7 @@ from typing import (
     get_type_hints,
 )
 
-from tsvq.errors import ConfigError, TsvqError
+from tsvq.errors import ConfigError, TsvqError, one_line
 
 T = TypeVar("T")
 
@@ -215,3 +216,42 @@ def _dataclass(hint: Any) -> type | None:
     options = get_args(hint) if get_origin(hint) in (Union, types.UnionType) else (hint,)
     found = [a for a in options if isinstance(a, type) and is_dataclass(a)]
     return found[0] if found else None
+
+
+# ---- nesting: a file's values are walked by recursive code, so their depth is bounded first --
+
+MAX_DEPTH = 32  # tsvq's own files nest about 6 deep (tsvq['resume']['optimizer']['state'][0])
+
+
+def depth_problem(value: Any, limit: int = MAX_DEPTH) -> str | None:
+    """'nested more than LIMIT levels deep' when dicts, lists and tuples in `value` nest beyond
+    `limit`, found without recursion (a file may nest deeper than Python's recursion limit,
+    where every recursive walk of it, a digest, a repr, a comparison, would fail)."""
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict | list | tuple):
+            if depth >= limit:
+                return f"is nested more than {limit} levels deep"
+            stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return None
+
+
+def check_depth(value: Any, where: str) -> None:
+    """Refuse a structure nested beyond `MAX_DEPTH`, naming `where` it came from."""
+    problem = depth_problem(value)
+    if problem:
+        raise TsvqError(f"{where} {problem}; no tsvq file nests so deep")
+
+
+def parse_json(text: str, where: str) -> Any:
+    """`json.loads(text)`, refused in one line naming `where` when it is not JSON or nests
+    beyond `MAX_DEPTH` (json itself gives up, with a RecursionError, near 1,000 levels)."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise TsvqError(f"{where} is nested deeper than Python's recursion limit") from None
+    except ValueError as exc:
+        raise TsvqError(f"{where} is not JSON ({one_line(exc)})") from None
+    check_depth(value, where)
+    return value

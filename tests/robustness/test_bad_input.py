@@ -708,6 +708,14 @@ def _link(rel: str, to: str, hard: bool = False) -> Callable[[Path], None]:
     return setup
 
 
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+TRACEBACK = "traceback left"
 EDITED = "is not the registered illness file (wrong sha256"
 COMMANDS_AGREE = "commands agree"
 NOT_AN_INPUT = "output replaces an input"
@@ -859,6 +867,31 @@ CASES.update(
             "data file not found: {tmp}/r/d.csv",
             _put("d.csv", _csv3()),  # in the working folder: not read
             kind=PATH_RULE,
+        ),
+        # -- 7. no traceback: nesting beyond what any tsvq file holds (or Python's recursion limit)
+        "train config nested deeper than the recursion limit": Case(
+            ("train", "--config", "{tmp}/c.json"),
+            "--config {tmp}/c.json: the run record is nested deeper than Python's recursion limit",
+            _put("c.json", b'{"lr": ' + b"[" * 5000 + b"]" * 5000 + b"}"),
+            kind=TRACEBACK,
+        ),
+        "train config nested 40 deep": Case(
+            ("train", "--config", "{tmp}/c.json"),
+            "the run record is nested more than 32 levels deep",
+            _put("c.json", b'{"lr": ' + b"[" * 40 + b"]" * 40 + b"}"),
+            kind=TRACEBACK,
+        ),
+        "eval checkpoint with a value nested 40 deep": Case(
+            ("eval", "--checkpoint", "{tmp}/x.pth"),
+            "checkpoint {tmp}/x.pth is nested more than 32 levels deep",
+            _put_ckpt("x.pth", lambda tmp: {**_state()(tmp), "args": {"lr": _nested(40)}}),
+            kind=TRACEBACK,
+        ),
+        "encode exported config nested deeper than the recursion limit": Case(
+            (*ENCODE[:2], "{tmp}/tok", *ENCODE[3:]),
+            "{tmp}/tok/config.json is nested deeper than Python's recursion limit",
+            _put("tok/config.json", b"[" * 5000 + b"]" * 5000),
+            kind=TRACEBACK,
         ),
         # -- 10. messages that name the right thing
         "eval checkpoint is a character device": Case(

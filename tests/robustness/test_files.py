@@ -83,3 +83,21 @@ def test_file_size_limit_is_one_line_and_exit_1(
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "cannot write" in proc.stderr and "File too large" in proc.stderr, proc.stderr
     assert no_temporaries(tmp_path)
+
+
+def test_encode_temporary_arrays_fail_in_one_line(
+    tmp_path: Path, tiny_run: Path, run_tsvq, no_temporaries, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """encode streams its arrays into TMPDIR before zipping them into --out: a file-size limit
+    met there is `cannot write`, exit 1, and leaves no temporary (issue 25, class 7)."""
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmpdir))  # the process's environment is read from here
+    out = tmp_path / "t.npz"
+    proc = run_tsvq(["encode", "--checkpoint", str(tiny_run), "--out", str(out)], limit=8192)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"cannot write the temporary arrays of {out} (in {tmpdir})" in proc.stderr
+    assert "File too large" in proc.stderr, proc.stderr
+    assert not out.exists() and no_temporaries(tmp_path)
+    assert list(tmpdir.iterdir()) == []

@@ -14,13 +14,12 @@ and, unless the command line names the data itself, refuses it if its bytes chan
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from tsvq.checks import parse
+from tsvq.checks import parse, parse_json
 from tsvq.errors import TsvqError
 
 # In a record, but not a setting to repeat: the command, the record itself, resuming, and what
@@ -91,9 +90,10 @@ def recorded_data(args: dict[str, Any], data: dict[str, Any] | None) -> str | No
 
 def _json(path: Path) -> dict[str, Any]:
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise TsvqError(f"--config {path}: not a JSON run record ({exc})") from None
+    record = parse_json(text, f"--config {path}: the run record")
     if not isinstance(record, dict):
         raise TsvqError(
             f"--config {path}: a run record is a JSON object, got {type(record).__name__}"

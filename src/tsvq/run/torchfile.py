@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from tsvq.checks import check_depth
 from tsvq.errors import TsvqError, one_line
 from tsvq.reach import not_there
 
@@ -41,6 +42,7 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         raise TsvqError(_refusal(p, str(exc))) from None
     except Exception as exc:  # noqa: BLE001 - a corrupt file can fail in many ways inside torch
         raise TsvqError(f"checkpoint {p} is truncated or corrupt: {_first_sentence(exc)}") from None
+    check_depth(obj, f"checkpoint {p}")  # before anything walks it recursively
     if not isinstance(obj, dict) or not any(k in obj for k in REQUIRED_KEYS):
         raise TsvqError(
             f"{p} is not a tsvq checkpoint nor one the original vqvae_train.py "

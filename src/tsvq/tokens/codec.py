@@ -9,6 +9,7 @@ scaler, the channel names, the tokenizer's fingerprint and, with `missing="inter
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from tsvq.data.registry import CUSTOM, locate, resolve_path, split_rule
 from tsvq.data.stream import CsvLayout, RowReader, fit_standard, scan
 from tsvq.data.windows import Scaler, select_columns, split_bounds
 from tsvq.errors import TsvqError
-from tsvq.files import write_with
+from tsvq.files import write_failed, write_with
 from tsvq.tokens.gaps import Missing
 from tsvq.tokens.npz import TokensWriter, check_against, header, read_tokens
 from tsvq.tokens.tokenizer import Tokenizer
@@ -100,7 +101,13 @@ def encode_csv(
     c, k = len(names), t // tok.cfg.compression_factor
     per_chunk = max(1, CHUNK_VALUES // (c * max(t, stride)))
     reader = RowReader(layout, cols, gaps)
-    writer = TokensWriter(n, c, k, tok.vocab_size, mask=gaps)
+    # the arrays stream into a temporary folder (TMPDIR) before they are zipped into `out`: a
+    # full disk or a file-size limit there is one line too, and leaves nothing behind
+    temporary = f"the temporary arrays of {out} (in {tempfile.gettempdir()})"
+    try:
+        writer = TokensWriter(n, c, k, tok.vocab_size, mask=gaps)
+    except OSError as exc:
+        raise write_failed(temporary, exc, tempfile.gettempdir()) from None
     try:
         for w0 in range(0, n, per_chunk):
             w1 = min(n, w0 + per_chunk)
@@ -111,19 +118,14 @@ def encode_csv(
                 windows, missing=missing, columns=names, scaler=scaler, batch_size=batch_size
             )
             writer.add(enc, r0 + stride * np.arange(w1 - w0, dtype=np.int64))
+        info = {"dset": dset, "split": split, "stride": stride, "missing": missing}
+        writer.finish(out, header(tok, names, scaler, k, info))
+    except OSError as exc:  # the temporaries (a WriteFailed for `out` itself is a TsvqError)
+        writer.close()
+        raise write_failed(temporary, exc, tempfile.gettempdir()) from None
     except BaseException:
         writer.close()
         raise
-    writer.finish(
-        out,
-        header(
-            tok,
-            names,
-            scaler,
-            k,
-            {"dset": dset, "split": split, "stride": stride, "missing": missing},
-        ),
-    )
     return n, c, t
 
 

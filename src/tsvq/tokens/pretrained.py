@@ -27,7 +27,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from tsvq import trust
-from tsvq.checks import NonNegative, at, parse
+from tsvq.checks import NonNegative, at, parse, parse_json
 from tsvq.data.record import DataRecord, ScalerFields
 from tsvq.data.windows import DataSpec, Features
 from tsvq.errors import TsvqError, one_line
@@ -154,9 +154,10 @@ def _config(folder: Path, where: str) -> dict[str, Any]:
             f"one with `tsvq export`){hint}"
         )
     try:
-        fields = json.loads(config.read_text(encoding="utf-8"))
+        text = config.read_text(encoding="utf-8")
     except (OSError, ValueError) as exc:
         raise TsvqError(f"cannot read {config}: {one_line(exc)}") from None
+    fields = parse_json(text, str(config))  # nested beyond any tsvq file: refused, named
     if not isinstance(fields, dict) or not {"model", "data"} <= fields.keys():
         raise TsvqError(
             f"{config} is not a tsvq tokenizer configuration: it needs 'model' "
@@ -205,9 +206,9 @@ def _unsealed(
     if sealed is None:
         return None
     try:
-        sealed = json.loads(sealed)
-    except ValueError:
-        return "the digest itself is damaged (not JSON)"
+        sealed = parse_json(sealed, "the digest")
+    except TsvqError:
+        return "the digest itself is damaged (not JSON, or nested too deep)"
     return trust.unsealed({CONFIG: config, weights.name: tensors}, sealed)
 
 
