@@ -4,6 +4,7 @@ ends with the same history and weights, bit for bit, as one that was never stopp
 from __future__ import annotations
 
 import csv
+import shutil
 import signal
 import subprocess
 import sys
@@ -205,3 +206,20 @@ def test_resume_on_a_changed_data_file_is_refused(tmp_path: Path, run_cli) -> No
     csv_path.write_text("date,OT\n" + "\n".join(r + "1" for r in rows) + "\n")
     rc, _out, err = run_cli([*argv, "--resume"])
     assert rc == 2 and "fitted scaler differs" in err, err
+
+
+def test_resume_without_its_best_model_is_refused_and_writes_nothing(
+    reference: Path, tmp_path: Path
+) -> None:
+    """A finished run whose best model was moved away: --resume refused it before, instead of
+    ending with 'Model saved to: X' for an X that is not there (issue 25, class 8)."""
+    save = tmp_path / "run"
+    shutil.copytree(reference, save)
+    _files(save)["best"].unlink()
+    before = tree(save)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TSVQ_DATA_DIR", str(DATA_DIR))
+        rc, out, err = run_cli(["train", *ARGS, "--save_path", str(save), "--resume"])
+    assert rc == 2 and err.count("\n") == 1, err
+    assert f"the best model of epoch 4, {_files(save)['best']}, is missing" in err, err
+    assert "Model saved to" not in out and tree(save) == before

@@ -346,7 +346,11 @@ def _train(args: argparse.Namespace) -> int:
             f"reconstruction {best['valid_recon_loss']:.6f} (chosen by validation "
             f"{criterion(tcfg)})"
         )
-    say(f"Model saved to: {paths.best}")
+    say(
+        f"Model saved to: {paths.best}"
+        if paths.best.is_file()
+        else f"No model was saved: {paths.best} is not there"
+    )
     return 0
 
 

@@ -71,6 +71,12 @@ def train(
             run = setup(record, data, wrap)
             if tcfg.resume:
                 progress = resume(run, paths.last, record)
+                if progress.best_epoch and not paths.best.exists():
+                    raise TsvqError(
+                        f"--resume: the best model of epoch {progress.best_epoch}, {paths.best}, "
+                        f"is missing (moved or deleted?) beside its last state {paths.last}; "
+                        "put it back to continue the run, or train afresh without --resume"
+                    )
                 log(f"Resuming from {paths.last} after epoch {progress.saved}")
             # every check that can refuse the run is done: only now touch the output folder
             board = open_outputs(paths, record, hold, log)
