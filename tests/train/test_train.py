@@ -86,9 +86,10 @@ def test_outputs_are_the_specified_files(tiny_run: Path):
     assert [r[0] for r in rows[1:]] == ["1", "2"]
 
 
+@pytest.mark.parametrize("select_by", ["recon", "loss"])
 def test_log_lines_to_the_letter(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_args: tuple[str, ...]
-):
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_args: tuple[str, ...], select_by: str
+) -> None:
     rc = main(
         [
             "train",
@@ -98,6 +99,8 @@ def test_log_lines_to_the_letter(
             "0",
             "--n_epochs",
             "2",
+            "--select_by",
+            select_by,
             "--save_path",
             str(tmp_path),
             *tiny_args,
@@ -110,7 +113,13 @@ def test_log_lines_to_the_letter(
     assert len(epochs) == 2 and all(EPOCH_LINE.match(line) for line in epochs), epochs
     assert epochs[0].startswith("Epoch   1/2 | ")
     saved = [line for line in out if line.startswith("  -> Best model saved")]
-    assert saved and re.fullmatch(rf"  -> Best model saved \(val_loss: {NUM}\)", saved[0])
+    valid = re.search(rf"Valid Loss: ({NUM}) \(VQ: {NUM}, Recon: ({NUM})", epochs[0])
+    assert valid is not None
+    spec_line = f"  -> Best model saved (val_loss: {valid[1]})"  # epoch 1 is always the best
+    if select_by == "loss":  # the original's rule: the specification's line to the letter
+        assert saved[0] == spec_line, saved
+    else:  # the specification's line, then the figure that chose the model
+        assert saved[0] == f"{spec_line}, chosen by valid recon: {valid[2]}", saved
 
 
 def test_losses_are_sums_per_series(tiny_run: Path):

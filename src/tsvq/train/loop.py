@@ -283,7 +283,12 @@ def save_epoch(
     )
     if improved:
         checkpoint.save_run(paths.best, now, run.core)
-        log(f"  -> Best model saved (val_loss: {va.loss:.6f})")
+        # the specification's line to the letter; under --select_by recon (the default) the
+        # figure that chose the model follows it: the total can be worse than an earlier epoch's
+        chosen = (
+            f", chosen by valid recon: {va.recon:.6f}" if record.train.select_by == "recon" else ""
+        )
+        log(f"  -> Best model saved (val_loss: {va.loss:.6f}){chosen}")
     write_text(paths.history, history_csv(progress.history))
     cuda = run.device.type == "cuda"
     now.resume = ResumeState(
