@@ -83,6 +83,9 @@ def test_file_size_limit_is_one_line_and_exit_1(
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "cannot write" in proc.stderr and "File too large" in proc.stderr, proc.stderr
     assert no_temporaries(tmp_path)
+    # the configs come with the model: a run that could not write its model leaves neither
+    models, configs = list(tmp_path.rglob("*.pth")), list(tmp_path.rglob("*.json"))
+    assert models or not configs, configs
 
 
 def test_encode_temporary_arrays_fail_in_one_line(

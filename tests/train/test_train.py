@@ -301,6 +301,7 @@ def test_absurd_lr_stops_with_a_message_and_no_checkpoint(
     assert "NaN or inf in epoch 1" in err and "no model had been saved" in err
     assert "--lr (was 1e+30)" in err
     assert not list(tmp_path.rglob("*.pth"))
+    assert not list(tmp_path.rglob("*.json")), "configs without a model (issue 25, class 14)"
 
 
 def test_huge_values_in_epoch_2_keep_the_epoch_1_checkpoint(tmp_path: Path, run_cli) -> None:

@@ -138,7 +138,8 @@ def open_outputs(
 ) -> Board | None:
     """Take the run folder (process 0): refuse outputs that cannot be written, hold the run
     lock, remove a killed run's temporaries, set an earlier run's files aside (a new run, not
-    a resumed one), write the configs; the TensorBoard writer when --log_dir asks for one."""
+    a resumed one); the TensorBoard writer when --log_dir asks for one. The configs are written
+    with the best model (`save_epoch`), so a folder never holds them without one."""
     if not is_main():
         return None
     for p in paths.all():
@@ -155,7 +156,6 @@ def open_outputs(
                 f"An earlier run's files were moved to {aside}; to continue that run "
                 "instead, move them back and add --resume"
             )
-    checkpoint.write_configs(paths, record)
     if not record.train.log_dir:
         return None
     board = Board(record.train.log_dir, paths.name)
@@ -274,7 +274,8 @@ def save_epoch(
     improved: bool,
     log: Callable[[str], None],
 ) -> None:
-    """The best checkpoint when the epoch improved, the history, and the last state."""
+    """The best checkpoint (then `_config.json` and `_run.json`) when the epoch improved, the
+    history, and the last state."""
     tr, va = stats
     epoch = len(progress.history)
     # the original counts epochs from 0 in its checkpoints
@@ -283,6 +284,7 @@ def save_epoch(
     )
     if improved:
         checkpoint.save_run(paths.best, now, run.core)
+        checkpoint.write_configs(paths, record)  # after the model: never configs without one
         # the specification's line to the letter; under --select_by recon (the default) the
         # figure that chose the model follows it: the total can be worse than an earlier epoch's
         chosen = (
