@@ -8,7 +8,9 @@ import glob
 import json
 import math
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -42,9 +44,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     if kind:  # renaming onto it would replace a pipe or a device node
         raise TsvqError(f"cannot write {final}: it is {kind}")
     made = [d for d in (final.parent, *final.parent.parents) if not d.exists()]  # deepest first
+    remove_dead_temporaries(final)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+        fd, tmp = tempfile.mkstemp(prefix=_owned(final), suffix=".tmp", dir=final.parent)
         os.close(fd)
     except OSError as exc:
         raise write_failed(final, exc) from None
@@ -130,6 +133,40 @@ def stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
     """Temporary files that a killed process left beside `path` (see `atomic_path`)."""
     final = Path(path)
     return sorted(final.parent.glob(f".{glob.escape(final.name)}.*.tmp"))
+
+
+# A temporary is named `.{name}.{host}-{pid}.{random}.tmp`: who made it, so that a writer can
+# remove what a killed writer of the same file left, and never a live one's.
+_HOST = re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname())[:32] or "host"
+
+
+def _owned(final: Path) -> str:
+    return f".{final.name}.{_HOST}-{os.getpid()}."
+
+
+def remove_dead_temporaries(path: str | os.PathLike[str]) -> None:
+    """Remove the temporaries beside `path` whose writer, a process on this host, is gone
+    (killed outright: SIGKILL, a power cut of the process, the OOM killer)."""
+    final = Path(path)
+    for stale in stale_temporaries(final):
+        owner = stale.name[len(final.name) + 2 : -len(".tmp")].rsplit(".", 1)[0]
+        host, _, pid = owner.rpartition("-")
+        if host == _HOST and pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                if stale.is_dir():
+                    shutil.rmtree(stale)
+                else:
+                    stale.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process (EPERM): alive
+        return True
+    return True
 
 
 def write_failed(
@@ -228,9 +265,10 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     the temporary folder and any folder made for it are removed.
     """
     made = [d for d in (path.parent, *path.parent.parents) if not d.exists()]  # deepest first
+    remove_dead_temporaries(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=_owned(path), suffix=".tmp", dir=path.parent))
     except OSError as exc:
         raise write_failed(path, exc) from None
     try:

@@ -104,3 +104,50 @@ def test_encode_temporary_arrays_fail_in_one_line(
     assert "File too large" in proc.stderr, proc.stderr
     assert not out.exists() and no_temporaries(tmp_path)
     assert list(tmpdir.iterdir()) == []
+
+
+def test_a_write_removes_what_a_killed_writer_left_and_nothing_else(tmp_path: Path) -> None:
+    """Temporaries carry their writer's host and pid: the next write of the same file removes
+    those of a writer that is gone, never a live one's or another host's (issue 25, class 10)."""
+    from tsvq.files import _HOST
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
+    )
+    dead = int(gone.stdout)
+    path = tmp_path / "m.json"
+    left = {
+        "dead": tmp_path / f".m.json.{_HOST}-{dead}.abc123.tmp",
+        "live": tmp_path / f".m.json.{_HOST}-{os.getpid()}.def456.tmp",
+        "other host": tmp_path / f".m.json.elsewhere-{dead}.ghi789.tmp",
+        "old style": tmp_path / ".m.json.jkl012.tmp",
+    }
+    for p in left.values():
+        p.write_text("half")
+    write_text(path, "{}")
+    assert path.read_text() == "{}"
+    assert sorted(stale_temporaries(path)) == sorted(v for k, v in left.items() if k != "dead")
+
+
+def test_a_killed_writers_temporary_is_gone_after_the_next_write(
+    tmp_path: Path, good_checkpoint: dict, subprocess_env
+) -> None:
+    path = tmp_path / "model.pth"
+    zeros = {"w": torch.zeros(300_000)}
+    checkpoint.save(path, {**good_checkpoint, "model_state_dict": zeros, "epoch": 0})
+    for _ in range(20):  # until a kill lands while a temporary exists
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path)],
+            env=subprocess_env(),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout.readline() == "ready\n"
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        if stale_temporaries(path):
+            break
+    assert stale_temporaries(path), "no kill left a temporary in 20 tries"
+    checkpoint.save(path, good_checkpoint)
+    assert stale_temporaries(path) == [] and checkpoint.load(path)["epoch"] == 1

@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from tsvq.data.registry import REGISTRY
 from tsvq.errors import TsvqError
 
 
@@ -27,6 +28,17 @@ def _named_dataset(a: argparse.Namespace) -> str | None:
         return (
             f"with --dset {dset}, which is read from the data directory (--root_path); "
             "--data_path is for --dset custom"
+        )
+    return None
+
+
+def _target_unused(a: argparse.Namespace) -> str | None:
+    """--target picks the column of S and MS, and under M only orders the columns of the
+    datasets whose loader moves the target last (all but ETT's)."""
+    if a.features == "M" and a.dset in REGISTRY and not REGISTRY[a.dset].target_last:
+        return (
+            f"with --features M on {a.dset}, which uses every column in the file's order "
+            "(--target picks the column of --features S and MS)"
         )
     return None
 
@@ -50,6 +62,16 @@ RULES: tuple[Rule, ...] = (
             "with --features S, which selects the one target column" if a.features == "S" else None
         ),
     ),
+    Rule(
+        "dead_code_threshold",
+        ("train",),
+        lambda a: (
+            "with --dead_code_restart 0, which turns the restarts it tunes off"
+            if a.dead_code_restart == 0
+            else None
+        ),
+    ),
+    Rule("target", ("train",), _target_unused),
     Rule(
         "patience",
         ("train",),

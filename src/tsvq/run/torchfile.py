@@ -59,6 +59,7 @@ def _check_archive(p: Path) -> None:
     try:
         with zipfile.ZipFile(p) as archive:
             broken = archive.testzip()
+            names = archive.namelist()
     except Exception as exc:  # BadZipFile, or worse from a mangled header
         raise TsvqError(
             f"checkpoint {p} is truncated, corrupt or not a torch checkpoint "
@@ -66,6 +67,15 @@ def _check_archive(p: Path) -> None:
         ) from None
     if broken is not None:
         raise TsvqError(f"checkpoint {p} is corrupt: its part {broken!r} fails its CRC-32 check")
+    # torch's layout: one folder holding data.pkl and a version record; any other zip would
+    # meet one of torch's C++ assertions ("[enforce fail at inline_container.cc:180]")
+    parts = {name.rsplit("/", 1)[-1] for name in names}
+    if not {"data.pkl", "version"} <= parts:
+        shown = ", ".join(sorted(names)[:3]) + (", ..." if len(names) > 3 else "")
+        raise TsvqError(
+            f"checkpoint {p} is a zip archive but not a torch checkpoint: it lacks data.pkl and "
+            f"a version record (it holds {shown or 'nothing'})"
+        )
 
 
 def _refusal(p: Path, message: str) -> str:
