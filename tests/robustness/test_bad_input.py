@@ -12,6 +12,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -716,6 +717,17 @@ def _nested(depth: int) -> list:
 
 
 TRACEBACK = "traceback left"
+
+
+def _zip(rel: str, members: dict[str, bytes]) -> Callable[[Path], None]:
+    def setup(tmp: Path) -> None:
+        with zipfile.ZipFile(tmp / rel, "w") as archive:
+            for name, data in members.items():
+                archive.writestr(name, data)
+
+    return setup
+
+
 EDITED = "is not the registered illness file (wrong sha256"
 COMMANDS_AGREE = "commands agree"
 NOT_AN_INPUT = "output replaces an input"
@@ -894,6 +906,31 @@ CASES.update(
             kind=TRACEBACK,
         ),
         # -- 10. messages that name the right thing
+        "eval checkpoint that is a zip of something else": Case(
+            ("eval", "--checkpoint", "{tmp}/x.pth"),
+            "is a zip archive but not a torch checkpoint: it lacks data.pkl and a version record "
+            "(it holds notes.txt)",
+            _zip("x.pth", {"notes.txt": b"hello"}),
+            kind="message names the right thing",
+        ),
+        "train dead_code_threshold with dead_code_restart 0": Case(
+            (
+                *TRAIN,
+                "--dset",
+                "illness",
+                "--dead_code_restart",
+                "0",
+                "--dead_code_threshold",
+                "0.1",
+            ),
+            "--dead_code_threshold has no effect with --dead_code_restart 0",
+            kind="silent flag",
+        ),
+        "train target with features M on ETT": Case(
+            (*TRAIN, "--dset", "etth1", "--target", "HUFL"),
+            "--target has no effect with --features M on etth1",
+            kind="silent flag",
+        ),
         "eval checkpoint is a character device": Case(
             ("eval", "--checkpoint", "/dev/null"),
             "tokenizer /dev/null is a character device, not a regular file",
