@@ -31,9 +31,10 @@ def test_every_default_is_in_the_help(command: str) -> None:
         if not action.option_strings or action.dest == "help":
             continue
         assert action.help, f"{command} {action.option_strings[0]} has no help text"
-        if action.default not in (None, False) and not action.required:
+        if action.default is not None and action.default is not False and not action.required:
             shown = sub._get_formatter()._get_help_string(action) % vars(action)
             assert "default" in shown and str(action.default) in shown, shown
+            assert shown.count("default") == 1, f"a default said twice: {shown}"
     assert "reads:" in text and "writes:" in text or " " in command  # `data list` is a leaf
 
 

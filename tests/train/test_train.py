@@ -211,8 +211,43 @@ def test_spec_help_lists_every_flag(repo: Path):
         timeout=60,
     )
     assert proc.returncode == 0
+    assert proc.stdout.startswith("usage: vqvae_train.py ")  # the script's name, not tsvq's
     for name in SPEC_DEFAULTS:
         assert f"--{name}" in proc.stdout
+
+
+@pytest.mark.skipif(
+    not (REPO / ".venv" / "bin" / "python").exists(), reason="no .venv in the checkout"
+)
+def test_launch_script_finds_the_checkouts_interpreter() -> None:
+    """`bash vqvae_train.sh` right after the README's install, no environment activated: it
+    runs the checkout's .venv/bin/python, not a bare `python` without tsvq (issue 25, item 12).
+    """
+    bare = {"PATH": "/usr/bin:/bin", "HOME": str(REPO / ".no-home")}
+    proc = subprocess.run(
+        ["bash", str(REPO / "vqvae_train.sh"), "--help"],
+        capture_output=True,
+        text=True,
+        env=bare,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: vqvae_train.py ")
+
+
+@pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="no /usr/bin/python3")
+def test_spec_script_with_an_interpreter_without_tsvq_says_so(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        ["bash", str(REPO / "vqvae_train.sh"), "--help"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHON": "/usr/bin/python3", "HOME": str(tmp_path)},
+        timeout=120,
+    )
+    if proc.returncode == 0:
+        pytest.skip("/usr/bin/python3 has torch, numpy and pandas here")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "not installed for /usr/bin/python3" in proc.stderr
 
 
 @pytest.mark.parametrize(

@@ -91,7 +91,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
             "%(default)" in text
             or not action.option_strings
             or action.required
-            or action.default in (None, False, argparse.SUPPRESS)
+            # by identity: a default of 0 or 0.0 equals False, and is shown
+            or any(action.default is d for d in (None, False, argparse.SUPPRESS))
         ):
             return text
         return f"{text} (default: %(default)s)" if text else "default: %(default)s"

@@ -70,7 +70,8 @@ READS_WRITES: dict[str, str] = {
     "train": "reads:  the --dset CSV from --root_path, else $TSVQ_DATA_DIR, else "
     "~/.local/share/tsvq,\n        else (ETT only) the copy inside tsvq\n"
     "writes: {save_path}/{dset}/{model_name}.pth (best), _last.pth (for --resume),\n"
-    "        _history.csv (one row per epoch), _config.json;\n"
+    "        _history.csv (one row per epoch), _config.json (the original's), _run.json\n"
+    "        (tsvq's record of the run, for --config);\n"
     "        with --log_dir, TensorBoard event files in {log_dir}/{model_name}/",
     "eval": "reads:  the checkpoint and the dataset it was trained on\n"
     "writes: nothing; prints a table (or --json) on stdout",
@@ -87,10 +88,11 @@ READS_WRITES: dict[str, str] = {
 }
 
 
-def build_parser(only: str | None = "*") -> Parser:
+def build_parser(only: str | None = "*", prog: str | None = None) -> Parser:
     """The `tsvq` parser; `only` names the one command whose flags are added ("*": all, None:
     none). Adding a command's flags imports its module (torch for most), so `tsvq --help`,
-    `tsvq --version` and a mistyped command add none and answer at once."""
+    `tsvq --version` and a mistyped command add none and answer at once. `prog` names that
+    command in its usage and errors (the specification's `vqvae_train.py` for train)."""
     from tsvq import __version__
 
     parser = Parser(
@@ -101,7 +103,11 @@ def build_parser(only: str | None = "*") -> Parser:
     for name, (help_text, add, handler) in COMMANDS.items():
         description = f"{help_text}\n\n{READS_WRITES[name]}" if name in READS_WRITES else help_text
         p = sub.add_parser(
-            name, help=help_text, description=description, formatter_class=HelpFormatter
+            name,
+            help=help_text,
+            description=description,
+            formatter_class=HelpFormatter,
+            **({"prog": prog} if prog and name == only else {}),
         )
         if only in ("*", name):
             _resolve(add)(p)
@@ -137,12 +143,14 @@ def _with_config(parser: Parser, argv: list[str], config: str) -> argparse.Names
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `tsvq` command; returns the exit status."""
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """Entry point of the `tsvq` command; returns the exit status. `prog`: what the command is
+    called in its usage and error lines (default `tsvq COMMAND`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(command if command in COMMANDS else None)
+    parser = build_parser(command if command in COMMANDS else None, prog)
     args = parser.parse_args(argv)
+    name = prog or f"tsvq {args.command}"
     # warnings from numpy and torch are not the user's to read: tsvq checks what matters itself
     with command_signals(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -153,11 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _resolve(args.handler)(args)
         except TsvqError as exc:
             if not getattr(exc, "quiet", False):  # said once, by process 0 of a distributed run
-                print(f"tsvq {args.command}: error: {exc}", file=sys.stderr)
+                print(f"{name}: error: {exc}", file=sys.stderr)
             return getattr(exc, "exit_status", 2)
         except KeyboardInterrupt as exc:
             note = f": {exc}" if str(exc) else ""
-            print(f"tsvq {args.command}: interrupted{note}", file=sys.stderr)
+            print(f"{name}: interrupted{note}", file=sys.stderr)
             return interrupted_status()
         except BrokenPipeError:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -54,13 +54,13 @@ def add_encode_args(p: argparse.ArgumentParser) -> None:
         "--split",
         default="test",
         choices=(*SPLITS, "all"),
-        help="rows to encode, cut as in training, or all: the whole file (default test)",
+        help="rows to encode, cut as in training, or all: the whole file",
     )
     p.add_argument(
         "--stride",
         type=positive_int,
         default=1,
-        help="rows between window starts (default 1: every window)",
+        help="rows between window starts (1: every window)",
     )
     p.add_argument(
         "--context_points",
@@ -72,8 +72,8 @@ def add_encode_args(p: argparse.ArgumentParser) -> None:
         "--missing",
         default="error",
         choices=MISSING,
-        help="blank, NaN or inf cells: refuse them (default), or fill them linearly "
-        "along time in each window and store the mask of affected tokens",
+        help="blank, NaN or inf cells: refuse them (error), or fill them linearly "
+        "along time in each window and store the mask of affected tokens (interpolate)",
     )
 
 
