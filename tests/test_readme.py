@@ -64,3 +64,19 @@ def test_ci_runs_the_readme_test_command(en: str, repo: Path) -> None:
     test_command = next(b for b in blocks if "pytest" in b and "pip install" in b)
     ci = (repo / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
     assert ci[-1] == test_command
+
+
+def test_ci_runs_the_readme_commands_as_a_new_user() -> None:
+    """.ci/run starts with .ci/new_user, which runs every step of the README's two commands in a
+    copy of the checkout with no data directory beside it and an empty HOME (issue 25, item 11)."""
+    blocks = [body.strip() for lang, body in FENCE.findall(EN) if lang == "bash"]
+    first = next(b for b in blocks if "vqvae_train.py" in b and "pip install" in b)
+    tests = next(b for b in blocks if "pytest" in b and "pip install" in b)
+    run = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    new_user = (REPO / ".ci" / "new_user").read_text(encoding="utf-8")
+    assert ".ci/new_user" in run.split("The README's test command")[0]
+    # one install serves both commands: the tests' `-e ".[dev]"` holds the first's `-e .`
+    steps = [s for s in (*first.split(" && "), *tests.split(" && ")) if not s.endswith("-e .")]
+    for step in steps:
+        assert step in new_user, step
+    assert "-u TSVQ_DATA_DIR" in new_user and 'HOME="$home/home"' in new_user
