@@ -66,14 +66,14 @@ def test_ci_runs_the_readme_test_command(en: str, repo: Path) -> None:
     assert ci[-1] == test_command
 
 
-def test_ci_runs_the_readme_commands_as_a_new_user() -> None:
+def test_ci_runs_the_readme_commands_as_a_new_user(en: str, repo: Path) -> None:
     """.ci/run starts with .ci/new_user, which runs every step of the README's two commands in a
     copy of the checkout with no data directory beside it and an empty HOME (issue 25, item 11)."""
-    blocks = [body.strip() for lang, body in FENCE.findall(EN) if lang == "bash"]
+    blocks = [body.strip() for lang, body in FENCE.findall(en) if lang == "bash"]
     first = next(b for b in blocks if "vqvae_train.py" in b and "pip install" in b)
     tests = next(b for b in blocks if "pytest" in b and "pip install" in b)
-    run = (REPO / ".ci" / "run").read_text(encoding="utf-8")
-    new_user = (REPO / ".ci" / "new_user").read_text(encoding="utf-8")
+    run = (repo / ".ci" / "run").read_text(encoding="utf-8")
+    new_user = (repo / ".ci" / "new_user").read_text(encoding="utf-8")
     assert ".ci/new_user" in run.split("The README's test command")[0]
     # one install serves both commands: the tests' `-e ".[dev]"` holds the first's `-e .`
     steps = [s for s in (*first.split(" && "), *tests.split(" && ")) if not s.endswith("-e .")]

@@ -216,16 +216,15 @@ def test_spec_help_lists_every_flag(repo: Path):
         assert f"--{name}" in proc.stdout
 
 
-@pytest.mark.skipif(
-    not (REPO / ".venv" / "bin" / "python").exists(), reason="no .venv in the checkout"
-)
-def test_launch_script_finds_the_checkouts_interpreter() -> None:
+def test_launch_script_finds_the_checkouts_interpreter(repo: Path) -> None:
     """`bash vqvae_train.sh` right after the README's install, no environment activated: it
     runs the checkout's .venv/bin/python, not a bare `python` without tsvq (issue 25, item 12).
     """
-    bare = {"PATH": "/usr/bin:/bin", "HOME": str(REPO / ".no-home")}
+    if not (repo / ".venv" / "bin" / "python").exists():
+        pytest.skip("no .venv in the checkout")
+    bare = {"PATH": "/usr/bin:/bin", "HOME": str(repo / ".no-home")}
     proc = subprocess.run(
-        ["bash", str(REPO / "vqvae_train.sh"), "--help"],
+        ["bash", str(repo / "vqvae_train.sh"), "--help"],
         capture_output=True,
         text=True,
         env=bare,
@@ -236,9 +235,9 @@ def test_launch_script_finds_the_checkouts_interpreter() -> None:
 
 
 @pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="no /usr/bin/python3")
-def test_spec_script_with_an_interpreter_without_tsvq_says_so(tmp_path: Path) -> None:
+def test_spec_script_with_an_interpreter_without_tsvq_says_so(repo: Path, tmp_path: Path) -> None:
     proc = subprocess.run(
-        ["bash", str(REPO / "vqvae_train.sh"), "--help"],
+        ["bash", str(repo / "vqvae_train.sh"), "--help"],
         capture_output=True,
         text=True,
         env={"PATH": "/usr/bin:/bin", "PYTHON": "/usr/bin/python3", "HOME": str(tmp_path)},

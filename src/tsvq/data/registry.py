@@ -139,7 +139,7 @@ def data_dirs(root_path: str | None) -> list[Path]:
 
 
 def resolve_path(dset: str, root_path: str | None, data_path: str | None) -> Path:
-    """The CSV file of a dataset: one rule for every command (docs/robustness.md, "Paths").
+    """The CSV file of a dataset: one rule for every command (docs/robustness.md, round 3).
 
     `custom`: an absolute `data_path` is that file, and a `root_path` beside it is refused (it
     would have no effect); a relative one lies under `root_path` when one is given, else under
