@@ -252,6 +252,6 @@ def parse_json(text: str, where: str) -> Any:
     except RecursionError:
         raise TsvqError(f"{where} is nested deeper than Python's recursion limit") from None
     except ValueError as exc:
-        raise TsvqError(f"{where} is not JSON ({one_line(exc)})") from None
+        raise TsvqError(f"cannot read {where}: not JSON ({one_line(exc)})") from None
     check_depth(value, where)
     return value

@@ -126,7 +126,7 @@ def test_the_original_flat_config_is_a_record(tmp_path: Path, run_cli) -> None:
 
 BAD = {
     "missing file": (None, "no such file"),
-    "not JSON": ("{lr: 1", "the run record is not JSON"),
+    "not JSON": ("{lr: 1", "not JSON"),
     "a list": ("[1, 2]", "a run record is a JSON object, got list"),
     "args not an object": ('{"args": 3}', "its 'args' is not an object"),
     "another record version": (

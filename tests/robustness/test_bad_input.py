@@ -883,13 +883,13 @@ CASES.update(
         # -- 7. no traceback: nesting beyond what any tsvq file holds (or Python's recursion limit)
         "train config nested deeper than the recursion limit": Case(
             ("train", "--config", "{tmp}/c.json"),
-            "--config {tmp}/c.json: the run record is nested deeper than Python's recursion limit",
+            "--config {tmp}/c.json is nested deeper than Python's recursion limit",
             _put("c.json", b'{"lr": ' + b"[" * 5000 + b"]" * 5000 + b"}"),
             kind=TRACEBACK,
         ),
         "train config nested 40 deep": Case(
             ("train", "--config", "{tmp}/c.json"),
-            "the run record is nested more than 32 levels deep",
+            "--config {tmp}/c.json is nested more than 32 levels deep",
             _put("c.json", b'{"lr": ' + b"[" * 40 + b"]" * 40 + b"}"),
             kind=TRACEBACK,
         ),

@@ -209,17 +209,17 @@ def test_resume_on_a_changed_data_file_is_refused(tmp_path: Path, run_cli) -> No
 
 
 def test_resume_without_its_best_model_is_refused_and_writes_nothing(
-    reference: Path, tmp_path: Path, data_dir: Path, run_cli, tree
+    reference: Path, tmp_path: Path, data_dir: Path, run_cli, tree, run_name: str
 ) -> None:
     """A finished run whose best model was moved away: --resume refuses it before any work (it
     ended with 'Model saved to: X' for an X that is not there; issue 25, class 8)."""
     save = tmp_path / "run"
     shutil.copytree(reference, save)
-    _files(save)["best"].unlink()
+    _files(save, run_name)["best"].unlink()
     before = tree(save)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TSVQ_DATA_DIR", str(data_dir))
         rc, out, err = run_cli(["train", *ARGS, "--save_path", str(save), "--resume"])
     assert rc == 2 and err.count("\n") == 1, err
-    assert f"the best model of epoch 4, {_files(save)['best']}, is missing" in err, err
+    assert f"the best model of epoch 4, {_files(save, run_name)['best']}, is missing" in err, err
     assert "Model saved to" not in out and tree(save) == before

@@ -103,12 +103,10 @@ def build_parser(only: str | None = "*", prog: str | None = None) -> Parser:
     for name, (help_text, add, handler) in COMMANDS.items():
         description = f"{help_text}\n\n{READS_WRITES[name]}" if name in READS_WRITES else help_text
         p = sub.add_parser(
-            name,
-            help=help_text,
-            description=description,
-            formatter_class=HelpFormatter,
-            **({"prog": prog} if prog and name == only else {}),
+            name, help=help_text, description=description, formatter_class=HelpFormatter
         )
+        if prog and name == only:  # the specification's script: its own name in usage and errors
+            p.prog = prog
         if only in ("*", name):
             _resolve(add)(p)
         p.set_defaults(handler=handler)

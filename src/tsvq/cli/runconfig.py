@@ -93,7 +93,7 @@ def _json(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise TsvqError(f"--config {path}: not a JSON run record ({exc})") from None
-    record = parse_json(text, f"--config {path}: the run record")
+    record = parse_json(text, f"--config {path}")
     if not isinstance(record, dict):
         raise TsvqError(
             f"--config {path}: a run record is a JSON object, got {type(record).__name__}"

@@ -383,16 +383,15 @@ def _information(
     say: Callable[[str], None],
 ) -> None:
     """Check that the model fits, then the original's information lines (and tsvq's)."""
-    from tsvq.model.memory import check_fits
     from tsvq.model.vqvae import VQVAE
     from tsvq.runtime.device import amp_dtype, pick_device
     from tsvq.runtime.distributed import is_distributed, world_size
+    from tsvq.train.setup import fits
 
     device = pick_device(args.device)
     dtype = amp_dtype(device, tcfg.amp)
+    fits(model_cfg, args.batch_size, data, device)  # before the model is built to count it
     n_series = {s: data.n_windows(s) * data.n_channels for s in ("train", "val")}
-    # before the model is built; a batch never holds more series than the data has
-    check_fits(model_cfg, min(args.batch_size, n_series["train"]), str(device))
     batches = {s: -(-n // (args.batch_size * world_size())) for s, n in n_series.items()}
     if args.max_steps_per_epoch:
         batches = {s: min(b, args.max_steps_per_epoch) for s, b in batches.items()}

@@ -100,12 +100,13 @@ def check_fits(
     if free is not None and need > free:
         what = "training" if training else "running"
         raise TsvqError(
-            f"{where}{what} this model needs about {_gib(need)} (block_hidden_size="
+            f"{where}{what} this model needs about {size_text(need)} (block_hidden_size="
             f"{cfg.block_hidden_size}, res_hidden_size={cfg.res_hidden_size}, num_embeddings="
             f"{cfg.num_embeddings}, embedding_dim={cfg.embedding_dim}, batch of {batch_size} "
-            f"series), more than the {_gib(free)} free on {device}; choose smaller sizes"
+            f"series), more than the {size_text(free)} free on {device}; choose smaller sizes"
         )
 
 
-def _gib(n: int) -> str:
+def size_text(n: int) -> str:
+    """A size in GiB, or in MiB below a quarter of one."""
     return f"{n / 2**30:,.1f} GiB" if n >= 2**28 else f"{n / 2**20:,.0f} MiB"

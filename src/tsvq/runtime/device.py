@@ -15,14 +15,35 @@ __all__ = ["DEVICES", "amp_dtype", "autocast", "pick_device"]
 
 def pick_device(name: str) -> torch.device:
     """ "auto": CUDA when a GPU is available, else the CPU; under torchrun each process takes
-    the GPU of its local rank."""
+    the GPU of its local rank. A device this machine does not have (`cuda:3` on a machine with
+    one GPU, `cuda` without CUDA) or that tsvq does not compute on (`meta`, `mps`, ...) is one
+    line saying so, never torch's error at the first tensor moved there."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name != "cuda":
-        return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise TsvqError(
+            f"device={name!r} is not a device torch knows; use 'cpu', 'cuda', 'cuda:N' or 'auto'"
+        ) from None
+    if device.type == "cpu":
+        return torch.device("cpu")
+    if device.type != "cuda":
+        raise TsvqError(
+            f"device={name!r}: tsvq computes on the CPU or on CUDA GPUs; use 'cpu', 'cuda', "
+            "'cuda:N' or 'auto'"
+        )
     if not torch.cuda.is_available():
-        raise TsvqError("device=cuda was asked for but no CUDA device is available")
-    index, n_gpus = local_rank(), torch.cuda.device_count()  # one GPU per process (torchrun)
+        raise TsvqError(f"device={name} was asked for but no CUDA device is available")
+    n_gpus = torch.cuda.device_count()
+    if device.index is not None:
+        if device.index >= n_gpus:
+            raise TsvqError(
+                f"device={name!r} does not exist: this machine has {n_gpus} CUDA device(s), "
+                f"cuda:0 to cuda:{n_gpus - 1}"
+            )
+        return device
+    index = local_rank()  # one GPU per process (torchrun)
     if index >= n_gpus:
         raise TsvqError(
             f"process {index} on this machine has no GPU of its own: the machine "

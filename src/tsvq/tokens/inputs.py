@@ -3,24 +3,52 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
+from tsvq.data.source import F32_MAX
 from tsvq.data.windows import Scaler
 from tsvq.errors import TsvqError
 from tsvq.model.vqvae import ModelConfig
 from tsvq.runtime.device import pick_device
 from tsvq.tokens.gaps import MISSING, EmptySeries, Missing, fill_linear
 
+# tensors that hold no plain values to compute with, and what to pass instead
+_NOT_PLAIN: tuple[tuple[Callable[[torch.Tensor], bool], str], ...] = (
+    (lambda v: v.is_nested, "a nested tensor"),
+    (lambda v: v.is_meta, "a meta tensor, which holds no values"),
+    (lambda v: v.layout != torch.strided, "a sparse tensor: pass .to_dense()"),
+    (lambda v: v.is_quantized, "a quantized tensor: pass .dequantize()"),
+)
+
+
+def plain(v: np.ndarray | torch.Tensor | object, name: str) -> np.ndarray | torch.Tensor:
+    """`v` as an array of real numbers tsvq can compute with: a numpy array of a float or
+    integer dtype torch has too, or a dense tensor holding values; anything else is one line
+    naming `name` (a meta, sparse, quantized or nested tensor: what to pass instead)."""
+    if torch.is_tensor(v):
+        why = next((why for test, why in _NOT_PLAIN if test(v)), None)
+        if why:
+            raise TsvqError(f"{name} is {why}; expected a dense tensor of real numbers")
+        if v.is_complex() or v.dtype == torch.bool:
+            raise TsvqError(f"{name} must hold real numbers, got dtype {v.dtype}")
+        return v
+    try:
+        a = np.asarray(v)
+    except (TypeError, ValueError) as exc:
+        raise TsvqError(f"{name} is not an array of numbers ({type(v).__name__}: {exc})") from None
+    if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+        raise TsvqError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    if a.dtype.itemsize > 8:  # float128 and the like: no torch dtype holds them
+        raise TsvqError(f"{name} has dtype {a.dtype}; use float64 or a narrower type")
+    return a
+
 
 def check_windows(x: np.ndarray | torch.Tensor, patch_size: int) -> np.ndarray | torch.Tensor:
     """Windows [B, T, C] or one [T, C] of real numbers, T a positive multiple of patch_size."""
-    if not torch.is_tensor(x):
-        x = np.asarray(x)
-        if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
-            raise TsvqError(f"x must hold real numbers, got dtype {x.dtype}")
-    elif x.is_complex() or x.dtype == torch.bool:
-        raise TsvqError(f"x must hold real numbers, got dtype {x.dtype}")
+    x = plain(x, "x")
     if x.ndim == 2:
         x = x[None]
     if x.ndim != 3:
@@ -80,15 +108,19 @@ def check_stats(
         raise TsvqError("give mean= and std= together, each [B, C]")
     out = []
     for name, v in (("mean", mean), ("std", std)):
-        a = v.detach().cpu().numpy() if torch.is_tensor(v) else np.asarray(v)
-        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
-            raise TsvqError(f"{name} must hold real numbers, got dtype {a.dtype}")
+        given = plain(v, name)
+        a = given.detach().cpu().numpy() if torch.is_tensor(given) else given
         if a.shape == (c,) and n == 1:
             a = a[None]
         if a.shape != (n, c):
             raise TsvqError(f"{name} must be [B, C] = [{n}, {c}], got shape {a.shape}")
         if not np.isfinite(a).all():
             raise TsvqError(f"{name} holds NaN or inf; statistics must be finite")
+        if (np.abs(a) > F32_MAX).any():  # float32 would make it inf
+            raise TsvqError(
+                f"{name} holds {a.flat[np.argmax(np.abs(a) > F32_MAX)]:g}, beyond the float32 "
+                f"range (|x| <= {F32_MAX:.4g}) tsvq computes in"
+            )
         out.append(np.ascontiguousarray(a, dtype=np.float32))
     if (out[1] <= 0).any():
         bad = np.argwhere(out[1] <= 0)[0]
@@ -116,21 +148,19 @@ def check_scaler(scaler: Scaler, c: int) -> Scaler:
 
 def as_int_array(v: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
     """Integer codes as a numpy array, refusing any other dtype."""
-    a = v.detach().cpu().numpy() if torch.is_tensor(v) else np.asarray(v)
+    given = plain(v, name)
+    a = given.detach().cpu().numpy() if torch.is_tensor(given) else given
     if not np.issubdtype(a.dtype, np.integer):
         raise TsvqError(f"{name} must be integers, got dtype {a.dtype}")
     return a
 
 
 def device_of(device: str | torch.device) -> torch.device:
-    """The torch device `device` names ("cpu", "cuda", "cuda:1", "auto")."""
-    try:
-        return pick_device(str(device))
-    except RuntimeError:
-        raise TsvqError(
-            f"device={str(device)!r} is not a device torch knows; use 'cpu', "
-            "'cuda', 'cuda:N' or 'auto'"
-        ) from None
+    """The torch device `device` names ("cpu", "cuda", "cuda:1", "auto"), one this machine has
+    (`runtime.device.pick_device` refuses any other in one line)."""
+    if not isinstance(device, str | torch.device):
+        raise TsvqError(f"device must be a string or a torch.device, got {type(device).__name__}")
+    return pick_device(str(device))
 
 
 def check_missing(missing: Missing) -> None:
@@ -163,10 +193,27 @@ def decode_stats(
     n: int,
     c: int,
     revin: bool,
+    bare: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The RevIN statistics bare codes decode with: needed by a RevIN model, none otherwise."""
-    if mean is None and std is None and not revin:
-        return np.zeros((n, c), np.float32), np.ones((n, c), np.float32)
+    """The RevIN statistics codes decode with: needed by a RevIN model. A model without RevIN
+    takes none with bare codes (as `encode` takes none), and an `Encoded` of it (`bare`
+    False) holds the zeros and ones its encode gave, which undo nothing."""
+    if not revin:
+        none = np.zeros((n, c), np.float32), np.ones((n, c), np.float32)
+        if mean is None and std is None:
+            return none
+        if bare:
+            raise TsvqError(
+                "mean= and std= undo RevIN, but this tokenizer was trained without RevIN: "
+                "decode its codes without them"
+            )
+        got = check_stats(mean, std, n, c)
+        if not (np.array_equal(got[0], none[0]) and np.array_equal(got[1], none[1])):
+            raise TsvqError(
+                "this Encoded's mean and std are not the zeros and ones a tokenizer trained "
+                "without RevIN gives; decode it with the tokenizer that encoded it"
+            )
+        return none
     if mean is None or std is None:
         raise TsvqError(
             "bare codes of a RevIN model need mean= and std= [B, C]: the RevIN statistics of "
@@ -195,15 +242,22 @@ def finite_on(
     if torch.is_tensor(part):
         t = part.detach().to(device, torch.float32)
     else:
-        t = torch.from_numpy(np.ascontiguousarray(part)).to(device, torch.float32)
-    if check:
-        bad = ~torch.isfinite(t)
-        if bad.any():
-            b, i, ch = (int(v) for v in bad.nonzero()[0])
+        with np.errstate(over="ignore"):  # beyond float32: inf, named below
+            t = torch.from_numpy(np.ascontiguousarray(part, np.float32)).to(device)
+    bad = ~torch.isfinite(t)
+    if bad.any():
+        b, i, ch = (int(v) for v in bad.nonzero()[0])
+        given = float(part[b, i, ch])
+        where = f"at window {offset + b}, time step {i}, channel {ch} ({names[ch]})"
+        if np.isfinite(given):  # finite as given, but not in float32: never a gap
             raise TsvqError(
-                f"x holds {float(t[b, i, ch])} at window {offset + b}, time step {i}, channel "
-                f"{ch} ({names[ch]}); every value must be a finite number (or encode with "
-                "missing='interpolate' to fill gaps)"
+                f"x holds {given:g} {where}, beyond the float32 range (|x| <= {F32_MAX:.4g}) "
+                "tsvq computes in"
+            )
+        if check:
+            raise TsvqError(
+                f"x holds {given} {where}; every value must be a finite number (or encode "
+                "with missing='interpolate' to fill gaps)"
             )
     return t
 

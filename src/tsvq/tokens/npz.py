@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -27,6 +29,7 @@ from tsvq import trust
 from tsvq.data.windows import Scaler
 from tsvq.errors import TsvqError, one_line
 from tsvq.files import write_with
+from tsvq.model.memory import available_bytes, size_text
 from tsvq.reach import missing_reason
 from tsvq.tokens.channels import describe_columns
 from tsvq.tokens.passes import Encoded
@@ -244,8 +247,11 @@ def _arrays(p: Path) -> dict[str, np.ndarray]:
             "with `tsvq encode`"
         )
     try:
+        _check_declared(p)  # before any member is read
         with np.load(p, allow_pickle=False) as npz:
-            a = {k: npz[k] for k in npz.files if covered(k) or k in (DIGEST, FIELD_DIGESTS)}
+            a = {k: npz[k] for k in npz.files if _read(k)}
+    except TsvqError:  # the declared sizes, said as they are
+        raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise TsvqError(f"cannot read tokens file {p}: {one_line(exc, 200)}") from None
     missing = [k for k in FIELDS if k not in a]
@@ -257,9 +263,81 @@ def _arrays(p: Path) -> dict[str, np.ndarray]:
     return a
 
 
+def _read(name: str) -> bool:
+    """Whether the door reads member `name` (the fields and their digests; others never)."""
+    return covered(name) or name in (DIGEST, FIELD_DIGESTS)
+
+
+def _check_declared(p: Path, free: int | None = None) -> None:
+    """Memory before trust, from the headers alone, before any array is read: each member the
+    door reads must hold exactly what its .npy header declares (shape x itemsize), so no member
+    inflates beyond what its declared shape needs (zipfile never inflates past a member's
+    recorded size); the declared shapes must agree with each other (`_shapes`), so one member
+    far larger than the rest is refused unread; and all of them together must fit in the free
+    memory (`free`, bytes; default: what the machine has free now)."""
+    total, declared = 0, {}
+    with zipfile.ZipFile(p) as archive:
+        for info in archive.infolist():
+            name = info.filename.removesuffix(".npy")
+            if not _read(name):
+                continue
+            with archive.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                readers = {
+                    (1, 0): np.lib.format.read_array_header_1_0,
+                    (2, 0): np.lib.format.read_array_header_2_0,
+                }
+                if version not in readers:  # numpy writes 1.0 (2.0 for huge headers)
+                    raise TsvqError(f"tokens file {p}: '{name}' is a .npy of version {version}")
+                shape, _fortran, dtype = readers[version](fh)
+                start = fh.tell()
+            if dtype.hasobject:
+                raise TsvqError(f"tokens file {p}: '{name}' holds Python objects, not numbers")
+            need = math.prod(shape) * dtype.itemsize
+            if info.file_size != start + need:
+                raise TsvqError(
+                    f"tokens file {p}: '{name}' declares shape {shape} of {dtype} ({need:,} "
+                    f"bytes) but holds {info.file_size - start:,}; the file is damaged"
+                )
+            total += need
+            declared[name] = _Declared(dtype, shape)
+    _shapes(p, declared)  # a member far larger than the others declare is refused unread
+    free = available_bytes("cpu") if free is None else free
+    if free is not None and total > free:
+        raise TsvqError(
+            f"tokens file {p} declares arrays of {size_text(total)} in all, more than the "
+            f"{size_text(free)} free"
+        )
+
+
 def _parse(p: Path, a: dict[str, np.ndarray]) -> int:
     """Every field's dtype and shape as `FIELDS` declares them; returns the format version."""
+    sizes = _shapes(p, a)
+    if int(a["n_tokens"]) != sizes["k"]:
+        raise _bad(p, "n_tokens", f"{int(a['n_tokens'])} with codes of shape {a['codes'].shape}")
+    version = int(a["format_version"])
+    if version not in (1, 2, VERSION):
+        raise _bad(p, "format_version", version)
+    return version
+
+
+@dataclass(frozen=True)
+class _Declared:
+    """What a member's .npy header says, before its data is read."""
+
+    dtype: np.dtype
+    shape: tuple[int, ...]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
+def _shapes(p: Path, a: Mapping[str, np.ndarray | _Declared]) -> dict[str, int]:
+    """The sizes every field shares (n, C, k), each field's dtype and shape checked against
+    `FIELDS`: on the arrays, or on their headers alone before any is read."""
     sizes: dict[str, int] = {}
+    codes = a["codes"].shape if "codes" in a else None
     for name, (kinds, dims, _) in {**FIELDS, **OPTIONAL}.items():
         if name not in a:
             continue
@@ -267,15 +345,10 @@ def _parse(p: Path, a: dict[str, np.ndarray]) -> int:
         if v.dtype.kind not in kinds or v.ndim != len(dims):
             got = f"shape {v.shape} dtype {v.dtype}"
         elif any(sizes.setdefault(d, n) != n for d, n in zip(dims, v.shape, strict=True)):
-            got = f"shape {v.shape} with codes of shape {a['codes'].shape}"
+            got = f"shape {v.shape} with codes of shape {codes}"
         if got:
             raise _bad(p, name, got)
-    if int(a["n_tokens"]) != sizes["k"]:
-        raise _bad(p, "n_tokens", f"{int(a['n_tokens'])} with codes of shape {a['codes'].shape}")
-    version = int(a["format_version"])
-    if version not in (1, 2, VERSION):
-        raise _bad(p, "format_version", version)
-    return version
+    return sizes
 
 
 def _bad(p: Path, name: str, got: object) -> TsvqError:

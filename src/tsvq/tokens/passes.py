@@ -14,10 +14,11 @@ import numpy as np
 import torch
 
 from tsvq.data.windows import Scaler
+from tsvq.model.memory import check_fits
 from tsvq.model.revin import RevinStats, normalize
 from tsvq.model.vqvae import VQVAE
 from tsvq.tokens.gaps import token_mask
-from tsvq.tokens.inputs import filled, finite_on, only_bare
+from tsvq.tokens.inputs import filled, finite_on, only_bare, windows_per_pass
 from tsvq.tokens.units import original_units
 
 # Series (window x channel) per forward pass by default: small passes stay in cache and are
@@ -64,6 +65,21 @@ def unpacked(
 def per_pass(model: VQVAE, values_per_window: int) -> int:
     """Windows per forward pass by default: about SERIES_PER_PASS training windows' values."""
     return max(1, SERIES_PER_PASS * model.cfg.context_points // values_per_window)
+
+
+def pass_size(model: VQVAE, batch_size: int | None, n: int, values_per_window: int) -> int:
+    """Windows per forward pass: `batch_size` if given (a positive integer), else `per_pass`'s;
+    checked against the model's memory estimate first, so a `batch_size` far beyond what the
+    device holds, or one enormous window, is one line instead of an exhausted machine."""
+    step = min(windows_per_pass(batch_size, per_pass(model, values_per_window)), max(n, 1))
+    series = -(-step * values_per_window // model.cfg.context_points)  # training windows' worth
+    where = (
+        f"batch_size={batch_size}: "
+        if batch_size is not None
+        else f"a window of {values_per_window:,} values (time steps x channels): "
+    )
+    check_fits(model.cfg, series, str(model.quantizer.codebook.device), False, where)
+    return step
 
 
 @torch.inference_mode()

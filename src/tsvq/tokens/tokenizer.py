@@ -232,7 +232,7 @@ class Tokenizer:
         n, t, c = x.shape
         scaler, names = self.scaler_for(c, columns, scaler)
         given = inputs.given_stats(mean, std, n, c, self.cfg.revin)
-        step = inputs.windows_per_pass(batch_size, passes.per_pass(self.model, c * t))
+        step = passes.pass_size(self.model, batch_size, n, c * t)
         gaps = missing == "interpolate"
         return passes.encode_passes(self.model, x, scaler, names, given, gaps, step)
 
@@ -276,8 +276,7 @@ class Tokenizer:
         codes = inputs.check_codes(codes, self.cfg)  # [B, C, n_tokens]
         n, c, k = codes.shape
         scaler, _ = self.scaler_for(c, columns, scaler)
-        stats = inputs.decode_stats(mean, std, n, c, self.cfg.revin)
-        step = inputs.windows_per_pass(
-            batch_size, passes.per_pass(self.model, c * k * self.cfg.compression_factor)
-        )
+        bare = not isinstance(tokens, passes.Encoded)
+        stats = inputs.decode_stats(mean, std, n, c, self.cfg.revin, bare)
+        step = passes.pass_size(self.model, batch_size, n, c * k * self.cfg.compression_factor)
         return passes.decode_passes(self.model, codes, stats, scaler, step)

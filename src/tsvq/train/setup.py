@@ -14,7 +14,8 @@ from tsvq.config import TrainConfig
 from tsvq.data.record import DataRecord
 from tsvq.data.registry import resolve_path, split_rule
 from tsvq.data.windows import SeriesData, epoch_order
-from tsvq.model.vqvae import VQVAE
+from tsvq.model.memory import check_fits
+from tsvq.model.vqvae import VQVAE, ModelConfig
 from tsvq.run.record import RunRecord
 from tsvq.runtime import cpu
 from tsvq.runtime.device import amp_dtype, pick_device
@@ -41,6 +42,14 @@ class Run:
     limit: int | None  # series drawn per epoch under --max_steps_per_epoch
 
 
+def fits(model: ModelConfig, batch_size: int, data: SeriesData, device: torch.device) -> None:
+    """Refuse, before the model is built, a configuration and batch size whose training would
+    not fit in `device`'s free memory (the estimate: `model.memory`); a batch never holds more
+    series than the training split has."""
+    series = data.n_windows("train") * data.n_channels
+    check_fits(model, min(batch_size, series), str(device))
+
+
 def setup(
     record: RunRecord, data: SeriesData, wrap: Callable[[torch.nn.Module], torch.nn.Module] | None
 ) -> Run:
@@ -51,6 +60,7 @@ def setup(
     if device.type == "cpu":
         cpu.keep_freed_memory()
         tick = cpu.ThreadGovernor(tcfg.threads).tick
+    fits(record.model, tcfg.batch_size, data, device)  # the API's batch_size= too
     torch.manual_seed(tcfg.seed)
     core = VQVAE(record.model).to(device)
     optimizer = make_optimizer(core, tcfg, device)
