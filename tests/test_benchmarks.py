@@ -412,3 +412,12 @@ def test_vq_diagnostics(tmp_path: Path, run):
             re.M,
         )
         assert m and 0 < float(m[1]) < 10 and 0 < int(m[2]) <= 256, out
+
+
+def test_data_door(tmp_path: Path, run):
+    out = run("data_door.py", "--rows", "2000", "--cols", "3", "--repeats", "1", cwd=tmp_path)
+    assert line(out, r"file: 2,000 rows x 3 value columns, ")
+    for name in ("pandas (baseline)", "door: open_source", "read_table", "scan (streaming)"):
+        seconds, ratio = row(out, name)
+        assert seconds > 0 and ratio > 0, name
+    assert row(out, "pandas (baseline)")[1] == 1.0
