@@ -85,43 +85,58 @@ def load_data(
     """The forecaster's dataset, split as in training and scaled with the recorded scaler; the
     file must give the channels it was trained on."""
     spec = loaded.record.data.spec
+    if data_path is not None and spec.dset != "custom":
+        raise TsvqError(
+            f"--data_path is for a forecaster trained on --dset custom; {loaded.source} was "
+            f"trained on {spec.dset} (use --root_path for a data directory)"
+        )
     if data_path is not None or root_path is not None:
         keep = spec.data_path if spec.dset == "custom" else None
         spec = replace(spec, root_path=root_path, data_path=data_path or keep)
         path = resolve_path(spec.dset, spec.root_path, spec.data_path)
     else:
         path = Path(spec.data_path) if spec.data_path else resolve_path(spec.dset, None, None)
-    data = prepare(read_table(path, spec.dset), spec, scaler=loaded.record.data.scaler)
-    if tuple(data.columns) != loaded.columns:
+    table = read_table(path, spec.dset)
+    # the channels first (a scaler fitted here, as cheap as a copy): the recorded scaler
+    # cannot even be applied to another number of them
+    columns = prepare(table, spec).columns
+    if tuple(columns) != loaded.columns:
         raise TsvqError(
-            f"{path} gives the channels {describe_columns(data.columns)}; forecaster "
+            f"{path} gives the channels {describe_columns(columns)}; forecaster "
             f"{loaded.source} was trained on {describe_columns(list(loaded.columns))}"
         )
-    return data
+    return prepare(table, spec, scaler=loaded.record.data.scaler)
 
 
 @torch.inference_mode()
-def forecasts(loaded: Loaded, windows: np.ndarray) -> Iterator[tuple[Batch, torch.Tensor]]:
+def forecasts(
+    loaded: Loaded, windows: np.ndarray, codes: np.ndarray | None = None
+) -> Iterator[tuple[Batch, torch.Tensor]]:
     """Each pass of series over `windows` [n, C, >= L] (scaled; series k is channel k % C of
-    window k // C, in order) with its forecast [N, H] in scaled units."""
+    window k // C, in order) with its forecast [N, H] in scaled units. `codes`: the contexts'
+    codes if made already (`encode_split`), else the tokenizer makes them here."""
     n, c, _ = windows.shape
     L = loaded.context_points
-    codes = encode_split(loaded.tok, windows, L) if loaded.tok is not None else None
+    if codes is None and loaded.tok is not None:
+        codes = encode_split(loaded.tok, windows, L)
     device = next(loaded.model.parameters()).device
     for b in batches(windows, np.arange(n * c), SERIES_PER_PASS, L, codes):
         on = b.to(device)
         yield b, loaded.model(on.context, on.mean, on.std, on.ids).scaled(on.mean, on.std).cpu()
 
 
-def evaluate(loaded: Loaded, data: SeriesData, split: str = "test") -> dict[str, Any]:
-    """MSE and MAE per value of `split` (standardised units), per channel and overall."""
+def evaluate(
+    loaded: Loaded, data: SeriesData, split: str = "test", codes: np.ndarray | None = None
+) -> dict[str, Any]:
+    """MSE and MAE per value of `split` (standardised units), per channel and overall;
+    `codes` of the split's contexts if made already (see `forecasts`)."""
     if split not in SPLITS:
         raise TsvqError(f"split={split!r} is not one of {', '.join(SPLITS)}")
     windows = data.forecast_windows(split, loaded.horizon)
     n, c, _ = windows.shape
     se, ae = torch.zeros(c, dtype=torch.float64), torch.zeros(c, dtype=torch.float64)
     done = 0
-    for b, y_hat in forecasts(loaded, windows):
+    for b, y_hat in forecasts(loaded, windows, codes):
         channel = torch.from_numpy(np.arange(done, done + len(y_hat)) % c)
         err = (y_hat - b.target).double()
         se.index_add_(0, channel, err.pow(2).sum(dim=1))

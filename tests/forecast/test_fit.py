@@ -1,0 +1,177 @@
+"""Training a forecaster: the tokenizer stays frozen, a killed run resumes to the same weights
+and history as an uninterrupted one, and the files it writes read back exactly."""
+
+from __future__ import annotations
+
+import csv
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import DATA_DIR
+from forecast_helpers import FORECAST, NAME
+from robust_helpers import PYTHON, needs_data, run_cli, subprocess_env, tree
+
+from tsvq import Tokenizer
+from tsvq.data.windows import DataSpec, load
+from tsvq.errors import TsvqError
+from tsvq.files import stale_temporaries
+from tsvq.forecast.config import FitConfig
+from tsvq.forecast.fit import fit, model_config
+from tsvq.forecast.inputs import fingerprint
+from tsvq.forecast.record import ForecastPaths, build, load_record
+from tsvq.run import checkpoint
+
+pytestmark = needs_data
+SMALL = {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32, "stats_hidden": 32}
+# three epochs of 4 steps, dropout in the mean/std MLP: the RNG state crosses each boundary
+RESUMED = [*FORECAST, "--n_epochs", "3", "--seed", "7"]
+
+
+def test_the_tokenizer_stays_frozen(tokenizer: Path, tmp_path: Path) -> None:
+    tok = Tokenizer.from_pretrained(tokenizer)  # an EMA codebook: training mode would move it
+    before = {k: v.clone() for k, v in tok.model.state_dict().items()}
+    print_before = fingerprint(tok)
+    data = load(DataSpec("illness", None, None, 96))
+    cfg = model_config(tok, 96, 24, id_embedding=True, **SMALL)
+    fcfg = FitConfig(n_epochs=2, batch_size=32, max_steps_per_epoch=3, lr=1e-2)
+    result = fit(tok, data, cfg, fcfg, ForecastPaths(tmp_path, "f"), source=str(tokenizer))
+    assert result.best_epoch >= 1
+    after = tok.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "the tokenizer's weights moved"
+    assert fingerprint(tok) == print_before and not tok.model.training
+    record = load_record(tmp_path / "f.pth")
+    assert record.tokenizer.fingerprint == print_before
+    assert not any("codebook" in k or "quantizer" in k for k in record.state)
+    # the learned id vectors did train while the codebook stayed the tokenizer's
+    assert float(record.state["ids.weight"].abs().sum()) > 0
+
+
+def test_bf16_autocast_trains(tokenizer: Path, tmp_path: Path) -> None:
+    tok = Tokenizer.from_pretrained(tokenizer)
+    data = load(DataSpec("illness", None, None, 96))
+    fcfg = FitConfig(n_epochs=1, batch_size=32, max_steps_per_epoch=2, amp=True)
+    result = fit(tok, data, model_config(tok, 96, 8, **SMALL), fcfg, ForecastPaths(tmp_path, "f"))
+    assert 0 < result.best_mse < 100
+
+
+def _paths(save: Path) -> dict[str, Path]:
+    d = save / "illness"
+    return {
+        k: d / f"{NAME}{s}"
+        for k, s in (("best", ".pth"), ("last", "_last.pth"), ("history", "_history.csv"))
+    }
+
+
+def _argv(tokenizer: Path, save: Path) -> list[str]:
+    return ["forecast", "train", "--checkpoint", str(tokenizer), *RESUMED, "--save_path", str(save)]
+
+
+def _history(save: Path) -> list[dict[str, str]]:
+    with open(_paths(save)["history"], newline="") as fh:
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(fh)]
+
+
+@pytest.fixture(scope="module")
+def reference(tokenizer: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    save = tmp_path_factory.mktemp("fc_reference")
+    rc, _out, err = _cli_process(_argv(tokenizer, save))
+    assert rc == 0, err
+    return save
+
+
+def _cli_process(argv: list[str]) -> tuple[int, str, str]:
+    proc = subprocess.run(
+        [PYTHON, "-m", "tsvq", *argv],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_sigkill_then_resume_matches_an_uninterrupted_run(
+    tokenizer: Path, reference: Path, tmp_path: Path
+) -> None:
+    files = _paths(tmp_path)
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "tsvq", *_argv(tokenizer, tmp_path)],
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for _ in range(6000):  # until the state after epoch 1 is saved (bounded: two minutes)
+        if files["last"].exists():
+            break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    out, _err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    saved = checkpoint.load(files["last"])["epoch"] + 1
+    assert f"Epoch   {saved + 1}/3" not in out and saved < 3, out  # killed before the end
+    rc, out, err = _cli_process([*_argv(tokenizer, tmp_path), "--resume"])
+    assert rc == 0, err
+    assert f"Resuming from {files['last']} after epoch {saved}" in out
+    assert _history(tmp_path) == _history(reference)  # every float's repr: bitwise equal
+    want = _paths(reference)
+    for kind in ("best", "last"):
+        got, ref = load_record(files[kind]), load_record(want[kind])
+        assert got.epoch == ref.epoch
+        assert all(torch.equal(got.state[k], v) for k, v in ref.state.items()), kind
+    got, ref = load_record(files["last"]).resume, load_record(want["last"]).resume
+    for a, b in zip(got.optimizer["state"].values(), ref.optimizer["state"].values(), strict=True):
+        assert all(torch.equal(a[k], b[k]) for k in b)
+    assert not any(stale_temporaries(p) for p in files.values())
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "needle"),
+    [
+        ("--lr", "0.01", "lr=0.001, now 0.01"),
+        ("--seed", "8", "seed=7, now 8"),
+        ("--n_layers", "2", "n_layers=1, now 2"),
+        ("--scaler", "minmax", "scaler="),
+    ],
+)
+def test_resume_with_other_settings_is_refused_and_writes_nothing(
+    tokenizer: Path, reference: Path, flag: str, value: str, needle: str
+) -> None:
+    before = tree(reference)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TSVQ_DATA_DIR", str(DATA_DIR))
+        rc, _out, err = run_cli([*_argv(tokenizer, reference), "--resume", flag, value])
+    assert rc == 2 and err.count("\n") == 1 and needle in err, err
+    assert tree(reference) == before
+
+
+def test_the_record_reads_back_and_an_edit_is_named(forecaster: Path, tmp_path: Path) -> None:
+    record = load_record(forecaster)
+    assert (record.model.context_points, record.model.horizon, record.model.inputs) == (
+        96,
+        24,
+        "codes",
+    )
+    assert record.data.columns[-1] == "OT" and len(record.data.columns) == 7
+    assert record.fit.n_epochs == 2 and record.resume is None
+    raw = checkpoint.load(forecaster)
+    raw["forecast"]["data"]["scaler"]["shift"][0] += 1.0
+    edited = tmp_path / "edited.pth"
+    checkpoint.save(edited, raw)
+    with pytest.raises(TsvqError, match=r"forecast\['data'\]\['scaler'\]\['shift'\] was changed"):
+        load_record(edited)
+    del raw["forecast"]["digest"]  # the field checks alone: the edit is a valid scaler
+    checkpoint.save(edited, raw)
+    assert load_record(edited).data.scaler.shift[0] == record.data.scaler.shift[0] + 1.0
+    raw["config"]["horizon"] = 12  # weights of another shape than the config says
+    checkpoint.save(edited, raw)
+    codebook = Tokenizer.from_pretrained(record.tokenizer.source).codebook
+    with pytest.raises(
+        TsvqError, match=r"head.weight has shape \(24, 96\), the configuration needs \(12, 96\)"
+    ):
+        build(load_record(edited), codebook, edited)
