@@ -95,9 +95,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--d_model", type=positive_int, default=64, help="transformer width")
     g.add_argument("--n_heads", type=positive_int, default=4, help="attention heads")
-    g.add_argument("--n_layers", type=positive_int, default=4, help="encoder layers")
+    g.add_argument("--n_layers", type=positive_int, default=2, help="encoder layers")
     g.add_argument("--d_ff", type=positive_int, default=256, help="feed-forward width")
-    g.add_argument("--dropout", type=non_negative_float, default=0.0, help="transformer dropout")
+    g.add_argument("--dropout", type=non_negative_float, default=0.2, help="transformer dropout")
     g.add_argument(
         "--stats_hidden", type=positive_int, default=512, help="width of the mean/std MLP"
     )

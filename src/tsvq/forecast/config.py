@@ -44,8 +44,8 @@ class ForecastConfig:
     d_model: int = 64
     n_heads: int = 4
     d_ff: int = 256
-    n_layers: int = 4
-    dropout: float = 0.0
+    n_layers: int = 2
+    dropout: float = 0.2
     stats_hidden: int = 512
     stats_dropout: float = 0.2
 

@@ -112,7 +112,10 @@ def fit(
     if progress.saved:
         log(f"Resuming from {paths.last} after epoch {progress.saved}")
     if codes and any(s.codes is None for s in splits.values()):
+        t0 = time.perf_counter()
         splits = prepare(tok, data, cfg.horizon, ("train", "val"))  # the frozen codes, once
+        n = sum(s.n_series for s in splits.values())
+        log(f"Encoded {n} contexts (train and val) in {time.perf_counter() - t0:.0f} s")
     try:
         with contextlib.ExitStack() as hold:
             open_outputs(paths, fcfg, hold, log)
