@@ -3,7 +3,7 @@ it), clipping, early stopping on the validation MSE, a progress bar where a pers
 atomic files, `--resume` that continues bit for bit, and torchrun.
 
 Read top to bottom: `fit` cuts the splits, builds the run (`setup`), continues a saved one
-(`resume`), encodes the contexts with the frozen tokenizer (once), takes the output folder,
+(`resume`), takes the output folder, encodes the contexts with the frozen tokenizer (once),
 then loops: an epoch of training, the validation, the record of it and the checkpoints.
 """
 
@@ -111,14 +111,16 @@ def fit(
     progress = resume(run, paths, record) if fcfg.resume else Progress()
     if progress.saved:
         log(f"Resuming from {paths.last} after epoch {progress.saved}")
-    if codes and any(s.codes is None for s in splits.values()):
-        t0 = time.perf_counter()
-        splits = prepare(tok, data, cfg.horizon, ("train", "val"))  # the frozen codes, once
-        n = sum(s.n_series for s in splits.values())
-        log(f"Encoded {n} contexts (train and val) in {time.perf_counter() - t0:.0f} s")
     try:
         with contextlib.ExitStack() as hold:
+            # every check that can refuse the run is done: take the folder (so a second run on
+            # these files is refused now, not after minutes of encoding), then encode
             open_outputs(paths, fcfg, hold, log)
+            if codes and any(s.codes is None for s in splits.values()):
+                t0 = time.perf_counter()
+                splits = prepare(tok, data, cfg.horizon, ("train", "val"))  # frozen: once
+                n = sum(s.n_series for s in splits.values())
+                log(f"Encoded {n} contexts (train and val) in {time.perf_counter() - t0:.0f} s")
             for epoch in range(progress.next_epoch, fcfg.n_epochs + 1):
                 if progress.stopped(fcfg.patience):
                     break
