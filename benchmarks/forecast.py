@@ -164,7 +164,7 @@ def _series(windows: np.ndarray, index: np.ndarray) -> torch.Tensor:
 
 def run_dlinear(args: argparse.Namespace, data: SeriesData, prepared: dict, seed: int) -> dict:
     """Train a DLinear-style model (MSE, Adam, early stopping on the validation MSE): whole
-    epochs always (it costs next to nothing), `--max_steps_per_epoch` bounds the others."""
+    epochs always (a linear model; `--max_steps_per_epoch` bounds the forecasters only)."""
     torch.manual_seed(seed)
     L, H = args.context_points, args.horizon
     model = DLinear(L, H)
