@@ -417,10 +417,10 @@ def test_vq_diagnostics(tmp_path: Path, run):
         assert m and 0 < float(m[1]) < 10 and 0 < int(m[2]) <= 256, out
 
 
-def test_forecast(tmp_path: Path):
+@pytest.mark.dataset("illness")
+def test_forecast(tmp_path: Path, run, data_dir: Path):
     """Every row on illness at a tiny size (a tokenizer trained in the script), two seeds: the
     table's means and spreads are those of the rows it prints, the naive rows are exact."""
-    require_dataset("illness")
     results = tmp_path / "forecast.jsonl"
     tiny = ["--context_points", "96", "--horizon", "24", "--n_epochs", "1"]
     tiny += ["--max_steps_per_epoch", "2", "--tokenizer_epochs", "1", "--tokenizer_steps", "2"]
@@ -444,7 +444,7 @@ def test_forecast(tmp_path: Path):
     ratio = row(table, "illness     96   24 MSE tokens / patches:")[0]
     assert close(ratio, sum(tokens) / sum(patches), 0.0006)
     # repeating the last value: computed here from the windows themselves
-    w = load(DataSpec("illness", str(DATA_DIR), None, 96)).forecast_windows("test", 24)
+    w = load(DataSpec("illness", str(data_dir), None, 96)).forecast_windows("test", 24)
     last = float(((w[:, :, 96:] - w[:, :, 95:96]) ** 2).mean())
     assert close(next(r["mse"] for r in rows if r["model"] == "last"), last, 1e-6)
     again = run("forecast.py", "--results", results, "--table", cwd=tmp_path)

@@ -10,18 +10,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DATA_DIR
-from forecast_helpers import FORECAST, NAME, TOKENIZER
-from robust_helpers import ILLNESS, needs_data, run_cli, tree
 
-from tsvq.data.registry import read_table
+from tsvq.data.table import read_table
 from tsvq.forecast.evaluate import forecasts, load_forecaster
 
-pytestmark = needs_data
-ETTH1 = DATA_DIR / "ETT-small" / "ETTh1.csv"
+pytestmark = pytest.mark.dataset("illness")
 
 
-def test_eval_scores_every_test_window(forecaster: Path) -> None:
+def test_eval_scores_every_test_window(forecaster: Path, run_cli) -> None:
     rc, out, err = run_cli(["forecast", "eval", "--checkpoint", str(forecaster), "--json"])
     assert rc == 0, err
     r = json.loads(out)
@@ -37,14 +33,16 @@ def test_eval_scores_every_test_window(forecaster: Path) -> None:
     assert "drops the last partial batch" in table
 
 
-def test_predict_writes_the_horizon_in_original_units(forecaster: Path, tmp_path: Path) -> None:
+def test_predict_writes_the_horizon_in_original_units(
+    forecaster: Path, tmp_path: Path, run_cli, illness_csv: Path
+) -> None:
     out = tmp_path / "forecast.csv"
-    argv = ["forecast", "predict", "--checkpoint", str(forecaster), "--data_path", str(ILLNESS)]
+    argv = ["forecast", "predict", "--checkpoint", str(forecaster), "--data_path", str(illness_csv)]
     rc, printed, err = run_cli([*argv, "--out", str(out), "--horizon", "24"])
     assert rc == 0, err
     assert printed.startswith("Forecast 24 steps x 7 channel(s) after the last row")
     frame = pd.read_csv(out)
-    table = read_table(ILLNESS)
+    table = read_table(illness_csv)
     assert list(frame.columns) == ["step", "date", *table.columns]
     assert frame["step"].tolist() == list(range(1, 25))
     week = np.timedelta64(7, "D")
@@ -60,12 +58,14 @@ def test_predict_writes_the_horizon_in_original_units(forecaster: Path, tmp_path
     np.testing.assert_allclose(got, y_hat.numpy().T, atol=2e-5)
 
 
-def test_predict_reads_the_channels_by_name(forecaster: Path, tmp_path: Path) -> None:
-    frame = pd.read_csv(ILLNESS)
+def test_predict_reads_the_channels_by_name(
+    forecaster: Path, tmp_path: Path, run_cli, illness_csv: Path
+) -> None:
+    frame = pd.read_csv(illness_csv)
     shuffled = tmp_path / "shuffled.csv"
     frame[[frame.columns[0], *reversed(frame.columns[1:])]].to_csv(shuffled, index=False)
     outs = []
-    for i, path in enumerate((ILLNESS, shuffled)):
+    for i, path in enumerate((illness_csv, shuffled)):
         out = tmp_path / f"f{i}.csv"
         argv = ["forecast", "predict", "--checkpoint", str(forecaster), "--data_path", str(path)]
         assert run_cli([*argv, "--out", str(out)])[0] == 0
@@ -73,37 +73,55 @@ def test_predict_reads_the_channels_by_name(forecaster: Path, tmp_path: Path) ->
     assert outs[0] == outs[1]
 
 
-def test_train_on_one_channel(tokenizer: Path, tmp_path: Path) -> None:
-    argv = ["forecast", "train", "--checkpoint", str(tokenizer), *FORECAST, "--n_epochs", "1"]
+def test_train_on_one_channel(
+    tokenizer: Path, tmp_path: Path, run_cli, forecast_flags: tuple[str, ...], forecaster_name: str
+) -> None:
+    argv = ["forecast", "train", "--checkpoint", str(tokenizer), *forecast_flags, "--n_epochs", "1"]
     rc, out, err = run_cli([*argv, "--features", "S", "--save_path", str(tmp_path)])
     assert rc == 0, err
     assert "illness, 1 channel(s), context 96, horizon 24" in out
     rc, out, _err = run_cli(
-        ["forecast", "eval", "--checkpoint", str(tmp_path / "illness" / f"{NAME}.pth"), "--json"]
+        [
+            "forecast",
+            "eval",
+            "--checkpoint",
+            str(tmp_path / "illness" / f"{forecaster_name}.pth"),
+            "--json",
+        ]
     )
     assert rc == 0 and json.loads(out)["per_channel"][0]["channel"] == "OT"
-    with open(tmp_path / "illness" / f"{NAME}_history.csv", newline="") as fh:
+    with open(tmp_path / "illness" / f"{forecaster_name}_history.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["epoch"] for r in rows] == ["1"] and float(rows[0]["valid_mse"]) > 0
 
 
 @pytest.fixture(scope="module")
-def other_tokenizers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def other_tokenizers(
+    tmp_path_factory: pytest.TempPathFactory, run_cli, tokenizer_flags: tuple[str, ...]
+) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("other_tokenizers")
     made = {}
     for name, extra in (("seed 3", ["--seed", "3"]), ("no revin", ["--revin", "0"])):
         save = out / name.replace(" ", "_")
         rc, _o, err = run_cli(
-            ["train", *TOKENIZER, "--max_steps_per_epoch", "2", *extra, "--save_path", str(save)]
+            [
+                "train",
+                *tokenizer_flags,
+                "--max_steps_per_epoch",
+                "2",
+                *extra,
+                "--save_path",
+                str(save),
+            ]
         )
         assert rc == 0, err
         made[name] = save / "illness" / "vqvae_cw96_ps16_ed32_cf4_cb256_model1.pth"
     return made
 
 
-def _bad_columns_dir(root: Path) -> Path:
+def _bad_columns_dir(root: Path, illness_csv: Path) -> Path:
     """A data directory whose illness file has three channels."""
-    frame = pd.read_csv(ILLNESS)
+    frame = pd.read_csv(illness_csv)
     (root / "illness").mkdir(parents=True)
     frame.iloc[:, :4].to_csv(root / "illness" / "national_illness.csv", index=False)
     return root
@@ -177,20 +195,28 @@ REFUSALS = {
 
 @pytest.mark.parametrize("name", sorted(REFUSALS))
 def test_refusals_are_one_line_exit_2_and_write_nothing(
-    name: str, forecaster: Path, tokenizer: Path, other_tokenizers: dict[str, Path], tmp_path: Path
+    name: str,
+    forecaster: Path,
+    tokenizer: Path,
+    other_tokenizers: dict[str, Path],
+    tmp_path: Path,
+    run_cli,
+    tree,
+    data_dir: Path,
+    illness_csv: Path,
 ) -> None:
     short = tmp_path / "short.csv"
-    pd.read_csv(ILLNESS).iloc[:50].to_csv(short, index=False)
+    pd.read_csv(illness_csv).iloc[:50].to_csv(short, index=False)
     places = {
         "fc": forecaster,
         "tok": tokenizer,
         "other": other_tokenizers["seed 3"],
         "norevin": other_tokenizers["no revin"],
         "tmp": tmp_path,
-        "illness": ILLNESS,
-        "etth1": ETTH1,
+        "illness": illness_csv,
+        "etth1": data_dir / "ETT-small" / "ETTh1.csv",
         "short": short,
-        "badcols": _bad_columns_dir(tmp_path / "badcols"),
+        "badcols": _bad_columns_dir(tmp_path / "badcols", illness_csv),
     }
     argv, needle = REFUSALS[name]
     watched = [tmp_path, forecaster.parent, tokenizer.parent]

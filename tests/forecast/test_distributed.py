@@ -5,38 +5,37 @@ validation MSE equal to one process scoring the same series with the saved weigh
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
-from conftest import DATA_DIR, REPO
-from forecast_helpers import FORECAST, NAME
-from robust_helpers import needs_data
 
 from tsvq import Tokenizer
 from tsvq.data.windows import DataSpec, epoch_order, load
 from tsvq.forecast.inputs import batches, encode_split
 from tsvq.forecast.record import build, load_record
 
-pytestmark = needs_data
+pytestmark = pytest.mark.dataset("illness")
 
 
-def test_two_processes_train_one_forecaster(tokenizer: Path, tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "TSVQ_DATA_DIR": str(DATA_DIR),
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
-    }
-    argv = ["forecast", "train", "--checkpoint", str(tokenizer), *FORECAST, "--n_epochs", "1"]
+def test_two_processes_train_one_forecaster(
+    tokenizer: Path,
+    tmp_path: Path,
+    subprocess_env,
+    repo: Path,
+    forecast_flags: tuple[str, ...],
+    forecaster_name: str,
+) -> None:
+    argv = ["forecast", "train", "--checkpoint", str(tokenizer), *forecast_flags]
+    argv += ["--n_epochs", "1"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     done = subprocess.run(
         [*cmd, "-m", "tsvq", *argv, "--save_path", str(tmp_path)],
-        cwd=REPO,
-        env=env,
+        cwd=tmp_path,
+        env=subprocess_env(),  # one thread per process
         capture_output=True,
         text=True,
         timeout=300,  # a hang (a collective one process skips) fails instead of stalling
@@ -47,15 +46,15 @@ def test_two_processes_train_one_forecaster(tokenizer: Path, tmp_path: Path) -> 
     assert sum(line.startswith("Forecaster on the codes of") for line in lines) == 1
     folder = tmp_path / "illness"
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        NAME + s for s in (".pth", "_last.pth", "_history.csv")
+        forecaster_name + s for s in (".pth", "_last.pth", "_history.csv")
     )
-    with open(folder / f"{NAME}_history.csv", newline="") as fh:
+    with open(folder / f"{forecaster_name}_history.csv", newline="") as fh:
         logged = float(next(csv.DictReader(fh))["valid_mse"])
 
     # one process, the saved weights, the validation series the run drew (4 batches of 32 on
     # each of 2 processes), codes made whole here
     tok = Tokenizer.from_pretrained(tokenizer)
-    record = load_record(folder / f"{NAME}_last.pth")
+    record = load_record(folder / f"{forecaster_name}_last.pth")
     model = build(record, tok.codebook, folder).eval()
     windows = load(DataSpec("illness", None, None, 96)).forecast_windows("val", 24)
     codes = encode_split(tok, windows, 96)

@@ -6,14 +6,13 @@ from __future__ import annotations
 import csv
 import signal
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import DATA_DIR
-from forecast_helpers import FORECAST, NAME
-from robust_helpers import PYTHON, needs_data, run_cli, subprocess_env, tree
 
 from tsvq import Tokenizer
 from tsvq.data.windows import DataSpec, load
@@ -25,10 +24,8 @@ from tsvq.forecast.inputs import fingerprint
 from tsvq.forecast.record import ForecastPaths, build, load_record
 from tsvq.run import checkpoint
 
-pytestmark = needs_data
+pytestmark = pytest.mark.dataset("illness")
 SMALL = {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32, "stats_hidden": 32}
-# three epochs of 4 steps, dropout in the mean/std MLP: the RNG state crosses each boundary
-RESUMED = [*FORECAST, "--n_epochs", "3", "--seed", "7"]
 
 
 def test_the_tokenizer_stays_frozen(tokenizer: Path, tmp_path: Path) -> None:
@@ -58,49 +55,59 @@ def test_bf16_autocast_trains(tokenizer: Path, tmp_path: Path) -> None:
     assert 0 < result.best_mse < 100
 
 
-def _paths(save: Path) -> dict[str, Path]:
-    d = save / "illness"
-    return {
-        k: d / f"{NAME}{s}"
-        for k, s in (("best", ".pth"), ("last", "_last.pth"), ("history", "_history.csv"))
-    }
+class Resumed:
+    """A run of three epochs of 4 steps with dropout (the RNG state crosses each boundary), in
+    a folder of its own: its flags, its files, its history, and the run as its own process."""
 
+    def __init__(self, tokenizer: Path, flags: tuple[str, ...], name: str, env: Callable) -> None:
+        self.flags = ["--checkpoint", str(tokenizer), *flags, "--n_epochs", "3", "--seed", "7"]
+        self.name, self.env = name, env
 
-def _argv(tokenizer: Path, save: Path) -> list[str]:
-    return ["forecast", "train", "--checkpoint", str(tokenizer), *RESUMED, "--save_path", str(save)]
+    def argv(self, save: Path) -> list[str]:
+        return ["forecast", "train", *self.flags, "--save_path", str(save)]
 
+    def paths(self, save: Path) -> dict[str, Path]:
+        d = save / "illness"
+        ends = (("best", ".pth"), ("last", "_last.pth"), ("history", "_history.csv"))
+        return {k: d / f"{self.name}{s}" for k, s in ends}
 
-def _history(save: Path) -> list[dict[str, str]]:
-    with open(_paths(save)["history"], newline="") as fh:
-        return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(fh)]
+    def history(self, save: Path) -> list[dict[str, str]]:
+        with open(self.paths(save)["history"], newline="") as fh:
+            return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(fh)]
+
+    def process(self, argv: list[str]) -> tuple[int, str, str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tsvq", *argv],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        return proc.returncode, proc.stdout, proc.stderr
 
 
 @pytest.fixture(scope="module")
-def reference(tokenizer: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def resumed(
+    tokenizer: Path, forecast_flags: tuple[str, ...], forecaster_name: str, subprocess_env
+) -> Resumed:
+    return Resumed(tokenizer, forecast_flags, forecaster_name, subprocess_env)
+
+
+@pytest.fixture(scope="module")
+def reference(resumed: Resumed, tmp_path_factory: pytest.TempPathFactory) -> Path:
     save = tmp_path_factory.mktemp("fc_reference")
-    rc, _out, err = _cli_process(_argv(tokenizer, save))
+    rc, _out, err = resumed.process(resumed.argv(save))
     assert rc == 0, err
     return save
 
 
-def _cli_process(argv: list[str]) -> tuple[int, str, str]:
-    proc = subprocess.run(
-        [PYTHON, "-m", "tsvq", *argv],
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return proc.returncode, proc.stdout, proc.stderr
-
-
 def test_sigkill_then_resume_matches_an_uninterrupted_run(
-    tokenizer: Path, reference: Path, tmp_path: Path
+    resumed: Resumed, reference: Path, tmp_path: Path
 ) -> None:
-    files = _paths(tmp_path)
+    files = resumed.paths(tmp_path)
     proc = subprocess.Popen(
-        [PYTHON, "-m", "tsvq", *_argv(tokenizer, tmp_path)],
-        env=subprocess_env(),
+        [sys.executable, "-m", "tsvq", *resumed.argv(tmp_path)],
+        env=resumed.env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -115,11 +122,11 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(
     assert proc.returncode == -signal.SIGKILL
     saved = checkpoint.load(files["last"])["epoch"] + 1
     assert f"Epoch   {saved + 1}/3" not in out and saved < 3, out  # killed before the end
-    rc, out, err = _cli_process([*_argv(tokenizer, tmp_path), "--resume"])
+    rc, out, err = resumed.process([*resumed.argv(tmp_path), "--resume"])
     assert rc == 0, err
     assert f"Resuming from {files['last']} after epoch {saved}" in out
-    assert _history(tmp_path) == _history(reference)  # every float's repr: bitwise equal
-    want = _paths(reference)
+    assert resumed.history(tmp_path) == resumed.history(reference)  # every float's repr
+    want = resumed.paths(reference)
     for kind in ("best", "last"):
         got, ref = load_record(files[kind]), load_record(want[kind])
         assert got.epoch == ref.epoch
@@ -140,12 +147,10 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(
     ],
 )
 def test_resume_with_other_settings_is_refused_and_writes_nothing(
-    tokenizer: Path, reference: Path, flag: str, value: str, needle: str
+    resumed: Resumed, reference: Path, flag: str, value: str, needle: str, run_cli, tree
 ) -> None:
     before = tree(reference)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TSVQ_DATA_DIR", str(DATA_DIR))
-        rc, _out, err = run_cli([*_argv(tokenizer, reference), "--resume", flag, value])
+    rc, _out, err = run_cli([*resumed.argv(reference), "--resume", flag, value])
     assert rc == 2 and err.count("\n") == 1 and needle in err, err
     assert tree(reference) == before
 

@@ -6,10 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import REPO
-from robust_helpers import needs_data
 
-pytestmark = needs_data
+pytestmark = pytest.mark.dataset("illness")
 
 
 @pytest.mark.parametrize(
@@ -26,8 +24,9 @@ def test_readme_forecasting_example_runs(
     capsys: pytest.CaptureFixture,
     readme: str,
     heading: str,
+    repo: Path,
 ) -> None:
-    text = (REPO / readme).read_text(encoding="utf-8")
+    text = (repo / readme).read_text(encoding="utf-8")
     code = re.search(r"```python\n(.*?)```", text.split(heading, 1)[1], re.S).group(1)
     monkeypatch.setenv("TSVQ_CHECKPOINT", str(tokenizer))  # trained on illness, context 96
     monkeypatch.chdir(tmp_path)

@@ -172,14 +172,14 @@ def _train(args: argparse.Namespace) -> int:
     from tsvq.forecast.config import FitConfig
     from tsvq.forecast.fit import fit, model_config
     from tsvq.forecast.record import ForecastPaths, forecaster_name
-    from tsvq.run.checkpoint import check_name
+    from tsvq.run.record import check_name
     from tsvq.runtime.device import pick_device
     from tsvq.runtime.distributed import is_main, process_group
-    from tsvq.tokens.tokenizer import load as load_tokenizer
+    from tsvq.tokens.tokenizer import Tokenizer
 
     with process_group(pick_device(args.device)):
-        tok = load_tokenizer(args.checkpoint)
-        dset = args.dset or tok.data.dset
+        tok = Tokenizer.from_pretrained(args.checkpoint)
+        dset = args.dset or tok.data.spec.dset
         if dset == "custom" and args.data_path is None:
             raise TsvqError("--dset custom needs --data_path CSV (a date column, then numbers)")
         if args.context_points % tok.cfg.patch_size:

@@ -16,13 +16,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from tsvq.data.registry import read_table, resolve_path
-from tsvq.data.windows import SPLITS, SeriesData, prepare
+from tsvq.data.registry import resolve_path
+from tsvq.data.table import read_table
+from tsvq.data.windows import SPLITS, Scaler, SeriesData, prepare
 from tsvq.errors import TsvqError
 from tsvq.forecast.inputs import Batch, batches, encode_split, fingerprint
 from tsvq.forecast.model import Forecaster
 from tsvq.forecast.record import ForecastRecord, build, load_record
-from tsvq.tokens.tokenizer import Tokenizer, describe_columns, load
+from tsvq.tokens.channels import describe_columns
+from tsvq.tokens.tokenizer import Tokenizer
 
 SERIES_PER_PASS = 1024  # series per forward pass when forecasting a split
 
@@ -48,6 +50,14 @@ class Loaded:
     def columns(self) -> tuple[str, ...]:
         return self.record.data.columns
 
+    @property
+    def scaler(self) -> Scaler:
+        """The scaler fitted on the training rows (the door builds every record with one)."""
+        scaler = self.record.data.scaler
+        if scaler is None:
+            raise TsvqError(f"forecaster {self.source} records no scaler; the file is damaged")
+        return scaler
+
 
 def load_forecaster(
     path: str | Path, tokenizer: str | Path | None = None, device: str | torch.device = "cpu"
@@ -59,7 +69,9 @@ def load_forecaster(
     tok = None
     if record.tokenizer is not None:
         ref = record.tokenizer
-        tok = load(tokenizer if tokenizer is not None else ref.source, device=device)
+        tok = Tokenizer.from_pretrained(
+            tokenizer if tokenizer is not None else ref.source, device=device
+        )
         if fingerprint(tok) != ref.fingerprint:
             raise TsvqError(
                 f"tokenizer {tokenizer or ref.source} has fingerprint {fingerprint(tok)}, but "
@@ -105,7 +117,7 @@ def load_data(
             f"{path} gives the channels {describe_columns(columns)}; forecaster "
             f"{loaded.source} was trained on {describe_columns(list(loaded.columns))}"
         )
-    return prepare(table, spec, scaler=loaded.record.data.scaler)
+    return prepare(table, spec, scaler=loaded.scaler)
 
 
 @torch.inference_mode()

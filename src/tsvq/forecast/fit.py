@@ -32,13 +32,14 @@ from tsvq.forecast.record import (
     load_record,
     save_record,
 )
-from tsvq.run.checkpoint import ResumeState
 from tsvq.run.lock import run_lock, set_aside
+from tsvq.run.record import ResumeState
 from tsvq.runtime import cpu
 from tsvq.runtime.device import amp_dtype, pick_device
 from tsvq.runtime.distributed import is_distributed, is_main, world_size, wrap_ddp
 from tsvq.tokens.tokenizer import Tokenizer
-from tsvq.train.loop import Progress, data_record
+from tsvq.train.resume import Progress
+from tsvq.train.setup import data_record
 
 # the data description a resumed run must share (paths may move; the scaler says if rows did)
 RESUME_DATA = (
@@ -101,10 +102,11 @@ def fit(
     gives the train and val splits made by `prepare` already (a benchmark reuses them over
     seeds). Ctrl-C raises `TrainingInterrupted`; a NaN or inf loss `TrainingDiverged`.
     """
-    codes = cfg.inputs == "codes"
-    if codes and tok is None:
-        raise TsvqError("a forecaster on codes needs the tokenizer that makes them")
-    ref = TokenizerRef(fingerprint(tok), source or "(in memory)") if codes else None
+    ref = None
+    if cfg.inputs == "codes":
+        if tok is None:
+            raise TsvqError("a forecaster on codes needs the tokenizer that makes them")
+        ref = TokenizerRef(fingerprint(tok), source or "(in memory)")
     record = ForecastRecord(cfg, data_record(data), fcfg, ref, dict(args or {}), 0, 0.0, 0.0, {})
     splits = prepared or prepare(None, data, cfg.horizon, ("train", "val"))
     run = setup(record, tok, splits["train"].n_series)
@@ -116,7 +118,7 @@ def fit(
             # every check that can refuse the run is done: take the folder (so a second run on
             # these files is refused now, not after minutes of encoding), then encode
             open_outputs(paths, fcfg, hold, log)
-            if codes and any(s.codes is None for s in splits.values()):
+            if ref is not None and any(s.codes is None for s in splits.values()):
                 t0 = time.perf_counter()
                 splits = prepare(tok, data, cfg.horizon, ("train", "val"))  # frozen: once
                 n = sum(s.n_series for s in splits.values())
@@ -171,7 +173,8 @@ def setup(record: ForecastRecord, tok: Tokenizer | None, n_train: int) -> Run:
         cpu.keep_freed_memory()
         tick = cpu.ThreadGovernor(fcfg.threads).tick
     torch.manual_seed(fcfg.seed)
-    core = Forecaster(cfg, tok.codebook if cfg.inputs == "codes" else None).to(device)
+    codebook = tok.codebook if tok is not None and cfg.inputs == "codes" else None
+    core = Forecaster(cfg, codebook).to(device)
     optimizer = torch.optim.AdamW(
         core.parameters(),
         lr=fcfg.lr,

@@ -35,12 +35,11 @@ class Batch:
     ids: torch.Tensor | None  # [N, n_tokens] int64 codes, or None for patches
 
     def to(self, device: torch.device) -> Batch:
-        ids = None if self.ids is None else self.ids.to(device, non_blocking=True)
-        return Batch(
-            *(t.to(device, non_blocking=True) for t in (self.context, self.mean, self.std)),
-            self.target.to(device, non_blocking=True),
-            ids,
-        )
+        def move(t: torch.Tensor) -> torch.Tensor:
+            return t.to(device, non_blocking=True)
+
+        ids = None if self.ids is None else move(self.ids)
+        return Batch(move(self.context), move(self.mean), move(self.std), move(self.target), ids)
 
 
 def check_tokenizer(tok: Tokenizer) -> None:
@@ -53,9 +52,8 @@ def check_tokenizer(tok: Tokenizer) -> None:
 
 
 def fingerprint(tok: Tokenizer) -> str:
-    """The tokenizer's fingerprint: a method in this tsvq, a property in later ones."""
-    fp = tok.fingerprint
-    return fp() if callable(fp) else fp
+    """The tokenizer's fingerprint, as a plain string."""
+    return str(tok.fingerprint)
 
 
 def encode_split(tok: Tokenizer, windows: np.ndarray, context_points: int) -> np.ndarray:

@@ -76,6 +76,9 @@ class Forecaster(nn.Module):
     checked by fingerprint when a forecaster is loaded), never to the forecaster's training.
     """
 
+    codebook: torch.Tensor  # [vocab_size, code_dim], a buffer (codes only)
+    position: torch.Tensor  # [n_positions, d_model], a buffer
+
     def __init__(self, cfg: ForecastConfig, codebook: torch.Tensor | None = None) -> None:
         super().__init__()
         self.cfg = cfg

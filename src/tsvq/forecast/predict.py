@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tsvq.data.registry import read_table
+from tsvq.data.table import read_table
 from tsvq.errors import TsvqError
 from tsvq.files import write_text
 from tsvq.forecast.evaluate import Loaded, forecasts
-from tsvq.tokens.tokenizer import describe_columns
+from tsvq.tokens.channels import describe_columns
 
 
 @dataclass
@@ -48,7 +48,7 @@ def predict_csv(loaded: Loaded, path: str | Path) -> Prediction:
             f"{p} has {len(table.values)} rows; forecaster {loaded.source} reads the last "
             f"context_points={L} rows"
         )
-    scaler = loaded.record.data.scaler
+    scaler = loaded.scaler
     rows = table.values[-L:, [table.columns.index(c) for c in want]]  # [L, C] in file units
     window = scaler.transform(rows).T[None]  # [1, C, L] scaled
     y_hat = np.concatenate([y.numpy() for _, y in forecasts(loaded, window)])  # [C, H]

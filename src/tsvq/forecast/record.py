@@ -11,20 +11,22 @@ fingerprint.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from tsvq import trust
-from tsvq.data.registry import split_rule
-from tsvq.data.windows import DataSpec, Scaler
+from tsvq.checks import at, parse
+from tsvq.data.record import DataRecord
+from tsvq.data.windows import DataSpec
 from tsvq.errors import TsvqError, one_line
 from tsvq.forecast.config import FitConfig, ForecastConfig
 from tsvq.forecast.model import Forecaster
 from tsvq.run import checkpoint
-from tsvq.run.checkpoint import DataRecord, ResumeState
+from tsvq.run.record import Beside, Original, ResumeState, check_name, save
+from tsvq.run.torchfile import REQUIRED_KEYS
 
 FORMAT = "tsvq-forecast"
 FORMAT_VERSION = 1
@@ -40,7 +42,7 @@ class ForecastPaths:
     name: str
 
     def __post_init__(self) -> None:
-        checkpoint.check_name(self.name, "the forecaster's name")
+        check_name(self.name, "the forecaster's name")
 
     @property
     def best(self) -> Path:
@@ -110,116 +112,91 @@ def save_record(path: str | Path, record: ForecastRecord, model: Forecaster) -> 
         KEY: own,
     }
     own[DIGEST] = trust.seal(_sealed(raw))
-    checkpoint.save(path, raw)
+    save(path, raw)
 
 
 def _sealed(raw: dict[str, Any]) -> dict[str, Any]:
     own = {k: v for k, v in raw[KEY].items() if k != DIGEST}
-    return {**{k: raw[k] for k in checkpoint.REQUIRED_KEYS}, KEY: own}
+    return {**{k: raw[k] for k in REQUIRED_KEYS}, KEY: own}
+
+
+# ---- the file, as the door checks it (`checks.parse`) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Own:
+    """The forecaster's record beside the shared keys, `forecast`, by section."""
+
+    format: Literal["tsvq-forecast"]
+    format_version: Literal[1]
+    data: dict[str, Any]  # a DataRecord: DataSpec's fields, the fitted scaler beside
+    fit: dict[str, Any]  # a FitConfig
+    tokenizer: TokenizerRef | None  # None for a forecaster on patches
+    resume: dict[str, Any] | None = None  # a ResumeState (only in `_last.pth`)
+    digest: dict[str, str] | None = None  # trust.seal of the rest
 
 
 # ---- reading --------------------------------------------------------------------------------
 
 
 def load_record(path: str | Path) -> ForecastRecord:
-    """Read and check a forecaster checkpoint: every field, then the digest."""
+    """Read and check a forecaster checkpoint: the file, every field, then the digest."""
     p = Path(path)
     raw = checkpoint.load(p)  # weights-only unpickling of a whole, CRC-checked archive
-    own = raw.get(KEY)
-    if not isinstance(own, dict):
+    if not isinstance(raw.get(KEY), dict):
         what = "a tokenizer checkpoint (tsvq train)" if "tsvq" in raw else "no tsvq forecaster"
         raise TsvqError(
             f"{p} is {what}, not a forecaster checkpoint (written by tsvq forecast train)"
         )
-    where = f"forecaster checkpoint {p}"
-    if own.get("format") != FORMAT or own.get("format_version") != FORMAT_VERSION:
-        raise TsvqError(
-            f"{where}: format {own.get('format')!r} version {own.get('format_version')!r}; this "
-            f"tsvq reads {FORMAT!r} version {FORMAT_VERSION}"
-        )
-    if DIGEST in own:
-        problem = trust.unsealed(_sealed(raw), own[DIGEST])
+    w = f"forecaster checkpoint {p}"
+    top = parse(Original, {k: raw[k] for k in REQUIRED_KEYS}, f"{w}: the checkpoint")
+    own = parse(Own, raw[KEY], f"{w}: {KEY}")
+    if own.digest is not None:
+        problem = trust.unsealed(_sealed(raw), own.digest)
         if problem:
             raise TsvqError(
-                f"{where}: {problem} after tsvq wrote the file (it does not match "
+                f"{w}: {problem} after tsvq wrote the file (it does not match "
                 f"{KEY}[{DIGEST!r}]); if that was on purpose, delete {KEY}[{DIGEST!r}] and the "
                 "file is read with its field checks alone"
             )
-    names = [f.name for f in fields(ForecastConfig)]
-    model = trust.typed(ForecastConfig, raw["config"], f"{where}: config", tuple(names))
-    fit = trust.typed(FitConfig, own.get("fit"), f"{where}: {KEY}['fit']")
-    resume = None
-    if "resume" in own:
-        resume = trust.typed(ResumeState, own["resume"], f"{where}: {KEY}['resume']")
-    record = ForecastRecord(
+    model = parse(
+        ForecastConfig, top.config, f"{w}: config", tuple(ForecastConfig.__dataclass_fields__)
+    )
+    if model.inputs == "codes" and own.tokenizer is None:
+        raise TsvqError(f"{w}: {KEY}['tokenizer'] is None, but a forecaster on codes needs one")
+    resume = None if own.resume is None else parse(ResumeState, own.resume, f"{w}: {KEY}['resume']")
+    return ForecastRecord(
         model,
-        _data(where, own.get("data"), model),
-        fit,
-        _tokenizer(where, own.get("tokenizer"), model),
-        _plain(where, raw, "args", dict),
-        _plain(where, raw, "epoch", int),
-        float(_plain(where, raw, "train_loss", (int, float))),
-        float(_plain(where, raw, "val_loss", (int, float))),
-        _plain(where, raw, "model_state_dict", dict),
+        _data(own.data, f"{w}: {KEY}['data']", model),
+        parse(FitConfig, own.fit, f"{w}: {KEY}['fit']"),
+        own.tokenizer,
+        dict(top.args),
+        top.epoch,
+        top.train_loss,
+        top.val_loss,
+        top.model_state_dict,
         resume,
     )
-    if record.epoch < 0:
-        raise TsvqError(f"{where}: epoch is {record.epoch}, expected 0 or more")
-    return record
 
 
-def _plain(where: str, raw: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
-    value = raw[key]
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if not trust.is_kind(value, kinds):
-        raise TsvqError(f"{where}: {key} is {type(value).__name__}, expected {kinds[0].__name__}")
-    return value
-
-
-def _data(where: str, d: Any, model: ForecastConfig) -> DataRecord:
-    """The training data's description: its DataSpec fields, channels and scaler."""
-    where = f"{where}: {KEY}['data']"
-    spec_names = [f.name for f in fields(DataSpec)]
-    extra = ("columns", "n_channels", "split_rule")
-    if not isinstance(d, dict) or set(d) != {*spec_names, *extra}:
-        got = sorted(d) if isinstance(d, dict) else type(d).__name__
-        raise TsvqError(f"{where} must hold {', '.join((*spec_names, *extra))}; got {got}")
-    columns = d["columns"]
-    if not isinstance(columns, list | tuple) or not columns:
-        raise TsvqError(f"{where}['columns'] must name the channels, got {columns!r}")
-    if not all(isinstance(c, str) for c in columns):
-        raise TsvqError(f"{where}['columns'] must be names (strings), got {columns!r}")
-    problem = trust.scaler_problem(d["scaler"], len(columns))
-    if problem:
-        raise TsvqError(f"{where}['scaler'] {problem}")
-    spec = trust.typed(
-        DataSpec, {**{k: d[k] for k in spec_names}, "scaler": d["scaler"]["kind"]}, where
+def _data(d: dict[str, Any], where: str, model: ForecastConfig) -> DataRecord:
+    """The training data's record: DataSpec's fields (every one stated), the rest beside."""
+    names = tuple(DataSpec.__dataclass_fields__)  # its `scaler` is the fitted scaler's kind
+    beside = parse(Beside, {k: v for k, v in d.items() if k == "scaler" or k not in names}, where)
+    spec = parse(
+        DataSpec,
+        {**{k: v for k, v in d.items() if k in names}, "scaler": beside.scaler.kind},
+        where,
+        names,
     )
     if spec.context_points != model.context_points:
         raise TsvqError(
             f"{where}['context_points'] is {spec.context_points}, the model's is "
             f"{model.context_points}; the file was edited or mixed from two runs"
         )
-    rule = d["split_rule"]
-    if rule != asdict(split_rule(spec.dset)):
-        raise TsvqError(f"{where}['split_rule'] is {rule!r}; {spec.dset} is split otherwise")
-    n = d["n_channels"]
-    if not trust.is_kind(n, (int,)) or n < len(columns):
-        raise TsvqError(f"{where}['n_channels'] is {n!r}, expected at least {len(columns)}")
-    return DataRecord(spec, Scaler.from_dict(d["scaler"]), tuple(columns), n, dict(rule))
-
-
-def _tokenizer(where: str, d: Any, model: ForecastConfig) -> TokenizerRef | None:
-    if model.inputs == "patches" and d is None:
-        return None
-    if not isinstance(d, dict) or set(d) != {"fingerprint", "source"}:
-        raise TsvqError(
-            f"{where}: {KEY}['tokenizer'] must be {{'fingerprint', 'source'}} for a forecaster "
-            f"on codes, got {d!r}"
-        )
-    if not all(isinstance(v, str) and v for v in d.values()):
-        raise TsvqError(f"{where}: {KEY}['tokenizer'] must hold two strings, got {d!r}")
-    return TokenizerRef(d["fingerprint"], d["source"])
+    with at(where):  # the record checks that its parts agree
+        scaler = beside.scaler.build()
+        return DataRecord(spec, scaler, tuple(beside.columns), beside.n_channels, beside.split_rule)
 
 
 def build(record: ForecastRecord, codebook: torch.Tensor | None, where: str | Path) -> Forecaster:
