@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tsvq.data.windows import DataSpec, load
+
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?|-?\.\d+")
 
 
@@ -78,6 +80,7 @@ def close(a: float, b: float, within: float) -> bool:
 COVERED = {
     "deps.py": "test_deps",
     "encode_speed.py": "test_encode_speed",
+    "forecast.py": "test_forecast",
     "gpu.py": "test_gpu_on_cpu",
     "original_trainer.py": "test_original_trainer",
     "quality.py": "test_quality",
@@ -421,3 +424,37 @@ def test_data_door(tmp_path: Path, run):
         seconds, ratio = row(out, name)
         assert seconds > 0 and ratio > 0, name
     assert row(out, "pandas (baseline)")[1] == 1.0
+
+
+@pytest.mark.dataset("illness")
+def test_forecast(tmp_path: Path, run, data_dir: Path):
+    """Every row on illness at a tiny size (a tokenizer trained in the script), two seeds: the
+    table's means and spreads are those of the rows it prints, the naive rows are exact."""
+    results = tmp_path / "forecast.jsonl"
+    tiny = ["--context_points", "96", "--horizon", "24", "--n_epochs", "1"]
+    tiny += ["--max_steps_per_epoch", "2", "--tokenizer_epochs", "1", "--tokenizer_steps", "2"]
+    tiny += ["--n_layers", "1", "--d_model", "16", "--batch_size", "32"]
+    seeds = ["--seeds", "1", "2", "--results", results]
+    out = run("forecast.py", "--dset", "illness", *tiny, *seeds, cwd=tmp_path)
+    head = line(out, "illness: 7 channels")
+    assert "windows train 557, val 74, test 170" in head and "contexts encoded in" in head
+    rows = [json.loads(s) for s in results.read_text().splitlines()]
+    models = [r["model"] for r in rows]
+    assert models == ["last", "mean", *["tokens", "patches", "dlinear"] * 2], models
+    assert all(r["windows"] == 170 and math.isfinite(r["mse"]) and r["mse"] > 0 for r in rows)
+    table = out.split("\n", len(rows) + 1)[-1]
+    for model in ("tokens", "patches", "dlinear"):
+        mse = [r["mse"] for r in rows if r["model"] == model]
+        seeds, mean, sd = row(table, f"illness     96   24 {model}")[:3]
+        assert seeds == 2 and close(mean, sum(mse) / 2, 6e-5), (model, mean, mse)
+        assert close(sd, abs(mse[0] - mse[1]) / math.sqrt(2), 6e-5), (model, sd, mse)
+    tokens = [r["mse"] for r in rows if r["model"] == "tokens"]
+    patches = [r["mse"] for r in rows if r["model"] == "patches"]
+    ratio = row(table, "illness     96   24 MSE tokens / patches:")[0]
+    assert close(ratio, sum(tokens) / sum(patches), 0.0006)
+    # repeating the last value: computed here from the windows themselves
+    w = load(DataSpec("illness", str(data_dir), None, 96)).forecast_windows("test", 24)
+    last = float(((w[:, :, 96:] - w[:, :, 95:96]) ** 2).mean())
+    assert close(next(r["mse"] for r in rows if r["model"] == "last"), last, 1e-6)
+    again = run("forecast.py", "--results", results, "--table", cwd=tmp_path)
+    assert again.strip() == table.strip()

@@ -10,7 +10,9 @@ The floors, lowest first (docs/architecture.md draws them):
   run       the run record, checkpoints, the run folder's lock, TOTEM's names
   train     the loop, TensorBoard                                } neither imports the other
   tokens    Tokenizer, export, inputs, gaps, units, tokens files }
-  report    evaluate, plot
+  report    evaluate, plot                                   } neither imports the other
+  forecast  the forecaster on frozen tokens, its training,   }
+            file, evaluation and predictions
   cli       one module per command
 """
 
@@ -31,6 +33,7 @@ FLOORS = {
     "train": 4,
     "tokens": 4,
     "report": 5,
+    "forecast": 5,
     "cli": 6,
 }
 # imported inside a function below the command line: packages a user may not have installed

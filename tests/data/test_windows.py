@@ -166,3 +166,40 @@ def test_epoch_order_limit_draws_a_bounded_subset():
     fixed = epoch_order(n, 0, 0, shuffle=False, limit=640)  # validation: sorted, fixed
     assert (np.diff(fixed) > 0).all()
     np.testing.assert_array_equal(epoch_order(50, 3, 5, limit=640), epoch_order(50, 3, 5))
+
+
+@pytest.mark.parametrize(
+    ("context", "horizon", "test_windows"), [(512, 96, 2785), (96, 96, 2785), (96, 336, 2545)]
+)
+def test_forecast_windows_cut_as_patchtst(
+    data_dir: Path, context: int, horizon: int, test_windows: int
+) -> None:
+    # PatchTST's Dataset_ETT_hour: len = rows - seq_len - pred_len + 1 per split, the later
+    # splits starting seq_len rows early: ETTh1's test split has 2880 - horizon + 1 windows
+    data = load(DataSpec("etth1", str(data_dir), None, context))
+    views = data.forecast_windows("test", horizon)
+    assert views.shape == (test_windows, 7, context + horizon)
+    assert np.shares_memory(views, data.splits["test"])
+    # the first target starts at the test split's first row (row 11520 of the file), the last
+    # target ends at its last row
+    assert data.starts["test"] + context == 11520
+    first_target = data.splits["test"][context : context + horizon]
+    np.testing.assert_array_equal(views[0, :, context:], first_target.T)
+    np.testing.assert_array_equal(views[-1, :, -1], data.splits["test"][-1])
+    assert data.forecast_windows("train", 1).shape[0] == data.n_windows("train") - 1
+
+
+@pytest.mark.parametrize("horizon", [0, -3, 2.0, True])
+def test_forecast_windows_refuse_a_bad_horizon(data_dir: Path, horizon: object) -> None:
+    data = load(DataSpec("etth1", str(data_dir), None, 96))
+    with pytest.raises(TsvqError, match="horizon must be a positive integer"):
+        data.forecast_windows("val", horizon)  # type: ignore[arg-type]
+
+
+def test_forecast_windows_too_long_for_the_split(data_dir: Path) -> None:
+    data = load(DataSpec("etth1", str(data_dir), None, 512))
+    with pytest.raises(
+        TsvqError,
+        match="val split has 3392 rows, too short for context_points=512 \\+ horizon=3000",
+    ):
+        data.forecast_windows("val", 3000)

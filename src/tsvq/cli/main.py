@@ -57,6 +57,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "tsvq.cli.tokens:add_export_args",
         "tsvq.cli.tokens:run_export",
     ),
+    "forecast": (
+        "a forecaster on a frozen tokenizer's codes: train, eval (test MSE/MAE), predict",
+        "tsvq.cli.forecast:add_args",
+        "tsvq.cli.forecast:run",
+    ),
 }
 
 
@@ -85,6 +90,9 @@ READS_WRITES: dict[str, str] = {
     "writes: --out, an .npz of windows in original units",
     "export": "reads:  a checkpoint\n"
     "writes: the --out folder: config.json, model.safetensors, README.md",
+    "forecast": "reads:  a tokenizer and a dataset (train); a forecaster, its tokenizer and data\n"
+    "writes: train: {save_path}/{dset}/forecaster_*.pth, _last.pth, _history.csv;\n"
+    "        eval: nothing (a table or --json); predict: the --out CSV",
 }
 
 

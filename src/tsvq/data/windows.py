@@ -171,6 +171,25 @@ class SeriesData:
     def n_windows(self, split: str) -> int:
         return self.splits[split].shape[0] - self.spec.context_points + 1
 
+    def forecast_windows(self, split: str, horizon: int) -> np.ndarray:
+        """Zero-copy windows of context and target: [n_windows, C, context_points + horizon].
+
+        The first context_points steps of a window are its context, the other `horizon` its
+        target; both lie within the split's rows, as PatchTST's forecasting loaders cut them (a
+        later split starts context_points rows early, so its first target starts at its first
+        row): n_windows = rows - context_points - horizon + 1.
+        """
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+            raise TsvqError(f"horizon must be a positive integer, got {horizon!r}")
+        rows, need = self.splits[split].shape[0], self.spec.context_points + horizon
+        if rows < need:
+            raise TsvqError(
+                f"the {split} split has {rows} rows, too short for context_points="
+                f"{self.spec.context_points} + horizon={horizon}; use a shorter context or "
+                "horizon, or more data"
+            )
+        return sliding_window_view(self.splits[split], need, axis=0)
+
 
 def load(spec: DataSpec, sha256: str | None = None) -> SeriesData:
     """Read, split and scale a dataset as `spec` says; `sha256`, when given, is the digest the
