@@ -4,6 +4,7 @@ with exit status 2 and nothing written."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from pathlib import Path
 
@@ -120,10 +121,14 @@ def other_tokenizers(
 
 
 def _bad_columns_dir(root: Path, illness_csv: Path) -> Path:
-    """A data directory whose illness file has three channels."""
+    """A data directory whose illness file has three channels, vouched for as edited on purpose
+    (a registered file that fails its checksum is refused before its channels are read)."""
     frame = pd.read_csv(illness_csv)
     (root / "illness").mkdir(parents=True)
-    frame.iloc[:, :4].to_csv(root / "illness" / "national_illness.csv", index=False)
+    path = root / "illness" / "national_illness.csv"
+    frame.iloc[:, :4].to_csv(path, index=False)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path}\n")
     return root
 
 
