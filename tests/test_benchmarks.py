@@ -78,6 +78,7 @@ def close(a: float, b: float, within: float) -> bool:
 
 # script -> the test that runs it; a script added to benchmarks/ without one fails below
 COVERED = {
+    "data_door.py": "test_data_door",
     "deps.py": "test_deps",
     "encode_speed.py": "test_encode_speed",
     "forecast.py": "test_forecast",
