@@ -736,6 +736,20 @@ PATH_RULE = "one path rule"
 # ---- round 3 (issue 25): one block per class of docs/robustness.md's round-3 table ----
 CASES.update(
     {
+        # -- an output name that promises another format than the one written
+        **{
+            f"{cmd} --out {name}": Case(
+                (*argv, "--out", f"{{tmp}}/{name}"),
+                f"this command writes a numpy .npz archive, not {what}",
+                CKPT,
+                kind="message names the right thing",
+            )
+            for cmd, argv in (
+                ("encode", ENCODE[:3]),
+                ("decode", ("decode", "--checkpoint", "{tmp}/x.pth", "--tokens", "{tmp}/t.npz")),
+            )
+            for name, what in (("w.csv", ".csv"), ("w", "a file without a suffix"))
+        },
         # -- 1. every command reads data through the same door
         **{
             f"{cmd} csv with a long row far down": Case(

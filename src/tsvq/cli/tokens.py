@@ -165,5 +165,14 @@ def _checkpoint_files(checkpoint: str) -> dict[str, Path]:
 
 
 def _check_out_file(out: str) -> None:
-    if Path(out).is_dir():
+    """encode and decode write one numpy archive: a name that promises another format (a
+    `.csv` someone then opens as text) is refused, as is a directory."""
+    path = Path(out)
+    if path.is_dir():
         raise TsvqError(f"--out {out} is a directory; give a file name such as tokens.npz")
+    if path.suffix.lower() != ".npz":
+        raise TsvqError(
+            f"--out {out}: this command writes a numpy .npz archive, not "
+            f"{path.suffix or 'a file without a suffix'}; give a name ending in .npz, "
+            f"e.g. {path.with_suffix('.npz')}"
+        )
