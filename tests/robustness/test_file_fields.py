@@ -174,7 +174,7 @@ def _outputs(source: Path, tmp: Path, csv: Path, tokens: Path | None) -> dict[st
         "shift": enc.scaler.shift,
         "scale": enc.scaler.scale,
         "columns": enc.columns,
-        "fingerprint": tok.fingerprint(),
+        "fingerprint": tok.fingerprint,
     }
     return got
 
