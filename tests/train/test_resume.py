@@ -4,6 +4,7 @@ ends with the same history and weights, bit for bit, as one that was never stopp
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import signal
 import subprocess
@@ -145,12 +146,17 @@ def test_ctrl_c_or_sigterm_saves_state_says_so_and_resumes_exactly(
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == status, err
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert (
-        f"interrupted: training stopped; the state after epoch 1 is saved in "
-        f"{files['last']}; continue with the same flags and --resume"
-    ) in err
-    assert "Epoch   2/4" not in out
-    assert checkpoint.load(files["last"])["epoch"] == 0
+    # the signal lands in epoch 2, or later on a busy machine (the poll above can lag an epoch):
+    # the line names the epoch the state file holds, and the run stopped there
+    m = re.search(
+        r"interrupted: training stopped; the state after epoch (\d) is saved in (\S+); "
+        r"continue with the same flags and --resume",
+        err,
+    )
+    assert m and m[2] == str(files["last"]), err
+    done = int(m[1])
+    assert 1 <= done < 4 and f"Epoch {done + 1:3d}/4" not in out
+    assert checkpoint.load(files["last"])["epoch"] == done - 1  # the file counts from 0
 
     rc, _out, err = _train(subprocess_env(), tmp_path, "--resume")
     assert rc == 0, err
