@@ -106,6 +106,7 @@ def run_encode(args: argparse.Namespace) -> int:
     dset, path, sha256 = source_of(tok, args.dset, args.root_path, args.data_path)
     inputs = {**_checkpoint_files(args.checkpoint), "the data file": path}
     check_outputs(inputs, [("--out", args.out)])
+    _check_npz_name(args.out)
     n, c, t = encode_csv(
         tok,
         path,
@@ -133,6 +134,7 @@ def run_decode(args: argparse.Namespace) -> int:
     _check_out_file(args.out)
     inputs = {**_checkpoint_files(args.checkpoint), "--tokens": args.tokens}
     check_outputs(inputs, [("--out", args.out)])
+    _check_npz_name(args.out)
     tok = Tokenizer.from_pretrained(args.checkpoint, device=args.device)
     shape = decode_file(
         tok, args.tokens, args.out, args.batch_size, f"--checkpoint {args.checkpoint}"
@@ -165,11 +167,15 @@ def _checkpoint_files(checkpoint: str) -> dict[str, Path]:
 
 
 def _check_out_file(out: str) -> None:
-    """encode and decode write one numpy archive: a name that promises another format (a
-    `.csv` someone then opens as text) is refused, as is a directory."""
-    path = Path(out)
-    if path.is_dir():
+    if Path(out).is_dir():
         raise TsvqError(f"--out {out} is a directory; give a file name such as tokens.npz")
+
+
+def _check_npz_name(out: str) -> None:
+    """encode and decode write one numpy archive: a name that promises another format (a
+    `.csv` someone then opens as text) is refused, after the checks that an output is no input
+    and no special file, whose messages say more."""
+    path = Path(out)
     if path.suffix.lower() != ".npz":
         raise TsvqError(
             f"--out {out}: this command writes a numpy .npz archive, not "
