@@ -198,6 +198,11 @@ REFUSALS = {
         lambda t, f: t.encode(_with_na(f.iloc[:96])),
         "nan at window 0, time step 4, channel 6 (OT)",
     ),
+    "save under a name that is not .npz": (
+        lambda t, f: t.encode(f.iloc[:96]).save("tokens.csv"),
+        "Encoded.save('tokens.csv'): not an .npz name; a tokens file is a numpy .npz archive, "
+        "e.g. tokens.npz",
+    ),
     "save of an Encoded made by hand": (
         lambda t, f: Encoded(
             np.zeros((1, 7, 24), np.int64), np.zeros((1, 7)), np.ones((1, 7)), t.scaler

@@ -56,9 +56,17 @@ class Encoded:
         Raises
         ------
         TsvqError
-            An Encoded not made by `Tokenizer.encode` (it does not know its tokenizer), or a
-            file that cannot be written.
+            An Encoded not made by `Tokenizer.encode` (it does not know its tokenizer), a path
+            not ending in .npz (as `tsvq encode --out` refuses) or a directory, or a file that
+            cannot be written.
         """
+        out = Path(path)
+        if out.is_dir() or out.suffix.lower() != ".npz":
+            what = "a directory" if out.is_dir() else "not an .npz name"
+            raise TsvqError(
+                f"Encoded.save({str(path)!r}): {what}; a tokens file is a numpy .npz archive, "
+                f"e.g. {out.with_suffix('.npz') if not out.is_dir() else out / 'tokens.npz'}"
+            )
         if self.origin is None or self.columns is None:
             raise TsvqError(
                 "this Encoded does not name the tokenizer that made it (only Tokenizer.encode "
@@ -72,5 +80,5 @@ class Encoded:
             writer.close()
             raise
         extra = {"length": self.length, "index": self.index}
-        writer.finish(path, header(self.origin, self.columns, self.scaler, k, {}, extra))
-        return Path(path)
+        writer.finish(out, header(self.origin, self.columns, self.scaler, k, {}, extra))
+        return out
