@@ -183,7 +183,7 @@ def main() -> None:
     print("\ntokens file for ETTh1's test split (stride 1)")
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "t.npz"
-        n, c, length = encode_csv(
+        n, c, length, _ = encode_csv(
             tok, DATA / FILES["etth1"], "etth1", "test", 1, None, "error", out
         )
         with np.load(out) as f:

@@ -132,6 +132,16 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     return out / "etth1" / "vqvae_cw96_ps16_ed32_cf4_cb256_model1.pth"
 
 
+@pytest.fixture(scope="session")
+def tiny_run_revin0(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """As `tiny_run`, one epoch, trained without RevIN (`--revin 0`)."""
+    out = tmp_path_factory.mktemp("tiny_run_revin0")
+    os.environ["TSVQ_DATA_DIR"] = str(data_dir)
+    rc = main(["train", "--dset", "etth1", "--save_path", str(out), "--revin", "0", *TINY])
+    assert rc == 0
+    return out / "etth1" / "vqvae_cw96_ps16_ed32_cf4_cb256_model1.pth"
+
+
 # ---- the command line, in this process or as its own ----
 
 

@@ -86,6 +86,7 @@ COVERED = {
     "original_trainer.py": "test_original_trainer",
     "quality.py": "test_quality",
     "quantizer_step.py": "test_quantizer_step",
+    "ragged_encode.py": "test_ragged_encode",
     "scale.py": "test_scale",
     "tokenizer_reach.py": "test_tokenizer_reach",
     "train_speed.py": "test_train_speed",
@@ -459,3 +460,14 @@ def test_forecast(tmp_path: Path, run, data_dir: Path):
     assert close(next(r["mse"] for r in rows if r["model"] == "last"), last, 1e-6)
     again = run("forecast.py", "--results", results, "--table", cwd=tmp_path)
     assert again.strip() == table.strip()
+
+
+def test_ragged_encode(tmp_path: Path, run):
+    out = run(
+        "ragged_encode.py", "--series", "12", "--max_len", "120", "--repeats", "1", cwd=tmp_path
+    )
+    assert line(out, r"series: 12 of 50\.\.120 steps .*; the same codes in both: yes$")
+    for what in ("encode", "decode"):
+        assert row(out, f"{what}, a loop (baseline)")[1] == 1.0
+        seconds, ratio = row(out, f"{what}, one list")
+        assert seconds > 0 and ratio > 0, what

@@ -72,7 +72,7 @@ def _feed(h: Any, v: Any) -> None:
             h.update(t.view(torch.uint8).numpy())
     elif isinstance(v, np.ndarray):
         h.update(array_header(v.dtype, v.shape))
-        h.update(np.ascontiguousarray(v).data)
+        h.update(np.ascontiguousarray(v).reshape(-1).view(np.uint8).data)  # any dtype's bytes
     else:
         raise TypeError(f"{type(v).__name__} has no digest")
 

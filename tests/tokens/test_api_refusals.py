@@ -19,7 +19,7 @@ from tsvq.data.record import DataRecord
 from tsvq.data.windows import DataSpec, Scaler
 from tsvq.errors import TsvqError
 from tsvq.model.vqvae import VQVAE, ModelConfig
-from tsvq.tokens.passes import Encoded
+from tsvq.tokens.encoded import Encoded
 from tsvq.tokens.tokenizer import Tokenizer
 
 T, C = 32, 3
@@ -83,7 +83,8 @@ def _huge_view(shape: tuple[int, ...]) -> np.ndarray:
 CASES: dict[str, tuple[Callable[[Tokenizer], Any], str]] = {
     "x complex": (lambda t: t.encode(X.astype(np.complex64)), "x must hold real numbers"),
     "x of objects": (lambda t: t.encode(X.astype(object)), "x must hold real numbers"),
-    "x of text": (lambda t: t.encode([["a"] * C] * T), "x must hold real numbers"),
+    "x of text": (lambda t: t.encode(np.asarray([["a"] * C] * T)), "x must hold real numbers"),
+    "a list of text": (lambda t: t.encode([["a"] * T] * 2), "x[0] must hold real numbers"),
     "x a torch bool tensor": (lambda t: t.encode(torch.ones(4, T, C, dtype=torch.bool)), "bool"),
     "x a meta tensor": (lambda t: t.encode(torch.empty(4, T, C, device="meta")), "a meta tensor"),
     "x a sparse tensor": (lambda t: t.encode(_sparse()), "a sparse tensor: pass .to_dense()"),

@@ -26,7 +26,7 @@ from tsvq.errors import TsvqError
 from tsvq.report.evaluate import evaluate, load_split_data
 from tsvq.run import checkpoint
 from tsvq.tokens import npz as tokfile
-from tsvq.tokens import pretrained
+from tsvq.tokens import pretrained, writer
 
 # ETTh1's test split by the 12/4/4-month rule, starting context_points rows early.
 TEST_ROWS = (16 * 30 * 24 - 96, 20 * 30 * 24)
@@ -277,6 +277,18 @@ def test_readme_example_runs(
         "[[0, 6, 2], [0, 6, 3]]",
     ], out
     assert out[5] == "(64, 8) (1, 7, 24, 8)"
+    assert out[6:11] == [
+        "(96,)",
+        "(1, 7, 40) [37, 38, 39]",
+        "(1, 150, 7)",
+        "[28, 24, 76] [100, 96, 300]",
+        "['OT', 'HUFL'] 2018-06-22T20:00",
+    ], out
+    # the saved tokens decode on the command line
+    argv = ["decode", "--checkpoint", str(ckpt), "--tokens", "tokens.npz", "--out", "x.npz"]
+    assert main(argv) == 0
+    with np.load(tmp_path / "x.npz") as d:
+        assert d["x"].shape == (1, 96, 2) and list(d["columns"]) == ["OT", "HUFL"]
 
 
 # ---- bad input: one clear error --------------------------------------------------------------
@@ -296,9 +308,9 @@ def _nan_at(w: np.ndarray) -> np.ndarray:
             {},
             r"T = 95 .* multiple of patch_size 16: the nearest are 80 or 96",
         ),
-        (lambda w: w[:4, :9], {}, r"T = 9 .* the nearest are 16$"),
+        (lambda w: w[:4, :9], {}, r"T = 9 .* the nearest are 16; or encode with pad="),
         (lambda w: w[:4].transpose(0, 2, 1)[:, :, :96], {}, r"T = 7 "),
-        (lambda w: w[:4, None], {}, r"\[B, T, C\] or \[T, C\], got 4 dimension\(s\)"),
+        (lambda w: w[:4, None], {}, r"\[B, T, C\], \[T, C\] or \[T\], got 4 dimension\(s\)"),
         (lambda w: w[:0], {}, r"x is empty \(shape \(0, 96, 7\)\)"),
         (lambda w: w[:2, :, :0], {}, r"x is empty"),
         (_nan_at, {}, r"nan at window 3, time step 10, channel 2 \(MUFL\)"),
@@ -378,7 +390,7 @@ def test_without_revin_foreign_columns_are_refused(
 def _signed(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """A tokens file's arrays with the digest recomputed over their (changed) content."""
     digests = {k: trust.digest(np.asarray(v)) for k, v in arrays.items() if tokfile.covered(k)}
-    return {**arrays, tokfile.DIGEST: tokfile.seal(digests)}
+    return {**arrays, tokfile.DIGEST: writer.seal(digests)}
 
 
 @pytest.fixture(scope="module")

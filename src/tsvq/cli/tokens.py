@@ -81,7 +81,7 @@ def add_decode_args(p: argparse.ArgumentParser) -> None:
     _add_common(
         p,
         "file to write (.npz) with x [n_windows, T, n_channels], start, columns "
-        "(and mask, if the tokens have one)",
+        "(and mask and index, if the tokens have them)",
     )
     p.add_argument("--tokens", required=True, help="tokens file written by `tsvq encode`")
 
@@ -107,7 +107,7 @@ def run_encode(args: argparse.Namespace) -> int:
     inputs = {**_checkpoint_files(args.checkpoint), "the data file": path}
     check_outputs(inputs, [("--out", args.out)])
     _check_npz_name(args.out)
-    n, c, t = encode_csv(
+    n, c, t, left = encode_csv(
         tok,
         path,
         dset,
@@ -119,10 +119,12 @@ def run_encode(args: argparse.Namespace) -> int:
         args.batch_size,
         sha256,
     )
+    tail = f"; left out the last {left} row(s): no window at stride {args.stride} reaches them"
+    tail = tail if left else ""
     print(
         f"Encoded {n} windows of {t} steps x {c} channel(s) ({args.split} of {dset}, stride "
         f"{args.stride}) into codes [{n}, {c}, {t // tok.cfg.compression_factor}]; wrote "
-        f"{args.out}"
+        f"{args.out}{tail}"
     )
     return 0
 

@@ -43,6 +43,12 @@ def scaler_for(
         raise TsvqError(f"columns must name each of the {c} channel(s) of x, got {columns!r}")
     else:
         names = [str(name) for name in columns]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise TsvqError(
+                f"columns names {describe_columns(twice)} more than once; each channel needs "
+                "its own name"
+            )
         known = [trained.index(name) if name in trained else -1 for name in names]
     foreign = [name for name, i in zip(names, known, strict=True) if i < 0]
     if foreign and not revin:

@@ -1,7 +1,7 @@
 """Encode a CSV file into a tokens file, and decode one back, in bounded memory.
 
 `encode_csv` reads any CSV (a date column, then numeric columns) in chunks and writes a tokens
-file (see `npz.FIELDS`): `codes` [n_windows, C, n_tokens] in the smallest unsigned type,
+file (see `writer.FIELDS`): `codes` [n_windows, C, n_tokens] in the smallest unsigned type,
 the statistics `mean` and `std` [n_windows, C], `start` (each window's first data row), the
 scaler, the channel names, the tokenizer's fingerprint and, with `missing="interpolate"`, the
 `mask` of tokens that touched a filled gap.
@@ -21,8 +21,9 @@ from tsvq.data.windows import Scaler, select_columns, split_bounds
 from tsvq.errors import TsvqError
 from tsvq.files import write_failed, write_with
 from tsvq.tokens.gaps import Missing
-from tsvq.tokens.npz import TokensWriter, check_against, header, read_tokens
-from tsvq.tokens.tokenizer import Tokenizer
+from tsvq.tokens.npz import check_against, read_tokens
+from tsvq.tokens.tokenizer import Tokenizer, origin_of
+from tsvq.tokens.writer import TokensWriter, header
 
 # Values (windows x channels x time steps) per chunk of a streamed encode: with the CSV text
 # pandas parses at once (stream.CHUNK_CELLS cells), this bounds memory whatever the file's length.
@@ -63,8 +64,9 @@ def encode_csv(
     out: str | Path,
     batch_size: int | None = None,
     sha256: str | None = None,
-) -> tuple[int, int, int]:
-    """Encode the windows of a CSV's split into tokens file `out`; return (windows, C, T).
+) -> tuple[int, int, int, int]:
+    """Encode the windows of a CSV's split into tokens file `out`; return (windows, C, T, and
+    the rows at the split's end that no window reaches: fewer than a stride past the last).
 
     The tokenizer's own benchmark dataset gives the training channels (features, target,
     channel as in training); any other file gives all its value columns, each named column
@@ -117,16 +119,17 @@ def encode_csv(
             enc = tok.encode(
                 windows, missing=missing, columns=names, scaler=scaler, batch_size=batch_size
             )
-            writer.add(enc, r0 + stride * np.arange(w1 - w0, dtype=np.int64))
+            starts = r0 + stride * np.arange(w1 - w0, dtype=np.int64)
+            writer.add(enc.codes, enc.mean, enc.std, starts, enc.mask)
         info = {"dset": dset, "split": split, "stride": stride, "missing": missing}
-        writer.finish(out, header(tok, names, scaler, k, info))
+        writer.finish(out, header(origin_of(tok), names, scaler, k, info))
     except OSError as exc:  # the temporaries (a WriteFailed for `out` itself is a TsvqError)
         writer.close()
         raise write_failed(temporary, exc, tempfile.gettempdir()) from None
     except BaseException:
         writer.close()
         raise
-    return n, c, t
+    return n, c, t, hi - lo - ((n - 1) * stride + t)
 
 
 def foreign_scaler(
@@ -165,12 +168,12 @@ def decode_file(
     source: str = "--checkpoint",
 ) -> tuple[int, ...]:
     """Decode tokens file `tokens_path` (checked against `tok`, named `source` in messages)
-    into `out`: x [n_windows, T, C] in original units, start, columns (and mask, if the tokens
-    have one); returns x's shape."""
+    into `out`: x [n_windows, T, C] in original units (T the length encoded, padding cut off),
+    start, columns (and mask and index, if the tokens have them); returns x's shape."""
     tokens = read_tokens(tokens_path)
     check_against(tokens, tok, str(tokens_path), source)
     x = tok.decode(tokens.encoded(), batch_size=batch_size)
-    extra = {} if tokens.mask is None else {"mask": tokens.mask}  # tokens that touched a fill
+    extra = {k: v for k, v in (("mask", tokens.mask), ("index", tokens.index)) if v is not None}
     write_npz(out, {"x": x, "start": tokens.start, "columns": np.asarray(tokens.columns), **extra})
     return x.shape
 

@@ -14,6 +14,7 @@ from tsvq.errors import TsvqError
 from tsvq.model.vqvae import ModelConfig
 from tsvq.runtime.device import pick_device
 from tsvq.tokens.gaps import MISSING, EmptySeries, Missing, fill_linear
+from tsvq.tokens.shapes import Pad, check_length
 
 # tensors that hold no plain values to compute with, and what to pass instead
 _NOT_PLAIN: tuple[tuple[Callable[[torch.Tensor], bool], str], ...] = (
@@ -46,31 +47,28 @@ def plain(v: np.ndarray | torch.Tensor | object, name: str) -> np.ndarray | torc
     return a
 
 
-def check_windows(x: np.ndarray | torch.Tensor, patch_size: int) -> np.ndarray | torch.Tensor:
-    """Windows [B, T, C] or one [T, C] of real numbers, T a positive multiple of patch_size."""
-    x = plain(x, "x")
-    if x.ndim == 2:
+def check_windows(
+    x: np.ndarray | torch.Tensor, patch_size: int, pad: Pad = "none", name: str = "x"
+) -> np.ndarray | torch.Tensor:
+    """Windows [B, T, C], one window [T, C] or one series [T] (one channel) of real numbers,
+    as [B, T, C]; T a positive multiple of patch_size unless `pad` pads it."""
+    x = plain(x, name)
+    given = tuple(x.shape)
+    if x.ndim == 1:
+        x = x.reshape(1, -1, 1)
+    elif x.ndim == 2:
         x = x[None]
     if x.ndim != 3:
         raise TsvqError(
-            f"x must be [B, T, C] or [T, C], got {x.ndim} dimension(s), shape {tuple(x.shape)}"
+            f"{name} must be [B, T, C], [T, C] or [T], got {x.ndim} dimension(s), shape "
+            f"{tuple(x.shape)}"
         )
     n, t, c = x.shape
     if n == 0 or t == 0 or c == 0:
         raise TsvqError(
-            f"x is empty (shape {tuple(x.shape)}); it needs at least one window of one channel"
+            f"{name} is empty (shape {tuple(x.shape)}); it needs at least one window of one channel"
         )
-    p = patch_size
-    if t % p:
-        hint = ""
-        if c % p == 0 and c != t:
-            hint = "; if it is [B, C, T], swap the last two axes"
-        lower = f"{t // p * p} or " if t > p else ""
-        raise TsvqError(
-            f"x has T = {t} time steps (shape {tuple(x.shape)} as [B, T, C]); T must be a "
-            f"positive multiple of patch_size {p}: the nearest are {lower}{(t // p + 1) * p}"
-            f"{hint}"
-        )
+    check_length(t, given, patch_size, pad, name)
     return x
 
 
@@ -243,7 +241,7 @@ def finite_on(
         t = part.detach().to(device, torch.float32)
     else:
         with np.errstate(over="ignore"):  # beyond float32: inf, named below
-            t = torch.from_numpy(np.ascontiguousarray(part, np.float32)).to(device)
+            t = tensor_of(part, np.float32).to(device)
     bad = ~torch.isfinite(t)
     if bad.any():
         b, i, ch = (int(v) for v in bad.nonzero()[0])
@@ -260,6 +258,12 @@ def finite_on(
                 "with missing='interpolate' to fill gaps)"
             )
     return t
+
+
+def tensor_of(a: np.ndarray, dtype: type | np.dtype | None = None) -> torch.Tensor:
+    """`a` (as `dtype`) as a CPU tensor, copied only where torch could not share it: not
+    contiguous, or read-only (torch would warn that it cannot be written to)."""
+    return torch.from_numpy(np.require(a, dtype, ("C_CONTIGUOUS", "WRITEABLE")))
 
 
 def filled(

@@ -1,14 +1,14 @@
-"""Tokens files (.npz): written window chunk by window chunk; read through one door.
+"""Tokens files (.npz) read through one door (`writer` writes them, field by field).
 
-A tokens file holds the fields of `FIELDS` (and `mask`, with gaps filled). Codes are stored in
-the smallest unsigned type that holds num_embeddings - 1 (uint8 up to 256 codes). The door
-reads a file as every door does: the arrays loaded (no pickles), every field against its
-declared dtype and shape (`FIELDS`: symbols n, C, k bind across fields), the digest (`trust`:
-version 3 seals each field, so the refusal names it), then the `Tokens`. The values decode
-uses are checked by decode itself (codes in range, finite statistics, std > 0); the file must
-name the tokenizer decoding it by its fingerprint, and the scaler of a training column must be
-the tokenizer's (`check_against`). Version 2 files (a whole-file digest, tsvq 0.1) and version
-1 files (int64 codes of the training length, no mask, no digest) still read.
+A tokens file holds the fields of `FIELDS` (and those of `OPTIONAL` that apply: `mask`, with
+gaps filled or padding; `length` and `index`, version 4). The door reads a file as every door
+does: the arrays loaded (no pickles), every field against its declared dtype and shape
+(`FIELDS`: symbols n, C, k bind across fields), the digest (`trust`: versions 3 and 4 seal each
+field, so the refusal names it), then the `Tokens`. The values decode uses are checked by
+decode itself (codes in range, finite statistics, std > 0); the file must name the tokenizer
+decoding it by its fingerprint, and the scaler of a training column must be the tokenizer's
+(`check_against`). Version 2 files (a whole-file digest, tsvq 0.1) and version 1 files (int64
+codes of the training length, no mask, no digest) still read.
 """
 
 from __future__ import annotations
@@ -16,82 +16,31 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
 
 import numpy as np
 
 from tsvq import trust
 from tsvq.data.windows import Scaler
 from tsvq.errors import TsvqError, one_line
-from tsvq.files import write_with
 from tsvq.model.memory import available_bytes, size_text
 from tsvq.reach import missing_reason
 from tsvq.tokens.channels import describe_columns
-from tsvq.tokens.passes import Encoded
+from tsvq.tokens.encoded import Encoded
 from tsvq.tokens.tokenizer import Tokenizer
-
-FORMAT = "tsvq-tokens"
-VERSION = 3
-# Every field decode reads: (dtype kinds, shape, what it is). Symbols name sizes that every
-# field shares: n windows, C channels, k tokens per window and channel.
-FIELDS: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "codes": (
-        "iu",
-        ("n", "C", "k"),
-        "[n, C, n_tokens] integers in 0..num_embeddings-1 (checked by decode)",
-    ),
-    "mean": ("f", ("n", "C"), "[n, C] finite float32 (checked by decode)"),
-    "std": ("f", ("n", "C"), "[n, C] finite float32 > 0 (checked by decode)"),
-    "start": (
-        "iu",
-        ("n",),
-        "[n] integers: each window's first data row (0-based, header not counted)",
-    ),
-    "columns": ("U", ("C",), "[C] channel names: with the tokenizer they fix the scaler"),
-    "scaler_kind": ("U", (), "the scaler's name"),
-    "scaler_shift": (
-        "f",
-        ("C",),
-        "[C] finite, must equal the tokenizer's scaler for these columns",
-    ),
-    "scaler_scale": (
-        "f",
-        ("C",),
-        "[C] finite > 0, must equal the tokenizer's scaler for these columns",
-    ),
-    "tokenizer": ("U", (), "the fingerprint of the tokenizer that made the codes"),
-    "context_points": ("iu", (), "T of the windows: n_tokens x compression_factor"),
-    "n_tokens": ("iu", (), "tokens per window and channel: codes.shape[2]"),
-    "num_embeddings": ("iu", (), "the tokenizer's codebook size"),
-    "format": ("U", (), "the marker 'tsvq-tokens'"),
-    "format_version": ("iu", (), "1 (int64 codes), 2 or 3"),
-}
-OPTIONAL = {
-    "mask": ("b", ("n", "C", "k"), "[n, C, n_tokens] bool: tokens whose steps include a filled gap")
-}
-DIGEST = "digest"  # version 3: trust's {field: digest} of FIELDS and OPTIONAL, as JSON
-FIELD_DIGESTS = "field_digests"  # version 2's "name=digest" list, beside its whole-file digest
-# Written for the reader's information only; decode never uses them.
-INFO = ("dset", "split", "stride", "missing")
-
-
-def code_dtype(num_embeddings: int) -> np.dtype:
-    """The smallest unsigned integer type holding 0..num_embeddings-1."""
-    return np.min_scalar_type(max(num_embeddings - 1, 0))
-
-
-def covered(name: str) -> bool:
-    return name in FIELDS or name in OPTIONAL
-
-
-def seal(digests: dict[str, str]) -> np.ndarray:
-    """The `digest` field: the fields' digests (`trust.digest` of each array), as JSON."""
-    return np.asarray(json.dumps(dict(sorted(digests.items()))))
+from tsvq.tokens.writer import (
+    DIGEST,
+    FIELD_DIGESTS,
+    FIELDS,
+    FORMAT,
+    OPTIONAL,
+    VERSION,
+    Origin,
+    covered,
+)
 
 
 @dataclass
@@ -110,95 +59,23 @@ class Tokens:
     num_embeddings: int
     mask: np.ndarray | None
     version: int
+    length: int | None = None
+    index: np.ndarray | None = None
 
     def encoded(self) -> Encoded:
-        return Encoded(self.codes, self.mean, self.std, self.scaler, self.mask, self.columns)
-
-
-class TokensWriter:
-    """Streams the arrays of a tokens file to disk, then zips them into `out` atomically."""
-
-    def __init__(self, n: int, c: int, k: int, num_embeddings: int, mask: bool) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="tsvq-tokens-")
-        shapes: dict[str, tuple[tuple[int, ...], Any]] = {
-            "codes": ((n, c, k), code_dtype(num_embeddings)),
-            "mean": ((n, c), np.float32),
-            "std": ((n, c), np.float32),
-            "start": ((n,), np.int64),
-        }
-        if mask:
-            shapes["mask"] = ((n, c, k), np.bool_)
-        self._dtypes = {name: np.dtype(dt) for name, (_, dt) in shapes.items()}
-        self._files: dict[str, BinaryIO] = {}
-        self._hashes = {}  # the digest of each streamed array, fed as it is written
-        for name, (shape, dt) in shapes.items():
-            fh = open(Path(self._dir.name) / f"{name}.npy", "wb")  # noqa: SIM115 - closed later
-            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dt)), "fortran_order": False}
-            np.lib.format.write_array_header_1_0(fh, {**header, "shape": shape})
-            self._files[name] = fh
-            self._hashes[name] = trust.hasher(np.dtype(dt), shape)
-        self.written = 0
-
-    def add(self, enc: Encoded, start: np.ndarray) -> None:
-        parts: dict[str, np.ndarray | None] = {
-            "codes": enc.codes,
-            "mean": enc.mean,
-            "std": enc.std,
-            "start": start,
-        }
-        if "mask" in self._files:
-            parts["mask"] = enc.mask
-        for name, a in parts.items():
-            data = np.ascontiguousarray(a, self._dtypes[name]).data
-            self._files[name].write(data)
-            self._hashes[name].update(data)
-        self.written += len(enc)
-
-    def finish(self, out: str | Path, meta: dict[str, Any]) -> None:
-        """Close the streamed arrays and write `out` (streamed arrays + `meta`) atomically."""
-        for fh in self._files.values():
-            fh.close()
-        meta = {k: np.asarray(v) for k, v in meta.items()}
-        digests = {name: h.hexdigest()[: trust.DIGEST_CHARS] for name, h in self._hashes.items()}
-        digests.update({k: trust.digest(a) for k, a in meta.items() if covered(k)})
-        meta[DIGEST] = seal(digests)
-
-        def write(tmp: Path) -> None:
-            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-                for name in self._files:
-                    zf.write(Path(self._dir.name) / f"{name}.npy", f"{name}.npy")
-                for name, value in meta.items():
-                    with zf.open(f"{name}.npy", "w", force_zip64=True) as fh:
-                        np.lib.format.write_array(fh, value, allow_pickle=False)
-
-        try:
-            write_with(out, write)
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        for fh in self._files.values():
-            fh.close()
-        self._dir.cleanup()
-
-
-def header(
-    tok: Tokenizer, columns: list[str], scaler: Scaler, k: int, info: dict[str, Any]
-) -> dict[str, Any]:
-    """The small fields of a tokens file (everything but the per-window arrays)."""
-    return {
-        "format": FORMAT,
-        "format_version": VERSION,
-        "columns": np.asarray(columns, dtype=str),
-        "scaler_kind": scaler.kind,
-        "scaler_shift": scaler.shift,
-        "scaler_scale": scaler.scale,
-        "tokenizer": tok.fingerprint,
-        "context_points": k * tok.cfg.compression_factor,
-        "n_tokens": k,
-        "num_embeddings": tok.vocab_size,
-        **{key: info[key] for key in INFO if key in info and info[key] is not None},
-    }
+        cf = self.context_points // self.n_tokens
+        origin = Origin(self.tokenizer, cf, self.num_embeddings)
+        return Encoded(
+            self.codes,
+            self.mean,
+            self.std,
+            self.scaler,
+            self.mask,
+            self.columns,
+            self.length,
+            self.index,
+            origin=origin,
+        )
 
 
 # ---- the door ----------------------------------------------------------------------------
@@ -233,7 +110,19 @@ def read_tokens(path: str | Path) -> Tokens:
         num_embeddings=int(a["num_embeddings"]),
         mask=a.get("mask"),
         version=version,
+        length=_length(p, a),
+        index=a.get("index"),
     )
+
+
+def _length(p: Path, a: dict[str, np.ndarray]) -> int | None:
+    """The steps per window before padding (None: the file has none), 1..context_points."""
+    if "length" not in a:
+        return None
+    length = int(a["length"])
+    if not 0 < length <= int(a["context_points"]):
+        raise _bad(p, "length", f"{length} with context_points {int(a['context_points'])}")
+    return length
 
 
 def _arrays(p: Path) -> dict[str, np.ndarray]:
@@ -316,7 +205,7 @@ def _parse(p: Path, a: dict[str, np.ndarray]) -> int:
     if int(a["n_tokens"]) != sizes["k"]:
         raise _bad(p, "n_tokens", f"{int(a['n_tokens'])} with codes of shape {a['codes'].shape}")
     version = int(a["format_version"])
-    if version not in (1, 2, VERSION):
+    if version not in (1, 2, 3, VERSION):
         raise _bad(p, "format_version", version)
     return version
 

@@ -7,7 +7,6 @@ Every input here has been checked (`inputs`); these functions only compute.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,34 +16,15 @@ from tsvq.data.windows import Scaler
 from tsvq.model.memory import check_fits
 from tsvq.model.revin import RevinStats, normalize
 from tsvq.model.vqvae import VQVAE
+from tsvq.tokens.encoded import Encoded
 from tsvq.tokens.gaps import token_mask
-from tsvq.tokens.inputs import filled, finite_on, only_bare, windows_per_pass
+from tsvq.tokens.inputs import filled, finite_on, only_bare, tensor_of, windows_per_pass
+from tsvq.tokens.shapes import Pad, pad_series, padded_length, padded_steps
 from tsvq.tokens.units import original_units
 
 # Series (window x channel) per forward pass by default: small passes stay in cache and are
 # fastest on a CPU; memory grows with the pass, not with the input.
 SERIES_PER_PASS = 512
-
-
-@dataclass
-class Encoded:
-    """Codes of B windows and the statistics that map them back to original units.
-
-    `mean` and `std` are the statistics each window was normalized with, in scaled units (after
-    `scaler`): its own RevIN statistics, or those given to `encode`; a model trained without
-    RevIN gives zeros and ones, for which undoing RevIN changes nothing. `mask` is set by
-    `encode(missing="interpolate")` and is True for tokens whose steps include a filled value.
-    """
-
-    codes: np.ndarray  # [B, C, n_tokens] int64, n_tokens = T / compression_factor
-    mean: np.ndarray  # [B, C] float32
-    std: np.ndarray  # [B, C] float32
-    scaler: Scaler  # x_scaled = (x - shift) / scale per channel (identity for foreign columns)
-    mask: np.ndarray | None = None  # [B, C, n_tokens] bool: token touched a filled gap
-    columns: list[str] | None = None  # the channels' names
-
-    def __len__(self) -> int:
-        return self.codes.shape[0]
 
 
 def unpacked(
@@ -91,28 +71,65 @@ def encode_passes(
     given: tuple[np.ndarray, np.ndarray] | None,
     gaps: bool,
     step: int,
+    pad: Pad = "none",
 ) -> Encoded:
     """The codes of windows `x` [B, T, C] in original units, scaled by `scaler`, normalized as
-    `normalized` chooses, their gaps filled (and masked) with `gaps`, `step` windows a pass."""
+    `normalized` chooses, their gaps filled (and masked) with `gaps`, padded to whole patches
+    as `pad` says (and masked), `step` windows a pass."""
     n, t, c = x.shape
-    k, device = t // model.cfg.compression_factor, model.quantizer.codebook.device
-    mask = np.zeros((n, c, k), dtype=bool) if gaps else None
-    codes, mean = np.empty((n, c, k), np.int64), np.zeros((n, c), np.float32)
-    out = Encoded(codes, mean, np.ones((n, c), np.float32), scaler, mask, names)
-    shift, scale = (torch.as_tensor(v, device=device) for v in (out.scaler.shift, out.scaler.scale))
+    t_pad = padded_length(t, model.cfg.patch_size)
+    k = t_pad // model.cfg.compression_factor
+    mask = np.zeros((n, c, k), dtype=bool) if gaps or t_pad > t else None
+    codes, mean, std = (
+        np.empty((n, c, k), np.int64),
+        np.zeros((n, c), np.float32),
+        np.ones((n, c), np.float32),
+    )
+    out = Encoded(codes, mean, std, scaler, mask, names, t if t_pad > t else None)
     for lo in range(0, n, step):
-        part = finite_on(x[lo : lo + step], device, lo, names, check=out.mask is None)
-        hi = lo + part.shape[0]
-        series = ((part - shift) / scale).transpose(1, 2).reshape(-1, t)  # [b*C, T] scaled
-        if out.mask is not None:
-            series, where = filled(series, lo, names)
-            out.mask[lo:hi] = token_mask(where, k).reshape(-1, c, k).cpu().numpy()
-        xn, stats = normalized(model, series, given, lo, hi)
+        xn, stats, made_up = prepared(model, x[lo : lo + step], scaler, names, given, lo, gaps, pad)
+        hi = lo + xn.shape[0] // c
         out.codes[lo:hi] = model.codes_of(xn).reshape(-1, c, k).cpu().numpy()
+        if out.mask is not None and made_up is not None:
+            out.mask[lo:hi] = made_up.reshape(-1, c, k).cpu().numpy()
         if stats is not None:
             out.mean[lo:hi] = stats.mean.reshape(-1, c).cpu().numpy()
             out.std[lo:hi] = stats.std.reshape(-1, c).cpu().numpy()
     return out
+
+
+def prepared(
+    model: VQVAE,
+    windows: np.ndarray | torch.Tensor,
+    scaler: Scaler,
+    names: list[str],
+    given: tuple[np.ndarray, np.ndarray] | None,
+    lo: int,
+    gaps: bool,
+    pad: Pad,
+) -> tuple[torch.Tensor, RevinStats | None, torch.Tensor | None]:
+    """Windows [b, T, C] (numbers lo.. of the input) in the model's input space: scaled by
+    `scaler`, gaps filled with `gaps`, normalized, padded to whole patches as `pad` says.
+    Returns the series [b*C, T'], their statistics, and which tokens [b*C, T' / cf] hold a
+    value made up (a fill or padding; None when none can)."""
+    device = model.quantizer.codebook.device
+    part = finite_on(windows, device, lo, names, check=not gaps)
+    b, t, c = part.shape
+    shift, scale = (torch.as_tensor(v, device=device) for v in (scaler.shift, scaler.scale))
+    series = ((part - shift) / scale).transpose(1, 2).reshape(-1, t)  # [b*C, T] scaled
+    made_up = None
+    if gaps:
+        series, made_up = filled(series, lo, names)
+    xn, stats = normalized(model, series, given, lo, lo + b)
+    t_pad = padded_length(t, model.cfg.patch_size)
+    if t_pad > t:
+        xn = pad_series(xn, t_pad, pad)
+        steps = padded_steps(b * c, t, t_pad, device)
+        made_up = (
+            steps if made_up is None else steps | torch.nn.functional.pad(made_up, (0, t_pad - t))
+        )
+    k = t_pad // model.cfg.compression_factor
+    return xn, stats, None if made_up is None else token_mask(made_up, k)
 
 
 def normalized(
@@ -127,7 +144,7 @@ def normalized(
     statistics, else (a model without RevIN) as they are."""
     if given is not None:
         device = series.device
-        stats = RevinStats(*(torch.from_numpy(a[lo:hi].reshape(-1, 1)).to(device) for a in given))
+        stats = RevinStats(*(tensor_of(a[lo:hi].reshape(-1, 1)).to(device) for a in given))
         return (series - stats.mean) / stats.std, stats
     return normalize(series) if model.cfg.revin else (series, None)
 
@@ -142,10 +159,8 @@ def decode_passes(
     out = np.empty((n, t, c), dtype=np.float32)
     for lo in range(0, n, step):
         hi = min(lo + step, n)
-        z = torch.from_numpy(codes[lo:hi].reshape(-1, k)).to(device)
-        window_stats = RevinStats(
-            *(torch.from_numpy(a[lo:hi].reshape(-1, 1)).to(device) for a in stats)
-        )
+        z = tensor_of(codes[lo:hi].reshape(-1, k)).to(device)
+        window_stats = RevinStats(*(tensor_of(a[lo:hi].reshape(-1, 1)).to(device) for a in stats))
         series = model.decode(z, None).reshape(hi - lo, c, t)  # [b, C, T] model space
         out[lo:hi] = original_units(series, scaler, window_stats).transpose(1, 2).cpu().numpy()
     return out

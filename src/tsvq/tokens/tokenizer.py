@@ -8,9 +8,11 @@ Where a tokenizer comes from and goes to (a checkpoint, a folder, the Hub) is `p
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -21,10 +23,16 @@ from tsvq.data.windows import Scaler
 from tsvq.errors import TsvqError
 from tsvq.model.vqvae import VQVAE, ModelConfig
 from tsvq.run.record import RunInfo
-from tsvq.tokens import channels, inputs, passes, pretrained
+from tsvq.tokens import channels, frames, inputs, passes, pretrained, ragged, shapes
+from tsvq.tokens.encoded import Encoded
 from tsvq.tokens.gaps import Missing
-from tsvq.tokens.passes import Encoded
 from tsvq.tokens.pretrained import DIGEST_KEY
+from tsvq.tokens.shapes import Pad
+from tsvq.tokens.writer import Origin
+
+# One input to `encode`: windows [B, T, C], one window [T, C] or one series [T], as an array, a
+# tensor or a pandas DataFrame / Series (pandas is untyped: Any)
+Series = np.ndarray | torch.Tensor | Any
 
 __all__ = ["DIGEST_KEY", "Encoded", "Tokenizer"]
 
@@ -184,10 +192,38 @@ class Tokenizer:
         """The scaler for C channels named `columns` and their names (see `encode`)."""
         return channels.scaler_for(self.data, self.cfg.revin, c, columns, scaler)
 
-    @torch.inference_mode()
+    @overload
+    def encode(
+        self,
+        x: list | tuple,
+        mean: np.ndarray | torch.Tensor | None = ...,
+        std: np.ndarray | torch.Tensor | None = ...,
+        *,
+        missing: Missing = ...,
+        columns: list[str] | None = ...,
+        scaler: Scaler | None = ...,
+        batch_size: int | None = ...,
+        pad: Pad = ...,
+    ) -> list[Encoded]: ...
+
+    @overload
     def encode(
         self,
         x: np.ndarray | torch.Tensor,
+        mean: np.ndarray | torch.Tensor | None = ...,
+        std: np.ndarray | torch.Tensor | None = ...,
+        *,
+        missing: Missing = ...,
+        columns: list[str] | None = ...,
+        scaler: Scaler | None = ...,
+        batch_size: int | None = ...,
+        pad: Pad = ...,
+    ) -> Encoded: ...
+
+    @torch.inference_mode()
+    def encode(
+        self,
+        x: Series | Sequence[Series],
         mean: np.ndarray | torch.Tensor | None = None,
         std: np.ndarray | torch.Tensor | None = None,
         *,
@@ -195,76 +231,127 @@ class Tokenizer:
         columns: list[str] | None = None,
         scaler: Scaler | None = None,
         batch_size: int | None = None,
-    ) -> Encoded:
+        pad: Pad = "none",
+    ) -> Encoded | list[Encoded]:
         """Windows in original units -> their codes and the statistics to decode them.
 
         Parameters
         ----------
-        x : array or tensor, [B, T, C] or one window [T, C]
-            T any positive multiple of patch_size; C any number of channels (see `columns`).
+        x : array, tensor, DataFrame or Series, or a list of series
+            Windows [B, T, C], one window [T, C], or one series [T] (one channel; decode gives
+            [T] back). A DataFrame's columns name its channels (matched to the training
+            columns by name) and its index, strictly increasing, is kept (`Encoded.index`).
+            A list (or tuple) of series [T_i] / [T_i, C] / DataFrames of any lengths gives a
+            list of `Encoded`, one per series, coded in shared passes.
         mean, std : array or tensor [B, C], optional
             Statistics to normalize with (scaled units) instead of each window's own RevIN
-            statistics: a forecast target on its context's scale, say.
+            statistics: a forecast target on its context's scale, say (a list: [N, C]).
         missing : {"error", "interpolate"}
-            "interpolate" fills NaN/inf linearly along time and sets `Encoded.mask`.
+            "interpolate" fills NaN/inf linearly along time and marks them in `Encoded.mask`.
         columns : list of str, optional
             A training column takes its training scaler, any other none (RevIN alone
             normalizes it); unnamed, C training channels are those, other C other data.
         scaler : Scaler, optional
             C channels' scaler instead (`tsvq encode` standardizes unknown columns).
         batch_size : int, optional
-            Windows per pass (default: about 512 training windows' values).
+            Windows (series of a list) per pass (default: about 512 training windows' values).
+        pad : {"none", "edge", "reflect", "zero"}
+            T not a multiple of patch_size: "none" refuses it; the others pad each window to
+            whole patches after RevIN (its statistics are its steps' own) by repeating its last
+            value, mirroring its last steps, or with zeros in the model's input space (the
+            window's mean under RevIN). Padded tokens are True in `Encoded.mask`, and `decode`
+            returns the original length.
 
         Returns
         -------
-        Encoded
-            codes [B, C, T / compression_factor] int64, mean and std [B, C], the scaler, the
-            mask of filled tokens (missing="interpolate"), the channels' names.
+        Encoded, or a list of Encoded for a list
+            codes [B, C, T' / cf] int64 (T' = T padded to whole patches), mean and std [B, C],
+            the scaler, the mask of tokens holding a fill or padding, the channels' names, the
+            length before padding, the index's first label.
 
         Raises
         ------
         TsvqError
             Input it cannot encode, naming the value: a shape, a non-finite value (its
-            window, step and channel), statistics, names or a scaler that do not fit.
+            window, step and channel), statistics, names, a scaler or a pad mode that do not
+            fit, a DataFrame column that is not numeric, an index out of order.
         """
-        x = inputs.check_windows(x, self.cfg.patch_size)  # [B, T, C]
         inputs.check_missing(missing)
-        n, t, c = x.shape
+        shapes.check_pad(pad)
+        if isinstance(x, list | tuple):  # series of any lengths
+            encs = ragged.encode_series(
+                self.model, self.data, x, (mean, std), missing, columns, scaler, batch_size, pad
+            )
+            origin = origin_of(self)  # a digest of the weights: once for the list
+            return [dataclasses.replace(e, origin=origin) for e in encs]
+        values, columns, index = frames.unframed(x, columns)
+        values = inputs.plain(values, "x")
+        one_d = values.ndim == 1
+        values = inputs.check_windows(values, self.cfg.patch_size, pad)  # [B, T, C]
+        n, t, c = values.shape
         scaler, names = self.scaler_for(c, columns, scaler)
         given = inputs.given_stats(mean, std, n, c, self.cfg.revin)
-        step = passes.pass_size(self.model, batch_size, n, c * t)
+        t_pad = shapes.padded_length(t, self.cfg.patch_size)
+        step = passes.pass_size(self.model, batch_size, n, c * t_pad)
         gaps = missing == "interpolate"
-        return passes.encode_passes(self.model, x, scaler, names, given, gaps, step)
+        out = passes.encode_passes(self.model, values, scaler, names, given, gaps, step, pad)
+        return dataclasses.replace(out, index=index, input_1d=one_d, origin=origin_of(self))
+
+    @overload
+    def decode(
+        self,
+        tokens: list | tuple,
+        mean: None = ...,
+        std: None = ...,
+        *,
+        columns: None = ...,
+        scaler: None = ...,
+        batch_size: int | None = ...,
+    ) -> list[np.ndarray]: ...
+
+    @overload
+    def decode(
+        self,
+        tokens: Encoded | np.ndarray | torch.Tensor,
+        mean: np.ndarray | torch.Tensor | None = ...,
+        std: np.ndarray | torch.Tensor | None = ...,
+        *,
+        columns: list[str] | None = ...,
+        scaler: Scaler | None = ...,
+        batch_size: int | None = ...,
+    ) -> np.ndarray: ...
 
     @torch.inference_mode()
     def decode(
         self,
-        tokens: Encoded | np.ndarray | torch.Tensor,
+        tokens: Encoded | np.ndarray | torch.Tensor | list[Encoded] | tuple[Encoded, ...],
         mean: np.ndarray | torch.Tensor | None = None,
         std: np.ndarray | torch.Tensor | None = None,
         *,
         columns: list[str] | None = None,
         scaler: Scaler | None = None,
         batch_size: int | None = None,
-    ) -> np.ndarray:
+    ) -> np.ndarray | list[np.ndarray]:
         """Codes -> windows in original units.
 
         Parameters
         ----------
-        tokens : Encoded, or codes [B, C, n_tokens] (or [C, n_tokens])
-            An `Encoded` carries its statistics, scaler and names; bare codes take the rest.
+        tokens : Encoded, codes [B, C, n_tokens] (or [C, n_tokens]), or a list of Encoded
+            An `Encoded` carries its statistics, scaler, names and length; bare codes take the
+            rest; a list (what `encode` gives for a list) decodes in shared passes.
         mean, std : array or tensor [B, C], optional
             The RevIN statistics of the windows bare codes stand for (an `Encoded`'s, or the
             context's a forecast continues); a model without RevIN needs none.
         columns, scaler : optional
             The channels of bare codes, as in `encode`.
         batch_size : int, optional
-            Windows per forward pass.
+            Windows (Encoded of a list) per forward pass.
 
         Returns
         -------
-        numpy.ndarray
-            [B, T, C] float32 in original units, T = n_tokens x compression_factor.
+        numpy.ndarray, or a list of them for a list
+            [B, T, C] float32 in original units: T the length encoded (padding cut off), or
+            n_tokens x compression_factor for bare codes; [T] for a 1-D series.
 
         Raises
         ------
@@ -272,11 +359,24 @@ class Tokenizer:
             Codes out of range or not of whole patches, statistics that do not fit, or
             statistics given beside an `Encoded`.
         """
+        if isinstance(tokens, list | tuple):  # one Encoded per series
+            inputs.only_bare(mean, std, columns, scaler)
+            members = [
+                ragged.decodable(e, i, self.cfg, self.scaler_for) for i, e in enumerate(tokens)
+            ]
+            xs = ragged.decode_list(self.model, members, batch_size)
+            return [shapes.unpadded(x, e) for x, e in zip(xs, tokens, strict=True)]
         codes, mean, std, columns, scaler = passes.unpacked(tokens, mean, std, columns, scaler)
         codes = inputs.check_codes(codes, self.cfg)  # [B, C, n_tokens]
         n, c, k = codes.shape
         scaler, _ = self.scaler_for(c, columns, scaler)
-        bare = not isinstance(tokens, passes.Encoded)
+        bare = not isinstance(tokens, Encoded)
         stats = inputs.decode_stats(mean, std, n, c, self.cfg.revin, bare)
         step = passes.pass_size(self.model, batch_size, n, c * k * self.cfg.compression_factor)
-        return passes.decode_passes(self.model, codes, stats, scaler, step)
+        x = passes.decode_passes(self.model, codes, stats, scaler, step)
+        return x if bare else shapes.unpadded(x, tokens)
+
+
+def origin_of(tok: Tokenizer) -> Origin:
+    """What a tokens file names `tok` by (`Encoded.save`, `tsvq encode`)."""
+    return Origin(tok.fingerprint, tok.cfg.compression_factor, tok.vocab_size)
