@@ -3,6 +3,7 @@ naming what is on disk, exit status 143, no temporaries, no lock left."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tsvq.runtime.signals import command_signals, deferred, interrupted_status
 
 
 @pytest.mark.dataset("illness")
@@ -48,3 +51,27 @@ def test_sigterm_is_ctrl_c_with_exit_143(
     assert ("--resume" in err) == last.exists(), err
     assert no_temporaries(tmp_path)
     assert not (tmp_path / "illness" / f".{run_name}.lock").exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_deferred_finishes_the_block_then_interrupts(sig: signal.Signals) -> None:
+    """A signal inside `deferred` waits for the block (the file and the record that it is
+    there), then raises as it would have; the handlers before the block are back."""
+    done = []
+    with command_signals():
+        before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        with pytest.raises(KeyboardInterrupt), deferred():
+            os.kill(os.getpid(), sig)
+            time.sleep(0.05)  # the handler has run by now, outside a deferred block
+            done.append("after the signal")
+        assert done == ["after the signal"]
+        assert {s: signal.getsignal(s) for s in before} == before
+        assert interrupted_status() == (143 if sig == signal.SIGTERM else 130)
+
+
+def test_deferred_without_a_signal_and_with_an_error() -> None:
+    with deferred():
+        pass
+    with pytest.raises(ValueError, match="the block's own"), deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        raise ValueError("the block's own error comes first")

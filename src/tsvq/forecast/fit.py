@@ -37,6 +37,7 @@ from tsvq.run.record import ResumeState
 from tsvq.runtime import cpu
 from tsvq.runtime.device import amp_dtype, pick_device
 from tsvq.runtime.distributed import is_distributed, is_main, world_size, wrap_ddp
+from tsvq.runtime.signals import deferred
 from tsvq.tokens.tokenizer import Tokenizer
 from tsvq.train.resume import Progress
 from tsvq.train.setup import data_record
@@ -292,8 +293,9 @@ def save_epoch(
         since_best=progress.since_best,
         cuda_rng_state=torch.cuda.get_rng_state(run.device) if cuda else None,
     )
-    save_record(paths.last, now, run.core)
-    progress.saved = epoch
+    with deferred():  # the file and the record of it together: the interrupted line is true
+        save_record(paths.last, now, run.core)
+        progress.saved = epoch
 
 
 def history_csv(rows: list[dict[str, float]]) -> str:

@@ -50,6 +50,38 @@ def command_signals() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Within the block, Ctrl-C and SIGTERM wait for it to finish, then act as they would have.
+
+    For a step that must not be cut in two: a file renamed into place and the record that it is
+    there (the interrupted line then says what is on disk). A signal arriving inside the block
+    is held, the handlers in force before the block are restored, and the first held signal is
+    handed to its handler (raising `KeyboardInterrupt` for Ctrl-C and, under `command_signals`,
+    SIGTERM); an exception raised by the block itself takes precedence.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    held: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        held.append(signum)
+
+    before = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+    if held:
+        handler = before[signal.Signals(held[0])]
+        if callable(handler):
+            handler(held[0], None)
+        elif handler == signal.SIG_DFL:
+            os.kill(os.getpid(), held[0])  # the default action, now that it is restored
+
+
+@contextlib.contextmanager
 def stop_within(grace: float, command: str, where: str) -> Iterator[None]:
     """Within the block, SIGTERM or SIGINT ends the process at most `grace` seconds later.
 

@@ -28,6 +28,7 @@ from tsvq.run.record import ResumeState, RunPaths, RunRecord
 from tsvq.runtime.device import autocast
 from tsvq.runtime.distributed import all_reduce_sum, is_main
 from tsvq.runtime.progress import show_progress, tqdm
+from tsvq.runtime.signals import deferred
 from tsvq.train.board import Board
 from tsvq.train.history import EpochStats, criterion, epoch_line, history_csv, history_row
 from tsvq.train.resume import Progress, TrainResult, load_last, progress_of
@@ -304,5 +305,6 @@ def save_epoch(
         since_best=progress.since_best,
         cuda_rng_state=torch.cuda.get_rng_state(run.device) if cuda else None,
     )
-    checkpoint.save_run(paths.last, now, run.core)
-    progress.saved = epoch
+    with deferred():  # the file and the record of it together: the interrupted line is true
+        checkpoint.save_run(paths.last, now, run.core)
+        progress.saved = epoch
