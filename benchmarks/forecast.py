@@ -15,8 +15,12 @@ every row here scores every test window).
 Test MSE/MAE per value on standardised data (the scaler fitted on the training rows), over
 every channel; mean and sample std over seeds, wall time per training run. The contexts are
 encoded once per dataset (the tokenizer is frozen; the time is printed) and shared by the
-seeds. A row is appended per run to `--results` (JSON lines), so runs made at different times
-print as one table:
+seeds. `--stride N` keeps every N-th training and validation window for every model (the test
+split is always whole), so a large dataset is encoded in bounded time. Torch's threads follow
+the cores other processes leave free (`tsvq.runtime.cpu.ThreadGovernor`, as `tsvq train` does;
+`--threads` fixes them): on a shared CPU two threads of tiny ops run many times slower than
+one. A row, with the settings it was made with, is appended per run to `--results` (JSON
+lines), so runs made at different times print as one table:
 
     TSVQ_DATA_DIR=../shared/data nice -n 10 python benchmarks/forecast.py --dset etth1 \\
         --tokenizer /tmp/fc_tok/etth1/vqvae_cw512_ps16_ed32_cf4_cb256_model1.pth \\
@@ -45,9 +49,10 @@ from tsvq.cli import main as tsvq_main
 from tsvq.data.windows import DataSpec, SeriesData, epoch_order, load
 from tsvq.forecast.config import FitConfig
 from tsvq.forecast.evaluate import evaluate, load_forecaster
-from tsvq.forecast.fit import FitResult, fit, model_config, prepare
-from tsvq.forecast.inputs import Split
+from tsvq.forecast.fit import FitResult, fit, model_config
+from tsvq.forecast.inputs import Split, encode_split, fingerprint
 from tsvq.forecast.record import ForecastPaths
+from tsvq.runtime.cpu import ThreadGovernor
 
 # PatchTST's repository (github.com/yuqinie98/PatchTST), Table 3: test MSE at horizon 96
 PUBLISHED = {
@@ -82,6 +87,7 @@ def fcfg(args: argparse.Namespace, seed: int) -> FitConfig:
         seed=seed,
         max_steps_per_epoch=args.max_steps_per_epoch,
         patience=args.patience,
+        threads=args.threads,
     )
 
 
@@ -136,7 +142,15 @@ def _row(
         "best_epoch": result.best_epoch if result else 0,
         "steps": args.max_steps_per_epoch,
         "seconds": round(seconds, 1),
+        "settings": settings(args),
     }
+
+
+def settings(args: argparse.Namespace) -> dict:
+    """What a row was made with: the forecasters' size and loop, the windows, the tokenizer."""
+    keys = ("n_layers", "d_model", "dropout", "lr", "dlinear_lr", "batch_size", "n_epochs")
+    keys += ("max_steps_per_epoch", "patience", "stride", "threads")
+    return {k: getattr(args, k) for k in keys} | {"tokenizer": args.tokenizer_used}
 
 
 class DLinear(nn.Module):
@@ -162,7 +176,25 @@ def _series(windows: np.ndarray, index: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(windows[index // c, index % c]))
 
 
-def run_dlinear(args: argparse.Namespace, data: SeriesData, prepared: dict, seed: int) -> dict:
+def splits(tok: Tokenizer | None, data: SeriesData, args: argparse.Namespace) -> dict[str, Split]:
+    """Train, val (every `--stride`-th window) and test (every window), with their codes when
+    `tok` is given: the same windows for every model."""
+    out = {}
+    for name in ("train", "val", "test"):
+        windows = data.forecast_windows(name, args.horizon)
+        windows = windows if name == "test" else windows[:: args.stride]
+        codes = None if tok is None else encode_split(tok, windows, args.context_points)
+        out[name] = Split(windows, codes)
+    return out
+
+
+def run_dlinear(
+    args: argparse.Namespace,
+    data: SeriesData,
+    prepared: dict,
+    seed: int,
+    tick: Callable[[], None],
+) -> dict:
     """Train a DLinear-style model (MSE, Adam, early stopping on the validation MSE): whole
     epochs always (a linear model; `--max_steps_per_epoch` bounds the forecasters only)."""
     torch.manual_seed(seed)
@@ -180,6 +212,7 @@ def run_dlinear(args: argparse.Namespace, data: SeriesData, prepared: dict, seed
             opt.zero_grad()
             loss.backward()
             opt.step()
+            tick()
         mse = score(val, L, lambda x: model(x))["mse"]
         epochs += 1
         if mse < best:
@@ -279,9 +312,13 @@ def main() -> None:
     p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--d_model", type=int, default=64)
     p.add_argument("--models", nargs="+", default=["tokens", "patches", "dlinear", "naive"])
+    p.add_argument("--stride", type=int, default=1, help="every N-th train/val window")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: free cores)")
     p.add_argument("--results", default=None, help="JSON lines file the rows are appended to")
     p.add_argument("--table", action="store_true", help="only print the table of --results")
     args = p.parse_args()
+    if args.stride < 1:
+        p.error(f"--stride {args.stride}: a window count, 1 or more")
     results = Path(args.results) if args.results else None
     rows: list[dict] = []
 
@@ -297,10 +334,15 @@ def main() -> None:
             out = Path(tmp)
             source, tok_seconds = tokenizer_for(args, out / "tokenizer")
             tok = Tokenizer.from_pretrained(source)
+            args.tokenizer_used = {"path": source, "fingerprint": fingerprint(tok)}
+            if not args.tokenizer:
+                args.tokenizer_used |= {"epochs": args.tokenizer_epochs}
+                args.tokenizer_used |= {"steps": args.tokenizer_steps}
             data = load(DataSpec(args.dset, None, None, args.context_points))
+            governor = ThreadGovernor(args.threads)  # for the encoding and the baselines
             t0 = time.perf_counter()
             codes = "tokens" in args.models
-            prepared = prepare(tok if codes else None, data, args.horizon, ("train", "val", "test"))
+            prepared = splits(tok if codes else None, data, args)
             print(
                 f"{args.dset}: {data.n_channels} channels, windows "
                 + ", ".join(f"{k} {v.windows.shape[0]}" for k, v in prepared.items())
@@ -320,7 +362,7 @@ def main() -> None:
                     if ("tokens" if inputs == "codes" else "patches") in args.models:
                         keep(run_forecaster(args, tok, source, data, prepared, inputs, seed, out))
                 if "dlinear" in args.models:
-                    keep(run_dlinear(args, data, prepared, seed))
+                    keep(run_dlinear(args, data, prepared, seed, governor.tick))
     if results and results.exists():
         rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
     print(table(rows))

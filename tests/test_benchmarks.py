@@ -430,19 +430,26 @@ def test_data_door(tmp_path: Path, run):
 @pytest.mark.dataset("illness")
 def test_forecast(tmp_path: Path, run, data_dir: Path):
     """Every row on illness at a tiny size (a tokenizer trained in the script), two seeds: the
-    table's means and spreads are those of the rows it prints, the naive rows are exact."""
+    table's means and spreads are those of the rows it prints, the naive rows are exact; every
+    second train and val window (`--stride 2`), every test window; each row names its
+    settings and the tokenizer it used."""
     results = tmp_path / "forecast.jsonl"
     tiny = ["--context_points", "96", "--horizon", "24", "--n_epochs", "1"]
     tiny += ["--max_steps_per_epoch", "2", "--tokenizer_epochs", "1", "--tokenizer_steps", "2"]
-    tiny += ["--n_layers", "1", "--d_model", "16", "--batch_size", "32"]
+    tiny += ["--n_layers", "1", "--d_model", "16", "--batch_size", "32", "--stride", "2"]
     seeds = ["--seeds", "1", "2", "--results", results]
     out = run("forecast.py", "--dset", "illness", *tiny, *seeds, cwd=tmp_path)
     head = line(out, "illness: 7 channels")
-    assert "windows train 557, val 74, test 170" in head and "contexts encoded in" in head
+    # of 557 and 74 windows unstrided; the test split whole
+    assert "windows train 279, val 37, test 170" in head and "contexts encoded in" in head
     rows = [json.loads(s) for s in results.read_text().splitlines()]
     models = [r["model"] for r in rows]
     assert models == ["last", "mean", *["tokens", "patches", "dlinear"] * 2], models
     assert all(r["windows"] == 170 and math.isfinite(r["mse"]) and r["mse"] > 0 for r in rows)
+    settings = rows[2]["settings"]
+    assert settings["stride"] == 2 and settings["n_layers"] == 1 and settings["d_model"] == 16
+    assert settings["tokenizer"]["epochs"] == 1 and settings["tokenizer"]["steps"] == 2
+    assert len(settings["tokenizer"]["fingerprint"]) >= 16, settings
     table = out.split("\n", len(rows) + 1)[-1]
     for model in ("tokens", "patches", "dlinear"):
         mse = [r["mse"] for r in rows if r["model"] == model]
