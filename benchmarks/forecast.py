@@ -8,6 +8,9 @@ Rows, each trained and scored here on one dataset at one context L and horizon H
              trend + remainder, one linear map each, shared by the channels), trained here
   last       repeat the context's last value (no training)
   mean       the context's mean (no training)
+  recon      not a forecast: the tokenizer's reconstruction MSE of the test contexts (every
+             `RECON_EVERY`-th window, each in its own RevIN space) beside the equal-bit k-means
+             codebook's and the window mean's (`forecast_baselines.py`): what the tokens lose
 and the published rows, quoted: PatchTST's repository, Table 3 (test MSE, multivariate,
 L = 512 for PatchTST/64, L = 336 for DLinear; their loader drops the last partial test batch,
 every row here scores every test window).
@@ -35,12 +38,12 @@ import contextlib
 import io
 import json
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -54,13 +57,16 @@ from tsvq.forecast.inputs import Split, encode_split, fingerprint
 from tsvq.forecast.record import ForecastPaths
 from tsvq.runtime.cpu import ThreadGovernor
 
+sys.path.insert(0, str(Path(__file__).parent))
+from forecast_baselines import NAIVE, DLinear, reconstruction, score, series_of  # noqa: E402
+
 # PatchTST's repository (github.com/yuqinie98/PatchTST), Table 3: test MSE at horizon 96
 PUBLISHED = {
     "etth1": {"PatchTST/64": 0.370, "DLinear": 0.375},
     "ettm1": {"PatchTST/64": 0.293, "DLinear": 0.299},
     "weather": {"PatchTST/64": 0.149, "DLinear": 0.176},
 }
-CHUNK = 256  # test windows per pass of the baselines
+RECON_EVERY = 8  # the reconstruction figures: every 8th test (and train) window
 
 
 def tokenizer_for(args: argparse.Namespace, out: Path) -> tuple[str, float]:
@@ -153,29 +159,6 @@ def settings(args: argparse.Namespace) -> dict:
     return {k: getattr(args, k) for k in keys} | {"tokenizer": args.tokenizer_used}
 
 
-class DLinear(nn.Module):
-    """Trend (a moving average, edges repeated) and remainder, a linear map of each to H."""
-
-    def __init__(self, context: int, horizon: int, kernel: int = 25) -> None:
-        super().__init__()
-        self.pad = (kernel - 1) // 2
-        self.average = nn.AvgPool1d(kernel, stride=1)
-        self.trend = nn.Linear(context, horizon)
-        self.rest = nn.Linear(context, horizon)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, L] -> [N, H]
-        padded = torch.cat(
-            [x[:, :1].expand(-1, self.pad), x, x[:, -1:].expand(-1, self.pad)], dim=1
-        )
-        trend = self.average(padded[:, None])[:, 0]
-        return self.trend(trend) + self.rest(x - trend)
-
-
-def _series(windows: np.ndarray, index: np.ndarray) -> torch.Tensor:
-    c = windows.shape[1]
-    return torch.from_numpy(np.ascontiguousarray(windows[index // c, index % c]))
-
-
 def splits(tok: Tokenizer | None, data: SeriesData, args: argparse.Namespace) -> dict[str, Split]:
     """Train, val (every `--stride`-th window) and test (every window), with their codes when
     `tok` is given: the same windows for every model."""
@@ -207,7 +190,7 @@ def run_dlinear(
     for epoch in range(1, args.n_epochs + 1):
         order = epoch_order(train.shape[0] * train.shape[1], seed, epoch)
         for b in range(len(order) // args.batch_size):
-            x = _series(train, order[b * args.batch_size : (b + 1) * args.batch_size])
+            x = series_of(train, order[b * args.batch_size : (b + 1) * args.batch_size])
             loss = nn.functional.mse_loss(model(x[:, :L]), x[:, L:])
             opt.zero_grad()
             loss.backward()
@@ -229,27 +212,7 @@ def run_dlinear(
     return row | {"epochs": epochs, "best_epoch": best_epoch, "steps": None}
 
 
-@torch.inference_mode()
-def score(windows: np.ndarray, L: int, predict: Callable[[torch.Tensor], torch.Tensor]) -> dict:
-    """MSE and MAE per value of `predict` (contexts [N, L] -> [N, H]) over every window."""
-    se = ae = count = 0.0
-    n_series = windows.shape[0] * windows.shape[1]
-    for lo in range(0, n_series, CHUNK * windows.shape[1]):
-        x = _series(windows, np.arange(lo, min(lo + CHUNK * windows.shape[1], n_series)))
-        err = (predict(x[:, :L]) - x[:, L:]).double()
-        se, ae, count = (
-            se + float(err.pow(2).sum()),
-            ae + float(err.abs().sum()),
-            count + err.numel(),
-        )
-    return {"mse": se / count, "mae": ae / count, "windows": windows.shape[0]}
-
-
-MODELS = ("tokens", "patches", "dlinear", "last", "mean")
-NAIVE = {
-    "last": lambda H: lambda x: x[:, -1:].expand(-1, H),
-    "mean": lambda H: lambda x: x.mean(dim=1, keepdim=True).expand(-1, H),
-}
+MODELS = ("tokens", "patches", "dlinear", "last", "mean", "recon")
 
 
 def table(rows: list[dict]) -> str:
@@ -264,6 +227,14 @@ def table(rows: list[dict]) -> str:
     for (dset, ctx, h), models in sorted(groups.items()):
         for model in sorted(models, key=MODELS.index):
             rs = models[model]
+            if model == "recon":
+                r = rs[-1]
+                lines.append(
+                    f"{dset:<9}{ctx:>5}{h:>5} tokenizer reconstruction (RevIN, {r['windows']} test "
+                    f"contexts): {r['recon_mse']:.4f}; equal-bit k-means {r['kmeans_mse']:.4f}; "
+                    f"window mean {r['mean_mse']:.4f}"
+                )
+                continue
             mse, mae = [r["mse"] for r in rs], [r["mae"] for r in rs]
             steps = f"/{rs[0]['steps']}st" if rs[0]["steps"] else ""
             lines.append(
@@ -311,7 +282,9 @@ def main() -> None:
     p.add_argument("--n_layers", type=int, default=2)
     p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--d_model", type=int, default=64)
-    p.add_argument("--models", nargs="+", default=["tokens", "patches", "dlinear", "naive"])
+    p.add_argument(
+        "--models", nargs="+", default=["tokens", "patches", "dlinear", "naive", "recon"]
+    )
     p.add_argument("--stride", type=int, default=1, help="every N-th train/val window")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: free cores)")
     p.add_argument("--results", default=None, help="JSON lines file the rows are appended to")
@@ -351,6 +324,11 @@ def main() -> None:
                 + f"; {torch.get_num_threads()} CPU threads",
                 flush=True,
             )
+            if "recon" in args.models:
+                L, every = args.context_points, RECON_EVERY
+                test, train = (prepared[s].windows[::every, :, :L] for s in ("test", "train"))
+                recon = reconstruction(tok, test, train)
+                keep(_row(args, "recon", 0, {"mse": None, "mae": None, "windows": 0}, 0.0) | recon)
             for name, make in NAIVE.items():
                 if "naive" in args.models:
                     scored = score(

@@ -82,6 +82,7 @@ COVERED = {
     "deps.py": "test_deps",
     "encode_speed.py": "test_encode_speed",
     "forecast.py": "test_forecast",
+    "forecast_baselines.py": "test_forecast_baselines",
     "gpu.py": "test_gpu_on_cpu",
     "original_trainer.py": "test_original_trainer",
     "quality.py": "test_quality",
@@ -444,9 +445,16 @@ def test_forecast(tmp_path: Path, run, data_dir: Path):
     assert "windows train 279, val 37, test 170" in head and "contexts encoded in" in head
     rows = [json.loads(s) for s in results.read_text().splitlines()]
     models = [r["model"] for r in rows]
-    assert models == ["last", "mean", *["tokens", "patches", "dlinear"] * 2], models
-    assert all(r["windows"] == 170 and math.isfinite(r["mse"]) and r["mse"] > 0 for r in rows)
-    settings = rows[2]["settings"]
+    assert models == ["recon", "last", "mean", *["tokens", "patches", "dlinear"] * 2], models
+    scored = rows[1:]
+    assert all(r["windows"] == 170 and math.isfinite(r["mse"]) and r["mse"] > 0 for r in scored)
+    # the reconstruction of every 8th test context: 22 of 170
+    recon = rows[0]
+    assert recon["windows"] == 22 and recon["recon_mse"] > 0 and 0 < recon["kmeans_mse"] < 1
+    assert close(recon["mean_mse"], 1.0, 1e-3), recon
+    label = "illness     96   24 tokenizer reconstruction (RevIN, 22 test contexts):"
+    assert row(out, label) == [round(recon[k], 4) for k in ("recon_mse", "kmeans_mse", "mean_mse")]
+    settings = rows[3]["settings"]
     assert settings["stride"] == 2 and settings["n_layers"] == 1 and settings["d_model"] == 16
     assert settings["tokenizer"]["epochs"] == 1 and settings["tokenizer"]["steps"] == 2
     assert len(settings["tokenizer"]["fingerprint"]) >= 16, settings
@@ -466,3 +474,17 @@ def test_forecast(tmp_path: Path, run, data_dir: Path):
     assert close(next(r["mse"] for r in rows if r["model"] == "last"), last, 1e-6)
     again = run("forecast.py", "--results", results, "--table", cwd=tmp_path)
     assert again.strip() == table.strip()
+
+
+def test_forecast_baselines(tmp_path: Path, run, tiny_run: Path):
+    """A tokenizer's reconstruction of ETTh1's test contexts beside the equal-bit k-means
+    codebook and the window mean, each context in its own RevIN space (the mean: about 1)."""
+    flags = ["--tokenizer", tiny_run, "--horizon", "24", "--every", "16"]
+    out = run("forecast_baselines.py", *flags, cwd=tmp_path)
+    got = json.loads(out.splitlines()[0])
+    # ETTh1's test split at context 96 and horizon 24: 2,857 windows, every 16th
+    assert got["dset"] == "etth1" and got["context"] == 96 and got["windows"] == 179, got
+    assert close(got["mean_mse"], 1.0, 1e-3) and 0 < got["kmeans_mse"] < got["mean_mse"], got
+    assert 0 < got["recon_mse"] < 2, got
+    label = "etth1: tokenizer reconstruction (RevIN, 179 test contexts)"
+    assert row(out, label) == [round(got[k], 4) for k in ("recon_mse", "kmeans_mse", "mean_mse")]
