@@ -222,7 +222,7 @@ def table(rows: list[dict]) -> str:
         groups[(r["dset"], r["context"], r["horizon"])][r["model"]].append(r)
     lines = [
         f"{'dataset':<9}{'L':>5}{'H':>5} {'model':<22}{'seeds':>6}{'MSE':>8}{'± sd':>8}"
-        f"{'MAE':>8}{'± sd':>8}{'epochs':>8}{'s/run':>8}"
+        f"{'MAE':>8}{'± sd':>8}{'epochs':>10}{'s/run':>8}{'stride':>7}"
     ]
     for (dset, ctx, h), models in sorted(groups.items()):
         for model in sorted(models, key=MODELS.index):
@@ -237,11 +237,14 @@ def table(rows: list[dict]) -> str:
                 continue
             mse, mae = [r["mse"] for r in rs], [r["mae"] for r in rs]
             steps = f"/{rs[0]['steps']}st" if rs[0]["steps"] else ""
+            low, high = min(r["epochs"] for r in rs), max(r["epochs"] for r in rs)
+            epochs = f"{low}-{high}" if low < high else str(low)
+            stride = rs[0].get("settings", {}).get("stride", 1)
             lines.append(
                 f"{dset:<9}{ctx:>5}{h:>5} {model:<22}{len(rs):>6}{statistics.fmean(mse):>8.4f}"
                 f"{_sd(mse):>8.4f}{statistics.fmean(mae):>8.4f}{_sd(mae):>8.4f}"
-                f"{str(rs[0]['epochs']) + steps:>8}"
-                f"{statistics.fmean(r['seconds'] for r in rs):>8.0f}"
+                f"{epochs + steps:>10}"
+                f"{statistics.fmean(r['seconds'] for r in rs):>8.0f}{stride:>7}"
             )
         if h == 96:
             for name, value in PUBLISHED.get(dset, {}).items():
@@ -255,7 +258,8 @@ def table(rows: list[dict]) -> str:
             lines.append(f"{dset:<9}{ctx:>5}{h:>5} MSE tokens / patches: {ratio:.3f}")
     lines.append(
         "MSE/MAE: test split, per value, standardised, every window; sd: over seeds; epochs: "
-        "run (of the first seed), /Nst: N steps per epoch at most; s/run: training wall time"
+        "run (fewest-most over seeds), /Nst: N steps per epoch at most; s/run: training wall "
+        "time; stride: every Nth train and val window"
     )
     return "\n".join(lines)
 
