@@ -8,6 +8,9 @@ Rows, each trained and scored here on one dataset at one context L and horizon H
              trend + remainder, one linear map each, shared by the channels), trained here
   last       repeat the context's last value (no training)
   mean       the context's mean (no training)
+  recon      not a forecast: the tokenizer's reconstruction MSE of the test contexts (every
+             `RECON_EVERY`-th window, each in its own RevIN space) beside the equal-bit k-means
+             codebook's and the window mean's (`forecast_baselines.py`): what the tokens lose
 and the published rows, quoted: PatchTST's repository, Table 3 (test MSE, multivariate,
 L = 512 for PatchTST/64, L = 336 for DLinear; their loader drops the last partial test batch,
 every row here scores every test window).
@@ -15,8 +18,12 @@ every row here scores every test window).
 Test MSE/MAE per value on standardised data (the scaler fitted on the training rows), over
 every channel; mean and sample std over seeds, wall time per training run. The contexts are
 encoded once per dataset (the tokenizer is frozen; the time is printed) and shared by the
-seeds. A row is appended per run to `--results` (JSON lines), so runs made at different times
-print as one table:
+seeds. `--stride N` keeps every N-th training and validation window for every model (the test
+split is always whole), so a large dataset is encoded in bounded time. Torch's threads follow
+the cores other processes leave free (`tsvq.runtime.cpu.ThreadGovernor`, as `tsvq train` does;
+`--threads` fixes them): on a shared CPU two threads of tiny ops run many times slower than
+one. A row, with the settings it was made with, is appended per run to `--results` (JSON
+lines), so runs made at different times print as one table:
 
     TSVQ_DATA_DIR=../shared/data nice -n 10 python benchmarks/forecast.py --dset etth1 \\
         --tokenizer /tmp/fc_tok/etth1/vqvae_cw512_ps16_ed32_cf4_cb256_model1.pth \\
@@ -31,12 +38,12 @@ import contextlib
 import io
 import json
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -45,9 +52,13 @@ from tsvq.cli import main as tsvq_main
 from tsvq.data.windows import DataSpec, SeriesData, epoch_order, load
 from tsvq.forecast.config import FitConfig
 from tsvq.forecast.evaluate import evaluate, load_forecaster
-from tsvq.forecast.fit import FitResult, fit, model_config, prepare
-from tsvq.forecast.inputs import Split
+from tsvq.forecast.fit import FitResult, fit, model_config
+from tsvq.forecast.inputs import Split, encode_split, fingerprint
 from tsvq.forecast.record import ForecastPaths
+from tsvq.runtime.cpu import ThreadGovernor
+
+sys.path.insert(0, str(Path(__file__).parent))
+from forecast_baselines import NAIVE, DLinear, reconstruction, score, series_of  # noqa: E402
 
 # PatchTST's repository (github.com/yuqinie98/PatchTST), Table 3: test MSE at horizon 96
 PUBLISHED = {
@@ -55,7 +66,7 @@ PUBLISHED = {
     "ettm1": {"PatchTST/64": 0.293, "DLinear": 0.299},
     "weather": {"PatchTST/64": 0.149, "DLinear": 0.176},
 }
-CHUNK = 256  # test windows per pass of the baselines
+RECON_EVERY = 8  # the reconstruction figures: every 8th test (and train) window
 
 
 def tokenizer_for(args: argparse.Namespace, out: Path) -> tuple[str, float]:
@@ -82,6 +93,7 @@ def fcfg(args: argparse.Namespace, seed: int) -> FitConfig:
         seed=seed,
         max_steps_per_epoch=args.max_steps_per_epoch,
         patience=args.patience,
+        threads=args.threads,
     )
 
 
@@ -136,33 +148,36 @@ def _row(
         "best_epoch": result.best_epoch if result else 0,
         "steps": args.max_steps_per_epoch,
         "seconds": round(seconds, 1),
+        "settings": settings(args),
     }
 
 
-class DLinear(nn.Module):
-    """Trend (a moving average, edges repeated) and remainder, a linear map of each to H."""
-
-    def __init__(self, context: int, horizon: int, kernel: int = 25) -> None:
-        super().__init__()
-        self.pad = (kernel - 1) // 2
-        self.average = nn.AvgPool1d(kernel, stride=1)
-        self.trend = nn.Linear(context, horizon)
-        self.rest = nn.Linear(context, horizon)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, L] -> [N, H]
-        padded = torch.cat(
-            [x[:, :1].expand(-1, self.pad), x, x[:, -1:].expand(-1, self.pad)], dim=1
-        )
-        trend = self.average(padded[:, None])[:, 0]
-        return self.trend(trend) + self.rest(x - trend)
+def settings(args: argparse.Namespace) -> dict:
+    """What a row was made with: the forecasters' size and loop, the windows, the tokenizer."""
+    keys = ("n_layers", "d_model", "dropout", "lr", "dlinear_lr", "batch_size", "n_epochs")
+    keys += ("max_steps_per_epoch", "patience", "stride", "threads")
+    return {k: getattr(args, k) for k in keys} | {"tokenizer": args.tokenizer_used}
 
 
-def _series(windows: np.ndarray, index: np.ndarray) -> torch.Tensor:
-    c = windows.shape[1]
-    return torch.from_numpy(np.ascontiguousarray(windows[index // c, index % c]))
+def splits(tok: Tokenizer | None, data: SeriesData, args: argparse.Namespace) -> dict[str, Split]:
+    """Train, val (every `--stride`-th window) and test (every window), with their codes when
+    `tok` is given: the same windows for every model."""
+    out = {}
+    for name in ("train", "val", "test"):
+        windows = data.forecast_windows(name, args.horizon)
+        windows = windows if name == "test" else windows[:: args.stride]
+        codes = None if tok is None else encode_split(tok, windows, args.context_points)
+        out[name] = Split(windows, codes)
+    return out
 
 
-def run_dlinear(args: argparse.Namespace, data: SeriesData, prepared: dict, seed: int) -> dict:
+def run_dlinear(
+    args: argparse.Namespace,
+    data: SeriesData,
+    prepared: dict,
+    seed: int,
+    tick: Callable[[], None],
+) -> dict:
     """Train a DLinear-style model (MSE, Adam, early stopping on the validation MSE): whole
     epochs always (a linear model; `--max_steps_per_epoch` bounds the forecasters only)."""
     torch.manual_seed(seed)
@@ -175,11 +190,12 @@ def run_dlinear(args: argparse.Namespace, data: SeriesData, prepared: dict, seed
     for epoch in range(1, args.n_epochs + 1):
         order = epoch_order(train.shape[0] * train.shape[1], seed, epoch)
         for b in range(len(order) // args.batch_size):
-            x = _series(train, order[b * args.batch_size : (b + 1) * args.batch_size])
+            x = series_of(train, order[b * args.batch_size : (b + 1) * args.batch_size])
             loss = nn.functional.mse_loss(model(x[:, :L]), x[:, L:])
             opt.zero_grad()
             loss.backward()
             opt.step()
+            tick()
         mse = score(val, L, lambda x: model(x))["mse"]
         epochs += 1
         if mse < best:
@@ -196,27 +212,7 @@ def run_dlinear(args: argparse.Namespace, data: SeriesData, prepared: dict, seed
     return row | {"epochs": epochs, "best_epoch": best_epoch, "steps": None}
 
 
-@torch.inference_mode()
-def score(windows: np.ndarray, L: int, predict: Callable[[torch.Tensor], torch.Tensor]) -> dict:
-    """MSE and MAE per value of `predict` (contexts [N, L] -> [N, H]) over every window."""
-    se = ae = count = 0.0
-    n_series = windows.shape[0] * windows.shape[1]
-    for lo in range(0, n_series, CHUNK * windows.shape[1]):
-        x = _series(windows, np.arange(lo, min(lo + CHUNK * windows.shape[1], n_series)))
-        err = (predict(x[:, :L]) - x[:, L:]).double()
-        se, ae, count = (
-            se + float(err.pow(2).sum()),
-            ae + float(err.abs().sum()),
-            count + err.numel(),
-        )
-    return {"mse": se / count, "mae": ae / count, "windows": windows.shape[0]}
-
-
-MODELS = ("tokens", "patches", "dlinear", "last", "mean")
-NAIVE = {
-    "last": lambda H: lambda x: x[:, -1:].expand(-1, H),
-    "mean": lambda H: lambda x: x.mean(dim=1, keepdim=True).expand(-1, H),
-}
+MODELS = ("tokens", "patches", "dlinear", "last", "mean", "recon")
 
 
 def table(rows: list[dict]) -> str:
@@ -226,18 +222,29 @@ def table(rows: list[dict]) -> str:
         groups[(r["dset"], r["context"], r["horizon"])][r["model"]].append(r)
     lines = [
         f"{'dataset':<9}{'L':>5}{'H':>5} {'model':<22}{'seeds':>6}{'MSE':>8}{'± sd':>8}"
-        f"{'MAE':>8}{'± sd':>8}{'epochs':>8}{'s/run':>8}"
+        f"{'MAE':>8}{'± sd':>8}{'epochs':>10}{'s/run':>8}{'stride':>7}"
     ]
     for (dset, ctx, h), models in sorted(groups.items()):
         for model in sorted(models, key=MODELS.index):
             rs = models[model]
+            if model == "recon":
+                r = rs[-1]
+                lines.append(
+                    f"{dset:<9}{ctx:>5}{h:>5} tokenizer reconstruction (RevIN, {r['windows']} test "
+                    f"contexts): {r['recon_mse']:.4f}; equal-bit k-means {r['kmeans_mse']:.4f}; "
+                    f"window mean {r['mean_mse']:.4f}"
+                )
+                continue
             mse, mae = [r["mse"] for r in rs], [r["mae"] for r in rs]
             steps = f"/{rs[0]['steps']}st" if rs[0]["steps"] else ""
+            low, high = min(r["epochs"] for r in rs), max(r["epochs"] for r in rs)
+            epochs = f"{low}-{high}" if low < high else str(low)
+            stride = rs[0].get("settings", {}).get("stride", 1)
             lines.append(
                 f"{dset:<9}{ctx:>5}{h:>5} {model:<22}{len(rs):>6}{statistics.fmean(mse):>8.4f}"
                 f"{_sd(mse):>8.4f}{statistics.fmean(mae):>8.4f}{_sd(mae):>8.4f}"
-                f"{str(rs[0]['epochs']) + steps:>8}"
-                f"{statistics.fmean(r['seconds'] for r in rs):>8.0f}"
+                f"{epochs + steps:>10}"
+                f"{statistics.fmean(r['seconds'] for r in rs):>8.0f}{stride:>7}"
             )
         if h == 96:
             for name, value in PUBLISHED.get(dset, {}).items():
@@ -251,7 +258,8 @@ def table(rows: list[dict]) -> str:
             lines.append(f"{dset:<9}{ctx:>5}{h:>5} MSE tokens / patches: {ratio:.3f}")
     lines.append(
         "MSE/MAE: test split, per value, standardised, every window; sd: over seeds; epochs: "
-        "run (of the first seed), /Nst: N steps per epoch at most; s/run: training wall time"
+        "run (fewest-most over seeds), /Nst: N steps per epoch at most; s/run: training wall "
+        "time; stride: every Nth train and val window"
     )
     return "\n".join(lines)
 
@@ -278,10 +286,16 @@ def main() -> None:
     p.add_argument("--n_layers", type=int, default=2)
     p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--d_model", type=int, default=64)
-    p.add_argument("--models", nargs="+", default=["tokens", "patches", "dlinear", "naive"])
+    p.add_argument(
+        "--models", nargs="+", default=["tokens", "patches", "dlinear", "naive", "recon"]
+    )
+    p.add_argument("--stride", type=int, default=1, help="every N-th train/val window")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: free cores)")
     p.add_argument("--results", default=None, help="JSON lines file the rows are appended to")
     p.add_argument("--table", action="store_true", help="only print the table of --results")
     args = p.parse_args()
+    if args.stride < 1:
+        p.error(f"--stride {args.stride}: a window count, 1 or more")
     results = Path(args.results) if args.results else None
     rows: list[dict] = []
 
@@ -297,10 +311,15 @@ def main() -> None:
             out = Path(tmp)
             source, tok_seconds = tokenizer_for(args, out / "tokenizer")
             tok = Tokenizer.from_pretrained(source)
+            args.tokenizer_used = {"path": source, "fingerprint": fingerprint(tok)}
+            if not args.tokenizer:
+                args.tokenizer_used |= {"epochs": args.tokenizer_epochs}
+                args.tokenizer_used |= {"steps": args.tokenizer_steps}
             data = load(DataSpec(args.dset, None, None, args.context_points))
+            governor = ThreadGovernor(args.threads)  # for the encoding and the baselines
             t0 = time.perf_counter()
             codes = "tokens" in args.models
-            prepared = prepare(tok if codes else None, data, args.horizon, ("train", "val", "test"))
+            prepared = splits(tok if codes else None, data, args)
             print(
                 f"{args.dset}: {data.n_channels} channels, windows "
                 + ", ".join(f"{k} {v.windows.shape[0]}" for k, v in prepared.items())
@@ -309,6 +328,11 @@ def main() -> None:
                 + f"; {torch.get_num_threads()} CPU threads",
                 flush=True,
             )
+            if "recon" in args.models:
+                L, every = args.context_points, RECON_EVERY
+                test, train = (prepared[s].windows[::every, :, :L] for s in ("test", "train"))
+                recon = reconstruction(tok, test, train)
+                keep(_row(args, "recon", 0, {"mse": None, "mae": None, "windows": 0}, 0.0) | recon)
             for name, make in NAIVE.items():
                 if "naive" in args.models:
                     scored = score(
@@ -320,7 +344,7 @@ def main() -> None:
                     if ("tokens" if inputs == "codes" else "patches") in args.models:
                         keep(run_forecaster(args, tok, source, data, prepared, inputs, seed, out))
                 if "dlinear" in args.models:
-                    keep(run_dlinear(args, data, prepared, seed))
+                    keep(run_dlinear(args, data, prepared, seed, governor.tick))
     if results and results.exists():
         rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
     print(table(rows))

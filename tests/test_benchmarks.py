@@ -82,6 +82,7 @@ COVERED = {
     "deps.py": "test_deps",
     "encode_speed.py": "test_encode_speed",
     "forecast.py": "test_forecast",
+    "forecast_baselines.py": "test_forecast_baselines",
     "gpu.py": "test_gpu_on_cpu",
     "original_trainer.py": "test_original_trainer",
     "quality.py": "test_quality",
@@ -431,19 +432,33 @@ def test_data_door(tmp_path: Path, run):
 @pytest.mark.dataset("illness")
 def test_forecast(tmp_path: Path, run, data_dir: Path):
     """Every row on illness at a tiny size (a tokenizer trained in the script), two seeds: the
-    table's means and spreads are those of the rows it prints, the naive rows are exact."""
+    table's means and spreads are those of the rows it prints, the naive rows are exact; every
+    second train and val window (`--stride 2`), every test window; each row names its
+    settings and the tokenizer it used."""
     results = tmp_path / "forecast.jsonl"
     tiny = ["--context_points", "96", "--horizon", "24", "--n_epochs", "1"]
     tiny += ["--max_steps_per_epoch", "2", "--tokenizer_epochs", "1", "--tokenizer_steps", "2"]
-    tiny += ["--n_layers", "1", "--d_model", "16", "--batch_size", "32"]
+    tiny += ["--n_layers", "1", "--d_model", "16", "--batch_size", "32", "--stride", "2"]
     seeds = ["--seeds", "1", "2", "--results", results]
     out = run("forecast.py", "--dset", "illness", *tiny, *seeds, cwd=tmp_path)
     head = line(out, "illness: 7 channels")
-    assert "windows train 557, val 74, test 170" in head and "contexts encoded in" in head
+    # of 557 and 74 windows unstrided; the test split whole
+    assert "windows train 279, val 37, test 170" in head and "contexts encoded in" in head
     rows = [json.loads(s) for s in results.read_text().splitlines()]
     models = [r["model"] for r in rows]
-    assert models == ["last", "mean", *["tokens", "patches", "dlinear"] * 2], models
-    assert all(r["windows"] == 170 and math.isfinite(r["mse"]) and r["mse"] > 0 for r in rows)
+    assert models == ["recon", "last", "mean", *["tokens", "patches", "dlinear"] * 2], models
+    scored = rows[1:]
+    assert all(r["windows"] == 170 and math.isfinite(r["mse"]) and r["mse"] > 0 for r in scored)
+    # the reconstruction of every 8th test context: 22 of 170
+    recon = rows[0]
+    assert recon["windows"] == 22 and recon["recon_mse"] > 0 and 0 < recon["kmeans_mse"] < 1
+    assert close(recon["mean_mse"], 1.0, 1e-3), recon
+    label = "illness     96   24 tokenizer reconstruction (RevIN, 22 test contexts):"
+    assert row(out, label) == [round(recon[k], 4) for k in ("recon_mse", "kmeans_mse", "mean_mse")]
+    settings = rows[3]["settings"]
+    assert settings["stride"] == 2 and settings["n_layers"] == 1 and settings["d_model"] == 16
+    assert settings["tokenizer"]["epochs"] == 1 and settings["tokenizer"]["steps"] == 2
+    assert len(settings["tokenizer"]["fingerprint"]) >= 16, settings
     table = out.split("\n", len(rows) + 1)[-1]
     for model in ("tokens", "patches", "dlinear"):
         mse = [r["mse"] for r in rows if r["model"] == model]
@@ -471,3 +486,17 @@ def test_ragged_encode(tmp_path: Path, run):
         assert row(out, f"{what}, a loop (baseline)")[1] == 1.0
         seconds, ratio = row(out, f"{what}, one list")
         assert seconds > 0 and ratio > 0, what
+
+
+def test_forecast_baselines(tmp_path: Path, run, tiny_run: Path):
+    """A tokenizer's reconstruction of ETTh1's test contexts beside the equal-bit k-means
+    codebook and the window mean, each context in its own RevIN space (the mean: about 1)."""
+    flags = ["--tokenizer", tiny_run, "--horizon", "24", "--every", "16"]
+    out = run("forecast_baselines.py", *flags, cwd=tmp_path)
+    got = json.loads(out.splitlines()[0])
+    # ETTh1's test split at context 96 and horizon 24: 2,857 windows, every 16th
+    assert got["dset"] == "etth1" and got["context"] == 96 and got["windows"] == 179, got
+    assert close(got["mean_mse"], 1.0, 1e-3) and 0 < got["kmeans_mse"] < got["mean_mse"], got
+    assert 0 < got["recon_mse"] < 2, got
+    label = "etth1: tokenizer reconstruction (RevIN, 179 test contexts)"
+    assert row(out, label) == [round(got[k], 4) for k in ("recon_mse", "kmeans_mse", "mean_mse")]
