@@ -353,3 +353,38 @@ def parse_values(
             )
         out[:, j] = np.where(gap, np.nan, num)
     return out
+
+
+# ---- dates ----------------------------------------------------------------------------------
+
+
+def parse_dates(
+    col: pd.Series, path: Path, first_row: int = 0, before: tuple[np.datetime64, str] | None = None
+) -> np.ndarray:
+    """Text cells of the date column -> datetime64, one rule for every reader: each cell a
+    date, and no date before the one above it (`before`: the last date and its text of the
+    rows read before this block, which start after `first_row` rows). Repeated timestamps are
+    accepted (the benchmark weather file carries one exact duplicate row); dates with a UTC
+    offset (even mixed ones) are compared in UTC, naive dates as they are."""
+    text = col.fillna("").astype(str).str.strip()
+    parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise TsvqError(
+            f"{path}: first column {col.name!r} data row {first_row + i + 1} holds "
+            f"{text.iloc[i][:40]!r}, not a date"
+        )
+    stamps = parsed.dt.tz_localize(None).to_numpy()
+    cells = list(text)
+    if before is not None:
+        stamps, cells = np.concatenate([[before[0]], stamps]), [before[1], *cells]
+    back = np.flatnonzero(stamps[1:] < stamps[:-1])
+    if back.size:
+        i = int(back[0]) + 1  # in `stamps`: the row that goes back
+        row = first_row + i + (0 if before is not None else 1)
+        raise TsvqError(
+            f"{path}: dates go backwards at data row {row} ({cells[i]!r} after "
+            f"{cells[i - 1]!r}); rows must be in time order"
+        )
+    return stamps[1:] if before is not None else stamps

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from tsvq.data.registry import CUSTOM, missing_hint
-from tsvq.data.source import Source, open_source, parse_values
+from tsvq.data.source import Source, open_source, parse_dates, parse_values
 from tsvq.errors import TsvqError, one_line
 
 # Cells pandas parses at once, as text (about 60-100 bytes a cell): rows per chunk are this
@@ -86,24 +86,8 @@ def scan(
         )
     n, last = 0, None
     for block in _chunks(source, [0], chunk_rows or rows_per_chunk(1)):
-        col = block.iloc[:, 0].fillna("").str.strip()
-        stamps = pd.to_datetime(col, errors="coerce", format="mixed", utc=True)
-        bad = stamps.isna().to_numpy()
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise TsvqError(
-                f"{path}: first column data row {n + i + 1} holds {col.iloc[i][:40]!r}, not a date"
-            )
-        t = stamps.dt.tz_localize(None).to_numpy()
-        if last is not None:
-            t = np.concatenate([[last], t])
-        back = np.flatnonzero(t[1:] < t[:-1])
-        if back.size:
-            i = n + int(back[0]) + (0 if last is not None else 1)
-            raise TsvqError(
-                f"{path}: dates go backwards at data row {i + 1}; rows must be in time order"
-            )
-        n, last = n + len(block), t[-1]
+        stamps = parse_dates(block.iloc[:, 0], path, n, last)
+        n, last = n + len(block), (stamps[-1], str(block.iloc[-1, 0]).strip())
     if n == 0:
         raise TsvqError(f"{path}: has a header but no data rows")
     return CsvLayout(source, [str(c) for c in header.columns[1:]], n)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from tsvq.data.registry import CUSTOM, missing_hint
-from tsvq.data.source import Source, open_source, parse_values
+from tsvq.data.source import Source, open_source, parse_dates, parse_values
 from tsvq.errors import TsvqError, one_line
 
 
@@ -86,7 +86,9 @@ def _read_fast(source: Source) -> Table | None:
     del blocks
     date_col = pd.concat(dates, ignore_index=True).astype(str)
     return Table(
-        values=values, columns=[str(c) for c in header[1:]], dates=_dates(date_col, source.path)
+        values=values,
+        columns=[str(c) for c in header[1:]],
+        dates=parse_dates(date_col, source.path),
     )
 
 
@@ -115,26 +117,5 @@ def _read_strict(source: Source) -> Table:
     columns = [str(c) for c in frame.columns[1:]]
     # a row with fewer fields than the header leaves NaN in the missing cells: blank cells
     values = parse_values(frame.iloc[:, 1:], path, 0)
-    dates = _dates(frame.iloc[:, 0].fillna(""), path)
+    dates = parse_dates(frame.iloc[:, 0], path)
     return Table(values=values, columns=columns, dates=dates)
-
-
-def _dates(col: pd.Series, path: Path) -> np.ndarray:
-    # utc=True: offsets (even mixed ones) are compared in UTC; naive dates are left as they are
-    parsed = pd.to_datetime(col.str.strip(), errors="coerce", format="mixed", utc=True)
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise TsvqError(
-            f"{path}: first column {col.name!r} data row {i + 1} holds {col.iloc[i][:40]!r}, "
-            "not a date"
-        )
-    stamps = parsed.dt.tz_localize(None).to_numpy()
-    back = np.flatnonzero(stamps[1:] < stamps[:-1])
-    if back.size:
-        i = int(back[0]) + 1  # 0-based index of the row that goes back
-        raise TsvqError(
-            f"{path}: dates go backwards at data row {i + 1} ({col.iloc[i]!r} after "
-            f"{col.iloc[i - 1]!r}); rows must be in time order"
-        )
-    return stamps
