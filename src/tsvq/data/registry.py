@@ -151,7 +151,9 @@ def resolve_path(dset: str, root_path: str | None, data_path: str | None) -> Pat
     """
     if dset == CUSTOM:
         if not data_path:
-            raise TsvqError("--dset custom needs --data_path CSV (a date column, then numbers)")
+            raise TsvqError(
+                "--dset custom needs --data_path CSV (a date column, if any, then numbers)"
+            )
         path = Path(data_path)
         if path.is_absolute() and root_path:
             raise TsvqError(

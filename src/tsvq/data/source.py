@@ -216,7 +216,7 @@ def _sniff(path: Path) -> str | None:
     if b"\x00" in head or invalid + control > max(8, len(head) // 100):
         raise TsvqError(
             f"{path} is not a text CSV file ({invalid + control} of its first {len(head)} bytes "
-            "are not UTF-8 text); expected a date column then numeric columns, as text"
+            "are not UTF-8 text); expected a date column (if any) then numeric columns, as text"
         )
     return compression
 
@@ -388,3 +388,20 @@ def parse_dates(
             f"{cells[i - 1]!r}); rows must be in time order"
         )
     return stamps[1:] if before is not None else stamps
+
+
+def first_column_is_dates(source: Source, dset: str | None) -> bool:
+    """Whether the file's first column holds dates: always for a registered dataset; for a
+    user's own file, unless its first data cell is a number (then the file has no date column
+    and its rows are numbered)."""
+    if dset and dset in REGISTRY:
+        return True
+    try:
+        with contextlib.closing(source.text()) as fh:
+            rows = [r for r in itertools.islice(csv.reader(fh), 8) if r][:2]
+    except (OSError, EOFError, csv.Error):
+        return True  # the readers say what is wrong with such a file
+    if len(rows) < 2 or not rows[1]:
+        return True
+    cell = rows[1][0].strip()
+    return not cell or bool(np.isnan(pd.to_numeric(pd.Series([cell]), errors="coerce")[0]))
