@@ -46,21 +46,22 @@ def test_fit_and_the_command_train_the_same_weights_and_codes(tmp_path: Path, ru
     )
     assert rc == 0, err
     tok_api = tsvq.fit(frame, save_path=tmp_path / "api", threads=1, **FLAGS)
-    cli = torch.load(tmp_path / "cli" / "custom" / f"{NAME}.pth", weights_only=False)
+    cli_dir = tmp_path / "cli" / "custom" / "load"  # a run on load.csv is named after it
+    cli = torch.load(cli_dir / f"vqvae_load_{NAME[6:]}.pth", weights_only=False)
     api = torch.load(tmp_path / "api" / "custom" / f"{NAME}.pth", weights_only=False)
     assert cli["model_state_dict"].keys() == api["model_state_dict"].keys()
     for key, w in cli["model_state_dict"].items():
         assert torch.equal(w, api["model_state_dict"][key]), key
     assert cli["config"] == api["config"]
     # the same files of the run, and the same flags recorded but where the data came from
-    assert sorted(p.name for p in (tmp_path / "cli" / "custom").iterdir()) == sorted(
+    assert sorted(p.name.replace("load_", "") for p in cli_dir.iterdir()) == sorted(
         p.name for p in (tmp_path / "api" / "custom").iterdir()
     )
     differ = {"data_path", "save_path", "threads"}
     assert {k: v for k, v in cli["args"].items() if k not in differ} == {
         k: v for k, v in api["args"].items() if k not in differ
     }
-    tok_cli = tsvq.Tokenizer.from_pretrained(tmp_path / "cli" / "custom" / f"{NAME}.pth")
+    tok_cli = tsvq.Tokenizer.from_pretrained(cli_dir / f"vqvae_load_{NAME[6:]}.pth")
     x = frame.to_numpy(np.float32)[None, :32]
     np.testing.assert_array_equal(tok_api.encode(x).codes, tok_cli.encode(x).codes)
     assert tok_api.columns == ["load", "temp"]
@@ -176,3 +177,25 @@ def test_bad_input_is_one_clear_error_and_writes_nothing(tmp_path: Path, data, k
     with pytest.raises(tsvq.TsvqError, match=message):
         tsvq.fit(data, save_path=tmp_path / "out", **kw)
     assert not (tmp_path / "out").exists()
+
+
+def test_runs_on_two_files_never_share_a_name(tmp_path: Path, run_cli):
+    """A custom run is named after its file: two files, two folders, two TensorBoard runs."""
+    for stem in ("north", "south"):
+        csv = tmp_path / f"{stem}.csv.gz"
+        _frame(300).rename_axis("date").to_csv(csv)
+        rc, _, err = run_cli(
+            [
+                "train",
+                "--dset",
+                "custom",
+                "--data_path",
+                str(csv),
+                "--save_path",
+                str(tmp_path / "o"),
+                *FLAGS_CLI,
+            ]
+        )
+        assert rc == 0, err
+    for stem in ("north", "south"):
+        assert (tmp_path / "o" / "custom" / stem / f"vqvae_{stem}_{NAME[6:]}.pth").is_file()

@@ -13,7 +13,7 @@ from tsvq.data.stream import RowReader, scan
 from tsvq.data.table import read_table
 from tsvq.data.windows import DataSpec, load, split_bounds
 
-NAME = "vqvae_cw32_ps16_ed32_cf4_cb256_model1"
+NAME = "vqvae_sensor_cw32_ps16_ed32_cf4_cb256_model1"  # a run on sensor.csv
 
 
 def _write(path: Path, columns: list[str], rows: int, seed: int = 0) -> np.ndarray:
@@ -68,7 +68,7 @@ def test_train_and_encode_read_a_file_without_dates(tmp_path: Path, run_cli, tin
         ]
     )
     assert rc == 0, err
-    ckpt = tmp_path / "custom" / f"{NAME}.pth"
+    ckpt = tmp_path / "custom" / "sensor" / f"{NAME}.pth"
     saved = torch.load(ckpt, weights_only=False)
     assert saved["tsvq"]["data"]["columns"] == ["a", "b"]
     rc, _, err = run_cli(["encode", "--checkpoint", str(ckpt), "--out", str(tmp_path / "t.npz")])

@@ -284,7 +284,9 @@ def _run_args(p: argparse.ArgumentParser) -> None:
 def _output_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("output: where the run is written")
     g.add_argument(
-        "--save_path", default="saved_models/vqvae_only/", help="runs go to {save_path}/{dset}/"
+        "--save_path",
+        default="saved_models/vqvae_only/",
+        help="runs go to {save_path}/{dset}/ ({save_path}/custom/{stem}/ for a custom FILE)",
     )
     g.add_argument(
         "--model_id",
@@ -372,10 +374,15 @@ def train_on(
 
 
 def _run_paths(args: argparse.Namespace) -> RunPaths:
-    """{save_path}/{dset}/{model_name}*, refused when a parent is a file."""
+    """{save_path}/{dset}/{model_name}*, refused when a parent is a file; a custom file's run
+    goes to {save_path}/custom/{stem}/vqvae_{stem}_cw..., so two files never collide."""
+    from tsvq.data.registry import CUSTOM, data_stem
     from tsvq.run.record import RunPaths, check_name, model_name
 
     out_dir = Path(args.save_path) / check_name(args.dset, "--dset")
+    stem = data_stem(args.data_path) if args.dset == CUSTOM and args.data_path else None
+    if stem:
+        out_dir = out_dir / check_name(stem, "the data file's name")
     for parent in (out_dir, *out_dir.parents):
         if parent.exists() and not parent.is_dir():
             raise TsvqError(f"--save_path: {parent} is a file, not a directory")
@@ -388,6 +395,7 @@ def _run_paths(args: argparse.Namespace) -> RunPaths:
             args.compression_factor,
             args.num_embeddings,
             args.model_id,
+            stem,
         ),
     )
 

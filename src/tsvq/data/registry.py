@@ -205,6 +205,15 @@ def locate(
     return resolve_path(dset, None, None), recorded_sha256
 
 
+def data_stem(data_path: str) -> str:
+    """What names a custom run after its file: the file name without its `.gz` and `.csv`
+    (`sensors.csv.gz` -> `sensors`)."""
+    name = Path(data_path).name
+    for suffix in (".gz", ".csv"):
+        name = name.removesuffix(suffix)
+    return name
+
+
 def _ships(dset: str) -> bool:
     return embedded.path_of(REGISTRY[dset].file) is not None
 
