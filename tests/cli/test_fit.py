@@ -171,6 +171,17 @@ def test_a_panel_of_different_lengths_trains_and_round_trips():
         (_walk(100, 1, 0), {"bogus": 1}, "unknown keyword bogus="),
         (_walk(100, 1, 0), {"data_path": "x.csv"}, "data_path= is not a keyword of fit"),
         ("a string", {}, "cannot read series from a str"),
+        (
+            [np.ones(50), np.r_[np.ones(20), np.nan, np.ones(29)]],
+            {},
+            "series '1', column '0' row 21 holds nan; every value must be a finite",
+        ),
+        (np.full((50, 1), 1e39), {}, "column '0' row 1 holds inf"),
+        (
+            pd.DataFrame({"id": ["a", None, "a"], "v": [1.0, 2.0, 3.0]}),
+            {"id_column": "id"},
+            "id_column='id' is blank in row 2",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_error_and_writes_nothing(tmp_path: Path, data, kw, message):

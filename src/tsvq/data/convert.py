@@ -35,6 +35,17 @@ def to_collection(
     DataFrame's value columns. `flag` spells an option in messages ("{}=" for keywords,
     "--{}" for the command line). Raises `TsvqError` for anything else.
     """
+    return _finite(_read(data, id_column, timestamp_column, columns, exclude, flag))
+
+
+def _read(
+    data: Any,
+    id_column: str | None,
+    timestamp_column: str | None,
+    columns: Sequence[str] | None,
+    exclude: Sequence[str],
+    flag: str,
+) -> SeriesCollection:
     if isinstance(data, pd.DataFrame):
         if id_column is not None:
             return _long(data, id_column, timestamp_column, columns, exclude, flag)
@@ -60,6 +71,20 @@ def to_collection(
     )
 
 
+def _finite(data: SeriesCollection) -> SeriesCollection:
+    """Refuse a value that is NaN, infinite or beyond float32 (training takes no gaps)."""
+    for name, s in zip(data.names, data.series, strict=True):
+        bad = ~np.isfinite(s)
+        if bad.any():
+            row, col = (int(i) for i in np.argwhere(bad)[0])
+            where = f"series {name!r}, " if len(data) > 1 else ""
+            raise TsvqError(
+                f"{where}column {data.columns[col]!r} row {row + 1} holds {s[row, col]}; "
+                "every value must be a finite float32 number (fill gaps before training)"
+            )
+    return data
+
+
 def _kind(x: Any) -> str:
     return f"a {type(x).__module__}.{type(x).__qualname__}".replace("builtins.", "")
 
@@ -79,7 +104,8 @@ def _array(x: Any, what: str, ndim: int) -> np.ndarray:
     if a.ndim != ndim:
         want = "[T] or [T, C]" if ndim == 2 else "[N, T, C]"
         raise TsvqError(f"{what} has shape {a.shape}; expected {want}")
-    return a.astype(np.float32)
+    with np.errstate(over="ignore"):  # beyond float32 becomes inf: refused by `_finite`
+        return a.astype(np.float32)
 
 
 def _listed(items: Sequence[Any]) -> SeriesCollection:
@@ -172,6 +198,9 @@ def _long(
             f"{', '.join(map(str, frame.columns))}"
         )
     ids = frame[id_column]
+    if ids.isna().any():
+        i = int(np.argmax(ids.isna().to_numpy()))
+        raise TsvqError(f"{flag.format('id_column')}{id_column!r} is blank in row {i + 1}")
     stamps, rest = _split_time(frame.drop(columns=[id_column]), timestamp_column, flag)
     values, names = _values(rest, columns, exclude, flag)
     groups = pd.Series(np.arange(len(frame))).groupby(ids.to_numpy(), sort=False).indices
