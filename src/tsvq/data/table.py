@@ -60,7 +60,7 @@ _READ_ERRORS = (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, 
 FAST_CHUNK_ROWS = 4096  # rows parsed at a time: memory stays near the float32 result's size
 
 
-def _read_fast(source: Source, dated: bool) -> Table | None:
+def _read_fast(source: Source, dated: bool = True) -> Table | None:
     """Read with pandas' float parser straight into float32, a block of rows at a time.
 
     None when anything is unusual (a blank or text cell, NaN, inf, a value beyond float32, a
@@ -103,7 +103,7 @@ def _read_fast(source: Source, dated: bool) -> Table | None:
     return Table(values=values, columns=columns, dates=parse_dates(date_col, source.path))
 
 
-def _read_strict(source: Source, dated: bool) -> Table:
+def _read_strict(source: Source, dated: bool = True) -> Table:
     """Every cell as text, validated one by one: names the first bad row, column and cell."""
     path = source.path
     try:
