@@ -140,7 +140,9 @@ def main() -> None:
                     ],
                     src,
                 )
-                history = next(save.glob("custom/*_history.csv"))
+                history = next(
+                    save.glob("custom/**/*_history.csv")
+                )  # custom/{stem}/ since issue 21
                 with open(history) as f:
                     last = list(csv.DictReader(f))[-1]
                 n_train = (int(rows * 0.7) - CONTEXT + 1) * channels

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.2.0"  # the one place the version is set (pyproject.toml reads it)
-__all__ = ["Encoded", "Scaler", "Tokenizer", "TsvqError", "__version__"]
+__all__ = ["Encoded", "Scaler", "Tokenizer", "TsvqError", "__version__", "fit"]
 
 
 def __getattr__(name: str) -> Any:
@@ -14,6 +14,10 @@ def __getattr__(name: str) -> Any:
         from tsvq.tokens import tokenizer
 
         return getattr(tokenizer, name)
+    if name == "fit":  # train a tokenizer from Python: `tsvq train` on the series given
+        from tsvq.cli.fit import fit
+
+        return fit
     if name == "Scaler":  # to give columns a tokenizer does not know their own scaling
         from tsvq.data.windows import Scaler
 

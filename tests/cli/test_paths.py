@@ -17,7 +17,7 @@ from tsvq.data.registry import resolve_path
 from tsvq.data.source import sha256_of
 from tsvq.errors import TsvqError
 
-NAME = "vqvae_cw96_ps16_ed32_cf4_cb256_model1"
+MINE = "vqvae_mine_cw96_ps16_ed32_cf4_cb256_model1"  # a run on data/mine.csv
 SHORT = ["--context_points", "96", "--n_epochs", "1", "--max_steps_per_epoch", "1"]
 
 
@@ -69,12 +69,12 @@ def custom_run(tmp_path_factory: pytest.TempPathFactory, run_cli) -> Path:
 
 
 def test_the_record_names_its_data_by_resolved_path_and_sha256(custom_run: Path) -> None:
-    run = json.loads((custom_run / "o" / "custom" / f"{NAME}_run.json").read_text())
+    run = json.loads((custom_run / "o" / "custom" / "mine" / f"{MINE}_run.json").read_text())
     data = custom_run / "data" / "mine.csv"
     assert run["data"]["data_path"] == str(data.resolve())
     assert run["data"]["sha256"] == sha256_of(data)
     assert run["args"]["data_path"] == "data/mine.csv"  # the flag as typed
-    ckpt = torch.load(custom_run / "o" / "custom" / f"{NAME}.pth", weights_only=True)
+    ckpt = torch.load(custom_run / "o" / "custom" / "mine" / f"{MINE}.pth", weights_only=True)
     assert ckpt["tsvq"]["data"]["sha256"] == sha256_of(data)
 
 
@@ -85,10 +85,10 @@ def test_config_from_another_folder_reads_the_recorded_file(
     monkeypatch.chdir(tmp_path)  # no data/mine.csv here
     _csv(tmp_path / "data" / "mine.csv", phase=1.0)  # ... or another one: either way not read
     rc, out, err = run_cli(
-        ["train", "--config", str(custom_run / "o" / "custom" / f"{NAME}{record}")]
+        ["train", "--config", str(custom_run / "o" / "custom" / "mine" / f"{MINE}{record}")]
     )
     assert rc == 0, err
-    again = json.loads((tmp_path / f"o/custom/{NAME}_run.json").read_text())  # save_path o
+    again = json.loads((tmp_path / f"o/custom/mine/{MINE}_run.json").read_text())  # save_path o
     assert again["data"]["data_path"] == str((custom_run / "data" / "mine.csv").resolve())
 
 
@@ -98,7 +98,7 @@ def changed_run(custom_run: Path, tmp_path: Path) -> Path:
 
     home = tmp_path / "changed"
     shutil.copytree(custom_run / "data", home / "data")
-    record = json.loads((custom_run / "o" / "custom" / f"{NAME}_run.json").read_text())
+    record = json.loads((custom_run / "o" / "custom" / "mine" / f"{MINE}_run.json").read_text())
     record["data"]["data_path"] = str((home / "data" / "mine.csv").resolve())
     (home / "run.json").write_text(json.dumps(record))
     _csv(home / "data" / "mine.csv", phase=2.0)
@@ -124,7 +124,7 @@ def test_eval_and_encode_refuse_a_recorded_file_that_changed(
 ) -> None:
 
     shutil.copytree(custom_run, tmp_path / "run")
-    ckpt = tmp_path / "run" / "o" / "custom" / f"{NAME}.pth"
+    ckpt = tmp_path / "run" / "o" / "custom" / "mine" / f"{MINE}.pth"
     data = custom_run / "data" / "mine.csv"
     out = ["--out", str(tmp_path / "t.npz")] if command == "encode" else []
     assert run_cli([command, "--checkpoint", str(ckpt), *out])[0] == 0

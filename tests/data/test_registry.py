@@ -271,7 +271,8 @@ def test_arbitrary_bytes_give_a_table_or_one_clear_error(tmp_path: Path, blob: b
         return
     assert table.values.dtype == np.float32 and np.isfinite(table.values).all()
     assert table.values.shape[0] >= 1 and table.values.shape[1] >= 1
-    assert len(table.dates) == table.values.shape[0]
+    # a file whose first data cell is a number has no date column: its rows are numbered
+    assert table.dates is None or len(table.dates) == table.values.shape[0]
 
 
 def test_fast_path_hands_every_bad_file_to_the_validating_reader(

@@ -42,6 +42,7 @@ TRAIN = (
 ILL = (*TRAIN, "--dset", "illness")
 CUSTOM = (*TRAIN, "--dset", "custom", "--data_path", "{tmp}/bad.csv")
 NAME = "vqvae_cw96_ps16_ed32_cf4_cb256_model1"  # the files of these runs (context 96)
+D_NAME = "vqvae_d_cw96_ps16_ed32_cf4_cb256_model1"  # of a run on d.csv
 LAST = f"out/illness/{NAME}_last.pth"
 
 
@@ -851,10 +852,10 @@ CASES.update(
                 "--tokens",
                 "{tmp}/t.npz",
                 "--out",
-                "{tmp}/p",
+                "{tmp}/p.npz",
             ),
-            "--out {tmp}/p is a FIFO (named pipe), not a regular file",
-            _both(CKPT, _put("t.npz", b"tokens"), _fifo("p")),
+            "--out {tmp}/p.npz is a FIFO (named pipe), not a regular file",
+            _both(CKPT, _put("t.npz", b"tokens"), _fifo("p.npz")),
             kind=NOT_AN_INPUT,
         ),
         "export out is the folder it reads": Case(
@@ -875,16 +876,22 @@ CASES.update(
             _put_ckpt("p/code_usage.png", _state()),
             kind=NOT_AN_INPUT,
         ),
+        # a run on d.csv is written to out/custom/d/vqvae_d_cw96_...: no data file is ever named
+        # like one of its own outputs, but a hard link to it can lie there
         "train data file is one of its outputs": Case(
-            (*TRAIN, "--dset", "custom", "--data_path", f"{{tmp}}/out/custom/{NAME}_history.csv"),
-            f"--save_path {{tmp}}/out/custom/{NAME}_history.csv is the data file",
-            _put(f"out/custom/{NAME}_history.csv", _csv3()),
+            (*TRAIN, "--dset", "custom", "--data_path", "{tmp}/d.csv"),
+            f"--save_path {{tmp}}/out/custom/d/{D_NAME}_history.csv is the data file",
+            _both(
+                _put("d.csv", _csv3()),
+                _put("out/custom/d/.keep", b""),
+                _link(f"out/custom/d/{D_NAME}_history.csv", "d.csv", hard=True),
+            ),
             kind=NOT_AN_INPUT,
         ),
         "train output that is a FIFO": Case(
             (*TRAIN, "--dset", "custom", "--data_path", "{tmp}/d.csv"),
-            f"{NAME}_history.csv is a FIFO (named pipe), not a regular file",
-            _both(_put("d.csv", _csv3()), _fifo(f"out/custom/{NAME}_history.csv")),
+            f"{D_NAME}_history.csv is a FIFO (named pipe), not a regular file",
+            _both(_put("d.csv", _csv3()), _fifo(f"out/custom/d/{D_NAME}_history.csv")),
             kind=NOT_AN_INPUT,
         ),
         # -- 3. one path rule

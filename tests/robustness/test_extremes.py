@@ -12,7 +12,7 @@ import pytest
 
 from tsvq.files import json_text
 
-NAME = "vqvae_cw96_ps16_ed32_cf4_cb256_model1"
+HUGE = "vqvae_huge_cw96_ps16_ed32_cf4_cb256_model1"  # a run on huge.csv
 
 
 def _strict(text: str) -> object:
@@ -47,7 +47,7 @@ def test_eval_of_values_whose_squares_overflow_float32_is_finite_and_valid_json(
     huge: Path, run_cli
 ) -> None:
     rc, out, err = run_cli(
-        ["eval", "--checkpoint", str(huge / "o/custom" / f"{NAME}.pth"), "--json"]
+        ["eval", "--checkpoint", str(huge / "o/custom/huge" / f"{HUGE}.pth"), "--json"]
     )
     assert rc == 0, err
     result = _strict(out)
@@ -62,7 +62,7 @@ def test_eval_of_values_whose_squares_overflow_float32_is_finite_and_valid_json(
 def test_tokens_of_such_values_carry_finite_statistics_and_decode_back(
     huge: Path, tmp_path: Path, run_cli
 ) -> None:
-    ckpt = str(huge / "o/custom" / f"{NAME}.pth")
+    ckpt = str(huge / "o/custom/huge" / f"{HUGE}.pth")
     rc, _out, err = run_cli(["encode", "--checkpoint", ckpt, "--out", str(tmp_path / "t.npz")])
     assert rc == 0, err
     with np.load(tmp_path / "t.npz") as tokens:

@@ -37,6 +37,7 @@ from tsvq.run import checkpoint
 from tsvq.tokens.tokenizer import DIGEST_KEY, Tokenizer
 
 NAME = "vqvae_cw32_ps8_ed8_cf4_cb16_model1"
+RUN = "vqvae_series_cw32_ps8_ed8_cf4_cb16_model1"  # a run on series.csv
 MODEL = [
     "--context_points",
     "32",
@@ -230,7 +231,7 @@ def genuine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ]
     )
     assert rc == 0, err
-    ckpt = d / "runs" / "custom" / f"{NAME}_last.pth"
+    ckpt = d / "runs" / "custom" / "series" / f"{RUN}_last.pth"
     folder = d / "exported"
     assert _cli(["export", "--checkpoint", ckpt, "--out", folder])[0] == 0
     tokens = d / "tokens.npz"
@@ -621,7 +622,7 @@ def test_an_exported_folder_carries_its_digest(genuine: dict) -> None:
 def test_resume_refuses_an_edited_last_state(genuine: dict, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     shutil.copytree(genuine["dir"] / "runs", runs)
-    last = runs / "custom" / f"{NAME}_last.pth"
+    last = runs / "custom" / "series" / f"{RUN}_last.pth"
     raw = torch.load(last, weights_only=True)
     raw["tsvq"]["resume"]["best_val"] = raw["tsvq"]["resume"]["best_val"] / 2
     torch.save(raw, last)
@@ -660,7 +661,7 @@ def test_resume_continues_from_a_last_state_written_before_digests(
 ) -> None:
     runs = tmp_path / "runs"
     shutil.copytree(genuine["dir"] / "runs", runs)
-    last = runs / "custom" / f"{NAME}_last.pth"
+    last = runs / "custom" / "series" / f"{RUN}_last.pth"
     raw = torch.load(last, weights_only=True)
     del raw["tsvq"][checkpoint.DIGEST]
     torch.save(raw, last)

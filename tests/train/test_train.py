@@ -384,7 +384,7 @@ def test_huge_values_in_epoch_2_keep_the_epoch_1_checkpoint(tmp_path: Path, run_
     assert rc == 1, err
     assert "Epoch   1/3" in out and "Epoch   2/3" not in out
     assert "NaN or inf in epoch 2" in err and err.count("\n") == 1
-    best = save / "custom" / "vqvae_cw16_ps16_ed32_cf4_cb256_model1.pth"
+    best = save / "custom" / "spiky" / "vqvae_spiky_cw16_ps16_ed32_cf4_cb256_model1.pth"
     assert str(best) in err
     state = checkpoint.load(best)
     assert state["epoch"] == 0  # epoch 1, counted from 0 as the original does

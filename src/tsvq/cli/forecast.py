@@ -181,7 +181,9 @@ def _train(args: argparse.Namespace) -> int:
         tok = Tokenizer.from_pretrained(args.checkpoint)
         dset = args.dset or tok.data.spec.dset
         if dset == "custom" and args.data_path is None:
-            raise TsvqError("--dset custom needs --data_path CSV (a date column, then numbers)")
+            raise TsvqError(
+                "--dset custom needs --data_path CSV (a date column, if any, then numbers)"
+            )
         if args.context_points % tok.cfg.patch_size:
             raise TsvqError(
                 f"--context_points {args.context_points} must be a multiple of the tokenizer's "

@@ -75,6 +75,7 @@ READS_WRITES: dict[str, str] = {
     "train": "reads:  the --dset CSV from --root_path, else $TSVQ_DATA_DIR, else "
     "~/.local/share/tsvq,\n        else (ETT only) the copy inside tsvq\n"
     "writes: {save_path}/{dset}/{model_name}.pth (best), _last.pth (for --resume),\n"
+    "        (custom: {save_path}/custom/{stem}/vqvae_{stem}_cw...),\n"
     "        _history.csv (one row per epoch), _config.json (the original's), _run.json\n"
     "        (tsvq's record of the run, for --config);\n"
     "        with --log_dir, TensorBoard event files in {log_dir}/{model_name}/",

@@ -22,6 +22,7 @@ from tsvq.files import check_outputs
 
 if TYPE_CHECKING:  # these import torch: loaded only when the command runs
     from tsvq.config import TrainConfig
+    from tsvq.data.collection import SeriesCollection
     from tsvq.data.windows import SeriesData
     from tsvq.model.vqvae import ModelConfig
     from tsvq.run.record import RunPaths
@@ -283,7 +284,9 @@ def _run_args(p: argparse.ArgumentParser) -> None:
 def _output_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("output: where the run is written")
     g.add_argument(
-        "--save_path", default="saved_models/vqvae_only/", help="runs go to {save_path}/{dset}/"
+        "--save_path",
+        default="saved_models/vqvae_only/",
+        help="runs go to {save_path}/{dset}/ ({save_path}/custom/{stem}/ for a custom FILE)",
     )
     g.add_argument(
         "--model_id",
@@ -308,6 +311,16 @@ PER_PROCESS = frozenset({"device", "threads", "config"})
 
 
 def _train(args: argparse.Namespace) -> int:
+    train_on(args)
+    return 0
+
+
+def train_on(
+    args: argparse.Namespace, series: SeriesCollection | None = None, temporary: bool = False
+) -> RunPaths:
+    """`tsvq train` with parsed flags `args`, on the --data_path file, or on `series` (the
+    Python entry point, `tsvq.fit`): one code path, the same files and run record. Returns
+    where the run was written; `temporary`: in a folder removed afterwards (said so)."""
     from tsvq.config import TrainConfig
     from tsvq.data import windows as data_mod
     from tsvq.data.registry import resolve_path
@@ -324,9 +337,13 @@ def _train(args: argparse.Namespace) -> int:
     paths = _run_paths(args)
     recorded = getattr(args, "recorded_sha256", None)  # train --config: the record's data
     spec = from_flags(data_mod.DataSpec, args)
-    data = data_mod.load(spec, recorded)
+    if series is None:
+        data = data_mod.load(spec, recorded)
+        inputs = {"the data file": resolve_path(spec.dset, spec.root_path, spec.data_path)}
+    else:
+        data, inputs = data_mod.prepare(series, spec), {}
     check_outputs(
-        {"the data file": resolve_path(spec.dset, spec.root_path, spec.data_path)},
+        inputs,
         [("--save_path", p) for p in (*paths.all(), lock_path(paths.directory, paths.name))],
     )
     tcfg = from_flags(TrainConfig, args, amp=bool(args.amp))
@@ -347,18 +364,25 @@ def _train(args: argparse.Namespace) -> int:
             f"{criterion(tcfg)})"
         )
     say(
-        f"Model saved to: {paths.best}"
+        "Model trained in a temporary folder (give save_path= to keep its files)"
+        if temporary and paths.best.is_file()
+        else f"Model saved to: {paths.best}"
         if paths.best.is_file()
         else f"No model was saved: {paths.best} is not there"
     )
-    return 0
+    return paths
 
 
 def _run_paths(args: argparse.Namespace) -> RunPaths:
-    """{save_path}/{dset}/{model_name}*, refused when a parent is a file."""
+    """{save_path}/{dset}/{model_name}*, refused when a parent is a file; a custom file's run
+    goes to {save_path}/custom/{stem}/vqvae_{stem}_cw..., so two files never collide."""
+    from tsvq.data.registry import CUSTOM, data_stem
     from tsvq.run.record import RunPaths, check_name, model_name
 
     out_dir = Path(args.save_path) / check_name(args.dset, "--dset")
+    stem = data_stem(args.data_path) if args.dset == CUSTOM and args.data_path else None
+    if stem:
+        out_dir = out_dir / check_name(stem, "the data file's name")
     for parent in (out_dir, *out_dir.parents):
         if parent.exists() and not parent.is_dir():
             raise TsvqError(f"--save_path: {parent} is a file, not a directory")
@@ -371,6 +395,7 @@ def _run_paths(args: argparse.Namespace) -> RunPaths:
             args.compression_factor,
             args.num_embeddings,
             args.model_id,
+            stem,
         ),
     )
 
@@ -401,6 +426,8 @@ def _information(
         f"({', '.join(data.columns[:8])}{', ...' if data.n_channels > 8 else ''}); windows "
         f"train {data.n_windows('train')}, val {data.n_windows('val')}, "
         f"test {data.n_windows('test')}"
+        + (f"; {data.n_series} series" if data.n_series > 1 else "")
+        + (f" ({data.n_left_out} too short for a window, left out)" if data.n_left_out else "")
     )
     say(f"Train batches: {batches['train']}, Valid batches: {batches['val']}")
     say(f"Model parameters: {VQVAE(model_cfg).num_parameters():,}")

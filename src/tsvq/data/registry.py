@@ -151,7 +151,9 @@ def resolve_path(dset: str, root_path: str | None, data_path: str | None) -> Pat
     """
     if dset == CUSTOM:
         if not data_path:
-            raise TsvqError("--dset custom needs --data_path CSV (a date column, then numbers)")
+            raise TsvqError(
+                "--dset custom needs --data_path CSV (a date column, if any, then numbers)"
+            )
         path = Path(data_path)
         if path.is_absolute() and root_path:
             raise TsvqError(
@@ -201,6 +203,15 @@ def locate(
             )
         return Path(recorded_path), recorded_sha256
     return resolve_path(dset, None, None), recorded_sha256
+
+
+def data_stem(data_path: str) -> str:
+    """What names a custom run after its file: the file name without its `.gz` and `.csv`
+    (`sensors.csv.gz` -> `sensors`)."""
+    name = Path(data_path).name
+    for suffix in (".gz", ".csv"):
+        name = name.removesuffix(suffix)
+    return name
 
 
 def _ships(dset: str) -> bool:

@@ -216,7 +216,7 @@ def _sniff(path: Path) -> str | None:
     if b"\x00" in head or invalid + control > max(8, len(head) // 100):
         raise TsvqError(
             f"{path} is not a text CSV file ({invalid + control} of its first {len(head)} bytes "
-            "are not UTF-8 text); expected a date column then numeric columns, as text"
+            "are not UTF-8 text); expected a date column (if any) then numeric columns, as text"
         )
     return compression
 
@@ -353,3 +353,55 @@ def parse_values(
             )
         out[:, j] = np.where(gap, np.nan, num)
     return out
+
+
+# ---- dates ----------------------------------------------------------------------------------
+
+
+def parse_dates(
+    col: pd.Series, path: Path, first_row: int = 0, before: tuple[np.datetime64, str] | None = None
+) -> np.ndarray:
+    """Text cells of the date column -> datetime64, one rule for every reader: each cell a
+    date, and no date before the one above it (`before`: the last date and its text of the
+    rows read before this block, which start after `first_row` rows). Repeated timestamps are
+    accepted (the benchmark weather file carries one exact duplicate row); dates with a UTC
+    offset (even mixed ones) are compared in UTC, naive dates as they are."""
+    text = col.fillna("").astype(str).str.strip()
+    parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise TsvqError(
+            f"{path}: first column {col.name!r} data row {first_row + i + 1} holds "
+            f"{text.iloc[i][:40]!r}, not a date"
+        )
+    stamps = parsed.dt.tz_localize(None).to_numpy()
+    cells = list(text)
+    if before is not None:
+        stamps, cells = np.concatenate([[before[0]], stamps]), [before[1], *cells]
+    back = np.flatnonzero(stamps[1:] < stamps[:-1])
+    if back.size:
+        i = int(back[0]) + 1  # in `stamps`: the row that goes back
+        row = first_row + i + (0 if before is not None else 1)
+        raise TsvqError(
+            f"{path}: dates go backwards at data row {row} ({cells[i]!r} after "
+            f"{cells[i - 1]!r}); rows must be in time order"
+        )
+    return stamps[1:] if before is not None else stamps
+
+
+def first_column_is_dates(source: Source, dset: str | None) -> bool:
+    """Whether the file's first column holds dates: always for a registered dataset; for a
+    user's own file, unless its first data cell is a number (then the file has no date column
+    and its rows are numbered)."""
+    if dset and dset in REGISTRY:
+        return True
+    try:
+        with contextlib.closing(source.text()) as fh:
+            rows = [r for r in itertools.islice(csv.reader(fh), 8) if r][:2]
+    except (OSError, EOFError, csv.Error):
+        return True  # the readers say what is wrong with such a file
+    if len(rows) < 2 or not rows[1]:
+        return True
+    cell = rows[1][0].strip()
+    return not cell or bool(np.isnan(pd.to_numeric(pd.Series([cell]), errors="coerce")[0]))

@@ -15,7 +15,13 @@ import numpy as np
 import pandas as pd
 
 from tsvq.data.registry import CUSTOM, missing_hint
-from tsvq.data.source import Source, open_source, parse_values
+from tsvq.data.source import (
+    Source,
+    first_column_is_dates,
+    open_source,
+    parse_dates,
+    parse_values,
+)
 from tsvq.errors import TsvqError, one_line
 
 # Cells pandas parses at once, as text (about 60-100 bytes a cell): rows per chunk are this
@@ -36,6 +42,7 @@ class CsvLayout:
     source: Source
     columns: list[str]
     n_rows: int
+    dated: bool = True  # the first column holds dates (else the file has none)
 
     @property
     def path(self) -> Path:
@@ -66,8 +73,10 @@ def scan(
     path: Path, dset: str = CUSTOM, chunk_rows: int | None = None, sha256: str | None = None
 ) -> CsvLayout:
     """Check a CSV at the door (`open_source`, as every reader does), count its rows and check
-    its dates parse and never go back; `sha256`: the digest a run recorded for the file."""
+    its dates parse and never go back (a user's file may have no date column, as for
+    `table.read_table`); `sha256`: the digest a run recorded for the file."""
     source = open_source(path, dset, missing_hint(dset), sha256)
+    dated = first_column_is_dates(source, dset)
     try:
         header = pd.read_csv(
             source.buffer(),
@@ -79,34 +88,20 @@ def scan(
         raise TsvqError(f"data file is empty: {path}") from None
     except _READ_ERRORS as exc:
         raise TsvqError(f"cannot parse CSV {path}: {one_line(exc, 200)}") from None
-    if header.shape[1] < 2:
+    if header.shape[1] < 1 + dated:
         raise TsvqError(
             f"{path}: needs a date column and at least one value column, got "
             f"{header.shape[1]} column(s)"
         )
     n, last = 0, None
     for block in _chunks(source, [0], chunk_rows or rows_per_chunk(1)):
-        col = block.iloc[:, 0].fillna("").str.strip()
-        stamps = pd.to_datetime(col, errors="coerce", format="mixed", utc=True)
-        bad = stamps.isna().to_numpy()
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise TsvqError(
-                f"{path}: first column data row {n + i + 1} holds {col.iloc[i][:40]!r}, not a date"
-            )
-        t = stamps.dt.tz_localize(None).to_numpy()
-        if last is not None:
-            t = np.concatenate([[last], t])
-        back = np.flatnonzero(t[1:] < t[:-1])
-        if back.size:
-            i = n + int(back[0]) + (0 if last is not None else 1)
-            raise TsvqError(
-                f"{path}: dates go backwards at data row {i + 1}; rows must be in time order"
-            )
-        n, last = n + len(block), t[-1]
+        if dated:
+            stamps = parse_dates(block.iloc[:, 0], path, n, last)
+            last = (stamps[-1], str(block.iloc[-1, 0]).strip())
+        n += len(block)
     if n == 0:
         raise TsvqError(f"{path}: has a header but no data rows")
-    return CsvLayout(source, [str(c) for c in header.columns[1:]], n)
+    return CsvLayout(source, [str(c) for c in header.columns[int(dated) :]], n, dated)
 
 
 class RowReader:
@@ -121,7 +116,7 @@ class RowReader:
         self._order = [self._use.index(c) for c in cols]
         self._chunks = _chunks(
             layout.source,
-            [c + 1 for c in self._use],
+            [c + int(layout.dated) for c in self._use],
             chunk_rows or rows_per_chunk(len(self._use)),
         )
         self._buf = np.empty((0, len(cols)), np.float32)

@@ -15,23 +15,31 @@ import numpy as np
 import pandas as pd
 
 from tsvq.data.registry import CUSTOM, missing_hint
-from tsvq.data.source import Source, open_source, parse_values
+from tsvq.data.source import (
+    Source,
+    first_column_is_dates,
+    open_source,
+    parse_dates,
+    parse_values,
+)
 from tsvq.errors import TsvqError, one_line
 
 
 @dataclass
 class Table:
-    """A validated series: values [rows, channels] float32, with its column names and dates,
-    and the sha256 of the file it was read from (None for a table made in memory)."""
+    """A validated series: values [rows, channels] float32, with its column names and dates
+    (None for a file without a date column: its rows are numbered), and the sha256 of the file
+    it was read from (None for a table made in memory)."""
 
     values: np.ndarray
     columns: list[str]
-    dates: np.ndarray
+    dates: np.ndarray | None
     sha256: str | None = None
 
 
 def read_table(path: Path, dset: str = CUSTOM, sha256: str | None = None) -> Table:
-    """Read and validate an Autoformer-layout CSV: a date column, then numeric columns.
+    """Read and validate an Autoformer-layout CSV: a date column, then numeric columns (a
+    user's own file may have no date column: `source.first_column_is_dates`).
 
     Rules (one clear error for each, see docs/robustness.md): the door's checks (`open_source`:
     a regular text file, plain or gzip-compressed, a registered dataset's own bytes, a header
@@ -42,7 +50,8 @@ def read_table(path: Path, dset: str = CUSTOM, sha256: str | None = None) -> Tab
     UTC offset are compared in UTC.
     """
     source = open_source(path, dset, missing_hint(dset), sha256)
-    table = _read_fast(source) or _read_strict(source)
+    dated = first_column_is_dates(source, dset)
+    table = _read_fast(source, dated) or _read_strict(source, dated)
     table.sha256 = source.sha256
     return table
 
@@ -51,7 +60,7 @@ _READ_ERRORS = (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, 
 FAST_CHUNK_ROWS = 4096  # rows parsed at a time: memory stays near the float32 result's size
 
 
-def _read_fast(source: Source) -> Table | None:
+def _read_fast(source: Source, dated: bool = True) -> Table | None:
     """Read with pandas' float parser straight into float32, a block of rows at a time.
 
     None when anything is unusual (a blank or text cell, NaN, inf, a value beyond float32, a
@@ -60,10 +69,13 @@ def _read_fast(source: Source) -> Table | None:
     kw = {"encoding_errors": "replace", "compression": source.compression}
     try:
         header = pd.read_csv(source.buffer(), nrows=0, **kw).columns
-        if len(header) < 2:
+        first = int(dated)  # the first value column
+        if len(header) < first + 1:
             return None
         # float32 parsing rounds the parsed float64, as the validating reader does
-        dtypes = {header[0]: str, **{c: np.float32 for c in header[1:]}}
+        dtypes = {c: np.float32 for c in header[first:]}
+        if dated:
+            dtypes[header[0]] = str
         blocks, dates = [], []
         # a value beyond float32 becomes inf (refused below), not a warning on the console
         with (
@@ -71,9 +83,9 @@ def _read_fast(source: Source) -> Table | None:
             pd.read_csv(source.buffer(), dtype=dtypes, chunksize=FAST_CHUNK_ROWS, **kw) as chunks,
         ):
             for chunk in chunks:
-                if chunk.shape[1] != len(header) or chunk.iloc[:, 0].isna().any():
+                if chunk.shape[1] != len(header) or dated and chunk.iloc[:, 0].isna().any():
                     return None
-                block = chunk.iloc[:, 1:].to_numpy(dtype=np.float32)
+                block = chunk.iloc[:, first:].to_numpy(dtype=np.float32)
                 if not np.isfinite(block).all():  # NaN, a blank, inf, or beyond float32
                     return None
                 blocks.append(block)
@@ -84,13 +96,14 @@ def _read_fast(source: Source) -> Table | None:
     if values.shape[0] == 0:
         return None
     del blocks
+    columns = [str(c) for c in header[first:]]
+    if not dated:
+        return Table(values=values, columns=columns, dates=None)
     date_col = pd.concat(dates, ignore_index=True).astype(str)
-    return Table(
-        values=values, columns=[str(c) for c in header[1:]], dates=_dates(date_col, source.path)
-    )
+    return Table(values=values, columns=columns, dates=parse_dates(date_col, source.path))
 
 
-def _read_strict(source: Source) -> Table:
+def _read_strict(source: Source, dated: bool = True) -> Table:
     """Every cell as text, validated one by one: names the first bad row, column and cell."""
     path = source.path
     try:
@@ -105,36 +118,16 @@ def _read_strict(source: Source) -> Table:
         raise TsvqError(f"data file is empty: {path}") from None
     except _READ_ERRORS as exc:
         raise TsvqError(f"cannot parse CSV {path}: {one_line(exc)}") from None
-    if frame.shape[1] < 2:
+    first = int(dated)
+    if frame.shape[1] < first + 1:
         raise TsvqError(
             f"{path}: needs a date column and at least one value column, got {frame.shape[1]} "
             "column(s)"
         )
     if len(frame) == 0:
         raise TsvqError(f"{path}: has a header but no data rows")
-    columns = [str(c) for c in frame.columns[1:]]
+    columns = [str(c) for c in frame.columns[first:]]
     # a row with fewer fields than the header leaves NaN in the missing cells: blank cells
-    values = parse_values(frame.iloc[:, 1:], path, 0)
-    dates = _dates(frame.iloc[:, 0].fillna(""), path)
+    values = parse_values(frame.iloc[:, first:], path, 0)
+    dates = parse_dates(frame.iloc[:, 0], path) if dated else None
     return Table(values=values, columns=columns, dates=dates)
-
-
-def _dates(col: pd.Series, path: Path) -> np.ndarray:
-    # utc=True: offsets (even mixed ones) are compared in UTC; naive dates are left as they are
-    parsed = pd.to_datetime(col.str.strip(), errors="coerce", format="mixed", utc=True)
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise TsvqError(
-            f"{path}: first column {col.name!r} data row {i + 1} holds {col.iloc[i][:40]!r}, "
-            "not a date"
-        )
-    stamps = parsed.dt.tz_localize(None).to_numpy()
-    back = np.flatnonzero(stamps[1:] < stamps[:-1])
-    if back.size:
-        i = int(back[0]) + 1  # 0-based index of the row that goes back
-        raise TsvqError(
-            f"{path}: dates go backwards at data row {i + 1} ({col.iloc[i]!r} after "
-            f"{col.iloc[i - 1]!r}); rows must be in time order"
-        )
-    return stamps

@@ -7,7 +7,7 @@ only the rows it needs, so memory does not grow with the number of windows.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Literal, get_args
 
 import numpy as np
@@ -15,21 +15,30 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tsvq.checks import Bound, Positive, check_fields
+from tsvq.data.collection import SeriesCollection, Windows, WindowView, count_windows
 from tsvq.data.registry import DATASET_NAMES, REGISTRY, SplitRule, resolve_path, split_rule
+
+# the scaler lives in its own module; its names stay importable from here, where they were
+from tsvq.data.scaler import SCALERS as SCALERS
+from tsvq.data.scaler import Scaler as Scaler
+from tsvq.data.scaler import ScalerKind as ScalerKind
 from tsvq.data.table import Table, read_table
 from tsvq.errors import TsvqError
 
 Split = Literal["train", "val", "test"]
 SPLITS = get_args(Split)
-ScalerKind = Literal["standard", "minmax", "none"]
 Features = Literal["M", "S", "MS"]
-SCALERS, FEATURES = get_args(ScalerKind), get_args(Features)
+FEATURES = get_args(Features)
 
 
-def split_bounds(n_rows: int, rule: SplitRule, context_points: int) -> dict[str, tuple[int, int]]:
+def split_bounds(
+    n_rows: int, rule: SplitRule, context_points: int, short_ok: bool = False
+) -> dict[str, tuple[int, int]]:
     """Row ranges [start, end) of each split, as PatchTST's loaders cut them.
 
     Each split after the first starts `context_points` rows early so its first window is whole.
+    `short_ok` (one series of several): a split too short for a window is an empty range
+    instead of an error.
     """
     if rule.kind == "months":
         day = rule.rows_per_day
@@ -43,64 +52,15 @@ def split_bounds(n_rows: int, rule: SplitRule, context_points: int) -> dict[str,
     starts = [0, ends[0] - context_points, ends[1] - context_points]
     bounds = {}
     for name, start, end in zip(SPLITS, starts, ends, strict=True):
-        if start < 0 or end - start < context_points:
+        if short_ok and (start < 0 or end - start < context_points):
+            start = end = min(max(start, 0), end)
+        elif start < 0 or end - start < context_points:
             raise TsvqError(
                 f"{name} split has {max(end - max(start, 0), 0)} rows, too short for "
                 f"context_points={context_points}; use a shorter --context_points or more data"
             )
         bounds[name] = (start, end)
     return bounds
-
-
-@dataclass
-class Scaler:
-    """x_scaled = (x - shift) / scale, per channel; fitted on the training rows only."""
-
-    kind: str
-    shift: np.ndarray  # [C]
-    scale: np.ndarray  # [C]
-
-    @classmethod
-    def fit(cls, kind: str, rows: np.ndarray) -> Scaler:
-        if kind not in SCALERS:
-            raise TsvqError(f"scaler={kind!r} is not one of {', '.join(SCALERS)}")
-        n = rows.shape[1]
-        if kind == "standard":
-            shift, scale = rows.mean(axis=0, dtype=np.float64), rows.std(axis=0, dtype=np.float64)
-        elif kind == "minmax":
-            shift = rows.min(axis=0).astype(np.float64)
-            scale = rows.max(axis=0).astype(np.float64) - shift
-        else:
-            shift, scale = np.zeros(n), np.ones(n)
-        # A constant channel keeps scale 1 rather than dividing by zero (as scikit-learn does).
-        scale = np.where(scale > 0, scale, 1.0)
-        with np.errstate(over="ignore"):  # overflow is refused with a message (_check_scaled)
-            return cls(kind, shift.astype(np.float32), scale.astype(np.float32))
-
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.shift) / self.scale).astype(np.float32)
-
-    def inverse(self, x: np.ndarray) -> np.ndarray:
-        return (x * self.scale + self.shift).astype(np.float32)
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "shift": self.shift.tolist(), "scale": self.scale.tolist()}
-
-    def __eq__(self, other: object) -> bool:  # the statistics compare exactly, as arrays
-        return (
-            isinstance(other, Scaler)
-            and self.kind == other.kind
-            and np.array_equal(self.shift, other.shift)
-            and np.array_equal(self.scale, other.scale)
-        )
-
-    __hash__ = None  # type: ignore[assignment]  # mutable arrays: no hash
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Scaler:
-        return cls(
-            d["kind"], np.asarray(d["shift"], np.float32), np.asarray(d["scale"], np.float32)
-        )
 
 
 Dataset = Annotated[
@@ -149,46 +109,89 @@ def select_columns(columns: list[str], dset: str, features: str, target: str) ->
 
 @dataclass
 class SeriesData:
-    """Scaled rows of each split, the fitted scaler, and the names of the chosen channels."""
+    """Scaled rows of each split, the fitted scaler, and the names of the chosen channels.
+
+    A split's rows hold the split's part of every series of the collection, one after the
+    other; `offsets[split]` ([0, ..., rows]) says where each series' part starts (None: the
+    split is one series, as a benchmark's is). Windows never cross from one part to the next.
+    """
 
     spec: DataSpec
     splits: dict[str, np.ndarray]  # split -> [rows, C] float32, scaled
-    starts: dict[str, int]  # split -> first row's index in the file
+    starts: dict[str, int]  # split -> first row's index in the file (of the first series)
     scaler: Scaler
     columns: list[str]  # names of the channels in `splits`, in order
     n_file_channels: int
     n_vars: int = 0  # channels `features` selects, before `channel` picks one (the original's)
-    sha256: str | None = None  # of the file read (None for a table made in memory)
+    sha256: str | None = None  # of the file read, or of the values made in memory
+    offsets: dict[str, np.ndarray] | None = None  # split -> series boundaries; None: one series
+    names: tuple[str, ...] = ()  # the series' names, when several
+    # split -> the row of each series its part starts at (its first row is 0), when several
+    part_starts: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def n_channels(self) -> int:
         return len(self.columns)
 
-    def windows(self, split: str) -> np.ndarray:
+    @property
+    def n_series(self) -> int:
+        return len(self.names) if self.offsets is not None else 1
+
+    @property
+    def n_left_out(self) -> int:
+        """Series too short for a training window (70% of their rows < context_points): they
+        give no window to any split."""
+        if self.offsets is None:
+            return 0
+        return int((np.diff(self.offsets["train"]) < self.spec.context_points).sum())
+
+    def windows(self, split: str) -> Windows:
         """Zero-copy sliding windows of a split: [n_windows, C, context_points]."""
-        return sliding_window_view(self.splits[split], self.spec.context_points, axis=0)
+        return self._windows(split, self.spec.context_points)
+
+    def _windows(self, split: str, length: int) -> Windows:
+        rows = self.splits[split]
+        if self.offsets is None:
+            return sliding_window_view(rows, length, axis=0)
+        return WindowView(rows, self.offsets[split], length)
 
     def n_windows(self, split: str) -> int:
-        return self.splits[split].shape[0] - self.spec.context_points + 1
+        if self.offsets is None:
+            return self.splits[split].shape[0] - self.spec.context_points + 1
+        return count_windows(self.offsets[split], self.spec.context_points)
 
-    def forecast_windows(self, split: str, horizon: int) -> np.ndarray:
+    def window_origin(self, split: str, w: int) -> tuple[str | None, int]:
+        """(series name, or None for a single series; its row) where window `w` starts."""
+        if self.offsets is None:
+            return None, self.starts[split] + w
+        view = WindowView(self.splits[split], self.offsets[split], self.spec.context_points)
+        row = view.start(w)
+        k = int(np.searchsorted(self.offsets[split], row, side="right")) - 1
+        return self.names[k], row - int(self.offsets[split][k]) + self.part_starts[split][k]
+
+    def forecast_windows(self, split: str, horizon: int) -> Windows:
         """Zero-copy windows of context and target: [n_windows, C, context_points + horizon].
 
         The first context_points steps of a window are its context, the other `horizon` its
-        target; both lie within the split's rows, as PatchTST's forecasting loaders cut them (a
-        later split starts context_points rows early, so its first target starts at its first
-        row): n_windows = rows - context_points - horizon + 1.
+        target; both lie within the split's rows of one series, as PatchTST's forecasting
+        loaders cut them (a later split starts context_points rows early, so its first target
+        starts at its first row): n_windows = rows - context_points - horizon + 1 per series.
         """
         if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
             raise TsvqError(f"horizon must be a positive integer, got {horizon!r}")
-        rows, need = self.splits[split].shape[0], self.spec.context_points + horizon
-        if rows < need:
+        need = self.spec.context_points + horizon
+        offsets = self.offsets[split] if self.offsets is not None else None
+        rows = self.splits[split].shape[0]
+        if (count_windows(offsets, need) if offsets is not None else rows - need + 1) < 1:
+            where = f"has {rows} rows"
+            if offsets is not None:
+                where = f"has {int(np.diff(offsets).max())} rows in its longest series"
             raise TsvqError(
-                f"the {split} split has {rows} rows, too short for context_points="
-                f"{self.spec.context_points} + horizon={horizon}; use a shorter context or "
-                "horizon, or more data"
+                f"the {split} split {where}, too short for context_points="
+                f"{self.spec.context_points} + horizon={horizon}; "
+                "use a shorter context or horizon, or more data"
             )
-        return sliding_window_view(self.splits[split], need, axis=0)
+        return self._windows(split, need)
 
 
 def load(spec: DataSpec, sha256: str | None = None) -> SeriesData:
@@ -220,11 +223,15 @@ def _check_scaled(scaled: np.ndarray, scaler: Scaler, columns: list[str]) -> Non
         )
 
 
-def prepare(table: Table, spec: DataSpec, scaler: Scaler | None = None) -> SeriesData:
-    """Split and scale an already read table; `scaler` reuses saved statistics when given."""
+def prepare(
+    table: Table | SeriesCollection, spec: DataSpec, scaler: Scaler | None = None
+) -> SeriesData:
+    """Split and scale an already read table, or a collection of series (each split on its
+    own by the chronological rule); `scaler` reuses saved statistics when given."""
     if spec.context_points < 1:
         raise TsvqError(f"context_points must be a positive integer, got {spec.context_points}")
-    cols = select_columns(table.columns, spec.dset, spec.features, spec.target)
+    data = as_collection(table)
+    cols = select_columns(list(data.columns), spec.dset, spec.features, spec.target)
     n_vars = len(cols)
     if spec.channel is not None:
         if not 0 <= spec.channel < len(cols):
@@ -233,23 +240,71 @@ def prepare(table: Table, spec: DataSpec, scaler: Scaler | None = None) -> Serie
                 f"allowed 0..{len(cols) - 1}"
             )
         cols = [cols[spec.channel]]
-    values = table.values[:, cols]
-    bounds = split_bounds(len(values), split_rule(spec.dset), spec.context_points)
-    train_start, train_end = bounds["train"]
+    names = [data.columns[i] for i in cols]
+    rule, several = split_rule(spec.dset), len(data) > 1
+    bounds = [split_bounds(n, rule, spec.context_points, several) for n in data.lengths]
+    if several and all(b["train"][1] - b["train"][0] < spec.context_points for b in bounds):
+        raise TsvqError(
+            f"none of the {len(data)} series is long enough for a window of context_points="
+            f"{spec.context_points} in each split (the longest has {max(data.lengths)} rows, "
+            "cut 70/10/20); use a shorter --context_points or longer series"
+        )
     if scaler is None:
-        scaler = Scaler.fit(spec.scaler, values[train_start:train_end])
-    scaled = scaler.transform(values)
-    _check_scaled(scaled, scaler, [table.columns[i] for i in cols])
+        train = [
+            s[a:b, cols]
+            for s, (a, b) in zip(data.series, (x["train"] for x in bounds), strict=True)
+        ]
+        scaler = Scaler.fit(spec.scaler, train[0] if len(train) == 1 else np.concatenate(train))
+    if not several:  # one series: the splits are views of its scaled rows
+        scaled = scaler.transform(data.series[0][:, cols])
+        _check_scaled(scaled, scaler, names)
+        splits = {name: scaled[a:b] for name, (a, b) in bounds[0].items()}
+        offsets = None
+    else:
+        splits, offsets = _stack(data, cols, bounds, scaler, names)
     return SeriesData(
         spec=spec,
-        splits={name: scaled[a:b] for name, (a, b) in bounds.items()},
-        starts={name: a for name, (a, _) in bounds.items()},
+        splits=splits,
+        starts={name: a for name, (a, _) in bounds[0].items()},
         scaler=scaler,
-        columns=[table.columns[i] for i in cols],
-        n_file_channels=len(table.columns),
+        columns=names,
+        n_file_channels=len(data.columns),
         n_vars=n_vars,
-        sha256=table.sha256,
+        sha256=data.sha256,
+        offsets=offsets,
+        names=data.names if several else (),
+        part_starts={k: [b[k][0] for b in bounds] for k in SPLITS} if several else {},
     )
+
+
+def as_collection(table: Table | SeriesCollection) -> SeriesCollection:
+    """A table read from a file as the collection of its one series."""
+    if isinstance(table, SeriesCollection):
+        return table
+    return SeriesCollection(
+        (table.values,), tuple(table.columns), ("",), (table.dates,), table.sha256
+    )
+
+
+def _stack(
+    data: SeriesCollection,
+    cols: list[int],
+    bounds: list[dict[str, tuple[int, int]]],
+    scaler: Scaler,
+    names: list[str],
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Each split's scaled parts of every series, one after the other, and where each starts."""
+    splits, offsets = {}, {}
+    for split in SPLITS:
+        parts = [
+            scaler.transform(s[b[split][0] : b[split][1], cols])
+            for s, b in zip(data.series, bounds, strict=True)
+        ]
+        for part in parts:
+            _check_scaled(part, scaler, names)
+        offsets[split] = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+        splits[split] = np.concatenate(parts)
+    return splits, offsets
 
 
 def epoch_order(

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tsvq.data.collection import Windows
 from tsvq.data.registry import resolve_path
 from tsvq.data.table import read_table
 from tsvq.data.windows import SPLITS, Scaler, SeriesData, prepare
@@ -122,7 +123,7 @@ def load_data(
 
 @torch.inference_mode()
 def forecasts(
-    loaded: Loaded, windows: np.ndarray, codes: np.ndarray | None = None
+    loaded: Loaded, windows: Windows, codes: np.ndarray | None = None
 ) -> Iterator[tuple[Batch, torch.Tensor]]:
     """Each pass of series over `windows` [n, C, >= L] (scaled; series k is channel k % C of
     window k // C, in order) with its forecast [N, H] in scaled units. `codes`: the contexts'

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from tsvq.data.collection import Windows
 from tsvq.data.windows import Scaler, SeriesData
 from tsvq.errors import TsvqError
 from tsvq.model.revin import normalize
@@ -56,7 +57,7 @@ def fingerprint(tok: Tokenizer) -> str:
     return str(tok.fingerprint)
 
 
-def encode_split(tok: Tokenizer, windows: np.ndarray, context_points: int) -> np.ndarray:
+def encode_split(tok: Tokenizer, windows: Windows, context_points: int) -> np.ndarray:
     """Codes [n_windows, C, n_tokens] of the contexts of `windows` [n, C, L + H] (scaled).
 
     The windows are scaled already (by the forecaster's data scaler), so the tokenizer scales
@@ -76,7 +77,7 @@ def encode_split(tok: Tokenizer, windows: np.ndarray, context_points: int) -> np
 
 
 def gather(
-    windows: np.ndarray,
+    windows: Windows,
     index: np.ndarray,
     context_points: int,
     codes: np.ndarray | None = None,
@@ -91,7 +92,7 @@ def gather(
 
 
 def batches(
-    windows: np.ndarray,
+    windows: Windows,
     order: np.ndarray,
     batch_size: int,
     context_points: int,
@@ -108,7 +109,7 @@ def batches(
 class Split:
     """One split as the forecaster reads it: windows of context + horizon, and their codes."""
 
-    windows: np.ndarray  # [n_windows, C, L + H] scaled, a view
+    windows: Windows  # [n_windows, C, L + H] scaled, a view
     codes: np.ndarray | None = None  # [n_windows, C, n_tokens] int32; None for patches
 
     @property

@@ -53,7 +53,8 @@ def predict_csv(loaded: Loaded, path: str | Path) -> Prediction:
     window = scaler.transform(rows).T[None]  # [1, C, L] scaled
     y_hat = np.concatenate([y.numpy() for _, y in forecasts(loaded, window)])  # [C, H]
     values = scaler.inverse(y_hat.T)  # [H, C]
-    return Prediction(want, values, _next_dates(table.dates[-L:], loaded.horizon))
+    dates = None if table.dates is None else _next_dates(table.dates[-L:], loaded.horizon)
+    return Prediction(want, values, dates)  # a file without dates: steps alone
 
 
 def _next_dates(dates: np.ndarray, horizon: int) -> np.ndarray | None:

@@ -112,9 +112,9 @@ def _data(d: dict[str, Any], where: str, model: ModelConfig) -> DataRecord:
     t = model.context_points
     rules = (  # what the record says beside the model; DataRecord checks its own parts
         (
-            "data_path",
-            spec.dset != CUSTOM or spec.data_path is not None,
-            "the path of the file trained on",
+            "data_path",  # data given in memory (tsvq.fit) has no file, only its digest
+            spec.dset != CUSTOM or spec.data_path is not None or beside.sha256 is not None,
+            "the path of the file trained on (None only with the sha256 of data given in memory)",
         ),
         ("context_points", spec.context_points == t, f"tsvq.model's context_points, {t}"),
     )

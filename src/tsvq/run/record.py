@@ -43,10 +43,12 @@ def model_name(
     compression_factor: int,
     num_embeddings: int,
     model_id: int,
+    data: str | None = None,
 ) -> str:
-    """The specification's model name."""
+    """The specification's model name; `data` (a custom file's stem) follows `vqvae_`, so runs
+    on two files never share a name (nor a TensorBoard run)."""
     return (
-        f"vqvae_cw{context_points}_ps{patch_size}_ed{embedding_dim}"
+        f"vqvae_{f'{data}_' if data else ''}cw{context_points}_ps{patch_size}_ed{embedding_dim}"
         f"_cf{compression_factor}_cb{num_embeddings}_model{model_id}"
     )
 

@@ -12,7 +12,7 @@ import torch
 
 from tsvq.config import TrainConfig
 from tsvq.data.record import DataRecord
-from tsvq.data.registry import resolve_path, split_rule
+from tsvq.data.registry import CUSTOM, resolve_path, split_rule
 from tsvq.data.windows import SeriesData, epoch_order
 from tsvq.model.memory import check_fits
 from tsvq.model.vqvae import VQVAE, ModelConfig
@@ -99,10 +99,12 @@ def setup(
 
 def data_record(data: SeriesData) -> DataRecord:
     """The data description a checkpoint keeps: spec (with the file resolved), scaler, columns,
-    and the file's sha256: the data named by resolved path plus digest."""
+    and the file's sha256: the data named by resolved path plus digest (data made in memory:
+    by the digest of its values alone)."""
     spec = data.spec
-    path = str(resolve_path(spec.dset, spec.root_path, spec.data_path).resolve())
-    spec = replace(spec, data_path=path)
+    if spec.data_path is not None or spec.dset != CUSTOM:  # else data made in memory: no file
+        path = str(resolve_path(spec.dset, spec.root_path, spec.data_path).resolve())
+        spec = replace(spec, data_path=path)
     rule = asdict(split_rule(spec.dset))
     return DataRecord(spec, data.scaler, tuple(data.columns), data.n_vars, rule, data.sha256)
 
