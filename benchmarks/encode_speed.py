@@ -37,7 +37,7 @@ from tsvq.data.windows import DataSpec, Scaler
 from tsvq.model.revin import RevinStats
 from tsvq.model.vqvae import VQVAE, ModelConfig
 from tsvq.tokens.codec import encode_csv
-from tsvq.tokens.passes import SERIES_PER_PASS
+from tsvq.tokens.passes import per_pass
 
 
 def untrained(context_points: int, channels: int, num_embeddings: int) -> Tokenizer:
@@ -65,9 +65,9 @@ def write_walk(path: Path, rows: int, channels: int, seed: int = 0) -> None:
 
 
 def windows_per_pass(tok: Tokenizer, batch_size: int | None) -> int:
-    """--batch_size, else the Tokenizer's default pass (SERIES_PER_PASS series of its context
-    length). Both sides are given it explicitly, so they do the same work per pass."""
-    return batch_size or max(1, SERIES_PER_PASS // tok.n_channels)
+    """--batch_size, else the Tokenizer's default pass (`per_pass`: about 32,768 values). Both
+    sides are given it explicitly, so they do the same work per pass."""
+    return batch_size or per_pass(tok.cfg.context_points * tok.n_channels)
 
 
 def best_of(fn: Callable[[], object], repeat: int) -> float:

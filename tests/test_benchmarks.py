@@ -84,6 +84,7 @@ COVERED = {
     "forecast.py": "test_forecast",
     "forecast_baselines.py": "test_forecast_baselines",
     "gpu.py": "test_gpu_on_cpu",
+    "inference_speed.py": "test_inference_speed",
     "original_trainer.py": "test_original_trainer",
     "quality.py": "test_quality",
     "quantizer_step.py": "test_quantizer_step",
@@ -193,7 +194,7 @@ def test_encode_speed(tmp_path: Path, run):
     )
     head = line(out, r"CPU, \d+ thread")
     assert "model cw96 ps16 cf4 cb256" in head and "50 windows x 2 channel(s)" in head
-    assert "512 series per pass" in head  # tsvq.tokenizer.SERIES_PER_PASS series per pass
+    assert "340 series per pass" in head  # tsvq.tokens.passes.per_pass: 32,768 // (96 x 2) x 2
     short, rest = out.split("\nlong file:")
     long_part = rest.split("\npeak RSS")[0]
     for name in (
@@ -314,6 +315,25 @@ def test_quantizer_step(tmp_path: Path, run, repo: Path):
     before, after, ratio = map(float, m.groups())
     assert before > 0 and after > 0 and close(ratio, after / before, 0.01 * ratio + 0.002)
     assert len(row(out, "per-round after/before:")) == 2
+
+
+def test_inference_speed(tmp_path: Path, run, repo: Path):
+    """Eight test windows, this checkout side by side with itself as the baseline: every row
+    has its figures, each ratio is its two rates', and the same code gives the same bits."""
+    out = run("inference_speed.py", "--windows", "8", "--baseline_src", repo / "src", cwd=tmp_path)
+    assert line(out, "ETTm1 test split: ").startswith("ETTm1 test split: 8 windows x 7 channels")
+    for label in ("training, 13 steps: whole run", "training, 13 steps: after 3 steps"):
+        (faults,) = row(out, label)
+        assert faults >= 0
+    for bare, rows in (("forward", ("tsvq eval",)), ("encode", ("Tokenizer.encode",))):
+        rate, one, bare_faults = row(out, f"bare VQVAE.{bare} (64 series/pass)")
+        assert rate > 0 and one == 1 and bare_faults >= 0
+        for name in ("this checkout", "baseline"):
+            r, ratio, faults, peak = row(out, f"{rows[0]}, {name}")
+            assert close(ratio, r / rate, 0.01 + 0.02 * ratio), (r, rate, ratio)
+            assert faults >= 0 and 100 < peak < 100_000
+    for kind in ("eval", "encode"):
+        assert f"{kind} results equal to the baseline's, bit for bit: yes" in out
 
 
 def test_scale(tmp_path: Path, run, repo: Path):

@@ -7,8 +7,10 @@ import json
 import math
 from pathlib import Path
 
+import torch
+
 from tsvq import Tokenizer
-from tsvq.report.evaluate import evaluate, load_split_data
+from tsvq.report.evaluate import CHUNK_VALUES, evaluate, load_split_data
 
 
 def test_eval_does_not_average_different_units(tiny_run: Path, run_cli) -> None:
@@ -34,6 +36,27 @@ def test_the_whole_is_the_mean_of_its_channels_and_eval_json_is_the_api(
     assert rc == 0
     cli = json.loads(out)  # the same figures (one thread there, so up to summation order)
     assert _close(cli, r.to_dict()), (cli, r)
+
+
+def test_the_figures_do_not_depend_on_the_size_of_the_passes(tiny_run: Path) -> None:
+    """The model runs in passes of about 32,768 values; the errors are summed over the same
+    chunks as when a chunk was one pass, so every figure is the same to the bit as then (one
+    pass per chunk) and as with passes of any other size."""
+    tok = Tokenizer.from_pretrained(tiny_run)
+    data = load_split_data(tok)
+    one_pass_per_chunk = CHUNK_VALUES // (data.n_channels * tok.cfg.context_points)
+    assert data.n_windows("val") > one_pass_per_chunk // 2  # several passes, a whole chunk
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # many small passes: two threads wait on each other when shared
+    try:
+        default, before, odd = (
+            evaluate(tok, data, "val", batch_size=b).to_dict()
+            for b in (None, one_pass_per_chunk, 97)
+        )
+    finally:
+        torch.set_num_threads(threads)
+    assert default == before == odd
+    assert default["codes_used"] > 1 and default["mse"] > 0
 
 
 def _close(a: object, b: object) -> bool:

@@ -181,6 +181,18 @@ def test_single_window_tensor_and_bare_codes(
     np.testing.assert_array_equal(chunked.codes, encoded.codes[:50])
 
 
+def test_passes_of_training_size_give_the_results_of_the_larger_ones(
+    tok: Tokenizer, windows: np.ndarray, encoded: Encoded, decoded: np.ndarray
+) -> None:
+    """The default pass (about 32,768 values) changes no bit of what encode and decode return
+    against the passes they made before (512 training windows' values)."""
+    before = 512 // tok.n_channels  # windows per pass of the former default, context 96 both
+    old = tok.encode(windows[:300], batch_size=before)
+    for name in ("codes", "mean", "std"):
+        np.testing.assert_array_equal(getattr(old, name), getattr(encoded, name)[:300])
+    np.testing.assert_array_equal(tok.decode(old, batch_size=before), decoded[:300])
+
+
 # ---- the command line ------------------------------------------------------------------------
 
 

@@ -11,15 +11,20 @@ import torch
 
 from tsvq.data.registry import locate
 from tsvq.data.table import read_table
-from tsvq.data.windows import SPLITS, SeriesData, Split, prepare
+from tsvq.data.windows import SPLITS, Scaler, SeriesData, Split, prepare
 from tsvq.errors import TsvqError
 from tsvq.model.quantizer import perplexity_of
 from tsvq.model.revin import normalize
+from tsvq.model.vqvae import VQVAE
 from tsvq.run.record import Origin
+from tsvq.tokens.passes import pass_size
 from tsvq.tokens.tokenizer import Tokenizer
 from tsvq.tokens.units import original_units
 
-CHUNK_VALUES = 1 << 21  # values per forward pass: bounds memory whatever the split's size
+# Values of windows whose errors are summed at a time (the model sees them in smaller passes,
+# `pass_size`): bounds memory whatever the split's size, and fixes the order of the float64
+# sums, so the figures do not depend on the size of the model's passes.
+CHUNK_VALUES = 1 << 21
 
 
 @dataclass
@@ -98,8 +103,44 @@ def window_chunks(data: SeriesData, split: str) -> Iterator[np.ndarray]:
         yield np.array(views[start : start + step])  # a writable copy of this chunk only
 
 
+ERRORS = ("se", "ae", "se_o", "ae_o")  # squared and absolute, model space and original units
+
+
 @torch.inference_mode()
-def evaluate(tok: Tokenizer, data: SeriesData, split: Split = "test") -> Evaluation:
+def chunk_errors(
+    model: VQVAE,
+    x: torch.Tensor,
+    scaler: Scaler,
+    series: int,
+    errors: dict[str, torch.Tensor],
+    counts: torch.Tensor,
+) -> None:
+    """Per-element errors of the windows `x` [b, C, T] (scaled) into `errors`' buffers
+    (float64 [>= b*C, T], reused chunk after chunk), the model run `series` series a pass (whole
+    windows); each pass's code counts are added to `counts` [K]. Every element is computed as
+    one pass over the chunk computed it, so the chunk's sums are too."""
+    b, c, t = x.shape
+    flat = x.reshape(b * c, t)
+    for lo in range(0, b * c, series):
+        part = flat[lo : lo + series]  # [w*C, T]
+        hi, out = lo + part.shape[0], model(part)
+        counts += out.counts.double().cpu()
+        err = (out.recon - out.target).double()
+        stats = normalize(part)[1] if model.cfg.revin else None
+        orig = original_units(part.reshape(-1, c, t), scaler)
+        recon_o = original_units(out.recon.reshape(-1, c, t), scaler, stats)
+        # in float64: near float32's limits a float32 difference overflows
+        err_o = (recon_o.double() - orig.double()).reshape(-1, t)
+        for key, e in (("se", err), ("se_o", err_o)):
+            torch.pow(e, 2, out=errors[key][lo:hi])
+        for key, e in (("ae", err), ("ae_o", err_o)):
+            torch.abs(e, out=errors[key][lo:hi])
+
+
+@torch.inference_mode()
+def evaluate(
+    tok: Tokenizer, data: SeriesData, split: Split = "test", batch_size: int | None = None
+) -> Evaluation:
     """Reconstruction error and codebook usage of a tokenizer over a whole split.
 
     Parameters
@@ -110,6 +151,9 @@ def evaluate(tok: Tokenizer, data: SeriesData, split: Split = "test") -> Evaluat
         Its dataset, split and scaled as in training (`load_split_data`).
     split : {"train", "val", "test"}
         The rows evaluated: every window of the split.
+    batch_size : int, optional
+        Windows per forward pass (default: about 32,768 values, 64 series at context 512,
+        as `Tokenizer.encode`). The figures do not depend on it.
 
     Returns
     -------
@@ -120,31 +164,27 @@ def evaluate(tok: Tokenizer, data: SeriesData, split: Split = "test") -> Evaluat
     Raises
     ------
     TsvqError
-        If `split` is not one of the splits.
+        If `split` is not one of the splits, or `batch_size` is not a positive integer or
+        does not fit in memory.
     """
     if split not in SPLITS:
         raise TsvqError(f"split={split!r} is not one of {', '.join(SPLITS)}")
     model, cfg = tok.model, tok.cfg
     device = next(model.parameters()).device
     c, t = data.n_channels, cfg.context_points
-    sums = {k: torch.zeros(c, dtype=torch.float64) for k in ("se", "ae", "se_o", "ae_o")}
+    sums = {k: torch.zeros(c, dtype=torch.float64) for k in ERRORS}
     counts = torch.zeros(cfg.num_embeddings, dtype=torch.float64)
     n_windows = 0
+    step = pass_size(model, batch_size, data.n_windows(split), c * t)  # windows per pass
+    errors: dict[str, torch.Tensor] = {}
     for chunk in window_chunks(data, split):
         b = chunk.shape[0]
-        x = torch.from_numpy(chunk).to(device).reshape(b * c, t)  # [b*C, T], scaled
-        out = model(x)
-        err = (out.recon - out.target).reshape(b, c, t).double()
-        sums["se"] += err.pow(2).sum(dim=(0, 2)).cpu()
-        sums["ae"] += err.abs().sum(dim=(0, 2)).cpu()
-        stats = normalize(x)[1] if cfg.revin else None
-        orig = original_units(x.reshape(b, c, t), data.scaler)
-        recon_o = original_units(out.recon.reshape(b, c, t), data.scaler, stats)
-        # in float64: near float32's limits a float32 difference overflows
-        err_o = recon_o.double() - orig.double()
-        sums["se_o"] += err_o.pow(2).sum(dim=(0, 2)).cpu()
-        sums["ae_o"] += err_o.abs().sum(dim=(0, 2)).cpu()
-        counts += out.counts.double().cpu()
+        x = torch.from_numpy(chunk).to(device)  # [b, C, T], scaled
+        if not errors:  # the first chunk is the largest
+            errors = {k: torch.empty(b * c, t, dtype=torch.float64, device=device) for k in sums}
+        chunk_errors(model, x, data.scaler, step * c, errors, counts)
+        for key, e in errors.items():  # summed over the chunk in one reduction, as always
+            sums[key] += e[: b * c].reshape(b, c, t).sum(dim=(0, 2)).cpu()
         n_windows += b
     per = n_windows * t
     used = int((counts > 0).sum())

@@ -15,6 +15,7 @@ from tsvq.errors import TsvqError
 from tsvq.files import check_outputs, write_with
 from tsvq.model.revin import normalize
 from tsvq.report.evaluate import load_split_data, window_chunks
+from tsvq.tokens.passes import pass_size
 from tsvq.tokens.tokenizer import Tokenizer
 from tsvq.tokens.units import original_units
 
@@ -163,6 +164,8 @@ def plot_reconstructions(
     data = load_split_data(tok)
     model, cfg = tok.model, tok.cfg
     views = data.windows(split)
+    series = pass_size(model, None, views.shape[0], data.n_channels * cfg.context_points)
+    series *= data.n_channels  # series per forward pass
     picks = np.linspace(0, views.shape[0] - 1, N_WINDOWS).astype(int)
     shown = pick_channels(data.columns, tok.data.spec.target, channels)
     fig, axes = plt.subplots(
@@ -192,9 +195,9 @@ def plot_reconstructions(
 
     counts = torch.zeros(cfg.num_embeddings, dtype=torch.float64)
     for chunk in window_chunks(data, split):
-        x = torch.from_numpy(chunk).reshape(-1, cfg.context_points)
-        codes, _ = model.encode(x)
-        counts += torch.bincount(codes.reshape(-1), minlength=cfg.num_embeddings).double()
+        for x in torch.from_numpy(chunk).reshape(-1, cfg.context_points).split(series):
+            codes, _ = model.encode(x)
+            counts += torch.bincount(codes.reshape(-1), minlength=cfg.num_embeddings).double()
     fig, ax = plt.subplots(figsize=(10, 3.5))
     order = counts.argsort(descending=True)
     ax.bar(range(cfg.num_embeddings), (counts[order] / counts.sum()).numpy(), width=1.0)

@@ -1,7 +1,9 @@
 """Windows through the model in bounded passes: the loops under `Tokenizer.encode` and `decode`.
 
-Inputs go through in passes of about SERIES_PER_PASS training windows' worth of values, so
-memory grows with the pass, not with the input (a sliding-window view is never copied whole).
+Inputs go through in passes of about VALUES_PER_PASS values (whole windows), so memory
+grows with the pass, not with the input (a sliding-window view is never copied whole).
+`pass_size` is the one place every inference entry point (encode, decode, eval, plot, and the
+forecaster's encoding through `Tokenizer.encode`) sizes its passes and keeps freed memory.
 Every input here has been checked (`inputs`); these functions only compute.
 """
 
@@ -16,15 +18,18 @@ from tsvq.data.windows import Scaler
 from tsvq.model.memory import check_fits
 from tsvq.model.revin import RevinStats, normalize
 from tsvq.model.vqvae import VQVAE
+from tsvq.runtime import cpu
 from tsvq.tokens.encoded import Encoded
 from tsvq.tokens.gaps import token_mask
 from tsvq.tokens.inputs import filled, finite_on, only_bare, tensor_of, windows_per_pass
 from tsvq.tokens.shapes import Pad, pad_series, padded_length, padded_steps
 from tsvq.tokens.units import original_units
 
-# Series (window x channel) per forward pass by default: small passes stay in cache and are
-# fastest on a CPU; memory grows with the pass, not with the input.
-SERIES_PER_PASS = 512
+# Values per forward pass by default: 64 series of 512 steps, a training batch at the defaults,
+# 2,048 patches whatever the context. A pass's largest activation is then 2 MB, in cache and
+# reused from one pass to the next (freed memory kept), where eval's 4,096 series of 512 made
+# 134 MB arrays that glibc mapped and unmapped afresh every pass.
+VALUES_PER_PASS = 64 * 512
 
 
 def unpacked(
@@ -42,16 +47,20 @@ def unpacked(
     return tokens.codes, tokens.mean, tokens.std, tokens.columns, tokens.scaler
 
 
-def per_pass(model: VQVAE, values_per_window: int) -> int:
-    """Windows per forward pass by default: about SERIES_PER_PASS training windows' values."""
-    return max(1, SERIES_PER_PASS * model.cfg.context_points // values_per_window)
+def per_pass(values_per_window: int) -> int:
+    """Windows per forward pass by default: about VALUES_PER_PASS values."""
+    return max(1, VALUES_PER_PASS // values_per_window)
 
 
 def pass_size(model: VQVAE, batch_size: int | None, n: int, values_per_window: int) -> int:
     """Windows per forward pass: `batch_size` if given (a positive integer), else `per_pass`'s;
     checked against the model's memory estimate first, so a `batch_size` far beyond what the
-    device holds, or one enormous window, is one line instead of an exhausted machine."""
-    step = min(windows_per_pass(batch_size, per_pass(model, values_per_window)), max(n, 1))
+    device holds, or one enormous window, is one line instead of an exhausted machine.
+
+    Every inference entry point calls it before its first pass, and it makes glibc keep the
+    memory a pass frees for the next (`cpu.keep_freed_memory`, as training does)."""
+    cpu.keep_freed_memory()
+    step = min(windows_per_pass(batch_size, per_pass(values_per_window)), max(n, 1))
     series = -(-step * values_per_window // model.cfg.context_points)  # training windows' worth
     where = (
         f"batch_size={batch_size}: "

@@ -4,7 +4,7 @@
 The model codes each patch on its own, so the patches of many series of different lengths go
 through it as one batch: each series is scaled, filled and normalized on its own (its RevIN
 statistics are its own), padded to whole patches, and its patches join one pass with those of
-the series beside it. A pass holds about SERIES_PER_PASS training windows' values (or
+the series beside it. A pass holds about VALUES_PER_PASS values, as every inference pass does (or
 `batch_size` series), so memory grows with the pass, not with the list.
 """
 
@@ -23,11 +23,12 @@ from tsvq.errors import TsvqError
 from tsvq.model.memory import check_fits
 from tsvq.model.revin import RevinStats
 from tsvq.model.vqvae import VQVAE, ModelConfig
+from tsvq.runtime import cpu
 from tsvq.tokens import channels, frames, inputs, shapes
 from tsvq.tokens.encoded import Encoded
 from tsvq.tokens.gaps import Missing
 from tsvq.tokens.inputs import tensor_of, windows_per_pass
-from tsvq.tokens.passes import SERIES_PER_PASS, prepared
+from tsvq.tokens.passes import VALUES_PER_PASS, prepared
 from tsvq.tokens.shapes import Pad
 from tsvq.tokens.units import original_units
 
@@ -99,9 +100,11 @@ def decodable(
 
 def groups(sizes: Sequence[int], model: VQVAE, batch_size: int | None) -> list[range]:
     """Consecutive members per pass: `batch_size` of them if given, else as many as hold about
-    SERIES_PER_PASS training windows' values (`sizes`: each member's values), at least one;
-    the largest pass checked against the model's memory estimate before any starts."""
-    budget = SERIES_PER_PASS * model.cfg.context_points
+    VALUES_PER_PASS values (`sizes`: each member's values), at least one; the largest pass
+    checked against the model's memory estimate before any starts, and freed memory kept for
+    the next pass (`cpu.keep_freed_memory`, as every inference entry point does)."""
+    cpu.keep_freed_memory()
+    budget = VALUES_PER_PASS
     step = windows_per_pass(batch_size, len(sizes))
     out, lo, held = [], 0, 0
     for i, size in enumerate(sizes):
