@@ -88,6 +88,7 @@ COVERED = {
     "quantizer_step.py": "test_quantizer_step",
     "ragged_encode.py": "test_ragged_encode",
     "scale.py": "test_scale",
+    "time_to_quality.py": "test_time_to_quality",
     "tokenizer_reach.py": "test_tokenizer_reach",
     "train_speed.py": "test_train_speed",
     "vq_diagnostics.py": "test_vq_diagnostics",
@@ -273,6 +274,8 @@ def test_quality(tmp_path: Path, run):
         "2",
         "--variants",
         "ste",
+        "--baseline_segments",
+        20000,
         "--results",
         results,
         cwd=tmp_path,
@@ -288,6 +291,12 @@ def test_quality(tmp_path: Path, run):
     assert table.startswith("dataset  channels variant")
     cells = row(table, "etth1")
     assert close(cells[-6], math.log2(printed["perplexity"]), 0.006)  # bits = log2(perp)
+    # the baseline on every row: 256 codes of 4 steps, 2 bits per value, about 0.028 here
+    assert printed["bits_per_value"] == 2.0 and 0.02 < printed["baseline_mse"] < 0.04
+    assert 0.999 < printed["window_mean_mse"] < 1.0
+    baseline, gain = cells[-11], cells[-10]
+    assert close(baseline, printed["baseline_mse"], 5e-5)
+    assert close(gain, 100 * (1 - printed["mse"] / printed["baseline_mse"]), 0.51)
     again = run("quality.py", "--results", results, "--table", cwd=tmp_path)
     assert again == table  # the table alone, from the file
 
@@ -471,3 +480,30 @@ def test_ragged_encode(tmp_path: Path, run):
         assert row(out, f"{what}, a loop (baseline)")[1] == 1.0
         seconds, ratio = row(out, f"{what}, one list")
         assert seconds > 0 and ratio > 0, what
+
+
+def test_time_to_quality(tmp_path: Path):
+    results = tmp_path / "ttq.jsonl"
+    out = run(
+        "time_to_quality.py",
+        *("--dset", "etth1", "--channel", "0", "--epochs", "2", "--max_steps_per_epoch", "3"),
+        *("--probe_every", "2", "--probe_series", "64", "--test_at", "1"),
+        *("--baseline_segments", "20000", "--results", results),
+        cwd=tmp_path,
+    )
+    rows = [json.loads(s) for s in out.splitlines()[:2]]
+    saved = [json.loads(s) for s in results.read_text().splitlines()]
+    assert [r["formulation"] for r in rows] == ["tsvq", "original"]
+    for r, kept in zip(rows, saved, strict=True):
+        assert kept.pop("curve") and kept == r  # the file has the probes' curve besides
+        assert r["total_steps"] == 6 and re.fullmatch(r"3/\d+", r["steps"]), r
+        assert r["probe_series"] == 64 and r["bits_per_value"] == 2.0
+        assert 0.02 < r["baseline_test"] < 0.04 and r["baseline_val"] > 0
+        assert set(r["test"]) == {"1", "2"} and all(0 < v < 10 for v in r["test"].values())
+        # six steps from a random start do not beat the codebook: the row says so
+        assert r["passed_step"] is None and r["best_val"] > r["baseline_val"]
+    curve = [json.loads(s)["curve"] for s in results.read_text().splitlines()][0]
+    assert [c[0] for c in curve] == [2, 4, 6]  # probes every 2 steps, up to the last
+    table = out.split("\n", 2)[2]
+    assert table.startswith("dataset  channels run")
+    assert "not in 6" in line(table, r"etth1\s+first\s+tsvq")

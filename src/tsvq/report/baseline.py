@@ -101,27 +101,36 @@ def training_segments(
     return torch.cat(rows)
 
 
+def series_errors(
+    codebook: torch.Tensor, x: torch.Tensor, revin: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed squared errors [N] (float64) of the codebook and of the window mean on series
+    `x` [N, T] (scaled, as the model takes them), each in the model's space."""
+    segment = codebook.shape[1]
+    xm = model_space(x, revin)
+    seg = xm.reshape(-1, segment)  # [N*T/segment, segment]
+    code = (seg - codebook[nearest(seg, codebook)]).double().pow(2).reshape(x.shape[0], -1)
+    mean = (xm - xm.mean(dim=-1, keepdim=True)).double().pow(2)
+    return code.sum(dim=1), mean.sum(dim=1)
+
+
 def score(
     codebook: torch.Tensor, data: SeriesData, split: str, revin: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Squared error per element and channel [C] of the codebook and of the window mean on
-    every window of `split` (the windows `tsvq eval` scores), in float64 sums."""
+    """MSE per element and channel [C] of the codebook and of the window mean on every window
+    of `split` (the windows `tsvq eval` scores), summed in float64."""
     if split not in SPLITS:
         raise TsvqError(f"split={split!r} is not one of {', '.join(SPLITS)}")
-    segment = codebook.shape[1]
-    t = _check_segment(data, segment)
+    t = _check_segment(data, codebook.shape[1])
     c = data.n_channels
     se_code = np.zeros(c)
     se_mean = np.zeros(c)
     n_windows = 0
     for chunk in window_chunks(data, split, CHUNK_VALUES):
         b = chunk.shape[0]
-        x = model_space(torch.from_numpy(chunk).reshape(b * c, t), revin)  # [b*C, T]
-        seg = x.reshape(-1, segment)  # [b*C*T/segment, segment]
-        err = (seg - codebook[nearest(seg, codebook)]).double().pow(2)
-        se_code += err.reshape(b, c, -1).sum(dim=(0, 2)).numpy()
-        dev = (x - x.mean(dim=-1, keepdim=True)).double().pow(2)
-        se_mean += dev.reshape(b, c, t).sum(dim=(0, 2)).numpy()
+        code, mean = series_errors(codebook, torch.from_numpy(chunk).reshape(b * c, t), revin)
+        se_code += code.reshape(b, c).sum(dim=0).numpy()
+        se_mean += mean.reshape(b, c).sum(dim=0).numpy()
         n_windows += b
     per = max(n_windows * t, 1)
     return se_code / per, se_mean / per
