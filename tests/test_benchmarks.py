@@ -87,6 +87,7 @@ COVERED = {
     "quality.py": "test_quality",
     "quantizer_step.py": "test_quantizer_step",
     "ragged_encode.py": "test_ragged_encode",
+    "rate_distortion.py": "test_rate_distortion",
     "scale.py": "test_scale",
     "time_to_quality.py": "test_time_to_quality",
     "tokenizer_reach.py": "test_tokenizer_reach",
@@ -507,3 +508,27 @@ def test_time_to_quality(tmp_path: Path):
     table = out.split("\n", 2)[2]
     assert table.startswith("dataset  channels run")
     assert "not in 6" in line(table, r"etth1\s+first\s+tsvq")
+
+
+def test_rate_distortion(tmp_path: Path):
+    results = tmp_path / "rd.jsonl"
+    out = run(
+        "rate_distortion.py",
+        *("--dset", "etth1", "--channel", "0", "--codebooks", "16", "64", "--factors", "8"),
+        *("--epochs", "1", "--max_steps_per_epoch", "2", "--baseline_segments", "5000"),
+        *("--results", results),
+        cwd=tmp_path,
+    )
+    rows = [json.loads(s) for s in out.splitlines()[:2]]
+    assert [(r["codebook_size"], r["compression_factor"]) for r in rows] == [(16, 8), (64, 8)]
+    assert [r["bits_per_value"] for r in rows] == [0.5, 0.75]  # log2(K) / factor
+    # more codes at the same factor: a closer codebook
+    assert rows[1]["baseline_mse"] < rows[0]["baseline_mse"] < 1.0
+    table = out.split("\n", 2)[2]
+    for r in rows:
+        cells = line(table, rf"etth1\s+0\s+{r['codebook_size']}\s").split()
+        assert cells[3:5] == ["8", f"{r['bits_per_value']:.3f}"], cells
+        mse, base, gain = float(cells[8]), float(cells[9]), float(cells[10].rstrip("%"))
+        assert close(mse, r["mse"], 5e-5) and close(base, r["baseline_mse"], 5e-5)
+        assert close(gain, 100 * (1 - mse / base), 1)
+    assert run("rate_distortion.py", "--results", results, "--table", cwd=tmp_path) == table
