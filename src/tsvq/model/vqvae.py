@@ -231,6 +231,10 @@ class VQVAE(nn.Module):
             return normalize(x)
         return x, None
 
+    def latents(self, x: torch.Tensor) -> torch.Tensor:
+        """Series [N, T] -> the encoder's output vectors [N * n_tokens, D], before quantizing."""
+        return self._latents(self._to_model_space(x)[0]).reshape(-1, self.cfg.embedding_dim)
+
     def _latents(self, xn: torch.Tensor) -> torch.Tensor:
         """Model-space series [N, T] -> latents [N*n_patches, tokens_per_patch, D]."""
         cfg = self.cfg
