@@ -31,14 +31,17 @@ BASE = Baseline(
     ],
 )
 def test_the_verdict_names_what_the_model_loses_to(mse, dead, worse, words) -> None:
-    v = verdict(mse, BASE, dead_codes=dead, epochs=3)
+    v = verdict(mse, BASE, dead_codes=dead, epoch=3)
     assert v.worse_than == worse
     assert v.gain_percent == pytest.approx(100 * (1 - mse / 0.028))
     assert v.bits_per_value == 2.0
     if words is None:
         assert v.warning is None
     else:
-        assert words in v.warning and "too few training steps (3 epochs)" in v.warning
+        assert (
+            words in v.warning
+            and "too few training steps (the checkpoint is epoch 3's)" in v.warning
+        )
         assert ("dead codes" in v.warning) == (dead > 64)
     d = v.to_dict()
     assert d["worse_than"] == list(worse) and d["kmeans_mse"] == 0.028 and "mse" not in d

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tsvq.report.baseline import Baseline
+from tsvq.data.windows import SeriesData
+from tsvq.model.vqvae import ModelConfig
+from tsvq.report.baseline import Baseline, baseline
 
 # dead codes above this share of the codebook are named as a likely cause
 DEAD_SHARE = 0.25
@@ -26,6 +28,7 @@ class Verdict:
     bits_per_value: float
     codebook_size: int
     segment: int
+    revin: bool
     gain_percent: float
     worse_than: tuple[str, ...]
     warning: str | None
@@ -38,7 +41,7 @@ class Verdict:
         return d
 
 
-def verdict(mse: float, base: Baseline, dead_codes: int, epochs: int | None = None) -> Verdict:
+def verdict(mse: float, base: Baseline, dead_codes: int, epoch: int | None = None) -> Verdict:
     """Compare a model's MSE with its baselines (`base`, scored on the same split).
 
     Parameters
@@ -49,8 +52,8 @@ def verdict(mse: float, base: Baseline, dead_codes: int, epochs: int | None = No
         The baselines of the same split, codebook size and compression factor.
     dead_codes
         Codes of the model's codebook never used on the split.
-    epochs
-        Epochs the checkpoint was trained, when known: named in the warning.
+    epoch
+        The checkpoint's epoch (1-based), when known: named in the warning.
     """
     worse = []
     if mse >= base.kmeans_mse:
@@ -64,15 +67,16 @@ def verdict(mse: float, base: Baseline, dead_codes: int, epochs: int | None = No
         bits_per_value=base.bits_per_value,
         codebook_size=base.codebook_size,
         segment=base.segment,
+        revin=base.revin,
         gain_percent=100.0 * (1.0 - mse / base.kmeans_mse) if base.kmeans_mse > 0 else 0.0,
         worse_than=tuple(worse),
-        warning=_warning(mse, base, worse, dead_codes, epochs),
+        warning=_warning(mse, base, worse, dead_codes, epoch),
         fit_segments=base.fit_segments,
     )
 
 
 def _warning(
-    mse: float, base: Baseline, worse: list[str], dead_codes: int, epochs: int | None
+    mse: float, base: Baseline, worse: list[str], dead_codes: int, epoch: int | None
 ) -> str | None:
     if not worse:
         return None
@@ -88,12 +92,40 @@ def _warning(
             f"segments, which needs no network and spends the same {base.bits_per_value:.3g} "
             f"bits per value (MSE {mse:.4g} against {base.kmeans_mse:.4g})"
         )
-    trained = f"{epochs} epoch{'s' if epochs != 1 else ''}" if epochs is not None else None
     causes = [
         "too few training steps"
-        + (f" ({trained})" if trained else "")
+        + (f" (the checkpoint is epoch {epoch}'s)" if epoch is not None else "")
         + " or too small a learning rate: train longer, or with `--config fast`"
     ]
     if dead_codes > DEAD_SHARE * k:
         causes.append(f"dead codes ({dead_codes} of {k} never used on this split)")
     return f"{head}. Likely: {'; '.join(causes)}."
+
+
+def against_baseline(
+    cfg: ModelConfig,
+    data: SeriesData,
+    split: str,
+    mse: float,
+    dead_codes: int,
+    epoch: int | None = None,
+) -> Verdict:
+    """Fit the baselines of a model's budget on `data`'s training split, score them on
+    `split` (the windows the model was scored on) and compare them with the model's `mse`."""
+    base = baseline(data, split, cfg.num_embeddings, cfg.compression_factor, cfg.revin)
+    return verdict(mse, base, dead_codes, epoch)
+
+
+def format_verdict(v: Verdict) -> str:
+    """The lines `tsvq eval` prints under its table."""
+    space = "RevIN space" if v.revin else "the model's space"
+    lines = [
+        f"baselines on the same windows ({space}, {v.bits_per_value:.3g} bits per value): "
+        f"k-means with {v.codebook_size} codes on raw {v.segment}-step segments "
+        f"{v.kmeans_mse:.6f}, each window's mean {v.window_mean_mse:.6f}",
+        f"model against k-means: {abs(v.gain_percent):.1f}% "
+        f"{'lower' if v.gain_percent > 0 else 'higher'} MSE",
+    ]
+    if v.warning:
+        lines.append(f"WARNING: {v.warning}")
+    return "\n".join(lines)
