@@ -483,7 +483,7 @@ def test_ragged_encode(tmp_path: Path, run):
         assert seconds > 0 and ratio > 0, what
 
 
-def test_time_to_quality(tmp_path: Path):
+def test_time_to_quality(tmp_path: Path, run):
     results = tmp_path / "ttq.jsonl"
     out = run(
         "time_to_quality.py",
@@ -510,7 +510,7 @@ def test_time_to_quality(tmp_path: Path):
     assert "not in 6" in line(table, r"etth1\s+first\s+tsvq")
 
 
-def test_rate_distortion(tmp_path: Path):
+def test_rate_distortion(tmp_path: Path, run):
     results = tmp_path / "rd.jsonl"
     out = run(
         "rate_distortion.py",
