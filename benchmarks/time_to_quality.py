@@ -48,7 +48,7 @@ def configs(flags: list[str]) -> tuple[ModelConfig, TrainConfig, windows.DataSpe
     add_args(parser)
     args = parser.parse_args(flags)
     if args.config:  # the recipe's flags first: the ones given here win, as in `tsvq train`
-        args = parser.parse_args([*config_tokens(args.config, parser), *flags])
+        args = parser.parse_args([*config_tokens(args.config, parser)[0], *flags])
     return (
         from_flags(ModelConfig, args, revin=bool(args.revin)),
         from_flags(TrainConfig, args, amp=bool(args.amp)),
