@@ -40,10 +40,17 @@ from tsvq.report.evaluate import evaluate, load_split_data
 from tsvq.run.checkpoint import load_run
 
 VARIANTS = {
-    "original": ["--quantizer", "vq", "--codebook_init", "uniform", "--dead_code_restart", "0"],
-    "ste": ["--gradient", "ste"],
-    "rotation": ["--gradient", "rotation"],
-    "rotation_unscaled": ["--gradient", "rotation_unscaled"],
+    "default": [],  # tsvq's defaults as they are
+    "original": [
+        *("--quantizer", "vq", "--codebook_init", "uniform", "--dead_code_restart", "0"),
+        *("--init", "random", "--gradient", "ste"),
+    ],
+    # from a random start (PyTorch's initialisation), as tsvq trained before the segment start
+    "ste": ["--gradient", "ste", "--init", "random"],
+    "rotation": ["--gradient", "rotation", "--init", "random"],
+    "rotation_unscaled": ["--gradient", "rotation_unscaled", "--init", "random"],
+    # from the segment start, with the commitment at the reconstruction's weight
+    "balanced": ["--gradient", "balanced", "--init", "segments"],
 }
 
 

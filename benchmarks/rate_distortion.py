@@ -87,7 +87,7 @@ def main() -> None:
                         row = quality.run(
                             args.dset,
                             args.channel,
-                            "ste",
+                            "default",
                             seed,
                             args.epochs,
                             args.max_steps_per_epoch,

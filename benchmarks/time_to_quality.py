@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,7 +38,7 @@ from tsvq.config import TrainConfig
 from tsvq.data import windows
 from tsvq.data.windows import SeriesData, count_batches, epoch_order, series_batches
 from tsvq.model.vqvae import ModelConfig
-from tsvq.report.baseline import FIT_SEGMENTS, baseline, fit_codebook, series_errors
+from tsvq.report.baseline import FIT_SEGMENTS, bits_per_value, fit_codebook, score, series_errors
 from tsvq.run.checkpoint import RunRecord
 from tsvq.train.loop import data_record, run_training_epoch, setup
 
@@ -60,8 +61,8 @@ class Probe:
     """Scores a model on fixed validation series every `every` training steps; the clock
     counts training time only."""
 
-    def __init__(self, x: torch.Tensor, every: int, target: float) -> None:
-        self.x, self.every, self.target = x, every, target
+    def __init__(self, x: torch.Tensor, every: int, target: float, verbose: bool) -> None:
+        self.x, self.every, self.target, self.verbose = x, every, target, verbose
         self.steps, self.train_seconds, self.curve = 0, 0.0, []
         self.passed: tuple[int, float] | None = None
         self._t = time.perf_counter()
@@ -75,6 +76,8 @@ class Probe:
         self.train_seconds += time.perf_counter() - self._t
         mse = mse_of(self.x)
         self.curve.append((self.steps, round(self.train_seconds, 2), mse))
+        if self.verbose:
+            print(f"step {self.steps}: validation MSE {mse:.5f}", file=sys.stderr, flush=True)
         if self.passed is None and mse < self.target:
             self.passed = (self.steps, round(self.train_seconds, 2))
         self._t = time.perf_counter()
@@ -195,13 +198,13 @@ def measure(args: argparse.Namespace, formulation: str, seed: int) -> dict:
     code_se, _ = series_errors(codebook, x, revin)
     target = float(code_se.sum()) / x.numel()
     test_at = {e for e in args.test_at if e <= args.epochs} | {args.epochs}
-    probe = Probe(x, args.probe_every, target)
+    probe = Probe(x, args.probe_every, target, args.verbose)
     t0 = time.perf_counter()
     tests, mse_of = RUNNERS[formulation](data, model_cfg, tcfg, probe, test_at)
     if probe.steps % probe.every:
         probe.check(mse_of)  # the last step is always probed
     seconds = time.perf_counter() - t0
-    base = baseline(data, "test", k, cf, revin, n_segments=args.baseline_segments)
+    base_test = float(score(codebook, data, "test", revin)[0].mean())  # the same codebook
     batches = -(-data.n_windows("train") * data.n_channels // tcfg.batch_size)
     per_epoch = min(batches, tcfg.max_steps_per_epoch or batches)
     return {
@@ -218,8 +221,8 @@ def measure(args: argparse.Namespace, formulation: str, seed: int) -> dict:
         "steps": f"{per_epoch}/{batches}" if per_epoch < batches else str(batches),
         "probe_series": int(x.shape[0]),
         "baseline_val": target,
-        "baseline_test": base.kmeans_mse,
-        "bits_per_value": base.bits_per_value,
+        "baseline_test": base_test,
+        "bits_per_value": bits_per_value(k, cf),
         "passed_step": probe.passed[0] if probe.passed else None,
         "passed_seconds": probe.passed[1] if probe.passed else None,
         "total_steps": probe.steps,
@@ -286,6 +289,7 @@ def main() -> None:
     )
     p.add_argument("--results", default=None, help="JSON lines file the rows are appended to")
     p.add_argument("--table", action="store_true", help="only print the table of --results")
+    p.add_argument("--verbose", action="store_true", help="print each probe on stderr")
     args = p.parse_args()
     results = Path(args.results) if args.results else None
     rows: list[dict] = []

@@ -185,7 +185,7 @@ def _codebook_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--gradient",
-        default="ste",
+        default="balanced",
         choices=GRADIENTS,
         help="gradient through the quantizer: ste (straight-through, the "
         "original's), balanced (straight-through, and the commitment pulls each encoder "

@@ -35,7 +35,7 @@ class ModelConfig:
     dead_code_restart: NonNegative = 50
     dead_code_threshold: Annotated[float, Bound("in [0, 1)", lambda v: 0 <= v < 1)] = 0.0
     ema_decay: Annotated[float, Bound("in (0, 1)", lambda v: 0 < v < 1)] = 0.99
-    gradient: Gradient = "ste"
+    gradient: Gradient = "balanced"
     seed: Seed = 0
 
     def __post_init__(self) -> None:
