@@ -39,8 +39,9 @@ from tsvq.data import windows
 from tsvq.data.windows import SeriesData, count_batches, epoch_order, series_batches
 from tsvq.model.vqvae import ModelConfig
 from tsvq.report.baseline import FIT_SEGMENTS, bits_per_value, fit_codebook, score, series_errors
-from tsvq.run.checkpoint import RunRecord
-from tsvq.train.loop import data_record, run_training_epoch, setup
+from tsvq.run.record import RunRecord
+from tsvq.train.loop import run_training_epoch
+from tsvq.train.setup import data_record, setup
 
 
 def configs(flags: list[str]) -> tuple[ModelConfig, TrainConfig, windows.DataSpec]:

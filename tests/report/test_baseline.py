@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tsvq.data.registry import Table
+from tsvq.data.table import Table
 from tsvq.data.windows import DataSpec, SeriesData, load, prepare
 from tsvq.errors import TsvqError
 from tsvq.model.kmeans import kmeans

@@ -15,6 +15,8 @@ network grows from the baseline by gradient.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -58,8 +60,7 @@ def segment_start(model: VQVAE) -> None:
     for q in range(cf):
         _pair(mixer.weight[:, :, 1], 2 * q, 2 * q)  # the centre tap: each position itself
     _zero_residual_outputs(model.encoder)
-    project.weight.zero_()
-    project.bias.zero_()
+    _clear_rows(project, project.out_channels)
     for q in range(cf):  # v = relu(v) - relu(-v)
         project.weight[q, 2 * q, 0], project.weight[q, 2 * q + 1, 0] = 1.0, -1.0
     _decoder_start(model, strides)
@@ -96,7 +97,7 @@ def _pair(w: torch.Tensor, out: int, src: int) -> None:
     w[out + 1, src], w[out + 1, src + 1] = -1.0, 1.0
 
 
-def _clear_rows(conv: nn.Conv1d, n: int) -> None:
+def _clear_rows(conv: nn.Conv1d | nn.ConvTranspose1d, n: int) -> None:
     """The first n output channels of a convolution start at 0, bias included."""
     conv.weight[:n].zero_()
     if conv.bias is not None:
@@ -104,7 +105,7 @@ def _clear_rows(conv: nn.Conv1d, n: int) -> None:
     # what the other channels read from the path stays random: they are free features
 
 
-def _clear_cols(conv: nn.ConvTranspose1d, n: int) -> None:
+def _clear_cols(conv: nn.Conv1d | nn.ConvTranspose1d, n: int) -> None:
     """The first n output channels of a transposed convolution start at 0, bias included."""
     conv.weight[:, :n].zero_()
     if conv.bias is not None:
@@ -113,6 +114,7 @@ def _clear_cols(conv: nn.ConvTranspose1d, n: int) -> None:
 
 def _zero_residual_outputs(stack: nn.Sequential) -> None:
     for module in stack.modules():
-        if hasattr(module, "blocks"):
-            for block in module.blocks:
-                block[-1].weight.zero_()
+        blocks = getattr(module, "blocks", None)
+        if isinstance(blocks, nn.ModuleList):
+            for block in blocks:
+                cast(nn.Conv1d, cast(nn.Sequential, block)[-1]).weight.zero_()
