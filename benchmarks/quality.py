@@ -11,9 +11,12 @@ at different times (or at the same time, in separate processes) print as one tab
     python benchmarks/quality.py --results quality.jsonl --table   # print only
 
 Columns: test MSE per element in RevIN space of the best checkpoint (the run's selection rule)
-and of the last epoch, codes used and perplexity on the test split (token entropy in bits is
-log2 of the perplexity), the epochs the two selection rules pick (validation reconstruction,
-validation total loss) and the validation VQ term (per series) at the first and last epoch.
+and of the last epoch, beside the baseline on the same windows (k-means with the model's K on
+raw `compression_factor`-step segments, `tsvq.report.baseline`; the window mean scores about
+1.0) and the best checkpoint's gain over it in percent, codes used and perplexity on the test
+split (token entropy in bits is log2 of the perplexity), the epochs the two selection rules
+pick (validation reconstruction, validation total loss) and the validation VQ term (per
+series) at the first and last epoch.
 A bounded run (`--max_steps_per_epoch`) says so in the steps column (N/M: N of M batches).
 """
 
@@ -31,15 +34,36 @@ from pathlib import Path
 
 from tsvq import Tokenizer
 from tsvq.cli import main as tsvq_main
+from tsvq.data.windows import SeriesData
+from tsvq.report.baseline import FIT_SEGMENTS, Baseline, baseline
 from tsvq.report.evaluate import evaluate, load_split_data
 from tsvq.run.checkpoint import load_run
 
 VARIANTS = {
-    "original": ["--quantizer", "vq", "--codebook_init", "uniform", "--dead_code_restart", "0"],
-    "ste": ["--gradient", "ste"],
-    "rotation": ["--gradient", "rotation"],
-    "rotation_unscaled": ["--gradient", "rotation_unscaled"],
+    "default": [],  # tsvq's defaults as they are
+    "original": [
+        *("--quantizer", "vq", "--codebook_init", "uniform", "--dead_code_restart", "0"),
+        *("--init", "random", "--gradient", "ste"),
+    ],
+    # from a random start (PyTorch's initialisation), as tsvq trained before the segment start
+    "ste": ["--gradient", "ste", "--init", "random"],
+    "rotation": ["--gradient", "rotation", "--init", "random"],
+    "rotation_unscaled": ["--gradient", "rotation_unscaled", "--init", "random"],
+    # from the segment start, with the commitment at the reconstruction's weight
+    "balanced": ["--gradient", "balanced", "--init", "segments"],
 }
+
+
+BASELINES: dict[tuple, Baseline] = {}  # one fit per data and budget in a process
+BASELINE_SEGMENTS = [FIT_SEGMENTS]  # --baseline_segments
+
+
+def baseline_of(data: SeriesData, k: int, cf: int, revin: bool) -> Baseline:
+    """The test split's baselines for this data, K and compression factor (fitted once)."""
+    key = (data.spec, k, cf, revin)
+    if key not in BASELINES:
+        BASELINES[key] = baseline(data, "test", k, cf, revin, n_segments=BASELINE_SEGMENTS[0])
+    return BASELINES[key]
 
 
 def run(
@@ -81,6 +105,8 @@ def run(
         tok = Tokenizer.from_pretrained(path)
         data = load_split_data(tok)
         results[name] = evaluate(tok, data, "test").to_dict()
+    cfg = tok.cfg
+    base = baseline_of(data, cfg.num_embeddings, cfg.compression_factor, cfg.revin)
     batch_size = load_run(best).train.batch_size
     batches = -(-data.n_windows("train") * data.n_channels // batch_size)
     with open(best.with_name(best.stem + "_history.csv")) as f:
@@ -98,6 +124,9 @@ def run(
         "steps": f"{steps}/{batches}" if steps and steps < batches else f"{batches}",
         "mse": r["mse"],
         "mse_last": results["last"]["mse"],
+        "baseline_mse": base.kmeans_mse,
+        "window_mean_mse": base.window_mean_mse,
+        "bits_per_value": base.bits_per_value,
         "codes_used": r["codes_used"],
         "codebook_size": r["codebook_size"],
         "perplexity": r["perplexity"],
@@ -113,7 +142,8 @@ def run(
 def table(rows: list[dict]) -> str:
     head = (
         f"{'dataset':<9}{'channels':<9}{'variant':<22}{'seed':>5}{'ep':>4}{'steps':>10}"
-        f"{'MSE':>8}{'MSE last':>9}{'codes':>9}{'perp':>7}{'bits':>6}{'best':>5}"
+        f"{'MSE':>8}{'MSE last':>9}{'baseline':>9}{'gain':>6}{'codes':>9}{'perp':>7}"
+        f"{'bits':>6}{'best':>5}"
         f"{'by recon':>9}{'by loss':>8}{'VQ 1st':>10}{'VQ last':>10}"
     )
     lines = [head]
@@ -122,18 +152,27 @@ def table(rows: list[dict]) -> str:
         name = (r["variant"] + (" " + r["flags"] if r["flags"] else ""))[:21]
         lines.append(
             f"{r['dset']:<9}{r['channels']:<9}{name:<22}{r['seed']:>5}{r['epochs']:>4}"
-            f"{r['steps']!s:>10}{r['mse']:>8.4f}{r['mse_last']:>9.4f}"
+            f"{r['steps']!s:>10}{r['mse']:>8.4f}{r['mse_last']:>9.4f}{_baseline_cells(r)}"
             f"{r['codes_used']:>5}/{r['codebook_size']:<3}{r['perplexity']:>7.1f}"
             f"{math.log2(r['perplexity']):>6.2f}{r['best_epoch']:>5}{r['best_by_recon']:>9}"
             f"{r['best_by_loss']:>8}{r['valid_vq_first']:>10.2f}{r['valid_vq_last']:>10.2f}"
         )
     lines.append(
-        "MSE: test split, per element, RevIN space; best: the epoch of the saved best "
-        "checkpoint; by recon / by loss: the epoch each validation rule picks; VQ: "
-        "validation VQ term per series; steps: training batches per epoch, "
+        "MSE: test split, per element, RevIN space; baseline: k-means with the model's K on "
+        "raw compression_factor-step segments, the same windows; gain: MSE below it, in "
+        "percent (negative: the network does worse than the codebook alone); best: the "
+        "epoch of the saved best checkpoint; by recon / by loss: the epoch each validation "
+        "rule picks; VQ: validation VQ term per series; steps: training batches per epoch, "
         "N/M where --max_steps_per_epoch bounds an epoch of M (validation too)"
     )
     return "\n".join(lines)
+
+
+def _baseline_cells(r: dict) -> str:
+    if "baseline_mse" not in r:  # a row written before the baseline was measured
+        return f"{'-':>9}{'-':>6}"
+    gain = 100 * (1 - r["mse"] / r["baseline_mse"])
+    return f"{r['baseline_mse']:>9.4f}{gain:>5.0f}%"
 
 
 def main() -> None:
@@ -145,10 +184,17 @@ def main() -> None:
     p.add_argument("--variants", nargs="+", default=["ste", "rotation"], choices=list(VARIANTS))
     p.add_argument("--max_steps_per_epoch", type=int, default=None)
     p.add_argument("--flags", default="", help="more tsvq train flags for every run, quoted")
+    p.add_argument(
+        "--baseline_segments",
+        type=int,
+        default=FIT_SEGMENTS,
+        help="training segments the baseline codebook is fitted on",
+    )
     p.add_argument("--results", default=None, help="JSON lines file the rows are appended to")
     p.add_argument("--table", action="store_true", help="only print the table of --results")
     args = p.parse_args()
     results = Path(args.results) if args.results else None
+    BASELINE_SEGMENTS[0] = args.baseline_segments
     rows: list[dict] = []
     if not args.table:
         for seed in args.seeds:

@@ -89,7 +89,9 @@ COVERED = {
     "quality.py": "test_quality",
     "quantizer_step.py": "test_quantizer_step",
     "ragged_encode.py": "test_ragged_encode",
+    "rate_distortion.py": "test_rate_distortion",
     "scale.py": "test_scale",
+    "time_to_quality.py": "test_time_to_quality",
     "tokenizer_reach.py": "test_tokenizer_reach",
     "train_speed.py": "test_train_speed",
     "vq_diagnostics.py": "test_vq_diagnostics",
@@ -275,6 +277,8 @@ def test_quality(tmp_path: Path, run):
         "2",
         "--variants",
         "ste",
+        "--baseline_segments",
+        20000,
         "--results",
         results,
         cwd=tmp_path,
@@ -290,6 +294,12 @@ def test_quality(tmp_path: Path, run):
     assert table.startswith("dataset  channels variant")
     cells = row(table, "etth1")
     assert close(cells[-6], math.log2(printed["perplexity"]), 0.006)  # bits = log2(perp)
+    # the baseline on every row: 256 codes of 4 steps, 2 bits per value, about 0.028 here
+    assert printed["bits_per_value"] == 2.0 and 0.02 < printed["baseline_mse"] < 0.04
+    assert 0.999 < printed["window_mean_mse"] < 1.0
+    baseline, gain = cells[-11], cells[-10]
+    assert close(baseline, printed["baseline_mse"], 5e-5)
+    assert close(gain, 100 * (1 - printed["mse"] / printed["baseline_mse"]), 0.51)
     again = run("quality.py", "--results", results, "--table", cwd=tmp_path)
     assert again == table  # the table alone, from the file
 
@@ -520,3 +530,54 @@ def test_forecast_baselines(tmp_path: Path, run, tiny_run: Path):
     assert 0 < got["recon_mse"] < 2, got
     label = "etth1: tokenizer reconstruction (RevIN, 179 test contexts)"
     assert row(out, label) == [round(got[k], 4) for k in ("recon_mse", "kmeans_mse", "mean_mse")]
+
+
+def test_time_to_quality(tmp_path: Path, run):
+    results = tmp_path / "ttq.jsonl"
+    out = run(
+        "time_to_quality.py",
+        *("--dset", "etth1", "--channel", "0", "--epochs", "2", "--max_steps_per_epoch", "3"),
+        *("--probe_every", "2", "--probe_series", "64", "--test_at", "1"),
+        *("--baseline_segments", "20000", "--results", results),
+        cwd=tmp_path,
+    )
+    rows = [json.loads(s) for s in out.splitlines()[:2]]
+    saved = [json.loads(s) for s in results.read_text().splitlines()]
+    assert [r["formulation"] for r in rows] == ["tsvq", "original"]
+    for r, kept in zip(rows, saved, strict=True):
+        assert kept.pop("curve") and kept == r  # the file has the probes' curve besides
+        assert r["total_steps"] == 6 and re.fullmatch(r"3/\d+", r["steps"]), r
+        assert r["probe_series"] == 64 and r["bits_per_value"] == 2.0
+        assert 0.02 < r["baseline_test"] < 0.04 and r["baseline_val"] > 0
+        assert set(r["test"]) == {"1", "2"} and all(0 < v < 10 for v in r["test"].values())
+        # six steps from a random start do not beat the codebook: the row says so
+        assert r["passed_step"] is None and r["best_val"] > r["baseline_val"]
+    curve = [json.loads(s)["curve"] for s in results.read_text().splitlines()][0]
+    assert [c[0] for c in curve] == [2, 4, 6]  # probes every 2 steps, up to the last
+    table = out.split("\n", 2)[2]
+    assert table.startswith("dataset  channels run")
+    assert "not in 6" in line(table, r"etth1\s+first\s+tsvq")
+
+
+def test_rate_distortion(tmp_path: Path, run):
+    results = tmp_path / "rd.jsonl"
+    out = run(
+        "rate_distortion.py",
+        *("--dset", "etth1", "--channel", "0", "--codebooks", "16", "64", "--factors", "8"),
+        *("--epochs", "1", "--max_steps_per_epoch", "2", "--baseline_segments", "5000"),
+        *("--results", results),
+        cwd=tmp_path,
+    )
+    rows = [json.loads(s) for s in out.splitlines()[:2]]
+    assert [(r["codebook_size"], r["compression_factor"]) for r in rows] == [(16, 8), (64, 8)]
+    assert [r["bits_per_value"] for r in rows] == [0.5, 0.75]  # log2(K) / factor
+    # more codes at the same factor: a closer codebook
+    assert rows[1]["baseline_mse"] < rows[0]["baseline_mse"] < 1.0
+    table = out.split("\n", 2)[2]
+    for r in rows:
+        cells = line(table, rf"etth1\s+0\s+{r['codebook_size']}\s").split()
+        assert cells[3:5] == ["8", f"{r['bits_per_value']:.3f}"], cells
+        mse, base, gain = float(cells[8]), float(cells[9]), float(cells[10].rstrip("%"))
+        assert close(mse, r["mse"], 5e-5) and close(base, r["baseline_mse"], 5e-5)
+        assert close(gain, 100 * (1 - mse / base), 1)
+    assert run("rate_distortion.py", "--results", results, "--table", cwd=tmp_path) == table

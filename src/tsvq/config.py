@@ -10,6 +10,10 @@ from tsvq.checks import Bound, Positive, check_fields
 
 SelectBy = Literal["recon", "loss"]
 SELECT_BY = get_args(SelectBy)
+# how a new run's network starts: as the raw-segment codebook (model.segment_start), or
+# PyTorch's random initialisation (the original's)
+Init = Literal["segments", "random"]
+INITS = get_args(Init)
 DEVICES = ("auto", "cpu", "cuda")  # --device: auto picks CUDA when there is a GPU
 # torch.manual_seed takes up to 2^64 - 1, but the quantizer derives seeds from it
 # (seed * 1_000_003 + ...): 2^32 - 1, numpy's classic bound, keeps every derived seed in range.
@@ -33,6 +37,7 @@ class TrainConfig:
     grad_clip: Rate = 1.0
     min_lr: Decay = 1e-6
     select_by: SelectBy = "recon"  # the validation figure that picks the best model, stops early
+    init: Init = "segments"
     seed: Seed = 2021
     max_steps_per_epoch: MaybePositive = None
     threads: MaybePositive = None  # CPU threads; None: the cores other processes leave free

@@ -154,3 +154,39 @@ def test_bad_record_is_one_line(tmp_path: Path, case: str, run_cli) -> None:
     assert rc == 2 and err.count("\n") == 1 and needle in err, err
     assert f"--config {path}" in err
     assert not (tmp_path / "o").exists() and out == ""
+
+
+def test_a_shipped_recipe_is_named_by_its_name(
+    tmp_path: Path, run_cli, tiny_args, run_name: str
+) -> None:
+    """`--config fast` reads tsvq/recipes/fast.json, a flat object of train flags; a flag on
+    the command line still wins."""
+    from tsvq.cli.runconfig import RECIPES, recipe_names
+
+    assert "fast" in recipe_names()
+    recipe = json.loads((RECIPES / "fast.json").read_text())
+    assert recipe and all(isinstance(k, str) for k in recipe)
+    rc, _out, err = run_cli(
+        [
+            "train",
+            "--config",
+            "fast",
+            "--dset",
+            "etth1",
+            "--n_epochs",
+            "1",
+            *tiny_args,
+            "--save_path",
+            str(tmp_path),
+        ]
+    )
+    assert rc == 0, err
+    args = _args(tmp_path, run_name)
+    assert all(args[k] == v for k, v in recipe.items() if k != "n_epochs"), (args, recipe)
+    assert args["n_epochs"] == 1
+
+
+def test_an_unknown_recipe_names_the_ones_there_are(tmp_path: Path, run_cli) -> None:
+    rc, _out, err = run_cli(["train", "--config", "fastest", "--save_path", str(tmp_path)])
+    assert rc == 2 and err.count("\n") == 1
+    assert "--config fastest: no such file" in err and "or a recipe: fast" in err, err

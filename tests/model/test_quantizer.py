@@ -10,7 +10,6 @@ import torch
 from tsvq.model.quantizer import (
     GRADIENTS,
     VectorQuantizer,
-    kmeans,
     perplexity_of,
     rotation_trick,
     rotation_unscaled,
@@ -48,15 +47,6 @@ def test_straight_through_gradient_reaches_the_encoder_and_codebook():
 def test_perplexity():
     assert float(perplexity_of(torch.tensor([5.0, 5.0, 5.0, 5.0]))) == pytest.approx(4.0)
     assert float(perplexity_of(torch.tensor([7.0, 0.0, 0.0]))) == pytest.approx(1.0)
-
-
-def test_kmeans_finds_separated_clusters():
-    g = torch.Generator().manual_seed(0)
-    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
-    x = torch.cat([c + 0.1 * torch.randn(200, 2, generator=g) for c in centres])
-    got = kmeans(x, 3, 20, torch.Generator().manual_seed(1))
-    dist = torch.cdist(centres, got).min(dim=1).values
-    assert dist.max() < 0.1
 
 
 def test_kmeans_init_uses_the_codebook_the_uniform_init_collapses():
@@ -159,6 +149,25 @@ def test_estimators_return_exactly_the_code_vectors(estimator):
     assert out.dtype == torch.float32 and torch.equal(out.detach(), q)
 
 
+def test_balanced_is_straight_through_plus_the_commitment_at_the_reconstructions_weight():
+    """The same values (codes, vectors, loss) as `ste`; the encoder's gradient differs by
+    2 (z - q) / m per element, the gradient of sum (z - q)^2 over the m patches."""
+    grads, outs = {}, {}
+    for g in ("ste", "balanced"):
+        vq = VectorQuantizer(16, 8, 0.25, quantizer="vq", codebook_init="uniform", gradient=g)
+        vq.codebook.data = torch.randn(16, 8, generator=torch.Generator().manual_seed(3))
+        z = _z().requires_grad_(True)
+        out = vq(z)
+        w = torch.randn(out.quantized.shape, generator=torch.Generator().manual_seed(4))
+        ((out.quantized * w).sum() + out.loss).backward()
+        grads[g], outs[g] = z.grad, out
+    assert torch.equal(outs["ste"].loss, outs["balanced"].loss)  # logged units unchanged
+    assert torch.equal(outs["ste"].quantized, outs["balanced"].quantized)
+    q = outs["ste"].quantized.detach()
+    expected = grads["ste"] + 2 * (_z() - q) / _z().shape[0]
+    torch.testing.assert_close(grads["balanced"], expected)
+
+
 def test_rotation_gradient_matches_the_formula():
     g = torch.Generator().manual_seed(4)
     z = (torch.randn(300, 16, generator=g) * 3).requires_grad_(True)
@@ -220,5 +229,5 @@ def test_gradient_choice_adds_nothing_to_the_state_dict():
     states = [VectorQuantizer(16, 8, 0.25, gradient=g).state_dict() for g in GRADIENTS]
     assert all(s.keys() == states[0].keys() for s in states)
     assert all(s[k].shape == states[0][k].shape for s in states for k in s)
-    with pytest.raises(ValueError, match="gradient='ltr' is not one of ste, rotation"):
+    with pytest.raises(ValueError, match="gradient='ltr' is not one of ste, balanced, rotation"):
         VectorQuantizer(16, 8, 0.25, gradient="ltr")

@@ -35,7 +35,11 @@ def test_the_whole_is_the_mean_of_its_channels_and_eval_json_is_the_api(
     rc, out, _err = run_cli(["eval", "--checkpoint", str(tiny_run), "--split", "val", "--json"])
     assert rc == 0
     cli = json.loads(out)  # the same figures (one thread there, so up to summation order)
+    base = cli.pop("baseline")  # and the baselines beside them
     assert _close(cli, r.to_dict()), (cli, r)
+    assert base["bits_per_value"] == 2.0 and base["codebook_size"] == 256 and base["segment"] == 4
+    assert math.isclose(base["gain_percent"], 100 * (1 - r.mse / base["kmeans_mse"]))
+    assert 0.9 < base["window_mean_mse"] < 1.0 and 0 < base["kmeans_mse"] < 0.2
 
 
 def test_the_figures_do_not_depend_on_the_size_of_the_passes(tiny_run: Path) -> None:
@@ -67,3 +71,30 @@ def _close(a: object, b: object) -> bool:
     if isinstance(a, float) and isinstance(b, float):
         return math.isclose(a, b, rel_tol=1e-5)
     return a == b
+
+
+def test_eval_says_in_words_when_the_model_loses_to_the_baseline(
+    tmp_path: Path, run_cli, tiny_args, run_name: str
+) -> None:
+    """Four steps from a random start: worse than the codebook without a network, and eval
+    says so (table and JSON), naming what likely went wrong."""
+    rc, _out, err = run_cli(
+        [
+            *("train", "--dset", "etth1", "--channel", "0", "--n_epochs", "1", *tiny_args),
+            *("--init", "random", "--max_steps_per_epoch", "4", "--save_path", str(tmp_path)),
+        ]
+    )
+    assert rc == 0, err
+    ckpt = str(tmp_path / "etth1" / f"{run_name}.pth")
+    rc, out, _err = run_cli(["eval", "--checkpoint", ckpt, "--json"])
+    assert rc == 0
+    r = json.loads(out)
+    base = r["baseline"]
+    assert r["mse"] > base["kmeans_mse"] and "kmeans" in base["worse_than"]
+    assert base["gain_percent"] < 0
+    assert "worse than" in base["warning"] and "too few training steps" in base["warning"]
+    rc, out, _err = run_cli(["eval", "--checkpoint", ckpt])
+    assert rc == 0
+    warning = next(line for line in out.splitlines() if line.startswith("WARNING: "))
+    assert warning == f"WARNING: {base['warning']}"
+    assert "higher MSE" in out and "2 bits per value" in out

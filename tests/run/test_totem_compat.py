@@ -478,7 +478,7 @@ def test_gradient_choice_is_recorded_and_totems_class_still_loads_the_checkpoint
     path = tmp_path / "etth1" / tiny_run.name
     ckpt, ref = torch.load(path, weights_only=True), torch.load(tiny_run, weights_only=True)
     assert ckpt["tsvq"]["model"]["gradient"] == "rotation"
-    assert ref["tsvq"]["model"]["gradient"] == "ste"
+    assert ref["tsvq"]["model"]["gradient"] == "balanced"  # the default
     assert ckpt["tsvq"]["model"]["dead_code_threshold"] == 0.1
     run = json.loads(path.with_name(path.stem + "_run.json").read_text())
     assert run["model"]["gradient"] == "rotation" and run["args"]["gradient"] == "rotation"

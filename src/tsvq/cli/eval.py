@@ -1,4 +1,6 @@
-"""`tsvq eval`: reconstruction error and codebook usage of a checkpoint over a split."""
+"""`tsvq eval`: reconstruction error and codebook usage of a checkpoint over a split, beside the
+equal-bit codebook without a network and the window mean on the same windows (`report.verdict`),
+and a warning in words when the model does not beat them."""
 
 from __future__ import annotations
 
@@ -31,10 +33,16 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tsvq.report.evaluate import evaluate, format_table, load_split_data
+    from tsvq.report.verdict import against_baseline, format_verdict
     from tsvq.runtime.device import pick_device
     from tsvq.tokens.tokenizer import Tokenizer
 
     tok = Tokenizer.from_pretrained(args.checkpoint, device=pick_device(args.device))
-    result = evaluate(tok, load_split_data(tok, args.root_path, args.data_path), args.split)
-    print(json_text(result.to_dict()) if args.json else format_table(result))
+    data = load_split_data(tok, args.root_path, args.data_path)
+    result = evaluate(tok, data, args.split)
+    v = against_baseline(tok.cfg, data, args.split, result.mse, result.dead_codes, result.epoch)
+    if args.json:
+        print(json_text({**result.to_dict(), "baseline": v.to_dict()}))
+    else:
+        print(f"{format_table(result)}\n{format_verdict(v)}")
     return 0

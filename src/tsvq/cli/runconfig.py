@@ -2,9 +2,11 @@
 
 FILE is a run's checkpoint (`.pth`, read with `checkpoint.load_run`, so the original script's
 checkpoints work too), its `_run.json` (tsvq's full record), its `_config.json` (the original's
-nine-key dict: the `_run.json` beside it is read when there is one), or a flat JSON object of
-train flags. The flags become command-line tokens placed before the user's own, so they pass
-through the same parsing and checks as typed flags, and a flag given on the command line wins.
+nine-key dict: the `_run.json` beside it is read when there is one), a flat JSON object of
+train flags, or the name of a recipe shipped with tsvq (`--config fast`: tsvq/recipes/fast.json,
+the training we recommend when time is short; see the README). The flags become command-line
+tokens placed before the user's own, so they pass through the same parsing and checks as typed
+flags, and a flag given on the command line wins.
 
 A tsvq record names its data by resolved path plus sha256: the repeated run reads that file
 (a relative --data_path or --root_path as typed would resolve against another working folder)
@@ -26,6 +28,20 @@ from tsvq.errors import TsvqError
 # follows from other settings (the channel count from the data, the original's dset_finetune
 # from --dset).
 NOT_REPEATED = frozenset({"command", "handler", "config", "resume", "n_channels", "dset_finetune"})
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"  # `--config NAME`: NAME.json there
+
+
+def recipe_names() -> list[str]:
+    """The recipes shipped with tsvq, by name."""
+    return sorted(p.stem for p in RECIPES.glob("*.json"))
+
+
+def resolve(config: str) -> Path:
+    """The file `--config` names: a path, else a shipped recipe of that name."""
+    path = Path(config)
+    if not path.exists() and config in recipe_names():
+        return RECIPES / f"{config}.json"
+    return path
 
 
 def read_args(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -34,7 +50,8 @@ def read_args(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
     anything else."""
     if not path.is_file():
         raise TsvqError(
-            f"--config {path}: no such file (give a run's .pth, _run.json or _config.json)"
+            f"--config {path}: no such file (give a run's .pth, _run.json or _config.json, "
+            f"or a recipe: {', '.join(recipe_names())})"
         )
     from tsvq.run import checkpoint, record
     from tsvq.run.totem_names import OriginalConfig
@@ -102,9 +119,10 @@ def _json(path: Path) -> dict[str, Any]:
 
 
 def config_tokens(path: str, parser: argparse.ArgumentParser) -> tuple[list[str], str | None]:
-    """Command-line tokens (`--lr 0.0001 ...`) for the train flags saved in `path`, and the
-    sha256 its data file had (None when the record does not say)."""
-    p = Path(path)
+    """Command-line tokens (`--lr 0.0001 ...`) for the train flags saved in `path` (or in the
+    shipped recipe it names), and the sha256 its data file had (None when the record does not
+    say)."""
+    p = resolve(path)
     saved, data = read_args(p)
     sha256 = recorded_data(saved, data)
     actions = {a.dest: a for a in parser._actions if a.option_strings and a.dest != "help"}

@@ -162,7 +162,8 @@ def _codebook_args(p: argparse.ArgumentParser) -> None:
         "--codebook_init",
         default="kmeans",
         choices=CODEBOOK_INITS,
-        help="kmeans on the first batch's encoder outputs, or the original uniform",
+        help="kmeans on the encoder outputs of a random sample of training series "
+        "before the first step, or the original uniform",
     )
     g.add_argument(
         "--dead_code_restart",
@@ -185,10 +186,12 @@ def _codebook_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--gradient",
-        default="ste",
+        default="balanced",
         choices=GRADIENTS,
         help="gradient through the quantizer: ste (straight-through, the "
-        "original's), rotation (rotation trick, Fifty et al. 2024) or "
+        "original's), balanced (straight-through, and the commitment pulls each encoder "
+        "output towards its code with the reconstruction's weight; logged losses "
+        "unchanged), rotation (rotation trick, Fifty et al. 2024) or "
         "rotation_unscaled (its rotation without the |q|/|z| rescaling)",
     )
 
@@ -220,7 +223,7 @@ def _optimiser_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
-    from tsvq.config import SELECT_BY
+    from tsvq.config import INITS, SELECT_BY
 
     g = p.add_argument_group("training: stopping, bounds, hardware, resuming")
     g.add_argument(
@@ -228,6 +231,15 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         type=seed,
         default=2021,
         help="seed of the weights, the codebook and the batch order, 0 to 2^32 - 1",
+    )
+    g.add_argument(
+        "--init",
+        default="segments",
+        choices=INITS,
+        help="how a new run's network starts: segments (encoder and decoder pass each "
+        "token's compression_factor steps through unchanged, so training starts at the "
+        "quality of k-means on raw segments; random where the widths cannot hold them) or "
+        "random (PyTorch's initialisation, the original's)",
     )
     g.add_argument(
         "--patience",

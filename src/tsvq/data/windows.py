@@ -351,6 +351,15 @@ def series_batches(
         yield torch.from_numpy(np.ascontiguousarray(batch))
 
 
+def window_chunks(data: SeriesData, split: str, max_values: int) -> Iterator[np.ndarray]:
+    """Consecutive windows of a split in chunks [b, C, T] of at most `max_values` values (one
+    window at least): memory bounded whatever the split's size."""
+    views = data.windows(split)
+    step = max(1, max_values // (views.shape[1] * views.shape[2]))
+    for start in range(0, views.shape[0], step):
+        yield np.array(views[start : start + step])  # a writable copy of this chunk only
+
+
 def count_batches(n_series: int, batch_size: int, max_batches: int | None) -> int:
     n = -(-n_series // batch_size)
     return n if max_batches is None else min(n, max_batches)

@@ -14,18 +14,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tsvq.model.kmeans import kmeans
 from tsvq.runtime.distributed import all_reduce_sum, broadcast
 
 Quantizer = Literal["vq", "ema"]
 CodebookInit = Literal["kmeans", "uniform"]
-Gradient = Literal["ste", "rotation", "rotation_unscaled"]
+Gradient = Literal["ste", "balanced", "rotation", "rotation_unscaled"]
 QUANTIZERS, CODEBOOK_INITS, GRADIENTS = (
     get_args(Quantizer),
     get_args(CodebookInit),
     get_args(Gradient),
 )
 NORM_EPS = 1e-6  # below this norm a vector has no direction: the rotation falls back to identity
-KMEANS_SAMPLES = 65536
+KMEANS_SAMPLES = 65536  # encoder outputs the codebook's k-means is fitted on, at most
 KMEANS_ITERS = 20
 
 
@@ -52,28 +53,6 @@ def count_codes(codes: torch.Tensor, k: int) -> torch.Tensor:
     """
     ones = torch.ones(codes.numel(), device=codes.device)
     return torch.zeros(k, device=codes.device).index_add_(0, codes.reshape(-1), ones)
-
-
-def kmeans(x: torch.Tensor, k: int, iters: int, generator: torch.Generator) -> torch.Tensor:
-    """Lloyd's k-means on rows of `x` [n, D]; returns [k, D] centroids.
-
-    Starts from k distinct random rows (with replacement when n < k); an emptied cluster is
-    re-seeded from a random row so every centroid stays on the data.
-    """
-    n = x.shape[0]
-    if n >= k:
-        centroids = x[torch.randperm(n, generator=generator)[:k]].clone()
-    else:
-        centroids = x[torch.randint(n, (k,), generator=generator)].clone()
-    for _ in range(iters):
-        assign = torch.cdist(x, centroids).argmin(dim=1)
-        counts = torch.bincount(assign, minlength=k).float()
-        sums = torch.zeros_like(centroids).index_add_(0, assign, x)
-        empty = counts == 0
-        centroids = torch.where(empty[:, None], centroids, sums / counts.clamp_min(1)[:, None])
-        if empty.any():
-            centroids[empty] = x[torch.randint(n, (int(empty.sum()),), generator=generator)]
-    return centroids
 
 
 def straight_through(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -114,8 +93,27 @@ def rotation_unscaled(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return rotation_trick(z, q, rescale=False)
 
 
+def balanced_pull(flat: torch.Tensor, q: torch.Tensor, m: int) -> torch.Tensor:
+    """0 in value; in gradient, the commitment at the reconstruction's weight.
+
+    The specification's units sum the reconstruction over a series' time steps but average the
+    VQ term over latent elements, so the commitment's pull on the encoder is
+    commitment_cost / (tokens_per_patch x embedding_dim) of the reconstruction's per element
+    (0.002 at the defaults): nothing holds the encoder outputs, which straight-through pushes
+    away from their codes (each output is moved along the decoder's error, which the code's
+    own quantization error dominates), and they grow without bound while the codebook chases
+    them. This term pulls each output towards its code as a sum per series, the
+    reconstruction's units (`vq` times n_patches, as the loss counts it, is the sum over the
+    series' latents divided by the series): (z - sg(q))^2 summed, over the `m` patches. Its value
+    is subtracted again, so every logged loss keeps the specification's units.
+    """
+    pull = (flat - q.detach()).pow(2).sum() / m
+    return pull - pull.detach()
+
+
 ESTIMATORS = {
     "ste": straight_through,
+    "balanced": straight_through,  # and the commitment's pull at the reconstruction's weight
     "rotation": rotation_trick,
     "rotation_unscaled": rotation_unscaled,
 }
@@ -170,6 +168,7 @@ class VectorQuantizer(nn.Module):
         self.dead_code_threshold = dead_code_threshold
         self.ema_decay = ema_decay
         self.estimator = ESTIMATORS[gradient]
+        self.balanced = gradient == "balanced"
         self.seed = seed
         k = num_embeddings
         # The original's uniform(-1/K, 1/K) start; k-means replaces it on the first batch.
@@ -205,12 +204,15 @@ class VectorQuantizer(nn.Module):
         return self.codebook[codes]
 
     @torch.no_grad()
-    def _initialise(self, flat: torch.Tensor) -> None:
+    def initialise(self, flat: torch.Tensor) -> None:
+        """The codebook as k-means (k-means++ start) of encoder outputs `flat` [n, D] (at most
+        KMEANS_SAMPLES of them, drawn at random), on every process the vectors of process 0."""
         gen = self._generator(salt=1)
-        sample = flat
+        sample = flat.float()
         if flat.shape[0] > KMEANS_SAMPLES:
-            sample = flat[torch.randperm(flat.shape[0], generator=gen)[:KMEANS_SAMPLES]]
-        centroids = kmeans(sample.cpu(), self.num_embeddings, KMEANS_ITERS, gen)
+            sample = sample[torch.randperm(flat.shape[0], generator=gen)[:KMEANS_SAMPLES]]
+        seed = int(torch.randint(2**62, (1,), generator=gen))
+        centroids = kmeans(sample.cpu(), self.num_embeddings, KMEANS_ITERS, seed)
         self.codebook.data.copy_(broadcast(centroids.to(self.codebook.device)))
         if self.ema:
             self.ema_count.fill_(1.0)
@@ -263,7 +265,7 @@ class VectorQuantizer(nn.Module):
             m, d, length = z.shape
             flat = z.permute(0, 2, 1).reshape(-1, d)  # [M*L, D]
             if self.training and self.needs_init:  # once: k-means reads the data on the host
-                self._initialise(flat.detach())
+                self.initialise(flat.detach())
             codes = self.nearest(flat.detach())
             counts = count_codes(codes, self.num_embeddings)
             q_flat = self.lookup(codes)
@@ -281,6 +283,8 @@ class VectorQuantizer(nn.Module):
             codebook_loss = F.mse_loss(q_flat, flat.detach())
             commitment = F.mse_loss(flat, q_flat.detach())
             loss = codebook_loss + self.commitment_cost * commitment
+            if self.balanced:
+                loss = loss + balanced_pull(flat, q_flat, m)
             q_flat = self.estimator(flat, q_flat)
             quantized = q_flat.reshape(m, length, d).permute(0, 2, 1)
             return VQOutput(

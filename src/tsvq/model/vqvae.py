@@ -35,7 +35,7 @@ class ModelConfig:
     dead_code_restart: NonNegative = 50
     dead_code_threshold: Annotated[float, Bound("in [0, 1)", lambda v: 0 <= v < 1)] = 0.0
     ema_decay: Annotated[float, Bound("in (0, 1)", lambda v: 0 < v < 1)] = 0.99
-    gradient: Gradient = "ste"
+    gradient: Gradient = "balanced"
     seed: Seed = 0
 
     def __post_init__(self) -> None:
@@ -230,6 +230,10 @@ class VQVAE(nn.Module):
         if self.cfg.revin:
             return normalize(x)
         return x, None
+
+    def latents(self, x: torch.Tensor) -> torch.Tensor:
+        """Series [N, T] -> the encoder's output vectors [N * n_tokens, D], before quantizing."""
+        return self._latents(self._to_model_space(x)[0]).reshape(-1, self.cfg.embedding_dim)
 
     def _latents(self, xn: torch.Tensor) -> torch.Tensor:
         """Model-space series [N, T] -> latents [N*n_patches, tokens_per_patch, D]."""

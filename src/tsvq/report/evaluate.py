@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tsvq.data import windows
 from tsvq.data.registry import locate
 from tsvq.data.table import read_table
 from tsvq.data.windows import SPLITS, Scaler, SeriesData, Split, prepare
@@ -97,10 +98,7 @@ def load_split_data(
 
 def window_chunks(data: SeriesData, split: str) -> Iterator[np.ndarray]:
     """Consecutive windows of a split in chunks [b, C, T], bounded in memory."""
-    views = data.windows(split)
-    step = max(1, CHUNK_VALUES // (views.shape[1] * views.shape[2]))
-    for start in range(0, views.shape[0], step):
-        yield np.array(views[start : start + step])  # a writable copy of this chunk only
+    return windows.window_chunks(data, split, CHUNK_VALUES)
 
 
 ERRORS = ("se", "ae", "se_o", "ae_o")  # squared and absolute, model space and original units

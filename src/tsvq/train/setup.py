@@ -20,6 +20,7 @@ from tsvq.run.record import RunRecord
 from tsvq.runtime import cpu
 from tsvq.runtime.device import amp_dtype, pick_device
 from tsvq.runtime.distributed import rank, world_size
+from tsvq.train.start import begin
 
 
 @dataclass
@@ -63,6 +64,8 @@ def setup(
     fits(record.model, tcfg.batch_size, data, device)  # the API's batch_size= too
     torch.manual_seed(tcfg.seed)
     core = VQVAE(record.model).to(device)
+    if not tcfg.resume:  # a resumed run loads its weights and codebook
+        begin(core, data, tcfg)
     optimizer = make_optimizer(core, tcfg, device)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
         optimizer,

@@ -1,0 +1,48 @@
+"""How a new run starts: the network as the raw-segment codebook, the codebook from the data.
+
+`begin` runs once, before the first step of a run that is not resumed: with `init="segments"`
+the encoder and decoder pass each token's time steps through unchanged
+(`model.segment_start`), and with `codebook_init="kmeans"` the codebook is k-means of the
+encoder's outputs on a random sample of training series, drawn from the whole split (not the
+first batch alone). Together the run starts at the network-free baseline's quality and trains
+from there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tsvq.config import TrainConfig
+from tsvq.data.windows import SeriesData
+from tsvq.model.quantizer import KMEANS_SAMPLES
+from tsvq.model.segment_start import segment_start, segment_start_fits
+from tsvq.model.vqvae import VQVAE
+
+SAMPLE_CHUNK = 512  # series encoded per pass
+
+
+def begin(core: VQVAE, data: SeriesData, tcfg: TrainConfig) -> None:
+    """Set up the start of a new run on `core` (in place, before the optimizer sees it)."""
+    if tcfg.init == "segments" and segment_start_fits(core.cfg):
+        segment_start(core)
+    if core.quantizer.needs_init:
+        core.quantizer.initialise(sample_latents(core, data, tcfg.seed))
+
+
+@torch.no_grad()
+def sample_latents(core: VQVAE, data: SeriesData, seed: int) -> torch.Tensor:
+    """Encoder outputs [n, D] of training series drawn at random (about KMEANS_SAMPLES vectors),
+    the same on every process."""
+    views = data.windows("train")  # [n_windows, C, T], a view
+    c = views.shape[1]
+    n_series = views.shape[0] * c
+    take = min(n_series, -(-KMEANS_SAMPLES // core.cfg.n_tokens))
+    pick = np.sort(np.random.default_rng([seed, 1]).choice(n_series, size=take, replace=False))
+    device = next(core.parameters()).device
+    parts = []
+    for i in range(0, take, SAMPLE_CHUNK):
+        idx = pick[i : i + SAMPLE_CHUNK]
+        x = torch.from_numpy(np.ascontiguousarray(views[idx // c, idx % c])).to(device)
+        parts.append(core.latents(x).float())
+    return torch.cat(parts)
