@@ -20,6 +20,7 @@ from tsvq.forecast.model import Forecast, Forecaster, targets
 SMALL = {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32, "stats_hidden": 32}
 
 
+@pytest.mark.dataset("illness")  # the tokenizer fixture trains on it
 @pytest.mark.parametrize("horizon", [1, 24, 96, 200])
 @pytest.mark.parametrize("channels", [1, 3, 7])
 def test_codes_to_forecasts_for_any_horizon_and_channels(
