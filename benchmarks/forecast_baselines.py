@@ -96,7 +96,7 @@ def reconstruction(tok: Tokenizer, test: np.ndarray, train: np.ndarray) -> dict:
     fit_on = fit_on.reshape(-1, c.compression_factor)
     if fit_on.shape[0] > KMEANS_FIT:
         fit_on = fit_on[torch.randperm(fit_on.shape[0], generator=generator)[:KMEANS_FIT]]
-    centroids = kmeans(fit_on, c.num_embeddings, KMEANS_ITERS, generator)
+    centroids = kmeans(fit_on, c.num_embeddings, KMEANS_ITERS, 0)
     parts, se = x.reshape(-1, c.compression_factor), 0.0
     for lo in range(0, parts.shape[0], ASSIGN):
         p = parts[lo : lo + ASSIGN]

@@ -15,6 +15,7 @@ import torch
 
 from tsvq.errors import TsvqError
 from tsvq.tokens import ragged
+from tsvq.tokens.passes import VALUES_PER_PASS
 from tsvq.tokens.tokenizer import Tokenizer
 
 P, CF = 16, 4  # patch_size, compression_factor: a token is 4 steps, a patch 4 tokens
@@ -140,11 +141,12 @@ def test_a_list_of_1d_series_with_gaps_and_statistics(tok: Tokenizer, series: np
 
 
 def test_a_list_goes_through_in_shared_passes(tok: Tokenizer) -> None:
-    """A pass holds about 512 training windows' values (512 x 96 here): 1,024 short series
-    (48 values each once padded) are one pass, not 1,024; a `batch_size` of 300 makes four;
-    long series split the list."""
-    assert ragged.groups([48] * 1024, tok.model, None) == [range(0, 1024)]
-    assert [len(g) for g in ragged.groups([48] * 1100, tok.model, None)] == [1024, 76]
+    """A pass holds about VALUES_PER_PASS values (32,768), as every inference pass: 600 short
+    series (48 values each once padded) are one pass, not 600; 1,100 are two, the first as
+    full as the budget allows; a `batch_size` of 300 makes four; long series split the list."""
+    per = VALUES_PER_PASS // 48  # 682
+    assert ragged.groups([48] * 600, tok.model, None) == [range(0, 600)]
+    assert [len(g) for g in ragged.groups([48] * 1100, tok.model, None)] == [per, 1100 - per]
     assert [len(g) for g in ragged.groups([48] * 1000, tok.model, 300)] == [300, 300, 300, 100]
     assert ragged.groups([96 * 400] * 3, tok.model, None) == [range(0, 1), range(1, 2), range(2, 3)]
 

@@ -24,6 +24,9 @@ CFG = ModelConfig(
     res_hidden_size=8,
     quantizer="ema",
     dead_code_restart=2,
+    # a code used at most half an even share counts as dead: under the default gradient
+    # (balanced) no code dies outright within these few steps, and restarts must be exercised
+    dead_code_threshold=0.5,
     seed=3,
 )
 
