@@ -22,7 +22,9 @@ def test_second_run_on_a_live_folder_is_refused_and_a_rerun_keeps_the_first(
             "tsvq",
             *fault_run,
             "--n_epochs",
-            "50",
+            "500",
+            "--patience",
+            "400",  # no early stop: the run must outlive the second one (it is killed below)
             "--max_steps_per_epoch",
             "3",
             "--save_path",
