@@ -354,7 +354,10 @@ def _new_value(value: Any, draw: Callable) -> Any:
         elif t.dtype == torch.bool:
             flat[i] = not bool(flat[i])
         else:
-            flat[i] = int(flat[i]) + draw(st.sampled_from([1, -1, 100]))
+            step, info = draw(st.sampled_from([1, -1, 100])), torch.iinfo(t.dtype)
+            edited = int(flat[i]) + step
+            # within the dtype (uint8 rng_state bytes): the other way round when it would leave it
+            flat[i] = edited if info.min <= edited <= info.max else int(flat[i]) - step
         return t
     assume(False)  # a section: its fields are edited one by one
 
