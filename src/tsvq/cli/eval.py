@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from tsvq.cli.flags import add_device_arg
+from tsvq.cli.flags import CHECKPOINT_HELP, add_device_arg
 from tsvq.data.windows import SPLITS
 from tsvq.files import json_text
 
@@ -15,8 +15,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--checkpoint",
         required=True,
-        help="a .pth written by tsvq train or by the original vqvae_train.py, a "
-        "folder written by tsvq export, or a Hugging Face Hub repo id",
+        help=CHECKPOINT_HELP,
     )
     p.add_argument("--split", default="test", choices=SPLITS, help="rows to evaluate")
     p.add_argument(

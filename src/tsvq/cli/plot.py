@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tsvq.cli.flags import comma_list
+from tsvq.cli.flags import CHECKPOINT_HELP, comma_list
 from tsvq.data.windows import SPLITS
 
 
@@ -13,8 +13,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--checkpoint",
         required=True,
-        help="a .pth written by tsvq train (loss curves from its history beside it), "
-        "a folder written by tsvq export, or a Hugging Face Hub repo id",
+        help=f"{CHECKPOINT_HELP}; loss curves need a .pth (its history beside it)",
     )
     p.add_argument(
         "--out",

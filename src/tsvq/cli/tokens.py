@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tsvq.cli.flags import add_device_arg, positive_int
+from tsvq.cli.flags import CHECKPOINT_HELP, add_device_arg, positive_int
 from tsvq.data.registry import DATASET_NAMES
 from tsvq.data.windows import SPLITS
 from tsvq.errors import TsvqError
@@ -18,8 +18,7 @@ def _add_common(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument(
         "--checkpoint",
         required=True,
-        help="a training checkpoint (.pth), a folder written by `tsvq export`, or a "
-        "Hugging Face Hub repo id",
+        help=CHECKPOINT_HELP,
     )
     p.add_argument("--out", required=True, help=what)
     p.add_argument(
@@ -90,7 +89,7 @@ def add_export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--checkpoint",
         required=True,
-        help="a training checkpoint (.pth), an exported folder or a Hub repo id",
+        help=CHECKPOINT_HELP,
     )
     p.add_argument(
         "--out", required=True, help="folder to write: config.json, model.safetensors, README.md"
