@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from tsvq.cli.flags import CHECKPOINT_HELP, comma_list
+from tsvq.data.registry import DATASET_NAMES
 from tsvq.data.windows import SPLITS
 
 
@@ -24,6 +25,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
         "--split", default="test", choices=SPLITS, help="rows to draw windows and code usage from"
     )
     p.add_argument(
+        "--dset",
+        default=None,
+        choices=DATASET_NAMES,
+        help="draw windows of this dataset instead of the tokenizer's own, zero-shot (custom: "
+        "--data_path CSV), scaled by a scaler fitted on its own training split",
+    )
+    p.add_argument("--root_path", default=None, help="data directory of --dset")
+    p.add_argument("--data_path", default=None, help="CSV file for --dset custom")
+    p.add_argument(
         "--channels",
         default=None,
         type=comma_list,
@@ -35,8 +45,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tsvq.report.plot import plot_run
 
+    out = Path(args.out) if args.out else None
     for path in plot_run(
-        Path(args.checkpoint), Path(args.out) if args.out else None, args.split, args.channels
+        Path(args.checkpoint),
+        out,
+        args.split,
+        args.channels,
+        dset=args.dset,
+        root_path=args.root_path,
+        data_path=args.data_path,
     ):
         print(path)
     return 0

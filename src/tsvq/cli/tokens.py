@@ -97,7 +97,7 @@ def add_export_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_encode(args: argparse.Namespace) -> int:
-    from tsvq.tokens.codec import encode_csv, source_of
+    from tsvq.tokens.codec import encode_csv, is_own_data, source_of
     from tsvq.tokens.tokenizer import Tokenizer
 
     _check_out_file(args.out)
@@ -120,6 +120,12 @@ def run_encode(args: argparse.Namespace) -> int:
     )
     tail = f"; left out the last {left} row(s): no window at stride {args.stride} reaches them"
     tail = tail if left else ""
+    if not is_own_data(tok, dset, path):
+        tail += (
+            f" (zero-shot: {dset} is not the data {args.checkpoint} was trained on; a channel "
+            "named as a training channel takes the training scaler, any other a standard "
+            f"scaler fitted on {dset}'s own training split)"
+        )
     print(
         f"Encoded {n} windows of {t} steps x {c} channel(s) ({args.split} of {dset}, stride "
         f"{args.stride}) into codes [{n}, {c}, {t // tok.cfg.compression_factor}]; wrote "
