@@ -345,6 +345,8 @@ def train_on(
     from tsvq.train.loop import criterion, train
 
     model_cfg = from_flags(ModelConfig, args, revin=bool(args.revin))
+    # a tokenizer to fine-tune: loaded and its shapes checked before the data is read
+    start = None if args.init in INITS else pretrained_start(args.init, model_cfg)
     if args.log_dir is not None:
         from tsvq.train.board import require
 
@@ -361,7 +363,6 @@ def train_on(
         inputs,
         [("--save_path", p) for p in (*paths.all(), lock_path(paths.directory, paths.name))],
     )
-    start = None if args.init in INITS else pretrained_start(args.init, model_cfg)
     init = {"init": "pretrained", "init_from": start.source} if start else {}
     fingerprint = {"init_fingerprint": start.fingerprint} if start else {}
     tcfg = from_flags(TrainConfig, args, amp=bool(args.amp), **init, **fingerprint)
