@@ -10,10 +10,12 @@ from tsvq.checks import Bound, Positive, check_fields
 
 SelectBy = Literal["recon", "loss"]
 SELECT_BY = get_args(SelectBy)
-# how a new run's network starts: as the raw-segment codebook (model.segment_start), or
-# PyTorch's random initialisation (the original's)
-Init = Literal["segments", "random"]
-INITS = get_args(Init)
+# how a new run's network starts: as the raw-segment codebook (model.segment_start), PyTorch's
+# random initialisation (the original's), or a trained tokenizer's weights and codebook
+# (`--init tsvq/ett|PATH`: `pretrained`, its source and fingerprint in `init_from`)
+Init = Literal["segments", "random", "pretrained"]
+INITS = ("segments", "random")  # the --init words; any other value names a tokenizer
+Fingerprint = Annotated[str | None, Bound("a tokenizer's fingerprint or None")]
 DEVICES = ("auto", "cpu", "cuda")  # --device: auto picks CUDA when there is a GPU
 # torch.manual_seed takes up to 2^64 - 1, but the quantizer derives seeds from it
 # (seed * 1_000_003 + ...): 2^32 - 1, numpy's classic bound, keeps every derived seed in range.
@@ -38,6 +40,10 @@ class TrainConfig:
     min_lr: Decay = 1e-6
     select_by: SelectBy = "recon"  # the validation figure that picks the best model, stops early
     init: Init = "segments"
+    # under init="pretrained": the tokenizer started from, as named (tsvq/ett, a path), and
+    # its fingerprint (`Tokenizer.fingerprint`)
+    init_from: Annotated[str | None, Bound("a tokenizer's name or path, or None")] = None
+    init_fingerprint: Fingerprint = None
     seed: Seed = 2021
     max_steps_per_epoch: MaybePositive = None
     threads: MaybePositive = None  # CPU threads; None: the cores other processes leave free

@@ -979,6 +979,55 @@ def _fill(text: str, tmp: Path) -> str:
     return text.replace("{tmp}", str(tmp))
 
 
+# -- shipped names, zero-shot evaluation, fine-tuning (issue 23)
+ETTH1 = (*TRAIN, "--dset", "etth1")
+CASES.update(
+    {
+        "eval a tsvq/ name that does not ship": Case(
+            ("eval", "--checkpoint", "tsvq/no-such-tokenizer"),
+            "tsvq/no-such-tokenizer is not a tokenizer shipped with tsvq: the shipped ones are",
+            kind="message names the right thing",
+        ),
+        "train init a tsvq/ name that does not ship": Case(
+            (*ETTH1, "--init", "tsvq/no-such-tokenizer"),
+            "tsvq/no-such-tokenizer is not a tokenizer shipped with tsvq",
+        ),
+        "train init a tokenizer that is not there": Case(
+            (*ETTH1, "--init", "{tmp}/nothing.pth"), "{tmp}/nothing.pth"
+        ),
+        "train init a tokenizer of another factor": Case(
+            (*ETTH1, "--init", "{tmp}/tok", "--compression_factor", "8"),
+            "size mismatch): it has --compression_factor 4 (this run: 8)",
+            _exported(lambda d: None),
+            kind="incompatible combination",
+        ),
+        "train init a tokenizer of another codebook and width": Case(
+            (*ETTH1, "--init", "{tmp}/tok", "--num_embeddings", "64", "--block_hidden_size", "32"),
+            "--num_embeddings 256 (this run: 64), --block_hidden_size 64 (this run: 32)",
+            _exported(lambda d: None),
+            kind="incompatible combination",
+        ),
+        "eval zero-shot of a tokenizer trained without RevIN": Case(
+            ("eval", "--checkpoint", "{tmp}/tok", "--dset", "etth2"),
+            "was trained without RevIN (--revin 0)",
+            _exported(lambda d: None, revin=False),
+            kind="incompatible combination",
+        ),
+        "eval zero-shot on custom without data_path": Case(
+            ("eval", "--checkpoint", "{tmp}/tok", "--dset", "custom"),
+            "--dset custom needs --data_path",
+            _exported(lambda d: None),
+        ),
+        "eval zero-shot data_path with a named dataset": Case(
+            ("eval", "--checkpoint", "{tmp}/tok", "--dset", "etth2", "--data_path", "{tmp}/d.csv"),
+            "--data_path has no effect with --dset etth2",
+            _exported(lambda d: None),
+            kind="incompatible combination",
+        ),
+    }
+)
+
+
 def _rows(names: list[str]) -> list:
     """The rows named, those reading the benchmark data marked so."""
     return [
@@ -1044,6 +1093,7 @@ def _check_process(case: Case, tmp_path: Path, subprocess_env, tree, evil: type)
 
 SUBPROCESS_ROWS = [
     "train lr nan",
+    "train init a tokenizer of another factor",
     "train resume carrying code",
     "data download bad scheme",
 ]

@@ -11,6 +11,14 @@ from typing import Any, NoReturn
 from tsvq.config import DEVICES, MAX_SEED
 from tsvq.errors import ConfigError, TsvqError
 
+# --checkpoint (and a forecaster's --tokenizer), in every command: how a name is resolved
+CHECKPOINT_HELP = (
+    "a tokenizer, resolved in this order: a name shipped inside tsvq (tsvq/ett; tsvq "
+    "pretrained lists them, offline), a local .pth written by tsvq train or the original "
+    "vqvae_train.py or a folder written by tsvq export, then a Hugging Face Hub repo id "
+    "(names under tsvq/ are never looked up on the Hub)"
+)
+
 
 class Parser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line and exits with status 2."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tsvq.cli.flags import (
+    CHECKPOINT_HELP,
     HelpFormatter,
     Parser,
     add_device_arg,
@@ -26,9 +27,7 @@ from tsvq.errors import TsvqError
 if TYPE_CHECKING:  # imports torch: loaded only when the command runs
     from tsvq.forecast.evaluate import Loaded
 
-TOKENIZER_HELP = (
-    "a tokenizer: a .pth written by tsvq train, a folder written by tsvq export, or a Hub repo id"
-)
+TOKENIZER_HELP = CHECKPOINT_HELP
 SUBCOMMANDS = {
     "train": (
         "train a forecaster on a frozen tokenizer's codes",

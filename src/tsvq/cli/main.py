@@ -57,6 +57,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "tsvq.cli.tokens:add_export_args",
         "tsvq.cli.tokens:run_export",
     ),
+    "pretrained": (
+        "list the tokenizers that ship inside tsvq (load one by name: --checkpoint tsvq/ett)",
+        "tsvq.cli.pretrained:add_args",
+        "tsvq.cli.pretrained:run",
+    ),
     "forecast": (
         "a forecaster on a frozen tokenizer's codes: train, eval (test MSE/MAE), predict",
         "tsvq.cli.forecast:add_args",
@@ -79,7 +84,7 @@ READS_WRITES: dict[str, str] = {
     "        _history.csv (one row per epoch), _config.json (the original's), _run.json\n"
     "        (tsvq's record of the run, for --config);\n"
     "        with --log_dir, TensorBoard event files in {log_dir}/{model_name}/",
-    "eval": "reads:  the checkpoint and the dataset it was trained on\n"
+    "eval": "reads:  the checkpoint and the dataset it was trained on (or --dset: another)\n"
     "writes: nothing; prints a table (or --json) on stdout",
     "plot": "reads:  the checkpoint, its _history.csv and its dataset\n"
     "writes: loss_curves.png, reconstructions.png, code_usage.png into --out",
@@ -91,6 +96,9 @@ READS_WRITES: dict[str, str] = {
     "writes: --out, an .npz of windows in original units",
     "export": "reads:  a checkpoint\n"
     "writes: the --out folder: config.json, model.safetensors, README.md",
+    "pretrained": "reads:  the tokenizers inside tsvq (tsvq/tokens/shipped/), checked against\n"
+    "        its manifest's sha256\n"
+    "writes: nothing; prints a table (or --json) on stdout",
     "forecast": "reads:  a tokenizer and a dataset (train); a forecaster, its tokenizer and data\n"
     "writes: train: {save_path}/{dset}/forecaster_*.pth, _last.pth, _history.csv;\n"
     "        eval: nothing (a table or --json); predict: the --out CSV",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tsvq.cli.flags import comma_list
+from tsvq.cli.flags import CHECKPOINT_HELP, comma_list
+from tsvq.data.registry import DATASET_NAMES
 from tsvq.data.windows import SPLITS
 
 
@@ -13,8 +14,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--checkpoint",
         required=True,
-        help="a .pth written by tsvq train (loss curves from its history beside it), "
-        "a folder written by tsvq export, or a Hugging Face Hub repo id",
+        help=f"{CHECKPOINT_HELP}; loss curves need a .pth (its history beside it)",
     )
     p.add_argument(
         "--out",
@@ -24,6 +24,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--split", default="test", choices=SPLITS, help="rows to draw windows and code usage from"
     )
+    p.add_argument(
+        "--dset",
+        default=None,
+        choices=DATASET_NAMES,
+        help="draw windows of this dataset instead of the tokenizer's own, zero-shot (custom: "
+        "--data_path CSV), scaled by a scaler fitted on its own training split",
+    )
+    p.add_argument("--root_path", default=None, help="data directory of --dset")
+    p.add_argument("--data_path", default=None, help="CSV file for --dset custom")
     p.add_argument(
         "--channels",
         default=None,
@@ -36,8 +45,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tsvq.report.plot import plot_run
 
+    out = Path(args.out) if args.out else None
     for path in plot_run(
-        Path(args.checkpoint), Path(args.out) if args.out else None, args.split, args.channels
+        Path(args.checkpoint),
+        out,
+        args.split,
+        args.channels,
+        dset=args.dset,
+        root_path=args.root_path,
+        data_path=args.data_path,
     ):
         print(path)
     return 0

@@ -44,7 +44,7 @@ def _target_unused(a: argparse.Namespace) -> str | None:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("data_path", ("train", "encode"), _named_dataset),
+    Rule("data_path", ("train", "encode", "eval", "plot"), _named_dataset),
     Rule(
         "ema_decay",
         ("train",),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tsvq.cli.flags import add_device_arg, positive_int
+from tsvq.cli.flags import CHECKPOINT_HELP, add_device_arg, positive_int
 from tsvq.data.registry import DATASET_NAMES
 from tsvq.data.windows import SPLITS
 from tsvq.errors import TsvqError
@@ -18,8 +18,7 @@ def _add_common(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument(
         "--checkpoint",
         required=True,
-        help="a training checkpoint (.pth), a folder written by `tsvq export`, or a "
-        "Hugging Face Hub repo id",
+        help=CHECKPOINT_HELP,
     )
     p.add_argument("--out", required=True, help=what)
     p.add_argument(
@@ -90,7 +89,7 @@ def add_export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--checkpoint",
         required=True,
-        help="a training checkpoint (.pth), an exported folder or a Hub repo id",
+        help=CHECKPOINT_HELP,
     )
     p.add_argument(
         "--out", required=True, help="folder to write: config.json, model.safetensors, README.md"
@@ -98,7 +97,7 @@ def add_export_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_encode(args: argparse.Namespace) -> int:
-    from tsvq.tokens.codec import encode_csv, source_of
+    from tsvq.tokens.codec import encode_csv, is_own_data, source_of
     from tsvq.tokens.tokenizer import Tokenizer
 
     _check_out_file(args.out)
@@ -121,6 +120,12 @@ def run_encode(args: argparse.Namespace) -> int:
     )
     tail = f"; left out the last {left} row(s): no window at stride {args.stride} reaches them"
     tail = tail if left else ""
+    if not is_own_data(tok, dset, path):
+        tail += (
+            f" (zero-shot: {dset} is not the data {args.checkpoint} was trained on; a channel "
+            "named as a training channel takes the training scaler, any other a standard "
+            f"scaler fitted on {dset}'s own training split)"
+        )
     print(
         f"Encoded {n} windows of {t} steps x {c} channel(s) ({args.split} of {dset}, stride "
         f"{args.stride}) into codes [{n}, {c}, {t // tok.cfg.compression_factor}]; wrote "

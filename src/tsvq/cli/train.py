@@ -235,11 +235,13 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--init",
         default="segments",
-        choices=INITS,
+        metavar="{" + ",".join(INITS) + ",TOKENIZER}",
         help="how a new run's network starts: segments (encoder and decoder pass each "
         "token's compression_factor steps through unchanged, so training starts at the "
-        "quality of k-means on raw segments; random where the widths cannot hold them) or "
-        "random (PyTorch's initialisation, the original's)",
+        "quality of k-means on raw segments; random where the widths cannot hold them), "
+        "random (PyTorch's initialisation, the original's), or a trained tokenizer to "
+        "fine-tune: its weights and codebook (tsvq/ett, a .pth or an exported folder, a Hub "
+        "repo id; its shapes must be this run's, the record names it and its fingerprint)",
     )
     g.add_argument(
         "--patience",
@@ -333,7 +335,8 @@ def train_on(
     """`tsvq train` with parsed flags `args`, on the --data_path file, or on `series` (the
     Python entry point, `tsvq.fit`): one code path, the same files and run record. Returns
     where the run was written; `temporary`: in a folder removed afterwards (said so)."""
-    from tsvq.config import TrainConfig
+    from tsvq.cli.finetune import pretrained_start
+    from tsvq.config import INITS, TrainConfig
     from tsvq.data import windows as data_mod
     from tsvq.data.registry import resolve_path
     from tsvq.model.vqvae import ModelConfig
@@ -342,6 +345,8 @@ def train_on(
     from tsvq.train.loop import criterion, train
 
     model_cfg = from_flags(ModelConfig, args, revin=bool(args.revin))
+    # a tokenizer to fine-tune: loaded and its shapes checked before the data is read
+    start = None if args.init in INITS else pretrained_start(args.init, model_cfg)
     if args.log_dir is not None:
         from tsvq.train.board import require
 
@@ -358,16 +363,19 @@ def train_on(
         inputs,
         [("--save_path", p) for p in (*paths.all(), lock_path(paths.directory, paths.name))],
     )
-    tcfg = from_flags(TrainConfig, args, amp=bool(args.amp))
+    init = {"init": "pretrained", "init_from": start.source} if start else {}
+    fingerprint = {"init_fingerprint": start.fingerprint} if start else {}
+    tcfg = from_flags(TrainConfig, args, amp=bool(args.amp), **init, **fingerprint)
     flags = {k: v for k, v in vars(args).items() if k not in ("handler", "recorded_sha256")}
     # under torchrun: every process was started alike, or all stop here, before any work
     agree({**{k: v for k, v in flags.items() if k not in PER_PROCESS}, "data sha256": data.sha256})
     say = print if is_main() else (lambda _msg: None)
     _information(args, data, model_cfg, tcfg, say)
     flags["dset_finetune"] = args.dset  # the original adds it before building its loaders
-    result = train(
-        data, model_cfg, tcfg, paths, flags, log=say, wrap=wrap_ddp if is_distributed() else None
-    )
+    if start is not None:
+        say(f"Fine-tuning from {start.source} (tokenizer {start.fingerprint})")
+    wrap = wrap_ddp if is_distributed() else None
+    result = train(data, model_cfg, tcfg, paths, flags, say, wrap, start.state if start else None)
     if result.best_epoch:  # the epoch --select_by chose, with both of its validation figures
         best = result.history[result.best_epoch - 1]
         say(

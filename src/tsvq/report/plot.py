@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tsvq.data.windows import Split
+from tsvq.data.windows import SeriesData, Split
 from tsvq.errors import TsvqError
 from tsvq.files import check_outputs, write_with
 from tsvq.model.revin import normalize
 from tsvq.report.evaluate import load_split_data, window_chunks
+from tsvq.report.zero_shot import foreign_data
 from tsvq.tokens.passes import pass_size
 from tsvq.tokens.tokenizer import Tokenizer
 from tsvq.tokens.units import original_units
@@ -152,16 +153,20 @@ def _axes(ax, title: str, ylabel: str, log: bool, ep: list[int]) -> None:
 
 @torch.inference_mode()
 def plot_reconstructions(
-    tok: Tokenizer, out: Path, split: Split = "test", channels: list[str] | None = None
+    tok: Tokenizer,
+    out: Path,
+    split: Split = "test",
+    channels: list[str] | None = None,
+    data: SeriesData | None = None,
 ) -> list[Path]:
     """A few windows of the split (original units) drawn over their reconstructions,
     and the histogram of code usage over the whole split.
 
     `channels`: names or indices to draw; by default the target column and the first others,
-    up to four in all.
+    up to four in all. `data`: another dataset (`zero_shot.foreign_data`), else its own.
     """
     plt = _pyplot()
-    data = load_split_data(tok)
+    data = data if data is not None else load_split_data(tok)
     model, cfg = tok.model, tok.cfg
     views = data.windows(split)
     series = pass_size(model, None, views.shape[0], data.n_channels * cfg.context_points)
@@ -242,10 +247,13 @@ def plot_run(
     split: Split = "test",
     channels: list[str] | None = None,
     say: Callable[[str], None] = print,
+    dset: str | None = None,
+    root_path: str | None = None,
+    data_path: str | None = None,
 ) -> list[Path]:
     """Every plot of a run into `out` (default: `{checkpoint}_plots` beside it): loss curves
-    when its history is beside it, reconstructions and code usage. Everything is checked
-    before the first file is written."""
+    when its history is beside it, reconstructions and code usage (of `dset`, zero-shot, when
+    given: `zero_shot.foreign_data`). Everything is checked before the first file is written."""
     _pyplot()  # an optional extra: say what to install before anything else
     out = out if out is not None else ckpt.with_name(ckpt.stem + "_plots")
     if out.exists() and not out.is_dir():
@@ -257,7 +265,11 @@ def plot_run(
     tok = Tokenizer.from_pretrained(ckpt)  # read once, checked at its door, before any file
     if history.exists() or history.is_symlink():
         read_history(history)  # a damaged history is refused before anything is drawn
-    paths = plot_reconstructions(tok, out, split, channels)
+    data = None
+    if dset is not None:
+        data, said = foreign_data(tok, dset, root_path, data_path)
+        say(said.line())
+    paths = plot_reconstructions(tok, out, split, channels, data)
     if history.is_file():
         paths.insert(0, plot_history(history, out))
     else:

@@ -95,7 +95,10 @@ def load_run(path: str | Path) -> RunRecord:
     )
     # the record resolves data_path to the file read; the flag keeps what was typed
     spec = {k: v for k, v in asdict(data.spec).items() if k != "data_path"}
-    for section, values in (("model", model.to_dict()), ("data", spec), ("train", asdict(train))):
+    trained = asdict(train)
+    if train.init == "pretrained":  # --init named the tokenizer, which the record keeps apart
+        trained["init"] = train.init_from
+    for section, values in (("model", model.to_dict()), ("data", spec), ("train", trained)):
         _agree(w, "args", top.args, values, f"tsvq.{section}[{{key}}] is {{value}}")
     state = _state(p, model, top.model_state_dict, sections.state)
     if DIGEST in own:

@@ -132,6 +132,16 @@ def encode_csv(
     return n, c, t, hi - lo - ((n - 1) * stride + t)
 
 
+def is_own_data(tok: Tokenizer, dset: str, path: Path) -> bool:
+    """Whether `dset` at `path` is the data the tokenizer was trained on: its registered dataset,
+    or the custom file it recorded (a collection, or a folder that keeps no paths: never)."""
+    spec = tok.data.spec
+    if dset != spec.dset:
+        return False
+    own_file = bool(spec.data_path) and Path(str(spec.data_path)).resolve() == path.resolve()
+    return dset != CUSTOM or own_file
+
+
 def foreign_scaler(
     tok: Tokenizer,
     layout: CsvLayout,

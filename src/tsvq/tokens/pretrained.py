@@ -1,4 +1,5 @@
-"""Where a Tokenizer comes from and goes to: a training checkpoint, an exported folder, the Hub.
+"""Where a Tokenizer comes from and goes to: a shipped name, a training checkpoint, an exported
+folder, the Hub.
 
 `read` returns a tokenizer's parts (its model, what it was trained on, what is known of its
 run) from any of the three; `Tokenizer.from_pretrained` builds on it. A checkpoint goes
@@ -8,7 +9,8 @@ has its own door, in the same order: config.json parsed against its schema (`Fol
 declared sizes against free memory, every tensor against the shape its configuration needs
 (nothing allocated), then the digest of both files (`trust`, in model.safetensors' metadata),
 and only then the model is built. A Hub repo id is downloaded into the local cache, then read
-as a folder.
+as a folder. A shipped name (`tsvq/ett`) is a folder inside tsvq, its files checked against the
+packaged manifest's sha256 first (`catalog`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from tsvq.model.vqvae import ARCHITECTURE, VQVAE, ModelConfig
 from tsvq.reach import hub_unreachable, not_there
 from tsvq.run import checkpoint
 from tsvq.run.record import RunInfo
+from tsvq.tokens import catalog
 from tsvq.tokens.channels import describe_columns
 
 CONFIG, WEIGHTS = constants.CONFIG_NAME, constants.SAFETENSORS_SINGLE_FILE
@@ -84,12 +87,19 @@ class Folder:
 
 
 def read(source: str | Path, hub_kwargs: dict[str, Any]) -> Parts:
-    """A tokenizer's parts from a training checkpoint, an exported folder or a Hub repo id."""
+    """A tokenizer's parts from a shipped name, a training checkpoint, an exported folder or a
+    Hub repo id, in that order (`catalog`): a shipped name first, then a local path, then the
+    Hub; a `tsvq/...` name that is neither shipped nor a local path is refused, not looked up."""
+    name = str(source)
+    if isinstance(source, str) and catalog.is_shipped(name):
+        return from_folder(catalog.folder(name), where=name)
     p = Path(source)
     if p.is_file():
         return from_checkpoint(p)
     if p.is_dir():
         return from_folder(p)
+    if isinstance(source, str) and catalog.is_reserved(name):
+        raise catalog.not_shipped(name)
     if _REPO_ID.match(str(source)) and p.suffix not in (".pth", ".pt"):
         return _from_hub(str(source), hub_kwargs)
     raise TsvqError(

@@ -76,13 +76,20 @@ class Tokenizer:
     def from_pretrained(
         cls, path: str | Path, *, device: str | torch.device = "cpu", **hub_kwargs: Any
     ) -> Tokenizer:
-        """Load a training checkpoint, an exported folder, or a Hugging Face Hub repo.
+        """Load a shipped tokenizer, a training checkpoint, an exported folder, or a Hub repo.
+
+        A name is resolved in this order: a tokenizer shipped inside tsvq (`"tsvq/ett"`; `tsvq
+        pretrained` lists them), then a local file or folder, then the Hugging Face Hub. Names
+        under `tsvq/` are tsvq's own: one that does not ship (and is no local path) is refused,
+        never looked up on the Hub. A shipped tokenizer loads offline, its files checked against
+        the sha256 of tsvq's packaged manifest.
 
         Parameters
         ----------
         path : str or Path
-            A `.pth` of `tsvq train` or of the original `vqvae_train.py`, a folder of
-            `tsvq export` / `save_pretrained`, or a Hub repo id `owner/name`.
+            A shipped name `tsvq/<short>`, a `.pth` of `tsvq train` or of the original
+            `vqvae_train.py`, a folder of `tsvq export` / `save_pretrained`, or a Hub repo id
+            `owner/name`.
         device : str or torch.device, default "cpu"
             Where encode and decode run: "cpu", "cuda", "cuda:1" or "auto".
         **hub_kwargs

@@ -56,12 +56,15 @@ def train(
     args: dict[str, Any] | None = None,
     log: Callable[[str], None] = print,
     wrap: Callable[[torch.nn.Module], torch.nn.Module] | None = None,
+    start: dict[str, torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train a VQ-VAE on `data` and write the configs, best checkpoint, last state and history.
 
     `args` (the run's flags) are stored in every checkpoint beside the run record; `wrap` wraps
-    the model for distributed training. Ctrl-C raises `TrainingInterrupted`, which says which
-    epoch's state is saved; a NaN or inf loss raises `TrainingDiverged`.
+    the model for distributed training; `start`, a trained model's state, is where a fine-tuned
+    run's weights and codebook begin (`tcfg.init == "pretrained"`). Ctrl-C raises
+    `TrainingInterrupted`, which says which epoch's state is saved; a NaN or inf loss raises
+    `TrainingDiverged`.
     """
     record = RunRecord(
         model_cfg, data_record(data), tcfg, dict(args or {}), 0, math.nan, math.nan, {}
@@ -69,7 +72,7 @@ def train(
     progress = Progress()
     try:
         with contextlib.ExitStack() as hold:  # the run lock and the event files, once opened
-            run = setup(record, data, wrap)
+            run = setup(record, data, wrap, start)
             if tcfg.resume:
                 progress = resume(run, paths.last, record)
                 if progress.best_epoch and not paths.best.exists():

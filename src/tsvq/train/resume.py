@@ -86,6 +86,7 @@ RESUME_TRAIN_KEYS = (
     "seed",
     "max_steps_per_epoch",
     "amp",
+    "init_fingerprint",  # a fine-tuned run continues from the same tokenizer's start
 )
 RESUME_DATA_KEYS = (
     "dset",

@@ -52,9 +52,13 @@ def fits(model: ModelConfig, batch_size: int, data: SeriesData, device: torch.de
 
 
 def setup(
-    record: RunRecord, data: SeriesData, wrap: Callable[[torch.nn.Module], torch.nn.Module] | None
+    record: RunRecord,
+    data: SeriesData,
+    wrap: Callable[[torch.nn.Module], torch.nn.Module] | None,
+    start: dict[str, torch.Tensor] | None = None,
 ) -> Run:
-    """Seed, build the model on its device, the optimizer, the cosine schedule and AMP."""
+    """Seed, build the model on its device (from `start`'s weights, a fine-tuned run's), the
+    optimizer, the cosine schedule and AMP."""
     tcfg = record.train
     device = pick_device(tcfg.device)
     tick = None
@@ -65,7 +69,7 @@ def setup(
     torch.manual_seed(tcfg.seed)
     core = VQVAE(record.model).to(device)
     if not tcfg.resume:  # a resumed run loads its weights and codebook
-        begin(core, data, tcfg)
+        begin(core, data, tcfg, start)
     optimizer = make_optimizer(core, tcfg, device)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
         optimizer,

@@ -1,6 +1,7 @@
 """How a new run starts: the network as the raw-segment codebook, the codebook from the data.
 
-`begin` runs once, before the first step of a run that is not resumed: with `init="segments"`
+`begin` runs once, before the first step of a run that is not resumed. A fine-tuned run
+(`init="pretrained"`) starts from a trained tokenizer's weights and codebook. With `init="segments"`
 the encoder and decoder pass each token's time steps through unchanged
 (`model.segment_start`), and with `codebook_init="kmeans"` the codebook is k-means of the
 encoder's outputs on a random sample of training series, drawn from the whole split (not the
@@ -15,6 +16,7 @@ import torch
 
 from tsvq.config import TrainConfig
 from tsvq.data.windows import SeriesData
+from tsvq.errors import TsvqError
 from tsvq.model.quantizer import KMEANS_SAMPLES
 from tsvq.model.segment_start import segment_start, segment_start_fits
 from tsvq.model.vqvae import VQVAE
@@ -22,8 +24,22 @@ from tsvq.model.vqvae import VQVAE
 SAMPLE_CHUNK = 512  # series encoded per pass
 
 
-def begin(core: VQVAE, data: SeriesData, tcfg: TrainConfig) -> None:
-    """Set up the start of a new run on `core` (in place, before the optimizer sees it)."""
+# the quantizer's counters: a fine-tuned run counts its own steps, usage and restarts
+COUNTERS = ("quantizer.step", "quantizer.usage", "quantizer.restarts")
+
+
+def begin(
+    core: VQVAE, data: SeriesData, tcfg: TrainConfig, start: dict[str, torch.Tensor] | None = None
+) -> None:
+    """Set up the start of a new run on `core` (in place, before the optimizer sees it):
+    `start`, a trained model's state (`init="pretrained"`, its shapes checked by the caller),
+    gives its weights and codebook; else the segment start and the k-means codebook."""
+    if tcfg.init == "pretrained" and start is None:
+        raise TsvqError(f"init='pretrained' ({tcfg.init_from}) needs the tokenizer's weights")
+    if start is not None:
+        kept = {k: v for k, v in start.items() if k not in COUNTERS}
+        core.load_state_dict({**core.state_dict(), **kept})  # strict: every name, every shape
+        return
     if tcfg.init == "segments" and segment_start_fits(core.cfg):
         segment_start(core)
     if core.quantizer.needs_init:
