@@ -12,7 +12,13 @@ from tsvq.data.registry import resolve_path
 from tsvq.data.table import read_table
 from tsvq.data.windows import prepare
 from tsvq.report.baseline import baseline
-from tsvq.report.scores import cached_kmeans_score, kmeans_score, target_data, tokenizer_score
+from tsvq.report.scores import (
+    cached_kmeans_score,
+    cached_tokenizer_score,
+    kmeans_score,
+    target_data,
+    tokenizer_score,
+)
 from tsvq.tokens.tokenizer import Tokenizer
 
 
@@ -36,7 +42,7 @@ def test_the_codebook_score_is_the_baseline_of_tsvq_eval_and_is_cached(tmp_path:
 
 
 def test_a_tokenizer_is_scored_on_a_foreign_dataset_with_that_datasets_scaler(
-    tiny_run: Path,
+    tiny_run: Path, tmp_path: Path
 ) -> None:
     tok = Tokenizer.from_pretrained(tiny_run)
     data = target_data("etth2", tok.cfg.context_points)
@@ -44,3 +50,7 @@ def test_a_tokenizer_is_scored_on_a_foreign_dataset_with_that_datasets_scaler(
     assert s.dset == "etth2" and s.windows == data.n_windows("test")
     assert 0 < s.mse < 10 and s.mse_target > 0
     assert s.codes_used is not None and 1 <= s.codes_used <= tok.cfg.num_embeddings
+    cache = tmp_path / "scores.json"
+    assert cached_tokenizer_score(tok, data, cache) == s
+    key = f"tok:etth2/{data.sha256}/{tok.cfg.context_points}/{tok.fingerprint}"
+    assert key in cache.read_text(encoding="utf-8")

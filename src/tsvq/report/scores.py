@@ -11,6 +11,7 @@ the original units of the target column.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -76,25 +77,31 @@ def cached_kmeans_score(
     data: SeriesData, codebook_size: int, compression_factor: int, cache: Path | None
 ) -> Score:
     """`kmeans_score`, kept in the JSON file `cache` (None: not kept) under the data's digest
-    and the codebook's shape: the fit is deterministic (fixed seed) and takes a minute or
-    more on a shared CPU, and the card of every tokenizer needs the same ones."""
-    key = "/".join(
-        map(
-            str,
-            (
-                data.spec.dset,
-                data.sha256,
-                data.spec.context_points,
-                codebook_size,
-                compression_factor,
-            ),
-        )
-    )
+    and the codebook's shape: the fit is deterministic (fixed seed) and takes a minute or more
+    on a shared CPU, and the card of every tokenizer needs the same ones."""
+    key = _key(data, codebook_size, compression_factor)
+    return _cached(cache, key, lambda: kmeans_score(data, codebook_size, compression_factor))
+
+
+def cached_tokenizer_score(tok: Tokenizer, data: SeriesData, cache: Path | None) -> Score:
+    """`tokenizer_score`, kept in `cache` under the tokenizer's fingerprint (its weights) and
+    the data's digest: the zero-shot table reads the figures its cards computed."""
+    key = "tok:" + _key(data, tok.fingerprint)
+    return _cached(cache, key, lambda: tokenizer_score(tok, data))
+
+
+def _key(data: SeriesData, *more: object) -> str:
+    spec = data.spec
+    return "/".join(map(str, (spec.dset, data.sha256, spec.context_points, *more)))
+
+
+def _cached(cache: Path | None, key: str, compute: Callable[[], Score]) -> Score:
     kept = json.loads(cache.read_text(encoding="utf-8")) if cache and cache.is_file() else {}
     if key in kept:
         return Score(**kept[key])
-    result = kmeans_score(data, codebook_size, compression_factor)
+    result = compute()
     if cache is not None:
+        kept = json.loads(cache.read_text(encoding="utf-8")) if cache.is_file() else {}
         kept[key] = asdict(result)
         with atomic_path(cache) as tmp:
             tmp.write_text(json.dumps(kept, indent=1, sort_keys=True), encoding="utf-8")
