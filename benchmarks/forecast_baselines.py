@@ -3,9 +3,9 @@
 `forecast.py` imports the DLinear-style model, the naive forecasts and `score` from here. Run
 alone, this prints a tokenizer's reconstruction MSE of test contexts beside its baselines on
 the same contexts, each context in its own RevIN space (so the window mean scores about 1):
-the equal-bit network-free k-means codebook (`num_embeddings` centroids of
-`compression_factor` steps, fitted on training contexts: the same bits per step as the
-tokens) and the window mean. Every `--every`-th window of each split:
+the equal-bit network-free k-means codebook (`tsvq.report.baseline`: `num_embeddings` centroids
+of `compression_factor` steps fitted on training windows, as `tsvq eval` fits it: the same bits
+per step as the tokens) and the window mean. Every `--every`-th test context:
 
     TSVQ_DATA_DIR=../shared/data python benchmarks/forecast_baselines.py \\
         --tokenizer /tmp/fc_tok/etth1/vqvae_cw512_ps16_ed32_cf4_cb256_model1.pth
@@ -22,14 +22,11 @@ import torch
 from torch import nn
 
 from tsvq import Tokenizer
-from tsvq.data.windows import DataSpec, Scaler, load
-from tsvq.model.quantizer import kmeans
+from tsvq.data.windows import DataSpec, Scaler, SeriesData, load
 from tsvq.model.revin import normalize
+from tsvq.report.baseline import fit_codebook, series_errors
 
 CHUNK = 256  # test windows per pass of the baselines
-KMEANS_ITERS = 20
-KMEANS_FIT = 200_000  # training segments k-means is fitted on at most (a random draw)
-ASSIGN = 65_536  # segments per nearest-centroid pass: bounds the distance matrix's memory
 
 
 class DLinear(nn.Module):
@@ -79,10 +76,10 @@ def score(windows: np.ndarray, L: int, predict: Callable[[torch.Tensor], torch.T
 
 
 @torch.inference_mode()
-def reconstruction(tok: Tokenizer, test: np.ndarray, train: np.ndarray) -> dict:
+def reconstruction(tok: Tokenizer, test: np.ndarray, data: SeriesData) -> dict:
     """MSE per value, in each context's RevIN space, of `tok`'s reconstruction of the contexts
-    `test` [n, C, L] (scaled), of the equal-bit k-means codebook fitted on `train`'s, and of
-    the window mean."""
+    `test` [n, C, L] (scaled), of the equal-bit k-means codebook (`tsvq.report.baseline`, fitted
+    on `data`'s training windows of L steps) and of the window mean."""
     c = tok.cfg
     identity = Scaler(
         "none", np.zeros(test.shape[1], np.float32), np.ones(test.shape[1], np.float32)
@@ -91,20 +88,13 @@ def reconstruction(tok: Tokenizer, test: np.ndarray, train: np.ndarray) -> dict:
     back = tok.decode(tok.encode(rows, scaler=identity)).transpose(0, 2, 1)  # scaled units
     x, stats = normalize(torch.from_numpy(np.ascontiguousarray(test)))
     y = (torch.from_numpy(np.ascontiguousarray(back)) - stats.mean) / stats.std
-    generator = torch.Generator().manual_seed(0)
-    fit_on = normalize(torch.from_numpy(np.ascontiguousarray(train)))[0]
-    fit_on = fit_on.reshape(-1, c.compression_factor)
-    if fit_on.shape[0] > KMEANS_FIT:
-        fit_on = fit_on[torch.randperm(fit_on.shape[0], generator=generator)[:KMEANS_FIT]]
-    centroids = kmeans(fit_on, c.num_embeddings, KMEANS_ITERS, 0)
-    parts, se = x.reshape(-1, c.compression_factor), 0.0
-    for lo in range(0, parts.shape[0], ASSIGN):
-        p = parts[lo : lo + ASSIGN]
-        se += float((centroids[torch.cdist(p, centroids).argmin(dim=1)] - p).double().pow(2).sum())
+    codebook = fit_codebook(data, c.num_embeddings, c.compression_factor, revin=True)
+    series = torch.from_numpy(np.ascontiguousarray(test)).reshape(-1, test.shape[2])
+    code_se, mean_se = series_errors(codebook, series, revin=True)
     return {
         "recon_mse": float((y - x).double().pow(2).mean()),
-        "kmeans_mse": se / parts.numel(),
-        "mean_mse": float(x.double().pow(2).mean()),
+        "kmeans_mse": float(code_se.sum()) / series.numel(),
+        "mean_mse": float(mean_se.sum()) / series.numel(),
         "windows": test.shape[0],
     }
 
@@ -118,10 +108,8 @@ def main() -> None:
     tok = Tokenizer.from_pretrained(args.tokenizer)
     L = tok.cfg.context_points
     data = load(DataSpec(tok.data.spec.dset, None, None, L))
-    cut = {
-        s: data.forecast_windows(s, args.horizon)[:: args.every, :, :L] for s in ("train", "test")
-    }
-    out = reconstruction(tok, cut["test"], cut["train"])
+    test = data.forecast_windows("test", args.horizon)[:: args.every, :, :L]
+    out = reconstruction(tok, test, data)
     print(json.dumps({"dset": tok.data.spec.dset, "context": L, **out}))
     print(
         f"{tok.data.spec.dset}: tokenizer reconstruction (RevIN, {out['windows']} test contexts) "

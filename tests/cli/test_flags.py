@@ -116,6 +116,7 @@ def test_every_typed_flag_has_a_rule() -> None:
         "--url",
         "--log_dir",
         "--config",
+        "--init",  # segments, random, or any tokenizer's name (checked when it is loaded)
     }, untyped
 
 

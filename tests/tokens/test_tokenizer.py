@@ -860,7 +860,9 @@ def test_token_file_sizes_and_version_1_files(
     with np.load(tokens_file) as f:
         arrays = dict(f)
     assert arrays["codes"].dtype == np.uint8
-    old = {k: v for k, v in arrays.items() if k not in ("split", "stride", "missing", "dset")}
+    # version 1 had no digest, no mask and none of the information fields
+    later = ("split", "stride", "missing", "dset", "digest", "mask")
+    old = {k: v for k, v in arrays.items() if k not in later}
     old.update(codes=arrays["codes"].astype(np.int64), format_version=np.int64(1))
     np.savez(tmp_path / "v1.npz", **old)
     assert (tmp_path / "v1.npz").stat().st_size > 2 * tokens_file.stat().st_size
@@ -881,6 +883,39 @@ def test_token_file_sizes_and_version_1_files(
     )
     with np.load(out) as d:
         np.testing.assert_allclose(d["x"], decoded[::7], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("drop", "held"),
+    [((), "'mask'"), (("mask",), "'digest'"), (("mask", "digest"), "codes of dtype uint8")],
+)
+def test_a_file_relabelled_version_1_is_refused(
+    ckpt: Path, tokens_file: Path, tmp_path: Path, run_cli, no_temporaries, drop, held
+) -> None:
+    """Version 1 files carry no digest: a newer file whose codes were changed and whose version
+    was set to 1 would skip the check, unless it must also look like a version 1 file (int64
+    codes, no mask, no digest)."""
+    with np.load(tokens_file) as f:
+        arrays = dict(f)
+    arrays["mask"] = np.zeros(arrays["codes"].shape, bool)  # as a file of a series with gaps
+    arrays["codes"] = arrays["codes"] ^ 1  # every code changed, still in range (K is even)
+    forged = {k: v for k, v in arrays.items() if k not in drop}
+    forged["format_version"] = np.int64(1)
+    np.savez(tmp_path / "forged.npz", **forged)
+    out = tmp_path / "x.npz"
+    code, _, err = run_cli(
+        [
+            "decode",
+            "--checkpoint",
+            str(ckpt),
+            "--tokens",
+            str(tmp_path / "forged.npz"),
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 2 and not out.exists() and no_temporaries(tmp_path), err
+    assert f"says format_version 1 but holds {held}" in err and len(err.strip().splitlines()) == 1
 
 
 def _as_version_2(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -20,7 +20,7 @@ import torch
 
 from tsvq.data.windows import SeriesData, count_batches
 from tsvq.errors import TrainingDiverged, TrainingInterrupted, TsvqError
-from tsvq.files import stale_temporaries, write_text
+from tsvq.files import write_text
 from tsvq.forecast.config import TRAJECTORY, FitConfig, ForecastConfig
 from tsvq.forecast.epoch import Run, train_epoch, validate
 from tsvq.forecast.inputs import Split, check_tokenizer, fingerprint, prepare
@@ -32,14 +32,13 @@ from tsvq.forecast.record import (
     load_record,
     save_record,
 )
-from tsvq.run.lock import run_lock, set_aside
+from tsvq.run.lock import take_folder
 from tsvq.run.record import ResumeState
 from tsvq.runtime import cpu
 from tsvq.runtime.device import amp_dtype, pick_device
 from tsvq.runtime.distributed import is_distributed, is_main, world_size, wrap_ddp
-from tsvq.runtime.signals import deferred
 from tsvq.tokens.tokenizer import Tokenizer
-from tsvq.train.resume import Progress
+from tsvq.train.resume import Progress, progress_of, restore, save_last
 from tsvq.train.setup import data_record
 
 # the data description a resumed run must share (paths may move; the scaler says if rows did)
@@ -223,19 +222,8 @@ def resume(run: Run, paths: ForecastPaths, record: ForecastRecord) -> Progress:
             "resume with the same flags, or train afresh without --resume"
         )
     run.core.load_state_dict(last.state)
-    run.optimizer.load_state_dict(state.optimizer)
-    run.scheduler.load_state_dict(state.scheduler)
-    run.grad_scaler.load_state_dict(state.grad_scaler)
-    torch.set_rng_state(state.rng_state)
-    if run.device.type == "cuda" and state.cuda_rng_state is not None:
-        torch.cuda.set_rng_state(state.cuda_rng_state, run.device)
-    return Progress(
-        history=[dict(r) for r in state.history],
-        best_score=float(state.best_val),
-        best_epoch=int(state.best_epoch),
-        since_best=int(state.since_best),
-        saved=last.epoch + 1,  # the file counts epochs from 0
-    )
+    restore(run, state)
+    return progress_of(state, last.epoch + 1)  # the file counts epochs from 0
 
 
 # ---- outputs --------------------------------------------------------------------------------
@@ -248,20 +236,7 @@ def open_outputs(
     earlier run's files set aside (a new run, not a resumed one)."""
     if not is_main():
         return
-    for p in paths.all():
-        if p.is_dir():
-            raise TsvqError(f"--save_path: {p} is a directory; tsvq writes a file there")
-    hold.enter_context(run_lock(paths.directory, paths.name))
-    for p in paths.all():
-        for stale in stale_temporaries(p):
-            stale.unlink(missing_ok=True)
-    if not fcfg.resume:
-        aside = set_aside(paths.all(), paths.directory, paths.name)
-        if aside is not None:
-            log(
-                f"An earlier run's files were moved to {aside}; to continue that run "
-                "instead, move them back and add --resume"
-            )
+    take_folder(paths.all(), paths.directory, paths.name, fcfg.resume, hold, log)
 
 
 def save_epoch(
@@ -281,21 +256,11 @@ def save_epoch(
         save_record(paths.best, now, run.core)
         log(f"  -> Best model saved (val_mse: {progress.history[-1]['valid_mse']:.6f})")
     write_text(paths.history, history_csv(progress.history))
-    cuda = run.device.type == "cuda"
-    now.resume = ResumeState(
-        optimizer=run.optimizer.state_dict(),
-        scheduler=run.scheduler.state_dict(),
-        grad_scaler=run.grad_scaler.state_dict(),
-        rng_state=torch.get_rng_state(),
-        history=progress.history,
-        best_val=progress.best_score,
-        best_epoch=progress.best_epoch,
-        since_best=progress.since_best,
-        cuda_rng_state=torch.cuda.get_rng_state(run.device) if cuda else None,
-    )
-    with deferred():  # the file and the record of it together: the interrupted line is true
-        save_record(paths.last, now, run.core)
-        progress.saved = epoch
+
+    def write(state: ResumeState) -> None:
+        save_record(paths.last, replace(now, resume=state), run.core)
+
+    save_last(run, progress, write)
 
 
 def history_csv(rows: list[dict[str, float]]) -> str:

@@ -14,11 +14,11 @@ import fcntl
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tsvq.errors import TsvqError
-from tsvq.files import write_failed
+from tsvq.files import stale_temporaries, write_failed
 
 
 def lock_path(directory: Path, name: str) -> Path:
@@ -100,3 +100,32 @@ def set_aside(files: tuple[Path, ...], directory: Path, name: str) -> Path | Non
     except OSError as exc:
         raise write_failed(aside, exc) from None
     return aside
+
+
+def take_folder(
+    files: tuple[Path, ...],
+    directory: Path,
+    name: str,
+    resume: bool,
+    hold: contextlib.ExitStack,
+    log: Callable[[str], None],
+) -> None:
+    """Take a run folder for the run `name` writing `files` (process 0's job, for the tokenizer's
+    and the forecaster's runs alike): refuse a file that is a directory, hold the run lock until
+    `hold` closes, remove a killed run's temporaries (never a live run's: it would hold the
+    lock), and set an earlier run's files aside unless this run `resume`s it."""
+    for p in files:
+        if p.is_dir():
+            raise TsvqError(f"--save_path: {p} is a directory; tsvq writes a file there")
+    hold.enter_context(run_lock(directory, name))
+    for p in files:
+        for stale in stale_temporaries(p):
+            stale.unlink(missing_ok=True)
+    if resume:
+        return
+    aside = set_aside(files, directory, name)
+    if aside is not None:
+        log(
+            f"An earlier run's files were moved to {aside}; to continue that run instead, "
+            "move them back and add --resume"
+        )

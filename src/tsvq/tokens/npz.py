@@ -8,7 +8,8 @@ field, so the refusal names it), then the `Tokens`. The values decode uses are c
 decode itself (codes in range, finite statistics, std > 0); the file must name the tokenizer
 decoding it by its fingerprint, and the scaler of a training column must be the tokenizer's
 (`check_against`). Version 2 files (a whole-file digest, tsvq 0.1) and version 1 files (int64
-codes of the training length, no mask, no digest) still read.
+codes of the training length, no mask, no digest) still read; a file claiming an older version
+than the fields it holds is refused (`LATER`), so relabelling cannot skip the digest.
 """
 
 from __future__ import annotations
@@ -36,11 +37,16 @@ from tsvq.tokens.writer import (
     FIELD_DIGESTS,
     FIELDS,
     FORMAT,
+    NEW_IN_4,
     OPTIONAL,
     VERSION,
     Origin,
     covered,
 )
+
+# Fields a file of each older version could not hold: one claiming that version with them was
+# altered (a file relabelled version 1 would otherwise skip the digest check)
+LATER = {1: ("mask", DIGEST, FIELD_DIGESTS, *NEW_IN_4), 2: NEW_IN_4, 3: NEW_IN_4}
 
 
 @dataclass
@@ -207,6 +213,13 @@ def _parse(p: Path, a: dict[str, np.ndarray]) -> int:
     version = int(a["format_version"])
     if version not in (1, 2, 3, VERSION):
         raise _bad(p, "format_version", version)
+    later = [k for k in LATER.get(version, ()) if k in a]
+    if later or (version == 1 and a["codes"].dtype != np.int64):
+        held = f"'{later[0]}'" if later else f"codes of dtype {a['codes'].dtype}"
+        raise TsvqError(
+            f"tokens file {p} says format_version {version} but holds {held}, which no "
+            f"version {version} file had: it was altered after tsvq wrote it; encode it again"
+        )
     return version
 
 

@@ -11,6 +11,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +20,18 @@ import torch
 from tsvq.config import TrainConfig
 from tsvq.data.windows import SeriesData, count_batches, epoch_order, series_batches
 from tsvq.errors import TrainingDiverged, TrainingInterrupted, TsvqError
-from tsvq.files import stale_temporaries, write_text
+from tsvq.files import write_text
 from tsvq.model.quantizer import perplexity_of
 from tsvq.model.vqvae import VQVAE, ModelConfig
 from tsvq.run import checkpoint
-from tsvq.run.lock import run_lock, set_aside
+from tsvq.run.lock import take_folder
 from tsvq.run.record import ResumeState, RunPaths, RunRecord
 from tsvq.runtime.device import autocast
 from tsvq.runtime.distributed import all_reduce_sum, is_main
 from tsvq.runtime.progress import show_progress, tqdm
-from tsvq.runtime.signals import deferred
 from tsvq.train.board import Board
 from tsvq.train.history import EpochStats, criterion, epoch_line, history_csv, history_row
-from tsvq.train.resume import Progress, TrainResult, load_last, progress_of
+from tsvq.train.resume import Progress, TrainResult, load_last, progress_of, restore, save_last
 from tsvq.train.setup import Run, data_record, losses, make_optimizer, make_step, setup, shard
 
 __all__ = [
@@ -125,13 +125,8 @@ def resume(run: Run, path: Path, record: RunRecord) -> Progress:
     state = last.resume
     assert state is not None  # load_last refuses a checkpoint without it
     run.core.load_state_dict({**run.core.state_dict(), **last.state})
-    run.optimizer.load_state_dict(state.optimizer)
-    run.scheduler.load_state_dict(state.scheduler)
-    run.grad_scaler.load_state_dict(state.grad_scaler)
-    torch.set_rng_state(state.rng_state)
-    if run.device.type == "cuda" and state.cuda_rng_state is not None:
-        torch.cuda.set_rng_state(state.cuda_rng_state, run.device)
-    return progress_of(last)
+    restore(run, state)
+    return progress_of(state, last.epoch + 1)  # the file counts epochs from 0
 
 
 # ---- outputs --------------------------------------------------------------------------------
@@ -146,20 +141,7 @@ def open_outputs(
     with the best model (`save_epoch`), so a folder never holds them without one."""
     if not is_main():
         return None
-    for p in paths.all():
-        if p.is_dir():
-            raise TsvqError(f"--save_path: {p} is a directory; tsvq writes a file there")
-    hold.enter_context(run_lock(paths.directory, paths.name))
-    for p in paths.all():  # never a live run's: it would hold the lock
-        for stale in stale_temporaries(p):
-            stale.unlink(missing_ok=True)
-    if not record.train.resume:  # a new run over an earlier one: keep the earlier files
-        aside = set_aside(paths.all(), paths.directory, paths.name)
-        if aside is not None:
-            log(
-                f"An earlier run's files were moved to {aside}; to continue that run "
-                "instead, move them back and add --resume"
-            )
+    take_folder(paths.all(), paths.directory, paths.name, record.train.resume, hold, log)
     if not record.train.log_dir:
         return None
     board = Board(record.train.log_dir, paths.name)
@@ -296,18 +278,8 @@ def save_epoch(
         )
         log(f"  -> Best model saved (val_loss: {va.loss:.6f}){chosen}")
     write_text(paths.history, history_csv(progress.history))
-    cuda = run.device.type == "cuda"
-    now.resume = ResumeState(
-        optimizer=run.optimizer.state_dict(),
-        scheduler=run.scheduler.state_dict(),
-        grad_scaler=run.grad_scaler.state_dict(),
-        rng_state=torch.get_rng_state(),
-        history=progress.history,
-        best_val=progress.best_score,
-        best_epoch=progress.best_epoch,
-        since_best=progress.since_best,
-        cuda_rng_state=torch.cuda.get_rng_state(run.device) if cuda else None,
-    )
-    with deferred():  # the file and the record of it together: the interrupted line is true
-        checkpoint.save_run(paths.last, now, run.core)
-        progress.saved = epoch
+
+    def write(state: ResumeState) -> None:
+        checkpoint.save_run(paths.last, replace(now, resume=state), run.core)
+
+    save_last(run, progress, write)

@@ -1,16 +1,24 @@
-"""Where a run stands, and `--resume`: the last state of a run trained with the same settings."""
+"""Where a run stands, and `--resume`: the last state of a run trained with the same settings.
+
+The tokenizer's loop (`train.loop`) and the forecaster's (`forecast.fit`) keep their last state
+the same way: `last_state` takes it, `save_last` writes it as one step with the record of it,
+`restore` puts it back into a run."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import torch
 
 from tsvq.errors import TsvqError
 from tsvq.model.vqvae import ModelConfig
 from tsvq.run import checkpoint
-from tsvq.run.record import RunRecord
+from tsvq.run.record import ResumeState, RunRecord
+from tsvq.runtime.signals import deferred
 
 
 @dataclass
@@ -61,17 +69,60 @@ class Progress:
         )
 
 
-def progress_of(last: RunRecord) -> Progress:
-    """Where the run of last state `last` stood (the checkpoint counts epochs from 0)."""
-    state = last.resume
-    assert state is not None  # `load_last` refuses a checkpoint without it
+def progress_of(state: ResumeState, epochs: int) -> Progress:
+    """Where a run stood at its last state `state`, `epochs` epochs in."""
     return Progress(
         history=[dict(r) for r in state.history],
         best_score=float(state.best_val),
         best_epoch=int(state.best_epoch),
         since_best=int(state.since_best),
-        saved=last.epoch + 1,
+        saved=epochs,
     )
+
+
+class Optimised(Protocol):
+    """What a run's last state holds besides the weights (both loops' `Run` have it)."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    grad_scaler: torch.amp.GradScaler
+    device: torch.device
+
+
+def last_state(run: Optimised, progress: Progress) -> ResumeState:
+    """The optimizer, schedule, gradient scaler, random state and progress of `run` now."""
+    cuda = run.device.type == "cuda"
+    return ResumeState(
+        optimizer=run.optimizer.state_dict(),
+        scheduler=run.scheduler.state_dict(),
+        grad_scaler=run.grad_scaler.state_dict(),
+        rng_state=torch.get_rng_state(),
+        history=progress.history,
+        best_val=progress.best_score,
+        best_epoch=progress.best_epoch,
+        since_best=progress.since_best,
+        cuda_rng_state=torch.cuda.get_rng_state(run.device) if cuda else None,
+    )
+
+
+def save_last(run: Optimised, progress: Progress, write: Callable[[ResumeState], None]) -> None:
+    """Write the last state (`write` puts it in its file) and record that it is on disk, as one
+    step: a signal between the two would leave a file the interrupted line denies."""
+    state = last_state(run, progress)
+    with deferred():
+        write(state)
+        progress.saved = len(progress.history)
+
+
+def restore(run: Optimised, state: ResumeState) -> None:
+    """Put a last state's optimizer, schedule, gradient scaler and random state into `run`
+    (the weights are the caller's: each loop loads its own model)."""
+    run.optimizer.load_state_dict(state.optimizer)
+    run.scheduler.load_state_dict(state.scheduler)
+    run.grad_scaler.load_state_dict(state.grad_scaler)
+    torch.set_rng_state(state.rng_state)
+    if run.device.type == "cuda" and state.cuda_rng_state is not None:
+        torch.cuda.set_rng_state(state.cuda_rng_state, run.device)
 
 
 # Settings that shape the trajectory: a resumed run must use the same ones to continue it.
