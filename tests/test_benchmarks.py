@@ -581,3 +581,42 @@ def test_rate_distortion(tmp_path: Path, run):
         assert close(mse, r["mse"], 5e-5) and close(base, r["baseline_mse"], 5e-5)
         assert close(gain, 100 * (1 - mse / base), 1)
     assert run("rate_distortion.py", "--results", results, "--table", cwd=tmp_path) == table
+
+
+@pytest.fixture(scope="module")
+def tiny_pooled(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """A tokenizer of 8 codes trained for 2 steps on ETTh1's pooled training split, saved."""
+    import tsvq
+    from tsvq.data.pool import training_pool
+
+    series, _ = training_pool(["etth1"], 96)
+    tok = tsvq.fit(series, num_embeddings=8, context_points=96, n_epochs=1, max_steps_per_epoch=2)
+    return tok.save_pretrained(tmp_path_factory.mktemp("pooled") / "etth1")
+
+
+def test_zero_shot(run, tiny_pooled: Path, tmp_path: Path) -> None:
+    out = run(
+        "zero_shot.py",
+        *("--tokenizer", f"tiny={tiny_pooled}", "--local", tiny_pooled.parent),
+        *("--dsets", "etth1", "--work", tmp_path, "--json", tmp_path / "z.json"),
+        cwd=tmp_path,
+    )
+    row = next(line for line in out.splitlines() if line.startswith("| etth1 |"))
+    windows, kmeans, mse, ratio, local_ratio, own, own_ratio = numbers(row.replace("etth1", ""))
+    assert windows == 2881 and 0 < kmeans < 2
+    assert ratio == pytest.approx(mse / kmeans, abs=0.01)
+    assert mse == own and local_ratio == 1.0 and own_ratio == ratio  # the same tokenizer twice
+    figures = json.loads((tmp_path / "z.json").read_text())
+    assert figures[0]["tiny"]["mse"] == pytest.approx(mse, abs=1e-4)
+
+
+def test_finetune(run, tiny_pooled: Path, tmp_path: Path) -> None:
+    out = run(
+        "finetune.py",
+        *("--init", tiny_pooled, "--dsets", "etth1", "--steps", "2", "--work", tmp_path),
+        cwd=tmp_path,
+    )
+    row = next(line for line in out.splitlines() if line.startswith("| etth1 |"))
+    series, kmeans, scratch, tuned, ratio = numbers(row.replace("etth1", ""))
+    assert series == 7 and 0 < kmeans < 2 and scratch > 0 and tuned > 0
+    assert ratio == pytest.approx(tuned / scratch, abs=0.01)

@@ -78,7 +78,9 @@ def test_loads_by_name_offline_without_data_or_home(package: Path, tiny_tok: Tok
 def test_the_listing_reads_config_and_card(package: Path, tiny_tok: Tokenizer) -> None:
     proc = _tsvq(package, "pretrained", "--json")
     assert proc.returncode == 0, proc.stderr
-    (row,) = json.loads(proc.stdout)
+    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    assert sorted(rows) == catalog.names(package / "tsvq" / "tokens" / "shipped")  # tsvq/ett too
+    row = rows["tsvq/tiny"]
     assert row["name"] == "tsvq/tiny" and row["fingerprint"] == tiny_tok.fingerprint
     assert (row["context_points"], row["compression_factor"], row["codebook_size"]) == (96, 4, 256)
     assert row["data"] == "a random walk" and row["channels"] == 3
@@ -104,9 +106,10 @@ def test_a_one_byte_edit_is_refused(package: Path, file_name: str) -> None:
 def test_an_unknown_tsvq_name_lists_the_shipped_ones(package: Path) -> None:
     proc = _tsvq(package, "encode", "--checkpoint", "tsvq/ettx", "--out", "t.npz")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
-    assert "tsvq/ettx is not a tokenizer shipped with tsvq: the shipped ones are tsvq/tiny" in (
-        proc.stderr
-    )
+    shipped = ", ".join(catalog.names(package / "tsvq" / "tokens" / "shipped"))
+    assert "tsvq/tiny" in shipped  # with the ones this checkout ships (tsvq/ett)
+    said = f"tsvq/ettx is not a tokenizer shipped with tsvq: the shipped ones are {shipped} ("
+    assert said in proc.stderr
 
 
 def test_a_file_not_shipped_beside_them_is_refused(package: Path) -> None:
