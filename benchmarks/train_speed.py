@@ -200,7 +200,7 @@ def speed(args: argparse.Namespace, data: data_mod.SeriesData, path: str) -> Non
         )
     base = runners[0]
     print(
-        f"\n{'':18}{'train win/s':>12}{'x baseline':>11}{'GFLOP/s':>9}{'of peak':>9}"
+        f"\n{'':27}{'train win/s':>12}{'x baseline':>11}{'GFLOP/s':>9}{'of peak':>9}"
         f"{'valid win/s':>13}{'x baseline':>11}"
     )
     for r in runners:
@@ -208,7 +208,7 @@ def speed(args: argparse.Namespace, data: data_mod.SeriesData, path: str) -> Non
         gflops = rate * flops / 1e9
         peak = peaks["bf16" if "bfloat16" in r.name else "fp32"]
         print(
-            f"{r.name:18}{rate:12.0f}{median_ratio(r.train_rates, base.train_rates):11.2f}"
+            f"{r.name:27}{rate:12.0f}{median_ratio(r.train_rates, base.train_rates):11.2f}"
             f"{gflops:9.1f}{100 * gflops / peak:8.0f}%"
             f"{statistics.median(r.eval_rates):13.0f}"
             f"{median_ratio(r.eval_rates, base.eval_rates):11.2f}"

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch._inductor.runtime.cache_dir_utils import cache_dir as inductor_cache
 
 from tsvq.config import CompileChoice
 from tsvq.files import write_json
@@ -50,8 +51,6 @@ Losses = tuple[torch.Tensor, torch.Tensor, Any]
 
 def cache_dir() -> Path:
     """The compiler's on-disk cache (TORCHINDUCTOR_CACHE_DIR, else its default)."""
-    from torch._inductor.runtime.cache_dir_utils import cache_dir as inductor_cache
-
     return Path(inductor_cache())
 
 
