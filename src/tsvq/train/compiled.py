@@ -163,11 +163,14 @@ class Steps:
         return out
 
     def _tick(self) -> None:
+        self.calls += 1
+        measuring = self.compiled_at >= 0 and math.isnan(self.compiled_step_s)
+        if self.decided and not measuring:
+            return  # nothing left to time
         now = time.perf_counter()
         if self.last is not None:
             self.intervals.append(now - self.last)
         self.last = now
-        self.calls += 1
         timed = len(self.intervals) >= WARM_UP + TIMED
         if not self.decided and (self.choice != "auto" or self.planned[0] < MIN_STEPS or timed):
             self._decide()
