@@ -3,6 +3,13 @@
     PYTHONPATH=src python benchmarks/train_speed.py [--steps 30] [--rounds 3]
     PYTHONPATH=src python benchmarks/train_speed.py --quality   # + test MSE after 3 epochs
     PYTHONPATH=src python benchmarks/train_speed.py --steps 2 --rounds 1 --matmul_size 256  # quick
+    PYTHONPATH=src python benchmarks/train_speed.py --compiled   # + tsvq bf16 compiled
+    PYTHONPATH=src python benchmarks/train_speed.py --whole 3    # + a 100-epoch run estimated
+
+The issue's two "done when" ratios in one command: steady-state training windows/s of tsvq bf16
+against the original formulation in fp32 (the table), and with `--whole N` the whole-process
+time of a 100-epoch run of the original script against `tsvq train` (`long_run.py`: N epochs
+each measured as separate processes, then scaled, and said so).
 
 Both run on ETTh1's first channel at the specification's defaults (context 512, patch 16,
 batch 64, lr 1e-4). The baseline is `original_trainer.py` beside this file: per-item DataLoader
@@ -34,6 +41,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import long_run  # noqa: E402
 from original_trainer import (  # noqa: E402
     BaselineVQVAE,
     baseline_step,
@@ -48,6 +56,7 @@ from tsvq.model.vqvae import VQVAE, ModelConfig  # noqa: E402
 from tsvq.report.evaluate import evaluate, load_split_data  # noqa: E402
 from tsvq.runtime.cpu import keep_freed_memory  # noqa: E402
 from tsvq.runtime.device import amp_dtype  # noqa: E402
+from tsvq.train.compiled import Steps, shape_key  # noqa: E402
 from tsvq.train.loop import TrainConfig, make_optimizer, make_step, run_epoch  # noqa: E402
 
 DSET = "etth1"
@@ -97,7 +106,7 @@ class Runner:
             rates.append(n / (time.perf_counter() - t))
 
 
-def tsvq_runner(data: data_mod.SeriesData, amp: bool) -> Runner:
+def tsvq_runner(data: data_mod.SeriesData, amp: bool, compiled: bool = False) -> Runner:
     torch.manual_seed(0)
     cfg = ModelConfig()
     device = torch.device("cpu")
@@ -107,21 +116,25 @@ def tsvq_runner(data: data_mod.SeriesData, amp: bool) -> Runner:
     step = make_step(core, optimizer, torch.amp.GradScaler("cpu", enabled=False), 1.0)
     n_train = data.n_windows("train")
     epoch = [0]
+    # --compile 1's path: the step compiled on its first whole batch (the warm-up round)
+    key = shape_key(core, BATCH, dtype)
+    forward = Steps(core, core, "1", BATCH, (0, 0), key, print) if compiled else None
 
     def train_steps(steps: int) -> int:
         epoch[0] += 1
         core.train()
         order = data_mod.epoch_order(n_train, 2021, epoch[0])
         batches = data_mod.series_batches(data, "train", BATCH, order, steps)
-        return run_epoch(core, core, batches, steps, device, dtype, step).n_series
+        return run_epoch(core, core, batches, steps, device, dtype, step, forward=forward).n_series
 
     def eval_steps(steps: int) -> int:
         core.eval()
         with torch.inference_mode():
             batches = data_mod.series_batches(data, "val", BATCH, None, steps)
-            return run_epoch(core, core, batches, steps, device, dtype).n_series
+            return run_epoch(core, core, batches, steps, device, dtype, forward=forward).n_series
 
     name = f"tsvq {'amp ' + str(dtype).removeprefix('torch.') if dtype else 'fp32'}"
+    name += " compiled" if compiled else ""
     return Runner(name, train_steps, eval_steps)
 
 
@@ -171,6 +184,8 @@ def speed(args: argparse.Namespace, data: data_mod.SeriesData, path: str) -> Non
         f"bf16 {peaks['bf16']:.0f} GFLOP/s"
     )
     runners = [baseline_runner(path), tsvq_runner(data, amp=False), tsvq_runner(data, amp=True)]
+    if args.compiled:
+        runners.append(tsvq_runner(data, amp=True, compiled=True))
     for r in runners:  # warm-up: allocator, oneDNN kernels, tsvq's k-means codebook start
         r.run(3)
         r.train_rates.clear()
@@ -185,7 +200,7 @@ def speed(args: argparse.Namespace, data: data_mod.SeriesData, path: str) -> Non
         )
     base = runners[0]
     print(
-        f"\n{'':18}{'train win/s':>12}{'x baseline':>11}{'GFLOP/s':>9}{'of peak':>9}"
+        f"\n{'':27}{'train win/s':>12}{'x baseline':>11}{'GFLOP/s':>9}{'of peak':>9}"
         f"{'valid win/s':>13}{'x baseline':>11}"
     )
     for r in runners:
@@ -193,7 +208,7 @@ def speed(args: argparse.Namespace, data: data_mod.SeriesData, path: str) -> Non
         gflops = rate * flops / 1e9
         peak = peaks["bf16" if "bfloat16" in r.name else "fp32"]
         print(
-            f"{r.name:18}{rate:12.0f}{median_ratio(r.train_rates, base.train_rates):11.2f}"
+            f"{r.name:27}{rate:12.0f}{median_ratio(r.train_rates, base.train_rates):11.2f}"
             f"{gflops:9.1f}{100 * gflops / peak:8.0f}%"
             f"{statistics.median(r.eval_rates):13.0f}"
             f"{median_ratio(r.eval_rates, base.eval_rates):11.2f}"
@@ -297,7 +312,24 @@ def main() -> None:
         default=2048,
         help="n of the n x n products that measure the peak (small: a quick check)",
     )
+    p.add_argument(
+        "--compiled",
+        action="store_true",
+        help="also tsvq bf16 with its step compiled (--compile 1; the compile, minutes on a "
+        "busy CPU the first time, falls in the warm-up)",
+    )
+    p.add_argument(
+        "--whole",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also a 100-epoch run's whole-process time, original script against tsvq "
+        "train, estimated from N >= 2 epochs each (long_run.py)",
+    )
+    p.add_argument("--whole_rounds", type=int, default=2, help="rounds of --whole's processes")
     args = p.parse_args()
+    if args.whole is not None and args.whole < 2:
+        p.error("--whole: at least 2 epochs (a steady epoch is the time between two lines)")
     if args.threads:
         torch.set_num_threads(args.threads)
     if not args.default_malloc:
@@ -310,6 +342,16 @@ def main() -> None:
     speed(args, data, path)
     if args.quality:
         quality(args.root_path, path, args.epochs, args.threads)
+    if args.whole:
+        whole = argparse.Namespace(
+            root_path=args.root_path,
+            epochs=args.whole,
+            rounds=args.whole_rounds,
+            context_points=512,
+            dset=DSET,
+            no_compiled=False,
+        )
+        long_run.whole(whole)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ COVERED = {
     "forecast_baselines.py": "test_forecast_baselines",
     "gpu.py": "test_gpu_on_cpu",
     "inference_speed.py": "test_inference_speed",
+    "long_run.py": "test_long_run",
     "original_trainer.py": "test_original_trainer",
     "quality.py": "test_quality",
     "quantizer_step.py": "test_quantizer_step",
@@ -415,6 +416,24 @@ def test_train_speed(tmp_path: Path, run):
         assert rate > 0 and valid > 0 and ratio > 0 and valid_ratio > 0
         assert close(gflops, rate * flops / 1e3, 0.06 + 0.002 * gflops), s
     assert numbers(table[0].split("  ", 1)[1])[1] == 1.0
+
+
+@pytest.mark.dataset("illness")
+def test_long_run(tmp_path: Path, run):
+    out = run(
+        "long_run.py",
+        *("--dset", "illness", "--context_points", "96", "--epochs", "2", "--rounds", "1"),
+        "--no_compiled",
+        cwd=tmp_path,
+    )
+    for name in ("original", "tsvq eager"):
+        wall, epochs, steady = numbers(line(out, rf"round 1: {name} ").split(":", 1)[1])
+        assert epochs == 2 and 0 < steady < wall, out
+        estimate, ratio = numbers(line(out, rf"  {name} ").split(name, 1)[1])
+        # the bounded run plus 98 steady epochs
+        assert close(estimate, wall + 98 * steady, 1 + 0.01 * estimate), out
+        assert ratio > 0
+    assert numbers(line(out, r"  original ").split("original", 1)[1])[1] == 1.0
 
 
 def test_vq_diagnostics(tmp_path: Path, run):

@@ -16,6 +16,9 @@ SELECT_BY = get_args(SelectBy)
 Init = Literal["segments", "random", "pretrained"]
 INITS = ("segments", "random")  # the --init words; any other value names a tokenizer
 Fingerprint = Annotated[str | None, Bound("a tokenizer's fingerprint or None")]
+# --compile: auto compiles the training and validation steps when it pays (train.compiled)
+CompileChoice = Literal["auto", "0", "1"]
+COMPILE_CHOICES = get_args(CompileChoice)
 DEVICES = ("auto", "cpu", "cuda")  # --device: auto picks CUDA when there is a GPU
 # torch.manual_seed takes up to 2^64 - 1, but the quantizer derives seeds from it
 # (seed * 1_000_003 + ...): 2^32 - 1, numpy's classic bound, keeps every derived seed in range.
@@ -51,6 +54,7 @@ class TrainConfig:
     device: Annotated[
         str, Bound(f"one of {', '.join(DEVICES)} or a torch device name", lambda v: bool(v))
     ] = "auto"
+    compile: CompileChoice = "auto"
     resume: bool = False
     # TensorBoard event files under {log_dir}/{model_name}/
     log_dir: Annotated[str | None, Bound("a folder name or None")] = None

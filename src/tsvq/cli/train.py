@@ -223,7 +223,7 @@ def _optimiser_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
-    from tsvq.config import INITS, SELECT_BY
+    from tsvq.config import COMPILE_CHOICES, INITS, SELECT_BY
 
     g = p.add_argument_group("training: stopping, bounds, hardware, resuming")
     g.add_argument(
@@ -273,6 +273,14 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         "also fixes it)",
     )
     add_device_arg(g)
+    g.add_argument(
+        "--compile",
+        default="auto",
+        choices=COMPILE_CHOICES,
+        help="compile the training and validation steps (torch.compile): auto when the run's "
+        "steps times the time compiling saves per step exceed the compile cost (timed on "
+        "the first steps, one line says why), 1 always, 0 never",
+    )
     g.add_argument(
         "--resume",
         action="store_true",

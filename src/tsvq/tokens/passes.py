@@ -54,21 +54,23 @@ def per_pass(values_per_window: int) -> int:
 
 def pass_size(model: VQVAE, batch_size: int | None, n: int, values_per_window: int) -> int:
     """Windows per forward pass: `batch_size` if given (a positive integer), else `per_pass`'s;
-    checked against the model's memory estimate first, so a `batch_size` far beyond what the
-    device holds, or one enormous window, is one line instead of an exhausted machine.
-
-    Every inference entry point calls it before its first pass, and it makes glibc keep the
-    memory a pass frees for the next (`cpu.keep_freed_memory`, as training does)."""
-    cpu.keep_freed_memory()
+    checked first by `check_pass`, so a `batch_size` far beyond what the device holds, or one
+    enormous window, is one line instead of an exhausted machine."""
     step = min(windows_per_pass(batch_size, per_pass(values_per_window)), max(n, 1))
-    series = -(-step * values_per_window // model.cfg.context_points)  # training windows' worth
-    where = (
-        f"batch_size={batch_size}: "
-        if batch_size is not None
-        else f"a window of {values_per_window:,} values (time steps x channels): "
-    )
-    check_fits(model.cfg, series, str(model.quantizer.codebook.device), False, where)
+    what = f"a window of {values_per_window:,} values (time steps x channels)"
+    check_pass(model, step * values_per_window, batch_size, what)
     return step
+
+
+def check_pass(model: VQVAE, values: int, batch_size: int | None, what: str) -> None:
+    """The one check before an inference entry point's first pass: its largest pass of `values`
+    values against the model's memory estimate (in training windows' worth), the error naming
+    `batch_size=` when it was given, else `what` a pass holds; and glibc keeps the memory a
+    pass frees for the next (`cpu.keep_freed_memory`, as training does)."""
+    cpu.keep_freed_memory()
+    series = -(-values // model.cfg.context_points)  # training windows' worth
+    where = f"batch_size={batch_size}: " if batch_size is not None else f"{what}: "
+    check_fits(model.cfg, series, str(model.quantizer.codebook.device), False, where)
 
 
 @torch.inference_mode()

@@ -20,15 +20,13 @@ import torch
 from tsvq.data.record import DataRecord
 from tsvq.data.windows import Scaler
 from tsvq.errors import TsvqError
-from tsvq.model.memory import check_fits
 from tsvq.model.revin import RevinStats
 from tsvq.model.vqvae import VQVAE, ModelConfig
-from tsvq.runtime import cpu
 from tsvq.tokens import channels, frames, inputs, shapes
 from tsvq.tokens.encoded import Encoded
 from tsvq.tokens.gaps import Missing
 from tsvq.tokens.inputs import tensor_of, windows_per_pass
-from tsvq.tokens.passes import VALUES_PER_PASS, prepared
+from tsvq.tokens.passes import VALUES_PER_PASS, check_pass, prepared
 from tsvq.tokens.shapes import Pad
 from tsvq.tokens.units import original_units
 
@@ -101,9 +99,7 @@ def decodable(
 def groups(sizes: Sequence[int], model: VQVAE, batch_size: int | None) -> list[range]:
     """Consecutive members per pass: `batch_size` of them if given, else as many as hold about
     VALUES_PER_PASS values (`sizes`: each member's values), at least one; the largest pass
-    checked against the model's memory estimate before any starts, and freed memory kept for
-    the next pass (`cpu.keep_freed_memory`, as every inference entry point does)."""
-    cpu.keep_freed_memory()
+    checked before any starts (`passes.check_pass`, as every inference entry point is)."""
     budget = VALUES_PER_PASS
     step = windows_per_pass(batch_size, len(sizes))
     out, lo, held = [], 0, 0
@@ -114,9 +110,7 @@ def groups(sizes: Sequence[int], model: VQVAE, batch_size: int | None) -> list[r
         held += size
     out.append(range(lo, len(sizes)))
     most = max(sum(sizes[i] for i in g) for g in out)
-    series = -(-most // model.cfg.context_points)  # training windows' worth
-    where = f"batch_size={batch_size}: " if batch_size is not None else "a series of the list: "
-    check_fits(model.cfg, series, str(model.quantizer.codebook.device), False, where)
+    check_pass(model, most, batch_size, "a series of the list")
     return out
 
 

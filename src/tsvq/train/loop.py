@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from tsvq.config import TrainConfig
@@ -30,6 +31,7 @@ from tsvq.runtime.device import autocast
 from tsvq.runtime.distributed import all_reduce_sum, is_main
 from tsvq.runtime.progress import show_progress, tqdm
 from tsvq.train.board import Board
+from tsvq.train.compiled import Steps, shape_key
 from tsvq.train.history import EpochStats, criterion, epoch_line, history_csv, history_row
 from tsvq.train.resume import Progress, TrainResult, load_last, progress_of, restore, save_last
 from tsvq.train.setup import Run, data_record, losses, make_optimizer, make_step, setup, shard
@@ -82,13 +84,15 @@ def train(
                         "put it back to continue the run, or train afresh without --resume"
                     )
                 log(f"Resuming from {paths.last} after epoch {progress.saved}")
+            steps = compiled_steps(run, data, progress.next_epoch, log)
             # every check that can refuse the run is done: only now touch the output folder
             board = open_outputs(paths, record, hold, log)
             for epoch in range(progress.next_epoch, tcfg.n_epochs + 1):
                 if progress.stopped(tcfg.patience):
                     break
                 t0, lr = time.perf_counter(), run.optimizer.param_groups[0]["lr"]
-                tr, va = run_training_epoch(run, data, epoch), run_validation(run, data)
+                tr = run_training_epoch(run, data, epoch, steps)
+                va = run_validation(run, data, steps)
                 if not all(math.isfinite(v) for v in (tr.loss, va.loss)):
                     raise TrainingDiverged(
                         epoch,
@@ -152,11 +156,40 @@ def open_outputs(
 # ---- one epoch ------------------------------------------------------------------------------
 
 
-def run_training_epoch(run: Run, data: SeriesData, epoch: int) -> EpochStats:
-    """One epoch of updates over a fresh order of the training series, then the schedule."""
+def compiled_steps(
+    run: Run, data: SeriesData, first_epoch: int, log: Callable[[str], None]
+) -> Steps:
+    """The losses of each batch as --compile says, for the epochs from `first_epoch` on."""
+    tcfg = run.tcfg
+    epochs = max(tcfg.n_epochs - first_epoch + 1, 0)
+    per_epoch = (
+        train_batches(run, first_epoch)[1],
+        count_batches(len(run.val_order), tcfg.batch_size, None),
+    )
+    return Steps(
+        run.model,
+        run.core,
+        tcfg.compile,
+        tcfg.batch_size,
+        (per_epoch[0] * epochs, per_epoch[1] * epochs),
+        shape_key(run.core, tcfg.batch_size, run.dtype),
+        log,
+    )
+
+
+def train_batches(run: Run, epoch: int) -> tuple[np.ndarray, int]:
+    """This process's order of the training series in `epoch`, and its number of batches."""
     tcfg = run.tcfg
     order = shard(epoch_order(run.train_series, tcfg.seed, epoch, limit=run.limit))
-    n = count_batches(len(order), tcfg.batch_size, tcfg.max_steps_per_epoch)
+    return order, count_batches(len(order), tcfg.batch_size, tcfg.max_steps_per_epoch)
+
+
+def run_training_epoch(
+    run: Run, data: SeriesData, epoch: int, steps: Steps | None = None
+) -> EpochStats:
+    """One epoch of updates over a fresh order of the training series, then the schedule."""
+    tcfg = run.tcfg
+    order, n = train_batches(run, epoch)
     run.model.train()
     stats = run_epoch(
         run.model,
@@ -168,12 +201,13 @@ def run_training_epoch(run: Run, data: SeriesData, epoch: int) -> EpochStats:
         run.step,
         desc=f"epoch {epoch}",
         tick=run.tick,
+        forward=steps,
     )
     run.scheduler.step()
     return stats
 
 
-def run_validation(run: Run, data: SeriesData) -> EpochStats:
+def run_validation(run: Run, data: SeriesData, steps: Steps | None = None) -> EpochStats:
     """The validation losses over the same series every epoch."""
     batch_size = run.tcfg.batch_size
     n = count_batches(len(run.val_order), batch_size, None)
@@ -188,6 +222,7 @@ def run_validation(run: Run, data: SeriesData) -> EpochStats:
             run.dtype,
             desc="valid",
             tick=run.tick,
+            forward=steps,
         )
 
 
@@ -201,10 +236,12 @@ def run_epoch(
     step: Callable[[torch.Tensor], None] | None = None,
     desc: str = "",
     tick: Callable[[], None] | None = None,
+    forward: Callable[[torch.Tensor, bool], tuple[torch.Tensor, torch.Tensor, Any]] | None = None,
 ) -> EpochStats:
     """One pass over `batches`; trains when `step` (which applies a loss) is given.
 
-    `tick` is called after every batch (the CPU thread governor).
+    `tick` is called after every batch (the CPU thread governor); `forward(x, training)`
+    computes the losses when given (`Steps`: eager or compiled), else `losses` eagerly.
     """
     k = core.cfg.num_embeddings
     # [loss*n, vq*n, recon*n, n, sum of batch perplexities, batches] on the device: no sync
@@ -214,7 +251,10 @@ def run_epoch(
     for x in tqdm(batches, total=n_batches, desc=desc, leave=False, disable=not show):
         x = x.to(device, non_blocking=True)
         with autocast(device, dtype):
-            recon, vq, out = losses(model if step else core, x)
+            if forward is not None:
+                recon, vq, out = forward(x, step is not None)
+            else:
+                recon, vq, out = losses(model if step else core, x)
         loss = recon + vq
         if step is not None:
             step(loss)
