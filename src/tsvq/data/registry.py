@@ -152,7 +152,8 @@ def resolve_path(dset: str, root_path: str | None, data_path: str | None) -> Pat
     if dset == CUSTOM:
         if not data_path:
             raise TsvqError(
-                "--dset custom needs --data_path CSV (a date column, if any, then numbers)"
+                "--dset custom needs --data_path FILE (a CSV or Parquet file: a date column, "
+                "if any, then numbers)"
             )
         path = Path(data_path)
         if path.is_absolute() and root_path:
@@ -207,9 +208,9 @@ def locate(
 
 def data_stem(data_path: str) -> str:
     """What names a custom run after its file: the file name without its `.gz` and `.csv`
-    (`sensors.csv.gz` -> `sensors`)."""
+    (`sensors.csv.gz` -> `sensors`), or its `.parquet` / `.pq`."""
     name = Path(data_path).name
-    for suffix in (".gz", ".csv"):
+    for suffix in (".gz", ".csv", ".parquet", ".pq"):
         name = name.removesuffix(suffix)
     return name
 

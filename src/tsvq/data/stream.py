@@ -14,20 +14,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tsvq.data.cells import FILL_HINT, first_column_is_dates, parse_dates, parse_values
 from tsvq.data.registry import CUSTOM, missing_hint
-from tsvq.data.source import (
-    Source,
-    first_column_is_dates,
-    open_source,
-    parse_dates,
-    parse_values,
-)
+from tsvq.data.source import Source, open_source
 from tsvq.errors import TsvqError, one_line
 
 # Cells pandas parses at once, as text (about 60-100 bytes a cell): rows per chunk are this
 # divided by the columns read, so a wide file (electricity's 321 columns) stays as bounded.
 CHUNK_CELLS = 1 << 20
-FILL_HINT = " (or --missing interpolate to fill gaps)"
 
 
 def rows_per_chunk(n_columns: int) -> int:

@@ -14,14 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tsvq.data.cells import first_column_is_dates, parse_dates, parse_values
 from tsvq.data.registry import CUSTOM, missing_hint
-from tsvq.data.source import (
-    Source,
-    first_column_is_dates,
-    open_source,
-    parse_dates,
-    parse_values,
-)
+from tsvq.data.source import Source, open_source
 from tsvq.errors import TsvqError, one_line
 
 
@@ -37,7 +32,13 @@ class Table:
     sha256: str | None = None
 
 
-def read_table(path: Path, dset: str = CUSTOM, sha256: str | None = None) -> Table:
+def read_table(
+    path: Path,
+    dset: str = CUSTOM,
+    sha256: str | None = None,
+    gaps: bool = False,
+    hints: tuple[str, str] = ("", ""),
+) -> Table:
     """Read and validate an Autoformer-layout CSV: a date column, then numeric columns (a
     user's own file may have no date column: `source.first_column_is_dates`).
 
@@ -47,11 +48,13 @@ def read_table(path: Path, dset: str = CUSTOM, sha256: str | None = None) -> Tab
     must have); at least one data row and one value column; every value cell a finite number
     within float32 range; the dates parse and never go backwards. Repeated timestamps are
     accepted, since the benchmark weather file carries one exact duplicate row. Dates with a
-    UTC offset are compared in UTC.
+    UTC offset are compared in UTC. `gaps`: a blank, NaN or inf cell is NaN, not refused
+    (`--missing interpolate`); `hints`: what a refused gap and a refused text cell add (the
+    flags of the command that help, `cells.FILL_HINT` and `cells.CHOOSE_HINT`).
     """
     source = open_source(path, dset, missing_hint(dset), sha256)
     dated = first_column_is_dates(source, dset)
-    table = _read_fast(source, dated) or _read_strict(source, dated)
+    table = _read_fast(source, dated) or _read_strict(source, dated, gaps, hints)
     table.sha256 = source.sha256
     return table
 
@@ -103,7 +106,9 @@ def _read_fast(source: Source, dated: bool = True) -> Table | None:
     return Table(values=values, columns=columns, dates=parse_dates(date_col, source.path))
 
 
-def _read_strict(source: Source, dated: bool = True) -> Table:
+def _read_strict(
+    source: Source, dated: bool = True, gaps: bool = False, hints: tuple[str, str] = ("", "")
+) -> Table:
     """Every cell as text, validated one by one: names the first bad row, column and cell."""
     path = source.path
     try:
@@ -128,6 +133,6 @@ def _read_strict(source: Source, dated: bool = True) -> Table:
         raise TsvqError(f"{path}: has a header but no data rows")
     columns = [str(c) for c in frame.columns[first:]]
     # a row with fewer fields than the header leaves NaN in the missing cells: blank cells
-    values = parse_values(frame.iloc[:, first:], path, 0)
+    values = parse_values(frame.iloc[:, first:], path, 0, gaps, *hints)
     dates = parse_dates(frame.iloc[:, 0], path) if dated else None
     return Table(values=values, columns=columns, dates=dates)

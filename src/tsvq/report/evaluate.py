@@ -11,7 +11,7 @@ import torch
 
 from tsvq.data import windows
 from tsvq.data.registry import locate
-from tsvq.data.table import read_table
+from tsvq.data.userfile import read_series
 from tsvq.data.windows import SPLITS, Scaler, SeriesData, Split, prepare
 from tsvq.errors import TsvqError
 from tsvq.model.quantizer import perplexity_of
@@ -82,7 +82,7 @@ def load_split_data(
     if root_path is not None or data_path is not None:
         spec = replace(spec, root_path=root_path, data_path=str(path))
     try:
-        data = prepare(read_table(path, spec.dset, sha256), spec, scaler=tok.scaler)
+        data = prepare(read_series(path, spec, sha256), spec, scaler=tok.scaler)
     except TsvqError as exc:
         if not source or source in str(exc):
             raise

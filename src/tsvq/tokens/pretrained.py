@@ -17,7 +17,7 @@ import json
 import re
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,9 @@ from safetensors.torch import save_file
 
 from tsvq import trust
 from tsvq.checks import NonNegative, at, parse, parse_json
+from tsvq.data.gaps import Missing
 from tsvq.data.record import DataRecord, ScalerFields
-from tsvq.data.windows import DataSpec, Features
+from tsvq.data.spec import SPEC_FIELDS_SINCE_21, DataSpec, Features
 from tsvq.errors import TsvqError, one_line
 from tsvq.model.memory import check_fits
 from tsvq.model.vqvae import ARCHITECTURE, VQVAE, ModelConfig
@@ -62,6 +63,12 @@ class FolderData:
     channel: int | None
     columns: list[str]
     scaler: ScalerFields
+    # how a user's own file is read (`DataSpec`'s fields of the same names; absent: the default)
+    value_columns: list[str] | None = None
+    exclude_columns: list[str] | None = None
+    id_column: str | None = None
+    timestamp_column: str | None = None
+    missing: Missing = "error"
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,21 @@ def from_folder(folder: Path, where: str | None = None) -> Parts:
     d = config.data
     with at(f"{w}['data']"):
         t = cfg.context_points
-        spec = DataSpec(d.dset, None, None, t, d.scaler.kind, d.features, d.target, d.channel)
+        spec = DataSpec(
+            d.dset,
+            None,
+            None,
+            t,
+            d.scaler.kind,
+            d.features,
+            d.target,
+            d.channel,
+            tuple(d.value_columns) if d.value_columns is not None else None,
+            tuple(d.exclude_columns or ()),
+            d.id_column,
+            d.timestamp_column,
+            d.missing,
+        )
         n = None if d.channel is not None else len(d.columns)
         data = DataRecord(spec, d.scaler.build(), tuple(d.columns), n)
     check_fits(cfg, 1, training=False, where=f"{w}: ")
@@ -266,7 +287,16 @@ def kept(data: DataRecord) -> dict[str, Any]:
         "channel": spec.channel,
         "columns": list(data.columns),
         "scaler": scaler.to_dict(),
+        **{
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in asdict(spec).items()
+            if k in SPEC_FIELDS_SINCE_21 and v != DEFAULT_READ[k]
+        },
     }
+
+
+# how a file is read by default: a folder states only what differs, so older folders match
+DEFAULT_READ = {f.name: f.default for f in fields(DataSpec) if f.name in SPEC_FIELDS_SINCE_21}
 
 
 def push(
