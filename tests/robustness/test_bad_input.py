@@ -979,6 +979,117 @@ def _fill(text: str, tmp: Path) -> str:
     return text.replace("{tmp}", str(tmp))
 
 
+# ---- issue 21: a user's own file read as it is (columns, a long layout, Parquet, gaps) ----
+
+USER = (*TRAIN, "--dset", "custom", "--data_path", "{tmp}/u.csv")
+
+
+def _labelled(rows: int = 400) -> bytes:
+    """date,a,b,label: two value columns and a text one."""
+    lines = ["date,a,b,label"] + [
+        f"2020-01-{1 + i // 24:02d} {i % 24:02d}:00:00,{np.sin(i / 5):.4f},{i % 7},"
+        f"{'up' if i % 2 else 'down'}"
+        for i in range(rows)
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _long(ids: list[tuple[str, int]], swap_in: str | None = None) -> bytes:
+    """item_id,timestamp,v rows, `n` days per id; `swap_in`: that id's rows 2 and 3 swapped."""
+    lines = ["item_id,timestamp,v"]
+    for key, n in ids:
+        days = list(range(n))
+        if key == swap_in:
+            days[1], days[2] = days[2], days[1]
+        lines += [
+            f"{key},2021-01-{1 + d // 28:02d}T{d % 24:02d}:00,{np.cos(d / 3):.4f}" for d in days
+        ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _blank_b(rows: int = 400) -> bytes:
+    """date,a,b with every cell of b blank."""
+    lines = ["date,a,b"] + [
+        f"2020-01-{1 + i // 24:02d} {i % 24:02d}:00:00,{i % 9}," for i in range(rows)
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+CASES.update(
+    {
+        "train a text column not left out": Case(
+            USER, "--exclude", _put("u.csv", _labelled()), kind="user file"
+        ),
+        "train --columns naming a missing column": Case(
+            (*USER, "--columns", "a,nope"),
+            "--columns nope names no column",
+            _put("u.csv", _labelled()),
+            kind="user file",
+        ),
+        "train --exclude naming a missing column": Case(
+            (*USER, "--exclude", "nope"),
+            "--exclude nope names no column",
+            _put("u.csv", _labelled()),
+            kind="user file",
+        ),
+        "train --columns leaving nothing": Case(
+            (*USER, "--columns", "a", "--exclude", "a"),
+            "no value column left",
+            _put("u.csv", _labelled()),
+            kind="user file",
+        ),
+        "train --columns with a registered dataset": Case(
+            (*ILL, "--columns", "OT"),
+            "--columns has no effect with --dset illness",
+            kind="silent flag",
+        ),
+        "train --id_column that is no column": Case(
+            (*USER, "--id_column", "series"),
+            "--id_column 'series' is not a column",
+            _put("u.csv", _long([("a", 200), ("b", 200)])),
+            kind="user file",
+        ),
+        "train --id_column with one row per id": Case(
+            (*USER, "--id_column", "date", "--exclude", "label"),
+            "one row per series",
+            _put("u.csv", _labelled()),
+            kind="user file",
+        ),
+        "train long file with timestamps unsorted within an id": Case(
+            (*USER, "--id_column", "item_id"),
+            "series 'b': timestamps go backwards at its row 2",
+            _put("u.csv", _long([("a", 200), ("b", 200)], swap_in="b")),
+            kind="user file",
+        ),
+        "train --timestamp_column that is no column": Case(
+            (*USER, "--timestamp_column", "when"),
+            "--timestamp_column 'when' is not a column",
+            _put("u.csv", _labelled()),
+            kind="user file",
+        ),
+        "train a .parquet that is not Parquet": Case(
+            (*TRAIN, "--dset", "custom", "--data_path", "{tmp}/u.parquet"),
+            "is not a Parquet file",
+            _put("u.parquet", _labelled()),
+            kind="user file",
+        ),
+        "train a truncated Parquet file": Case(
+            (*TRAIN, "--dset", "custom", "--data_path", "{tmp}/u.parquet"),
+            "cannot read the Parquet file",
+            _put("u.parquet", b"PAR1" + b"\x00" * 64),
+            kind="user file",
+        ),
+        "train --missing interpolate on a column without values": Case(
+            (*USER, "--missing", "interpolate"),
+            "column 'b' has no value at all",
+            _put("u.csv", _blank_b()),
+            kind="user file",
+        ),
+        "train --missing bogus": Case((*USER, "--missing", "bogus"), "'bogus'"),
+    }
+)
+
+
 def _rows(names: list[str]) -> list:
     """The rows named, those reading the benchmark data marked so."""
     return [

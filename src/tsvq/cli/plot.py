@@ -25,6 +25,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
         "--split", default="test", choices=SPLITS, help="rows to draw windows and code usage from"
     )
     p.add_argument(
+        "--root_path", default=None, help="data directory, if the data moved since training"
+    )
+    p.add_argument(
+        "--data_path",
+        default=None,
+        help="the file of a tokenizer trained on --dset custom, if its source does not record "
+        "it (an exported folder)",
+    )
+    p.add_argument(
         "--channels",
         default=None,
         type=comma_list,
@@ -36,8 +45,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tsvq.report.plot import plot_run
 
-    for path in plot_run(
-        Path(args.checkpoint), Path(args.out) if args.out else None, args.split, args.channels
-    ):
+    out = Path(args.out) if args.out else None
+    source = (args.root_path, args.data_path)
+    for path in plot_run(Path(args.checkpoint), out, args.split, args.channels, source=source):
         print(path)
     return 0

@@ -98,7 +98,12 @@ def _csv(
         raise TsvqError(f"{path}: has a header but no data rows")
     text.columns = [str(c) for c in text.columns]
     flag = "--{} " if hints[1] else "the run's {} "
-    time = _time_column(source, spec, list(text.columns))
+    if spec.id_column is not None and spec.id_column not in text.columns:
+        raise TsvqError(
+            f"{flag.format('id_column')}{spec.id_column!r} is not a column of {path}; columns "
+            f"are {', '.join(text.columns)}"
+        )
+    time = _time_column(source, spec, list(text.columns), str(text.iloc[0, 0]))
     layout = {c for c in (spec.id_column, time) if c}
     chosen = _chosen(list(text.columns), layout, spec, flag)
     frame = text[[c for c in text.columns if c in layout]].copy()
@@ -111,9 +116,10 @@ def _csv(
     return frame, time
 
 
-def _time_column(source: Source, spec: DataSpec, header: list[str]) -> str | None:
+def _time_column(source: Source, spec: DataSpec, header: list[str], first: str) -> str | None:
     """The time column: `--timestamp_column`; else a first column of dates (as every reader
-    takes it) that no flag claims for another role; else one named timestamp, ds or date."""
+    takes it, `first` its first cell) that no flag claims for another role; else one named
+    timestamp, ds or date."""
     if spec.timestamp_column is not None:
         if spec.timestamp_column not in header:
             raise TsvqError(
@@ -122,9 +128,14 @@ def _time_column(source: Source, spec: DataSpec, header: list[str]) -> str | Non
             )
         return spec.timestamp_column
     claimed = {spec.id_column, *spec.exclude_columns, *(spec.value_columns or ())}
-    if header[0] not in claimed and first_column_is_dates(source, CUSTOM):
+    if header[0] not in claimed and first_column_is_dates(source, CUSTOM) and _a_date(first):
         return header[0]
     return next((c for c in header if c in TIMESTAMP_NAMES and c not in claimed), None)
+
+
+def _a_date(cell: str) -> bool:
+    """Whether a long file's first cell is a date (else its first column is, say, the id)."""
+    return not pd.isna(pd.to_datetime(pd.Series([cell]), errors="coerce", format="mixed")[0])
 
 
 def _chosen(header: list[str], layout: set[str], spec: DataSpec, flag: str) -> list[str]:

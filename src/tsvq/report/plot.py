@@ -152,16 +152,20 @@ def _axes(ax, title: str, ylabel: str, log: bool, ep: list[int]) -> None:
 
 @torch.inference_mode()
 def plot_reconstructions(
-    tok: Tokenizer, out: Path, split: Split = "test", channels: list[str] | None = None
+    tok: Tokenizer,
+    out: Path,
+    split: Split = "test",
+    channels: list[str] | None = None,
+    source: tuple[str | None, str | None] = (None, None),
 ) -> list[Path]:
     """A few windows of the split (original units) drawn over their reconstructions,
     and the histogram of code usage over the whole split.
 
     `channels`: names or indices to draw; by default the target column and the first others,
-    up to four in all.
+    up to four in all. `source`: (root_path, data_path) as `load_split_data` takes them.
     """
     plt = _pyplot()
-    data = load_split_data(tok)
+    data = load_split_data(tok, *source)
     model, cfg = tok.model, tok.cfg
     views = data.windows(split)
     series = pass_size(model, None, views.shape[0], data.n_channels * cfg.context_points)
@@ -242,10 +246,12 @@ def plot_run(
     split: Split = "test",
     channels: list[str] | None = None,
     say: Callable[[str], None] = print,
+    source: tuple[str | None, str | None] = (None, None),
 ) -> list[Path]:
     """Every plot of a run into `out` (default: `{checkpoint}_plots` beside it): loss curves
     when its history is beside it, reconstructions and code usage. Everything is checked
-    before the first file is written."""
+    before the first file is written. `source`: (root_path, data_path), where the data moved
+    or the source does not record it."""
     _pyplot()  # an optional extra: say what to install before anything else
     out = out if out is not None else ckpt.with_name(ckpt.stem + "_plots")
     if out.exists() and not out.is_dir():
@@ -257,7 +263,7 @@ def plot_run(
     tok = Tokenizer.from_pretrained(ckpt)  # read once, checked at its door, before any file
     if history.exists() or history.is_symlink():
         read_history(history)  # a damaged history is refused before anything is drawn
-    paths = plot_reconstructions(tok, out, split, channels)
+    paths = plot_reconstructions(tok, out, split, channels, source)
     if history.is_file():
         paths.insert(0, plot_history(history, out))
     else:
