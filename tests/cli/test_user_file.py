@@ -10,6 +10,7 @@ data with gaps.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -187,7 +188,13 @@ def test_sensor_data_without_dates_and_an_exported_folder_read_the_same_columns(
     assert rc == 0, err
     folder = tmp_path / "tok"
     card = (folder / "README.md").read_text()
-    assert "acc_x" in card
+    # the model card names the file, its columns, how it was read and the test figures
+    assert "the file `imu.csv` (custom, sha256 " in card
+    assert "columns acc_x, acc_y; read with --exclude unit" in card
+    rc, table, err = run_cli(["eval", "--checkpoint", str(ckpt), "--json"])
+    assert rc == 0, err
+    mse = json.loads(table)["mse"]
+    assert f"- test split: MSE {mse:.4g} per value in RevIN space over " in card
     # an exported folder keeps no path: --data_path names the file, the folder how to read it
     rc, _, err = run_cli(["eval", "--checkpoint", str(folder)])
     assert rc == 2 and "--data_path" in err

@@ -6,9 +6,11 @@ rows to CASES; `setup` makes the files a row needs; `kind` names the class of fa
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +23,7 @@ import numpy as np
 import pytest
 import torch
 
+from tsvq.cli.main import build_parser
 from tsvq.config import TrainConfig
 from tsvq.data.registry import REGISTRY
 from tsvq.data.windows import DataSpec, Scaler
@@ -1007,6 +1010,26 @@ def _long(ids: list[tuple[str, int]], swap_in: str | None = None) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def _custom_ckpt(**read: object) -> Callable[[Path], None]:
+    """x.pth: a run record on {tmp}/u.csv's columns a and b, read as `read` says."""
+
+    def payload(tmp: Path) -> dict:
+        model_cfg = ModelConfig(context_points=96, seed=2021)
+        spec = DataSpec("custom", None, str(tmp / "u.csv"), 96, **read)  # type: ignore[arg-type]
+        scaler = Scaler("standard", np.zeros(2, np.float32), np.ones(2, np.float32))
+        data = DataRecord(spec, scaler, ("a", "b"), 2)
+        record = RunRecord(model_cfg, data, TrainConfig(), {}, 0, 1.0, 1.0, {})
+        return checkpoint.payload(record, VQVAE(model_cfg))
+
+    return _put_ckpt("x.pth", payload)
+
+
+def _export_x(tmp: Path) -> None:
+    from tsvq.tokens.tokenizer import Tokenizer
+
+    Tokenizer.from_pretrained(tmp / "x.pth").save_pretrained(tmp / "tok")
+
+
 def _blank_b(rows: int = 400) -> bytes:
     """date,a,b with every cell of b blank."""
     lines = ["date,a,b"] + [
@@ -1086,6 +1109,40 @@ CASES.update(
             kind="user file",
         ),
         "train --missing bogus": Case((*USER, "--missing", "bogus"), "'bogus'"),
+        # eval, plot and encode read the file as the run did; their refusals name only their
+        # own flags (not train's --context_points, --scaler, --dset)
+        **{
+            f"{cmd} a custom run's file too short for its window": Case(
+                (*CKPT_COMMANDS[cmd], "--checkpoint", "{tmp}/x.pth"),
+                "too short for context_points=96",
+                _both(_custom_ckpt(exclude_columns=("label",)), _put("u.csv", _labelled(120))),
+                kind="user file",
+            )
+            for cmd in ("eval", "plot")
+        },
+        "encode a custom run's file without a column it chose": Case(
+            (*ENCODE, "--split", "all"),
+            "lacks the column(s) b the tokenizer's run chose",
+            _both(
+                _custom_ckpt(value_columns=("a", "b")),
+                _put("u.csv", _labelled().replace(b",b,", b",c,", 1)),
+            ),
+            kind="user file",
+        ),
+        "eval --data_path for a benchmark's tokenizer": Case(
+            ("eval", "--checkpoint", "{tmp}/x.pth", "--data_path", "{tmp}/u.csv"),
+            "--data_path is for a tokenizer trained on a file of its own",
+            _both(CKPT, _put("u.csv", _labelled())),
+        ),
+        "plot an exported custom tokenizer without --data_path": Case(
+            ("plot", "--checkpoint", "{tmp}/tok", "--out", "{tmp}/plots"),
+            "give --data_path FILE",
+            _both(
+                _custom_ckpt(exclude_columns=("label",)),
+                _export_x,
+            ),
+            kind="user file",
+        ),
     }
 )
 
@@ -1118,6 +1175,27 @@ def _check(case: Case, tmp_path: Path, run_cli, tree, evil: type) -> None:
     assert "Traceback" not in err
     assert _fill(case.needle, tmp_path) in err, err
     assert tree(tmp_path) == before, "a file was written (or a planted payload ran)"
+    foreign = _flags_named(err) - _flags_of(case.argv)
+    assert not foreign, f"names flags {case.argv[0]} does not have: {sorted(foreign)}: {err}"
+
+
+def _flags_named(err: str) -> set[str]:
+    """The flags a message names (`--lr`, not a path's `--` nor `a--b`)."""
+    return set(re.findall(r"(?<![\w/.-])--([a-z][a-z0-9_]*)", err))
+
+
+def _flags_of(argv: tuple[str, ...]) -> set[str]:
+    """The flags of the command `argv` runs (`data download`: of its subcommand)."""
+    parser = build_parser(argv[0])
+    names: set[str] = set()
+    stack = [parser]
+    while stack:
+        p = stack.pop()
+        for action in p._actions:
+            names |= {o.lstrip("-") for o in action.option_strings}
+            if isinstance(action, argparse._SubParsersAction):
+                stack += [sub for key, sub in action.choices.items() if key in argv[:2]]
+    return names
 
 
 @pytest.fixture

@@ -30,8 +30,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data_path",
         default=None,
-        help="the file of a tokenizer trained on --dset custom, if its source does not record "
-        "it (an exported folder)",
+        help="the CSV or Parquet file of a tokenizer trained on custom data, if its source "
+        "does not record it (an exported folder)",
     )
     p.add_argument(
         "--channels",

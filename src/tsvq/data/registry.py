@@ -199,8 +199,9 @@ def locate(
     if dset == CUSTOM:
         if not recorded_path:
             raise TsvqError(
-                "this tokenizer was trained on --dset custom and its source records no file "
-                "(an exported folder or Hub repo keeps no paths): give --data_path CSV"
+                "this tokenizer was trained on a file of its own (custom data) and its source "
+                "records no path (an exported folder or Hub repo keeps none): give --data_path "
+                "FILE"
             )
         return Path(recorded_path), recorded_sha256
     return resolve_path(dset, None, None), recorded_sha256

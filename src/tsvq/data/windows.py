@@ -35,13 +35,18 @@ SPLITS = get_args(Split)
 
 
 def split_bounds(
-    n_rows: int, rule: SplitRule, context_points: int, short_ok: bool = False
+    n_rows: int,
+    rule: SplitRule,
+    context_points: int,
+    short_ok: bool = False,
+    advise: bool = True,
 ) -> dict[str, tuple[int, int]]:
     """Row ranges [start, end) of each split, as PatchTST's loaders cut them.
 
     Each split after the first starts `context_points` rows early so its first window is whole.
     `short_ok` (one series of several): a split too short for a window is an empty range
-    instead of an error.
+    instead of an error. `advise`: a refusal names the flag that helps (--context_points; not
+    for a command that reads a trained model's window).
     """
     if rule.kind == "months":
         day = rule.rows_per_day
@@ -60,7 +65,8 @@ def split_bounds(
         elif start < 0 or end - start < context_points:
             raise TsvqError(
                 f"{name} split has {max(end - max(start, 0), 0)} rows, too short for "
-                f"context_points={context_points}; use a shorter --context_points or more data"
+                f"context_points={context_points}"
+                + ("; use a shorter --context_points or more data" if advise else "")
             )
         bounds[name] = (start, end)
     return bounds
@@ -195,11 +201,14 @@ def refit_scaler(spec: DataSpec) -> tuple[Scaler, tuple[str, ...]]:
     """The scaler of a run that recorded none (the original script's checkpoint): fitted again
     on the training split of the dataset's usual file, as the original's data loader fitted it;
     and the channels' names."""
-    data = prepare(read_table(resolve_path(spec.dset, None, None), spec.dset), spec, scaler=None)
+    path = resolve_path(spec.dset, None, None)
+    data = prepare(read_table(path, spec.dset), spec, scaler=None, advise=False)
     return data.scaler, tuple(data.columns)
 
 
-def _check_scaled(scaled: np.ndarray, scaler: Scaler, columns: list[str]) -> None:
+def _check_scaled(
+    scaled: np.ndarray, scaler: Scaler, columns: list[str], advise: bool = True
+) -> None:
     """Refuse a scaler whose statistics or scaled values overflow float32 (one line)."""
     with np.errstate(all="ignore"):
         bad = ~(np.isfinite(scaler.shift) & np.isfinite(scaler.scale)) | ~np.isfinite(scaled).all(0)
@@ -208,16 +217,20 @@ def _check_scaled(scaled: np.ndarray, scaler: Scaler, columns: list[str]) -> Non
         raise TsvqError(
             f"scaler={scaler.kind!r} overflows float32 on column {columns[k]!r} (shift "
             f"{scaler.shift[k]:.4g}, scale {scaler.scale[k]:.4g}): its values span more than "
-            "float32 holds (3.4e38) or lie far outside the training rows; rescale the column "
-            "or choose another --scaler"
+            "float32 holds (3.4e38) or lie far outside the training rows; rescale the column"
+            + (" or choose another --scaler" if advise else "")
         )
 
 
 def prepare(
-    table: Table | SeriesCollection, spec: DataSpec, scaler: Scaler | None = None
+    table: Table | SeriesCollection,
+    spec: DataSpec,
+    scaler: Scaler | None = None,
+    advise: bool = True,
 ) -> SeriesData:
     """Split and scale an already read table, or a collection of series (each split on its
-    own by the chronological rule); `scaler` reuses saved statistics when given."""
+    own by the chronological rule); `scaler` reuses saved statistics when given. `advise`:
+    refusals name train's flags that help (eval and plot have none of them)."""
     if spec.context_points < 1:
         raise TsvqError(f"context_points must be a positive integer, got {spec.context_points}")
     data, filled = fill_gaps(as_collection(table), spec.missing)
@@ -232,12 +245,13 @@ def prepare(
         cols = [cols[spec.channel]]
     names = [data.columns[i] for i in cols]
     rule, several = split_rule(spec.dset), len(data) > 1
-    bounds = [split_bounds(n, rule, spec.context_points, several) for n in data.lengths]
+    bounds = [split_bounds(n, rule, spec.context_points, several, advise) for n in data.lengths]
     if several and all(b["train"][1] - b["train"][0] < spec.context_points for b in bounds):
         raise TsvqError(
             f"none of the {len(data)} series is long enough for a window of context_points="
             f"{spec.context_points} in each split (the longest has {max(data.lengths)} rows, "
-            "cut 70/10/20); use a shorter --context_points or longer series"
+            "cut 70/10/20)"
+            + ("; use a shorter --context_points or longer series" if advise else "")
         )
     if scaler is None:
         train = [
@@ -247,11 +261,11 @@ def prepare(
         scaler = Scaler.fit(spec.scaler, train[0] if len(train) == 1 else np.concatenate(train))
     if not several:  # one series: the splits are views of its scaled rows
         scaled = scaler.transform(data.series[0][:, cols])
-        _check_scaled(scaled, scaler, names)
+        _check_scaled(scaled, scaler, names, advise)
         splits = {name: scaled[a:b] for name, (a, b) in bounds[0].items()}
         offsets = None
     else:
-        splits, offsets = _stack(data, cols, bounds, scaler, names)
+        splits, offsets = _stack(data, cols, bounds, scaler, names, advise)
     masks = None
     if filled is not None and any(f[:, cols].any() for f in filled):
         masks = _parts([f[:, cols] for f in filled], bounds)
@@ -309,6 +323,7 @@ def _stack(
     bounds: list[dict[str, tuple[int, int]]],
     scaler: Scaler,
     names: list[str],
+    advise: bool = True,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Each split's scaled parts of every series, one after the other, and where each starts."""
     splits, offsets = {}, {}
@@ -318,7 +333,7 @@ def _stack(
             for s, b in zip(data.series, bounds, strict=True)
         ]
         for part in parts:
-            _check_scaled(part, scaler, names)
+            _check_scaled(part, scaler, names, advise)
         offsets[split] = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
         splits[split] = np.concatenate(parts)
     return splits, offsets

@@ -37,7 +37,6 @@ from tsvq.model.vqvae import ARCHITECTURE, VQVAE, ModelConfig
 from tsvq.reach import hub_unreachable, not_there
 from tsvq.run import checkpoint
 from tsvq.run.record import RunInfo
-from tsvq.tokens.channels import describe_columns
 
 CONFIG, WEIGHTS = constants.CONFIG_NAME, constants.SAFETENSORS_SINGLE_FILE
 # Tensor names in model.safetensors: the model's own, under "model." as exports always had them.
@@ -318,45 +317,3 @@ def push(
             repo_id=repo_id, folder_path=tmp, revision=revision, commit_message=commit_message
         )
     return str(getattr(info, "commit_url", info))
-
-
-def model_card(cfg: ModelConfig, data: DataRecord, run: RunInfo, fingerprint: str) -> str:
-    """README.md of an exported folder: what the tokenizer is and how to load it."""
-    spec = data.spec
-    trained = f"{spec.dset} ({describe_columns(list(data.columns))}; features {spec.features}"
-    trained += f", channel {spec.channel})" if spec.channel is not None else ")"
-    return "\n".join(
-        [
-            "---",
-            "library_name: tsvq",
-            "tags:",
-            "- time-series",
-            "- tokenizer",
-            "- vq-vae",
-            "---",
-            "",
-            "# tsvq tokenizer",
-            "",
-            f"A VQ-VAE tokenizer for time series trained with tsvq on {trained}"
-            + (f", best epoch {run.epoch + 1}." if run.epoch is not None else "."),
-            "",
-            f"- windows of {cfg.context_points} steps (any multiple of {cfg.patch_size} encodes), "
-            f"patches of {cfg.patch_size}, one token per {cfg.compression_factor} steps",
-            f"- {cfg.num_embeddings} codes of dimension {cfg.embedding_dim}; RevIN "
-            f"{'on' if cfg.revin else 'off'}; scaler {spec.scaler}",
-            f"- fingerprint {fingerprint} (tokens files name the tokenizer that wrote them)",
-            "",
-            "```python",
-            "from tsvq import Tokenizer",
-            "",
-            'tok = Tokenizer.from_pretrained("THIS_FOLDER_OR_REPO")',
-            "enc = tok.encode(x)      # x: [B, T, C] in original units -> enc.codes [B, C, T / "
-            f"{cfg.compression_factor}]",
-            "x_hat = tok.decode(enc)  # back to [B, T, C] in original units",
-            "```",
-            "",
-            "`config.json` holds the model's configuration and the training data's description "
-            "(channels, scaler); `model.safetensors` the weights.",
-            "",
-        ]
-    )
