@@ -116,6 +116,11 @@ def test_every_typed_flag_has_a_rule() -> None:
         "--url",
         "--log_dir",
         "--config",
+        # a custom file's column names (free text, checked against the file's header)
+        "--columns",
+        "--exclude",
+        "--id_column",
+        "--timestamp_column",
     }, untyped
 
 

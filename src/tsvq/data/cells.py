@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,58 @@ import pandas as pd
 
 from tsvq.data.registry import REGISTRY
 from tsvq.data.source import Source
-from tsvq.errors import TsvqError
+from tsvq.errors import TsvqError, one_line
 
 F32_MAX = float(np.finfo(np.float32).max)
+
+
+# ---- cells as text: one reader, one text per fault --------------------------------------------
+
+_READ_ERRORS = (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, EOFError)
+
+
+def text_chunks(
+    source: Source, usecols: list[int] | None = None, chunk_rows: int | None = None
+) -> Iterator[pd.DataFrame]:
+    """Every cell of the file (or of columns `usecols`) as text, in blocks of `chunk_rows` rows
+    (None: the whole file as one block): what every reader parses with `parse_values` and
+    `parse_dates`. A file pandas cannot read is one line, the same for every reader."""
+    try:
+        read = pd.read_csv(
+            source.buffer(),
+            dtype=str,
+            keep_default_na=False,
+            usecols=usecols,
+            encoding_errors="replace",
+            compression=source.compression,
+            chunksize=chunk_rows,
+        )
+        yield from (read if chunk_rows is not None else [read])
+    except pd.errors.EmptyDataError:
+        raise TsvqError(f"data file is empty: {source.path}") from None
+    except _READ_ERRORS as exc:
+        raise TsvqError(f"cannot parse CSV {source.path}: {one_line(exc, 200)}") from None
+
+
+def read_text(source: Source) -> pd.DataFrame:
+    """The whole file as text (`text_chunks` in one block); a file with a header alone is
+    refused."""
+    frame = next(text_chunks(source))
+    check_rows(source.path, len(frame))
+    return frame
+
+
+def check_columns(path: Path, n_columns: int, dated: bool) -> None:
+    """A file needs a value column (after its date column, if it has one)."""
+    if n_columns < 1 + dated:
+        raise TsvqError(
+            f"{path}: needs a date column and at least one value column, got {n_columns} column(s)"
+        )
+
+
+def check_rows(path: Path, n_rows: int) -> None:
+    if n_rows == 0:
+        raise TsvqError(f"{path}: has a header but no data rows")
 
 
 # ---- cells ----------------------------------------------------------------------------------

@@ -14,10 +14,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tsvq.data.cells import first_column_is_dates, parse_dates, parse_values
+from tsvq.data.cells import (
+    check_columns,
+    check_rows,
+    first_column_is_dates,
+    parse_dates,
+    parse_values,
+    text_chunks,
+)
 from tsvq.data.registry import CUSTOM, missing_hint
 from tsvq.data.source import Source, open_source
-from tsvq.errors import TsvqError, one_line
 
 
 @dataclass
@@ -111,26 +117,10 @@ def _read_strict(
 ) -> Table:
     """Every cell as text, validated one by one: names the first bad row, column and cell."""
     path = source.path
-    try:
-        frame = pd.read_csv(
-            source.buffer(),
-            dtype=str,
-            keep_default_na=False,
-            encoding_errors="replace",
-            compression=source.compression,
-        )
-    except pd.errors.EmptyDataError:
-        raise TsvqError(f"data file is empty: {path}") from None
-    except _READ_ERRORS as exc:
-        raise TsvqError(f"cannot parse CSV {path}: {one_line(exc)}") from None
+    frame = next(text_chunks(source))
     first = int(dated)
-    if frame.shape[1] < first + 1:
-        raise TsvqError(
-            f"{path}: needs a date column and at least one value column, got {frame.shape[1]} "
-            "column(s)"
-        )
-    if len(frame) == 0:
-        raise TsvqError(f"{path}: has a header but no data rows")
+    check_columns(path, frame.shape[1], dated)
+    check_rows(path, len(frame))
     columns = [str(c) for c in frame.columns[first:]]
     # a row with fewer fields than the header leaves NaN in the missing cells: blank cells
     values = parse_values(frame.iloc[:, first:], path, 0, gaps, *hints)

@@ -17,7 +17,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from tsvq.data.cells import CHOOSE_HINT, FILL_HINT, first_column_is_dates, parse_dates, parse_values
+from tsvq.data.cells import (
+    CHOOSE_HINT,
+    FILL_HINT,
+    first_column_is_dates,
+    parse_dates,
+    parse_values,
+    read_text,
+)
 from tsvq.data.collection import SeriesCollection
 from tsvq.data.convert import TIMESTAMP_NAMES, to_collection
 from tsvq.data.registry import CUSTOM, REGISTRY, missing_hint
@@ -73,29 +80,13 @@ def _parquet(source: Source) -> tuple[pd.DataFrame, None]:
         raise TsvqError(f"cannot read the Parquet file {source.path}: {one_line(exc)}") from None
 
 
-_READ_ERRORS = (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, EOFError)
-
-
 def _csv(
     source: Source, spec: DataSpec, gaps: bool, hints: tuple[str, str]
 ) -> tuple[pd.DataFrame, str | None]:
     """A CSV read as text, its chosen value columns parsed (the others kept as text), and the
     name of its time column (None: none)."""
     path = source.path
-    try:
-        text = pd.read_csv(
-            source.buffer(),
-            dtype=str,
-            keep_default_na=False,
-            encoding_errors="replace",
-            compression=source.compression,
-        )
-    except pd.errors.EmptyDataError:
-        raise TsvqError(f"data file is empty: {path}") from None
-    except _READ_ERRORS as exc:
-        raise TsvqError(f"cannot parse CSV {path}: {one_line(exc)}") from None
-    if len(text) == 0:
-        raise TsvqError(f"{path}: has a header but no data rows")
+    text = read_text(source)
     text.columns = [str(c) for c in text.columns]
     flag = "--{} " if hints[1] else "the run's {} "
     if spec.id_column is not None and spec.id_column not in text.columns:
