@@ -1005,7 +1005,7 @@ def _long(ids: list[tuple[str, int]], swap_in: str | None = None) -> bytes:
         if key == swap_in:
             days[1], days[2] = days[2], days[1]
         lines += [
-            f"{key},2021-01-{1 + d // 28:02d}T{d % 24:02d}:00,{np.cos(d / 3):.4f}" for d in days
+            f"{key},2021-01-{1 + d // 24:02d}T{d % 24:02d}:00,{np.cos(d / 3):.4f}" for d in days
         ]
     return ("\n".join(lines) + "\n").encode()
 
