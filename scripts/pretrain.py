@@ -39,6 +39,7 @@ from tsvq.report.scores import (
     target_data,
 )
 from tsvq.tokens import catalog, pretrained
+from tsvq.tokens.card import model_card
 
 ETT = ("etth1", "etth2", "ettm1", "ettm2")
 BENCHMARKS = (*ETT, "weather", "exchange", "illness")
@@ -136,7 +137,7 @@ def run(args: argparse.Namespace, recipe: Recipe, out: Path) -> None:
         k = cached_kmeans_score(data, tok.cfg.num_embeddings, tok.cfg.compression_factor, cache)
         scores.append((cached_tokenizer_score(tok, data, cache), k))
         print(f"{dset}: tsvq {scores[-1][0].mse:.4f}  k-means {k.mse:.4f}", flush=True)
-    card = pretrained.model_card(tok.cfg, tok.data, tok.run, tok.fingerprint)
+    card = model_card(tok.cfg, tok.data, tok.run, tok.fingerprint)
     card = (
         front_matter(card, recipe, scores)
         + "\n"

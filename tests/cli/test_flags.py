@@ -117,6 +117,11 @@ def test_every_typed_flag_has_a_rule() -> None:
         "--log_dir",
         "--config",
         "--init",  # segments, random, or any tokenizer's name (checked when it is loaded)
+        # a custom file's column names (free text, checked against the file's header)
+        "--columns",
+        "--exclude",
+        "--id_column",
+        "--timestamp_column",
     }, untyped
 
 

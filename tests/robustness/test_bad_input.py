@@ -6,9 +6,11 @@ rows to CASES; `setup` makes the files a row needs; `kind` names the class of fa
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +23,7 @@ import numpy as np
 import pytest
 import torch
 
+from tsvq.cli.main import build_parser
 from tsvq.config import TrainConfig
 from tsvq.data.registry import REGISTRY
 from tsvq.data.windows import DataSpec, Scaler
@@ -1028,6 +1031,171 @@ CASES.update(
 )
 
 
+# ---- issue 21: a user's own file read as it is (columns, a long layout, Parquet, gaps) ----
+
+USER = (*TRAIN, "--dset", "custom", "--data_path", "{tmp}/u.csv")
+
+
+def _labelled(rows: int = 400) -> bytes:
+    """date,a,b,label: two value columns and a text one."""
+    lines = ["date,a,b,label"] + [
+        f"2020-01-{1 + i // 24:02d} {i % 24:02d}:00:00,{np.sin(i / 5):.4f},{i % 7},"
+        f"{'up' if i % 2 else 'down'}"
+        for i in range(rows)
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _long(ids: list[tuple[str, int]], swap_in: str | None = None) -> bytes:
+    """item_id,timestamp,v rows, `n` days per id; `swap_in`: that id's rows 2 and 3 swapped."""
+    lines = ["item_id,timestamp,v"]
+    for key, n in ids:
+        days = list(range(n))
+        if key == swap_in:
+            days[1], days[2] = days[2], days[1]
+        lines += [
+            f"{key},2021-01-{1 + d // 24:02d}T{d % 24:02d}:00,{np.cos(d / 3):.4f}" for d in days
+        ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _custom_ckpt(**read: object) -> Callable[[Path], None]:
+    """x.pth: a run record on {tmp}/u.csv's columns a and b, read as `read` says."""
+
+    def payload(tmp: Path) -> dict:
+        model_cfg = ModelConfig(context_points=96, seed=2021)
+        spec = DataSpec("custom", None, str(tmp / "u.csv"), 96, **read)  # type: ignore[arg-type]
+        scaler = Scaler("standard", np.zeros(2, np.float32), np.ones(2, np.float32))
+        data = DataRecord(spec, scaler, ("a", "b"), 2)
+        record = RunRecord(model_cfg, data, TrainConfig(), {}, 0, 1.0, 1.0, {})
+        return checkpoint.payload(record, VQVAE(model_cfg))
+
+    return _put_ckpt("x.pth", payload)
+
+
+def _export_x(tmp: Path) -> None:
+    from tsvq.tokens.tokenizer import Tokenizer
+
+    Tokenizer.from_pretrained(tmp / "x.pth").save_pretrained(tmp / "tok")
+
+
+def _blank_b(rows: int = 400) -> bytes:
+    """date,a,b with every cell of b blank."""
+    lines = ["date,a,b"] + [
+        f"2020-01-{1 + i // 24:02d} {i % 24:02d}:00:00,{i % 9}," for i in range(rows)
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+CASES.update(
+    {
+        "train a text column not left out": Case(
+            USER, "--exclude", _put("u.csv", _labelled()), kind="user file"
+        ),
+        "train --columns naming a missing column": Case(
+            (*USER, "--columns", "a,nope"),
+            "--columns nope names no column",
+            _put("u.csv", _labelled()),
+            kind="user file",
+        ),
+        "train --exclude naming a missing column": Case(
+            (*USER, "--exclude", "nope"),
+            "--exclude nope names no column",
+            _put("u.csv", _labelled()),
+            kind="user file",
+        ),
+        "train --columns leaving nothing": Case(
+            (*USER, "--columns", "a", "--exclude", "a"),
+            "no value column left",
+            _put("u.csv", _labelled()),
+            kind="user file",
+        ),
+        "train --columns with a registered dataset": Case(
+            (*ILL, "--columns", "OT"),
+            "--columns has no effect with --dset illness",
+            kind="silent flag",
+        ),
+        "train --id_column that is no column": Case(
+            (*USER, "--id_column", "series"),
+            "--id_column 'series' is not a column",
+            _put("u.csv", _long([("a", 200), ("b", 200)])),
+            kind="user file",
+        ),
+        "train --id_column with one row per id": Case(
+            (*USER, "--id_column", "date", "--exclude", "label"),
+            "one row per series",
+            _put("u.csv", _labelled()),
+            kind="user file",
+        ),
+        "train long file with timestamps unsorted within an id": Case(
+            (*USER, "--id_column", "item_id"),
+            "series 'b': timestamps go backwards at its row 2",
+            _put("u.csv", _long([("a", 200), ("b", 200)], swap_in="b")),
+            kind="user file",
+        ),
+        "train --timestamp_column that is no column": Case(
+            (*USER, "--timestamp_column", "when"),
+            "--timestamp_column 'when' is not a column",
+            _put("u.csv", _labelled()),
+            kind="user file",
+        ),
+        "train a .parquet that is not Parquet": Case(
+            (*TRAIN, "--dset", "custom", "--data_path", "{tmp}/u.parquet"),
+            "is not a Parquet file",
+            _put("u.parquet", _labelled()),
+            kind="user file",
+        ),
+        "train a truncated Parquet file": Case(
+            (*TRAIN, "--dset", "custom", "--data_path", "{tmp}/u.parquet"),
+            "cannot read the Parquet file",
+            _put("u.parquet", b"PAR1" + b"\x00" * 64),
+            kind="user file",
+        ),
+        "train --missing interpolate on a column without values": Case(
+            (*USER, "--missing", "interpolate"),
+            "column 'b' has no value at all",
+            _put("u.csv", _blank_b()),
+            kind="user file",
+        ),
+        "train --missing bogus": Case((*USER, "--missing", "bogus"), "'bogus'"),
+        # eval, plot and encode read the file as the run did; their refusals name only their
+        # own flags (not train's --context_points, --scaler, --dset)
+        **{
+            f"{cmd} a custom run's file too short for its window": Case(
+                (*CKPT_COMMANDS[cmd], "--checkpoint", "{tmp}/x.pth"),
+                "too short for context_points=96",
+                _both(_custom_ckpt(exclude_columns=("label",)), _put("u.csv", _labelled(120))),
+                kind="user file",
+            )
+            for cmd in ("eval", "plot")
+        },
+        "encode a custom run's file without a column it chose": Case(
+            (*ENCODE, "--split", "all"),
+            "lacks the column(s) b the tokenizer's run chose",
+            _both(
+                _custom_ckpt(value_columns=("a", "b")),
+                _put("u.csv", _labelled().replace(b",b,", b",c,", 1)),
+            ),
+            kind="user file",
+        ),
+        "eval --data_path for a benchmark's tokenizer": Case(
+            ("eval", "--checkpoint", "{tmp}/x.pth", "--data_path", "{tmp}/u.csv"),
+            "--data_path is for a tokenizer trained on a file of its own",
+            _both(CKPT, _put("u.csv", _labelled())),
+        ),
+        "plot an exported custom tokenizer without --data_path": Case(
+            ("plot", "--checkpoint", "{tmp}/tok", "--out", "{tmp}/plots"),
+            "give --data_path FILE",
+            _both(
+                _custom_ckpt(exclude_columns=("label",)),
+                _export_x,
+            ),
+            kind="user file",
+        ),
+    }
+)
+
+
 def _rows(names: list[str]) -> list:
     """The rows named, those reading the benchmark data marked so."""
     return [
@@ -1056,6 +1224,28 @@ def _check(case: Case, tmp_path: Path, run_cli, tree, evil: type) -> None:
     assert "Traceback" not in err
     assert _fill(case.needle, tmp_path) in err, err
     assert tree(tmp_path) == before, "a file was written (or a planted payload ran)"
+    # a flag the user typed may be echoed (an unknown one is named so); any other must exist
+    foreign = _flags_named(err) - _flags_of(case.argv) - _flags_named(" ".join(case.argv))
+    assert not foreign, f"names flags {case.argv[0]} does not have: {sorted(foreign)}: {err}"
+
+
+def _flags_named(err: str) -> set[str]:
+    """The flags a message names (`--lr`, not a path's `--` nor `a--b`)."""
+    return set(re.findall(r"(?<![\w/.-])--([a-z][a-z0-9_]*)", err))
+
+
+def _flags_of(argv: tuple[str, ...]) -> set[str]:
+    """The flags of the command `argv` runs (`data download`: of its subcommand)."""
+    parser = build_parser(argv[0])
+    names: set[str] = set()
+    stack = [parser]
+    while stack:
+        p = stack.pop()
+        for action in p._actions:
+            names |= {o.lstrip("-") for o in action.option_strings}
+            if isinstance(action, argparse._SubParsersAction):
+                stack += [sub for key, sub in action.choices.items() if key in argv[:2]]
+    return names
 
 
 @pytest.fixture

@@ -13,8 +13,14 @@ import numpy as np
 import pytest
 import torch
 
+from tsvq.config import TrainConfig
+from tsvq.data.record import DataRecord
+from tsvq.data.spec import SPEC_FIELDS_SINCE_21, DataSpec
+from tsvq.data.windows import Scaler
 from tsvq.errors import TsvqError
+from tsvq.model.vqvae import VQVAE, ModelConfig
 from tsvq.run import checkpoint
+from tsvq.run.record import RunRecord
 
 
 def _payload_offsets(raw: bytes) -> dict[str, int]:
@@ -113,3 +119,28 @@ def test_the_planted_payload_is_live(tmp_path: Path, good_checkpoint: dict, evil
     _ckpt_files(tmp_path, good_checkpoint, evil)
     torch.load(tmp_path / "os.system_payload.pth", weights_only=False)
     assert (tmp_path / "PWNED").exists()
+
+
+def test_a_record_without_the_file_reading_fields_reads_with_their_defaults(tmp_path: Path):
+    """A checkpoint written before issue 21's fields (how a user's file is read) loads: each
+    absent field takes its default, a plain wide read."""
+    cfg = ModelConfig(context_points=32, seed=2021)
+    spec = DataSpec("custom", None, str(tmp_path / "d.csv"), 32, exclude_columns=("label",))
+    scaler = Scaler("standard", np.zeros(2, np.float32), np.ones(2, np.float32))
+    record = RunRecord(
+        cfg, DataRecord(spec, scaler, ("a", "b"), 2), TrainConfig(), {}, 0, 1.0, 1.0, {}
+    )
+    raw = checkpoint.payload(record, VQVAE(cfg))
+    torch.save(raw, tmp_path / "new.pth")
+    assert checkpoint.load_run(tmp_path / "new.pth").data.spec.exclude_columns == ("label",)
+    for key in SPEC_FIELDS_SINCE_21:
+        del raw["tsvq"]["data"][key]
+    del raw["tsvq"][checkpoint.DIGEST]  # as a record of then has no digest of these fields
+    torch.save(raw, tmp_path / "old.pth")
+    old = checkpoint.load_run(tmp_path / "old.pth").data.spec
+    assert (old.value_columns, old.exclude_columns, old.id_column, old.missing) == (
+        None,
+        (),
+        None,
+        "error",
+    )

@@ -36,8 +36,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data_path",
         default=None,
-        help="the CSV of a tokenizer trained on --dset custom, if its source does not record "
-        "it; with --dset custom, the CSV to evaluate on",
+        help="the CSV or Parquet file of a tokenizer trained on custom data, if its source "
+        "does not record it (an exported folder); with --dset custom, the file to evaluate on",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_device_arg(p)

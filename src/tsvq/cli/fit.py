@@ -17,6 +17,7 @@ from tsvq.cli import rules
 from tsvq.cli.flags import Parser
 from tsvq.cli.train import add_args, train_on
 from tsvq.data.convert import to_collection
+from tsvq.data.gaps import Missing
 from tsvq.errors import TsvqError
 
 if TYPE_CHECKING:
@@ -90,7 +91,10 @@ def fit(
             f"tsvq.fit: {given[0]}= is not a keyword of fit (the data is its first argument; "
             "save_path= is where the run goes)"
         )
-    series = to_collection(data, id_column, timestamp_column, columns, exclude)
+    # gaps are kept for training to fill under missing="interpolate" (the parser checks the
+    # value itself below)
+    missing: Missing = "interpolate" if flags.get("missing") == "interpolate" else "error"
+    series = to_collection(data, id_column, timestamp_column, columns, exclude, missing=missing)
     parser = _KeywordParser(prog="tsvq.fit")
     add_args(parser)
     with tempfile.TemporaryDirectory(prefix="tsvq-fit-") as tmp:

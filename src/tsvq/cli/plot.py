@@ -29,10 +29,19 @@ def add_args(p: argparse.ArgumentParser) -> None:
         default=None,
         choices=DATASET_NAMES,
         help="draw windows of this dataset instead of the tokenizer's own, zero-shot (custom: "
-        "--data_path CSV), scaled by a scaler fitted on its own training split",
+        "--data_path FILE), scaled by a scaler fitted on its own training split",
     )
-    p.add_argument("--root_path", default=None, help="data directory of --dset")
-    p.add_argument("--data_path", default=None, help="CSV file for --dset custom")
+    p.add_argument(
+        "--root_path",
+        default=None,
+        help="data directory of --dset, or of the tokenizer's own data if it moved since training",
+    )
+    p.add_argument(
+        "--data_path",
+        default=None,
+        help="the file for --dset custom; or the CSV or Parquet file of a tokenizer trained on "
+        "custom data, if its source does not record it (an exported folder)",
+    )
     p.add_argument(
         "--channels",
         default=None,

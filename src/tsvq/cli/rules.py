@@ -43,8 +43,24 @@ def _target_unused(a: argparse.Namespace) -> str | None:
     return None
 
 
+def _registered(flag: str) -> Callable[[argparse.Namespace], str | None]:
+    def idle(a: argparse.Namespace) -> str | None:
+        if a.dset != "custom":
+            return (
+                f"with --dset {a.dset}, whose file the registry describes; --{flag} reads a "
+                "file of --dset custom"
+            )
+        return None
+
+    return idle
+
+
 RULES: tuple[Rule, ...] = (
     Rule("data_path", ("train", "encode", "eval", "plot"), _named_dataset),
+    *(
+        Rule(flag, ("train",), _registered(flag))
+        for flag in ("columns", "exclude", "id_column", "timestamp_column")
+    ),
     Rule(
         "ema_decay",
         ("train",),

@@ -151,16 +151,23 @@ def run_decode(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from tsvq.report.figures import test_figures
     from tsvq.tokens.export import export
     from tsvq.tokens.tokenizer import Tokenizer
 
     check_outputs(_checkpoint_files(args.checkpoint), folders=[("--out", args.out)])
     tok = Tokenizer.from_pretrained(args.checkpoint)
-    out = export(tok, args.out)
+    figures, why = test_figures(tok)
+    out = export(tok, args.out, figures)
     print(
         f"Exported tokenizer {tok.fingerprint} to {out}/ (config.json, model.safetensors); "
         f"load it with Tokenizer.from_pretrained({str(out)!r})"
     )
+    if why:  # its words may name another command's flags: `tsvq eval` says them
+        print(
+            "The model card states no test figures: the data this tokenizer was trained on "
+            "could not be read as it was (moved, changed or not recorded); tsvq eval says why"
+        )
     return 0
 
 

@@ -82,6 +82,8 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _source_args(p: argparse.ArgumentParser) -> None:
+    from tsvq.data.gaps import MISSING
+
     g = p.add_argument_group("data: where the file is, which channels")
     g.add_argument(
         "--root_path",
@@ -89,7 +91,42 @@ def _source_args(p: argparse.ArgumentParser) -> None:
         help="data directory (default: $TSVQ_DATA_DIR, else ~/.local/share/tsvq, "
         "else for ETT the copy inside tsvq)",
     )
-    g.add_argument("--data_path", default=None, help="CSV file for --dset custom")
+    g.add_argument(
+        "--data_path",
+        default=None,
+        help="CSV or Parquet file for --dset custom (a date column, if any, then numbers)",
+    )
+    g.add_argument(
+        "--columns",
+        default=None,
+        help="comma-separated value columns of a custom file to train on (default: every "
+        "column but the id and time)",
+    )
+    g.add_argument(
+        "--exclude",
+        default=None,
+        help="comma-separated columns of a custom file to leave out (a label, say)",
+    )
+    g.add_argument(
+        "--id_column",
+        default=None,
+        help="a long-format custom file: the column naming each row's series (one series "
+        "per id, rows in time order within each)",
+    )
+    g.add_argument(
+        "--timestamp_column",
+        default=None,
+        help="a custom file's time column (default: a first column of dates, else one "
+        "called timestamp, ds or date; none: rows are numbered)",
+    )
+    g.add_argument(
+        "--missing",
+        default="error",
+        choices=MISSING,
+        help="blank, NaN or inf cells of a custom file: refuse them (error), or fill them "
+        "linearly along time and leave the filled values out of the reconstruction loss "
+        "(interpolate)",
+    )
     g.add_argument("--target", default="OT", help="target column for S and MS")
     g.add_argument(
         "--channel",
@@ -361,9 +398,14 @@ def train_on(
         require()  # before any work: one line naming the package to install
     paths = _run_paths(args)
     recorded = getattr(args, "recorded_sha256", None)  # train --config: the record's data
-    spec = from_flags(data_mod.DataSpec, args)
+    spec = from_flags(
+        data_mod.DataSpec,
+        args,
+        value_columns=names_of(args.columns),
+        exclude_columns=names_of(args.exclude) or (),
+    )
     if series is None:
-        data = data_mod.load(spec, recorded)
+        data = data_mod.load(spec, recorded, hints=True)
         inputs = {"the data file": resolve_path(spec.dset, spec.root_path, spec.data_path)}
     else:
         data, inputs = data_mod.prepare(series, spec), {}
@@ -399,6 +441,11 @@ def train_on(
         else f"No model was saved: {paths.best} is not there"
     )
     return paths
+
+
+def names_of(text: str | None) -> tuple[str, ...] | None:
+    """`--columns a,b` -> ("a", "b"); None when not given."""
+    return None if text is None else tuple(n.strip() for n in text.split(",") if n.strip())
 
 
 def _run_paths(args: argparse.Namespace) -> RunPaths:

@@ -8,13 +8,16 @@ list of dicts with a `target` (GluonTS / Chronos: [T], or [C, T] for several cha
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from tsvq.data.cells import F32_MAX
 from tsvq.data.collection import SeriesCollection
+from tsvq.data.gaps import Missing
 from tsvq.errors import TsvqError
 
 TIMESTAMP_NAMES = ("timestamp", "ds", "date")  # AutoGluon, Nixtla, the benchmark CSVs
@@ -27,15 +30,19 @@ def to_collection(
     columns: Sequence[str] | None = None,
     exclude: Sequence[str] = (),
     flag: str = "{}=",
+    missing: Missing = "error",
 ) -> SeriesCollection:
     """The series `data` holds (see the module's docstring), as one collection.
 
     `id_column` reads a long DataFrame; `timestamp_column` names a DataFrame's time column
-    (default: a column called timestamp, ds or date, if any); `columns` / `exclude` choose a
-    DataFrame's value columns. `flag` spells an option in messages ("{}=" for keywords,
-    "--{}" for the command line). Raises `TsvqError` for anything else.
+    (default: a column called timestamp, ds or date, or of datetime type, if any); `columns` /
+    `exclude` choose a DataFrame's value columns. `flag` spells an option in messages ("{}="
+    for keywords, "--{} " for the command line). `missing="interpolate"` keeps NaN and inf as
+    gaps (NaN) for training to fill; else they are refused. A value beyond float32 is always
+    refused. Raises `TsvqError` for anything else.
     """
-    return _finite(_read(data, id_column, timestamp_column, columns, exclude, flag))
+    found = _read(data, id_column, timestamp_column, columns, exclude, flag)
+    return _finite(found, flag) if missing == "error" else _gaps_as_nan(found)
 
 
 def _read(
@@ -50,12 +57,14 @@ def _read(
         if id_column is not None:
             return _long(data, id_column, timestamp_column, columns, exclude, flag)
         stamps, frame = _split_time(data, timestamp_column, flag)
+        if stamps is not None:
+            _in_order(stamps, "the DataFrame", "its rows by time")
         values, names = _values(frame, columns, exclude, flag)
         return SeriesCollection.of([values], names, timestamps=[stamps])
     if id_column is not None:
         raise TsvqError(f"{flag.format('id_column')} reads a long DataFrame; got {_kind(data)}")
     if columns is not None or exclude:
-        raise TsvqError(f"{flag.format('columns')} / exclude choose a DataFrame's columns")
+        raise TsvqError(f"{flag.format('columns').strip()} / exclude choose a DataFrame's columns")
     if isinstance(data, pd.Series):
         return SeriesCollection.of([_array(data.to_numpy(), "the Series", 1)], [str(data.name)])
     if isinstance(data, np.ndarray):
@@ -71,8 +80,15 @@ def _read(
     )
 
 
-def _finite(data: SeriesCollection) -> SeriesCollection:
-    """Refuse a value that is NaN, infinite or beyond float32 (training takes no gaps)."""
+def _gaps_as_nan(data: SeriesCollection) -> SeriesCollection:
+    series = tuple(np.where(np.isfinite(s), s, np.float32(np.nan)) for s in data.series)
+    return dataclasses.replace(data, series=series)
+
+
+def _finite(data: SeriesCollection, flag: str) -> SeriesCollection:
+    """Refuse a value that is NaN or infinite (without `missing="interpolate"`)."""
+    # a command that reads its run's own flags (`flag` "the run's {} ") has no flag to name
+    or_fill = "" if flag.startswith("the run") else f", or {flag.format('missing')}interpolate"
     for name, s in zip(data.names, data.series, strict=True):
         bad = ~np.isfinite(s)
         if bad.any():
@@ -80,9 +96,19 @@ def _finite(data: SeriesCollection) -> SeriesCollection:
             where = f"series {name!r}, " if len(data) > 1 else ""
             raise TsvqError(
                 f"{where}column {data.columns[col]!r} row {row + 1} holds {s[row, col]}; "
-                "every value must be a finite float32 number (fill gaps before training)"
+                f"every value must be a finite float32 number (fill gaps first{or_fill})"
             )
     return data
+
+
+def _in_order(t: np.ndarray, what: str, sort: str) -> None:
+    """Refuse timestamps that go backwards (a repeated timestamp is accepted)."""
+    back = np.flatnonzero(t[1:] < t[:-1])
+    if back.size:
+        raise TsvqError(
+            f"{what}: timestamps go backwards at its row {int(back[0]) + 2} "
+            f"({t[back[0] + 1]} after {t[back[0]]}); sort {sort}"
+        )
 
 
 def _kind(x: Any) -> str:
@@ -104,8 +130,20 @@ def _array(x: Any, what: str, ndim: int) -> np.ndarray:
     if a.ndim != ndim:
         want = "[T] or [T, C]" if ndim == 2 else "[N, T, C]"
         raise TsvqError(f"{what} has shape {a.shape}; expected {want}")
-    with np.errstate(over="ignore"):  # beyond float32 becomes inf: refused by `_finite`
-        return a.astype(np.float32)
+    return _float32(a, what)
+
+
+def _float32(a: np.ndarray, what: str) -> np.ndarray:
+    """float64 values as float32; a finite value beyond float32's range is refused (float32
+    would make it inf, which is no gap)."""
+    with np.errstate(invalid="ignore"):
+        huge = np.isfinite(a) & (np.abs(a) > F32_MAX)
+    if huge.any():
+        raise TsvqError(
+            f"{what} holds {a[np.unravel_index(np.argmax(huge), a.shape)]:g}, beyond the float32 "
+            f"range (|x| <= {F32_MAX:.4g}) tsvq computes in"
+        )
+    return a.astype(np.float32)
 
 
 def _listed(items: Sequence[Any]) -> SeriesCollection:
@@ -147,7 +185,14 @@ def _split_time(
     elif isinstance(frame.index, pd.DatetimeIndex):
         return frame.index.tz_localize(None).to_numpy(), frame
     else:
-        found = next((str(c) for c in frame.columns if str(c) in TIMESTAMP_NAMES), None)
+        found = next(
+            (
+                c
+                for c in frame.columns
+                if str(c) in TIMESTAMP_NAMES or pd.api.types.is_datetime64_any_dtype(frame[c])
+            ),
+            None,
+        )
         if found is None:
             return None, frame
         name = found
@@ -178,9 +223,10 @@ def _values(
     if text:
         raise TsvqError(
             f"column {text[0]!r} is not numeric ({frame[text[0]].dtype}); choose the value "
-            f"columns with {flag.format('columns')} or leave it out with {flag.format('exclude')}"
+            f"columns with {flag.format('columns').strip()} or leave it out with "
+            f"{flag.format('exclude').strip()}"
         )
-    return frame.to_numpy(dtype=np.float32), chosen
+    return _float32(frame.to_numpy(dtype=np.float64), "the DataFrame"), chosen
 
 
 def _long(
@@ -213,13 +259,7 @@ def _long(
     for key, rows in groups.items():
         if stamps is not None:
             t = stamps[rows]
-            back = np.flatnonzero(t[1:] < t[:-1])
-            if back.size:
-                raise TsvqError(
-                    f"series {key!r}: timestamps go backwards at its row {int(back[0]) + 2} "
-                    f"({t[back[0] + 1]} after {t[back[0]]}); sort the rows by "
-                    f"{id_column!r} and time"
-                )
+            _in_order(t, f"series {key!r}", f"the rows by {id_column!r} and time")
             times.append(t)
         series.append(values[rows])
     return SeriesCollection.of(

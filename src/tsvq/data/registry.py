@@ -152,7 +152,8 @@ def resolve_path(dset: str, root_path: str | None, data_path: str | None) -> Pat
     if dset == CUSTOM:
         if not data_path:
             raise TsvqError(
-                "--dset custom needs --data_path CSV (a date column, if any, then numbers)"
+                "--dset custom needs --data_path FILE (a CSV or Parquet file: a date column, "
+                "if any, then numbers)"
             )
         path = Path(data_path)
         if path.is_absolute() and root_path:
@@ -198,8 +199,9 @@ def locate(
     if dset == CUSTOM:
         if not recorded_path:
             raise TsvqError(
-                "this tokenizer was trained on --dset custom and its source records no file "
-                "(an exported folder or Hub repo keeps no paths): give --data_path CSV"
+                "this tokenizer was trained on a file of its own (custom data) and its source "
+                "records no path (an exported folder or Hub repo keeps none): give --data_path "
+                "FILE"
             )
         return Path(recorded_path), recorded_sha256
     return resolve_path(dset, None, None), recorded_sha256
@@ -207,9 +209,9 @@ def locate(
 
 def data_stem(data_path: str) -> str:
     """What names a custom run after its file: the file name without its `.gz` and `.csv`
-    (`sensors.csv.gz` -> `sensors`)."""
+    (`sensors.csv.gz` -> `sensors`), or its `.parquet` / `.pq`."""
     name = Path(data_path).name
-    for suffix in (".gz", ".csv"):
+    for suffix in (".gz", ".csv", ".parquet", ".pq"):
         name = name.removesuffix(suffix)
     return name
 

@@ -9,8 +9,9 @@ reads. The checks, in order, stopping at the first problem:
 2. a registered dataset's file has the registry's size and sha256, or its user vouched for an
    edited copy by writing its sha256 beside it (`sha256sum FILE > FILE.sha256`);
 3. a copy shipped inside the package decompresses to the registry's bytes;
-4. the content is text (plain or gzip-compressed);
-5. the header names every value column, each once, and no row anywhere in the file has more
+4. the content is text (plain or gzip-compressed), or a user's own file is Parquet (its first
+   bytes say so; a `.parquet` file whose bytes do not is refused);
+5. a CSV's header names every value column, each once, and no row anywhere in the file has more
    fields than the header.
 """
 
@@ -25,17 +26,15 @@ import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Literal, cast
 
 import numpy as np
-import pandas as pd
 
 from tsvq.data import embedded
 from tsvq.data.registry import REGISTRY, DatasetSpec
 from tsvq.errors import TsvqError, one_line
 from tsvq.reach import kind_of, not_there
 
-F32_MAX = float(np.finfo(np.float32).max)
 VOUCH_SUFFIX = ".sha256"
 
 
@@ -49,6 +48,7 @@ class Source:
     raw: Path | bytes
     compression: str | None
     sha256: str
+    format: Literal["csv", "parquet"] = "csv"  # a user's own file may be Parquet
 
     def binary(self) -> IO[bytes]:
         """The content as a binary stream, decompressed."""
@@ -85,15 +85,43 @@ def open_source(
         source = Source(path, raw, None, spec.sha256)
     else:
         digest = _check_registered(path, str(dset), spec) if spec else sha256_of(path)
+        if spec is None and is_parquet(path):
+            return _checked(Source(path, path, None, digest, "parquet"), sha256)
         source = Source(path, path, _sniff(path), digest)
+    check_header(_checked(source, sha256))
+    return source
+
+
+def _checked(source: Source, sha256: str | None) -> Source:
     if sha256 is not None and source.sha256 != sha256:
         raise TsvqError(
-            f"{path} has sha256 {source.sha256}, not {sha256}, the digest recorded when the run "
-            "read it: the file changed since; name the file on the command line to read it as "
-            "it is now"
+            f"{source.path} has sha256 {source.sha256}, not {sha256}, the digest recorded when "
+            "the run read it: the file changed since; name the file on the command line to "
+            "read it as it is now"
         )
-    check_header(source)
     return source
+
+
+PARQUET_MAGIC = b"PAR1"  # a Parquet file's first (and last) four bytes
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def is_parquet(path: Path) -> bool:
+    """Whether a user's file is Parquet: its first bytes say so; a file whose name says Parquet
+    but whose bytes do not is refused in one line."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(PARQUET_MAGIC))
+    except OSError as exc:
+        raise TsvqError(f"cannot read {path}: {one_line(exc)}") from None
+    if head == PARQUET_MAGIC:
+        return True
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        raise TsvqError(
+            f"{path} is not a Parquet file (its first bytes are {head!r}, a Parquet file starts "
+            f"with {PARQUET_MAGIC!r}); give a Parquet or CSV file"
+        )
+    return False
 
 
 # ---- registered files: the registry's bytes, or an edit its user vouched for ------------------
@@ -313,95 +341,3 @@ def _first_long_row_quoted(source: Source, n_fields: int) -> tuple[int, int, boo
             if i and len(row) > n_fields:
                 return i, len(row), row[-1] == ""
     return None
-
-
-# ---- cells ----------------------------------------------------------------------------------
-
-_GAP = r"|[+-]?(?:nan|inf|infinity)"  # a blank cell, NaN or inf: no value, where --missing fills
-
-
-def parse_values(
-    block: pd.DataFrame, path: Path, first_row: int, gaps: bool = False, hint: str = ""
-) -> np.ndarray:
-    """Text cells [rows, C] -> float32, one rule for every reader.
-
-    A blank cell, `nan` or `inf` is a gap: NaN when `gaps`, else refused (`hint` says how to
-    fill gaps instead). A cell that is no number, and a number beyond float32 (`4e38` and
-    `1e400` alike: neither is a gap), is always refused. The line names the column, the
-    1-based data row (`first_row` rows precede the block) and the cell.
-    """
-    out = np.empty(block.shape, dtype=np.float32)
-    for j, name in enumerate(block.columns):
-        col = block[name].fillna("").str.strip()
-        num = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
-        gap = col.str.fullmatch(_GAP, case=False).to_numpy(dtype=bool)
-        with np.errstate(invalid="ignore"):
-            huge = ~gap & ~np.isnan(num) & ~(np.abs(num) <= F32_MAX)
-        text = ~gap & np.isnan(num)
-        bad = text | huge | (gap & (not gaps))
-        if bad.any():
-            i = int(np.argmax(bad))
-            cell = col.iloc[i]
-            what = "a blank cell" if cell == "" else repr(cell[:40])
-            where = f"{path}: column {name!r} data row {first_row + i + 1} holds {what}"
-            if huge[i]:
-                raise TsvqError(
-                    f"{where}, outside the float32 range (|x| <= {F32_MAX:.4g}) tsvq computes in"
-                )
-            raise TsvqError(
-                f"{where}; every value must be a finite number{'' if text[i] else hint}"
-            )
-        out[:, j] = np.where(gap, np.nan, num)
-    return out
-
-
-# ---- dates ----------------------------------------------------------------------------------
-
-
-def parse_dates(
-    col: pd.Series, path: Path, first_row: int = 0, before: tuple[np.datetime64, str] | None = None
-) -> np.ndarray:
-    """Text cells of the date column -> datetime64, one rule for every reader: each cell a
-    date, and no date before the one above it (`before`: the last date and its text of the
-    rows read before this block, which start after `first_row` rows). Repeated timestamps are
-    accepted (the benchmark weather file carries one exact duplicate row); dates with a UTC
-    offset (even mixed ones) are compared in UTC, naive dates as they are."""
-    text = col.fillna("").astype(str).str.strip()
-    parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise TsvqError(
-            f"{path}: first column {col.name!r} data row {first_row + i + 1} holds "
-            f"{text.iloc[i][:40]!r}, not a date"
-        )
-    stamps = parsed.dt.tz_localize(None).to_numpy()
-    cells = list(text)
-    if before is not None:
-        stamps, cells = np.concatenate([[before[0]], stamps]), [before[1], *cells]
-    back = np.flatnonzero(stamps[1:] < stamps[:-1])
-    if back.size:
-        i = int(back[0]) + 1  # in `stamps`: the row that goes back
-        row = first_row + i + (0 if before is not None else 1)
-        raise TsvqError(
-            f"{path}: dates go backwards at data row {row} ({cells[i]!r} after "
-            f"{cells[i - 1]!r}); rows must be in time order"
-        )
-    return stamps[1:] if before is not None else stamps
-
-
-def first_column_is_dates(source: Source, dset: str | None) -> bool:
-    """Whether the file's first column holds dates: always for a registered dataset; for a
-    user's own file, unless its first data cell is a number (then the file has no date column
-    and its rows are numbered)."""
-    if dset and dset in REGISTRY:
-        return True
-    try:
-        with contextlib.closing(source.text()) as fh:
-            rows = [r for r in itertools.islice(csv.reader(fh), 8) if r][:2]
-    except (OSError, EOFError, csv.Error):
-        return True  # the readers say what is wrong with such a file
-    if len(rows) < 2 or not rows[1]:
-        return True
-    cell = rows[1][0].strip()
-    return not cell or bool(np.isnan(pd.to_numeric(pd.Series([cell]), errors="coerce")[0]))

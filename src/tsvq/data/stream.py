@@ -14,20 +14,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tsvq.data.registry import CUSTOM, missing_hint
-from tsvq.data.source import (
-    Source,
+from tsvq.data.cells import (
+    FILL_HINT,
+    check_columns,
+    check_rows,
     first_column_is_dates,
-    open_source,
     parse_dates,
     parse_values,
+    text_chunks,
 )
+from tsvq.data.registry import CUSTOM, missing_hint
+from tsvq.data.source import Source, open_source
 from tsvq.errors import TsvqError, one_line
 
 # Cells pandas parses at once, as text (about 60-100 bytes a cell): rows per chunk are this
 # divided by the columns read, so a wide file (electricity's 321 columns) stays as bounded.
 CHUNK_CELLS = 1 << 20
-FILL_HINT = " (or --missing interpolate to fill gaps)"
 
 
 def rows_per_chunk(n_columns: int) -> int:
@@ -53,20 +55,7 @@ _READ_ERRORS = (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, 
 
 
 def _chunks(source: Source, usecols: list[int] | None, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    try:
-        yield from pd.read_csv(
-            source.buffer(),
-            dtype=str,
-            keep_default_na=False,
-            usecols=usecols,
-            encoding_errors="replace",
-            compression=source.compression,
-            chunksize=chunk_rows,
-        )
-    except pd.errors.EmptyDataError:
-        raise TsvqError(f"data file is empty: {source.path}") from None
-    except _READ_ERRORS as exc:
-        raise TsvqError(f"cannot parse CSV {source.path}: {one_line(exc, 200)}") from None
+    return text_chunks(source, usecols, chunk_rows)
 
 
 def scan(
@@ -88,19 +77,14 @@ def scan(
         raise TsvqError(f"data file is empty: {path}") from None
     except _READ_ERRORS as exc:
         raise TsvqError(f"cannot parse CSV {path}: {one_line(exc, 200)}") from None
-    if header.shape[1] < 1 + dated:
-        raise TsvqError(
-            f"{path}: needs a date column and at least one value column, got "
-            f"{header.shape[1]} column(s)"
-        )
+    check_columns(path, header.shape[1], dated)
     n, last = 0, None
     for block in _chunks(source, [0], chunk_rows or rows_per_chunk(1)):
         if dated:
             stamps = parse_dates(block.iloc[:, 0], path, n, last)
             last = (stamps[-1], str(block.iloc[-1, 0]).strip())
         n += len(block)
-    if n == 0:
-        raise TsvqError(f"{path}: has a header but no data rows")
+    check_rows(path, n)
     return CsvLayout(source, [str(c) for c in header.columns[int(dated) :]], n, dated)
 
 

@@ -14,15 +14,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tsvq.data.registry import CUSTOM, missing_hint
-from tsvq.data.source import (
-    Source,
+from tsvq.data.cells import (
+    check_columns,
+    check_rows,
     first_column_is_dates,
-    open_source,
     parse_dates,
     parse_values,
+    text_chunks,
 )
-from tsvq.errors import TsvqError, one_line
+from tsvq.data.registry import CUSTOM, missing_hint
+from tsvq.data.source import Source, open_source
 
 
 @dataclass
@@ -37,7 +38,13 @@ class Table:
     sha256: str | None = None
 
 
-def read_table(path: Path, dset: str = CUSTOM, sha256: str | None = None) -> Table:
+def read_table(
+    path: Path,
+    dset: str = CUSTOM,
+    sha256: str | None = None,
+    gaps: bool = False,
+    hints: tuple[str, str] = ("", ""),
+) -> Table:
     """Read and validate an Autoformer-layout CSV: a date column, then numeric columns (a
     user's own file may have no date column: `source.first_column_is_dates`).
 
@@ -47,11 +54,13 @@ def read_table(path: Path, dset: str = CUSTOM, sha256: str | None = None) -> Tab
     must have); at least one data row and one value column; every value cell a finite number
     within float32 range; the dates parse and never go backwards. Repeated timestamps are
     accepted, since the benchmark weather file carries one exact duplicate row. Dates with a
-    UTC offset are compared in UTC.
+    UTC offset are compared in UTC. `gaps`: a blank, NaN or inf cell is NaN, not refused
+    (`--missing interpolate`); `hints`: what a refused gap and a refused text cell add (the
+    flags of the command that help, `cells.FILL_HINT` and `cells.CHOOSE_HINT`).
     """
     source = open_source(path, dset, missing_hint(dset), sha256)
     dated = first_column_is_dates(source, dset)
-    table = _read_fast(source, dated) or _read_strict(source, dated)
+    table = _read_fast(source, dated) or _read_strict(source, dated, gaps, hints)
     table.sha256 = source.sha256
     return table
 
@@ -103,31 +112,17 @@ def _read_fast(source: Source, dated: bool = True) -> Table | None:
     return Table(values=values, columns=columns, dates=parse_dates(date_col, source.path))
 
 
-def _read_strict(source: Source, dated: bool = True) -> Table:
+def _read_strict(
+    source: Source, dated: bool = True, gaps: bool = False, hints: tuple[str, str] = ("", "")
+) -> Table:
     """Every cell as text, validated one by one: names the first bad row, column and cell."""
     path = source.path
-    try:
-        frame = pd.read_csv(
-            source.buffer(),
-            dtype=str,
-            keep_default_na=False,
-            encoding_errors="replace",
-            compression=source.compression,
-        )
-    except pd.errors.EmptyDataError:
-        raise TsvqError(f"data file is empty: {path}") from None
-    except _READ_ERRORS as exc:
-        raise TsvqError(f"cannot parse CSV {path}: {one_line(exc)}") from None
+    frame = next(text_chunks(source))
     first = int(dated)
-    if frame.shape[1] < first + 1:
-        raise TsvqError(
-            f"{path}: needs a date column and at least one value column, got {frame.shape[1]} "
-            "column(s)"
-        )
-    if len(frame) == 0:
-        raise TsvqError(f"{path}: has a header but no data rows")
+    check_columns(path, frame.shape[1], dated)
+    check_rows(path, len(frame))
     columns = [str(c) for c in frame.columns[first:]]
     # a row with fewer fields than the header leaves NaN in the missing cells: blank cells
-    values = parse_values(frame.iloc[:, first:], path, 0)
+    values = parse_values(frame.iloc[:, first:], path, 0, gaps, *hints)
     dates = parse_dates(frame.iloc[:, 0], path) if dated else None
     return Table(values=values, columns=columns, dates=dates)

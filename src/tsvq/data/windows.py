@@ -6,39 +6,47 @@ only the rows it needs, so memory does not grow with the number of windows.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, Literal, get_args
+from typing import Literal, get_args
 
 import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tsvq.checks import Bound, Positive, check_fields
 from tsvq.data.collection import SeriesCollection, Windows, WindowView, count_windows
-from tsvq.data.registry import DATASET_NAMES, REGISTRY, SplitRule, resolve_path, split_rule
+from tsvq.data.gaps import fill_series
+from tsvq.data.registry import REGISTRY, SplitRule, resolve_path, split_rule
 
 # the scaler lives in its own module; its names stay importable from here, where they were
 from tsvq.data.scaler import SCALERS as SCALERS
 from tsvq.data.scaler import Scaler as Scaler
 from tsvq.data.scaler import ScalerKind as ScalerKind
+from tsvq.data.spec import FEATURES as FEATURES
+from tsvq.data.spec import DataSpec as DataSpec
+from tsvq.data.spec import Features as Features
 from tsvq.data.table import Table, read_table
+from tsvq.data.userfile import read_series
 from tsvq.errors import TsvqError
 
 Split = Literal["train", "val", "test"]
 SPLITS = get_args(Split)
-Features = Literal["M", "S", "MS"]
-FEATURES = get_args(Features)
 
 
 def split_bounds(
-    n_rows: int, rule: SplitRule, context_points: int, short_ok: bool = False
+    n_rows: int,
+    rule: SplitRule,
+    context_points: int,
+    short_ok: bool = False,
+    advise: bool = True,
 ) -> dict[str, tuple[int, int]]:
     """Row ranges [start, end) of each split, as PatchTST's loaders cut them.
 
     Each split after the first starts `context_points` rows early so its first window is whole.
     `short_ok` (one series of several): a split too short for a window is an empty range
-    instead of an error.
+    instead of an error. `advise`: a refusal names the flag that helps (--context_points; not
+    for a command that reads a trained model's window).
     """
     if rule.kind == "months":
         day = rule.rows_per_day
@@ -57,35 +65,11 @@ def split_bounds(
         elif start < 0 or end - start < context_points:
             raise TsvqError(
                 f"{name} split has {max(end - max(start, 0), 0)} rows, too short for "
-                f"context_points={context_points}; use a shorter --context_points or more data"
+                f"context_points={context_points}"
+                + ("; use a shorter --context_points or more data" if advise else "")
             )
         bounds[name] = (start, end)
     return bounds
-
-
-Dataset = Annotated[
-    str, Bound(f"one of {', '.join(DATASET_NAMES)}", lambda v: v in DATASET_NAMES)
-]  # the registry's names: a table, so no Literal spelled out twice
-Path_ = Annotated[str | None, Bound("a path")]
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """Everything that picks the rows and channels of a run; saved in checkpoints."""
-
-    dset: Dataset
-    root_path: Path_
-    data_path: Path_
-    context_points: Positive
-    scaler: ScalerKind = "standard"
-    features: Features = "M"
-    target: Annotated[str, Bound("a column name")] = "OT"
-    channel: Annotated[
-        int | None, Bound("an integer >= 0 or None", lambda v: v is None or v >= 0)
-    ] = None
-
-    def __post_init__(self) -> None:
-        check_fields(self)
 
 
 def select_columns(columns: list[str], dset: str, features: str, target: str) -> list[int]:
@@ -128,6 +112,8 @@ class SeriesData:
     names: tuple[str, ...] = ()  # the series' names, when several
     # split -> the row of each series its part starts at (its first row is 0), when several
     part_starts: dict[str, list[int]] = field(default_factory=dict)
+    # split -> bool [rows, C], True where --missing interpolate filled a gap; None: no value was
+    filled: dict[str, np.ndarray] | None = None
 
     @property
     def n_channels(self) -> int:
@@ -154,6 +140,16 @@ class SeriesData:
         if self.offsets is None:
             return sliding_window_view(rows, length, axis=0)
         return WindowView(rows, self.offsets[split], length)
+
+    def filled_windows(self, split: str) -> Windows | None:
+        """Where the windows of a split hold filled values ([n_windows, C, context_points]
+        bool, as `windows`), or None when no value was filled."""
+        if self.filled is None:
+            return None
+        rows, t = self.filled[split], self.spec.context_points
+        if self.offsets is None:
+            return sliding_window_view(rows, t, axis=0)
+        return WindowView(rows, self.offsets[split], t)
 
     def n_windows(self, split: str) -> int:
         if self.offsets is None:
@@ -194,22 +190,25 @@ class SeriesData:
         return self._windows(split, need)
 
 
-def load(spec: DataSpec, sha256: str | None = None) -> SeriesData:
+def load(spec: DataSpec, sha256: str | None = None, hints: bool = False) -> SeriesData:
     """Read, split and scale a dataset as `spec` says; `sha256`, when given, is the digest the
-    file must have (a repeated run's record)."""
+    file must have (a repeated run's record); `hints`: refusals name train's data flags."""
     path = resolve_path(spec.dset, spec.root_path, spec.data_path)
-    return prepare(read_table(path, spec.dset, sha256), spec)
+    return prepare(read_series(path, spec, sha256, hints), spec)
 
 
 def refit_scaler(spec: DataSpec) -> tuple[Scaler, tuple[str, ...]]:
     """The scaler of a run that recorded none (the original script's checkpoint): fitted again
     on the training split of the dataset's usual file, as the original's data loader fitted it;
     and the channels' names."""
-    data = prepare(read_table(resolve_path(spec.dset, None, None), spec.dset), spec, scaler=None)
+    path = resolve_path(spec.dset, None, None)
+    data = prepare(read_table(path, spec.dset), spec, scaler=None, advise=False)
     return data.scaler, tuple(data.columns)
 
 
-def _check_scaled(scaled: np.ndarray, scaler: Scaler, columns: list[str]) -> None:
+def _check_scaled(
+    scaled: np.ndarray, scaler: Scaler, columns: list[str], advise: bool = True
+) -> None:
     """Refuse a scaler whose statistics or scaled values overflow float32 (one line)."""
     with np.errstate(all="ignore"):
         bad = ~(np.isfinite(scaler.shift) & np.isfinite(scaler.scale)) | ~np.isfinite(scaled).all(0)
@@ -218,19 +217,23 @@ def _check_scaled(scaled: np.ndarray, scaler: Scaler, columns: list[str]) -> Non
         raise TsvqError(
             f"scaler={scaler.kind!r} overflows float32 on column {columns[k]!r} (shift "
             f"{scaler.shift[k]:.4g}, scale {scaler.scale[k]:.4g}): its values span more than "
-            "float32 holds (3.4e38) or lie far outside the training rows; rescale the column "
-            "or choose another --scaler"
+            "float32 holds (3.4e38) or lie far outside the training rows; rescale the column"
+            + (" or choose another --scaler" if advise else "")
         )
 
 
 def prepare(
-    table: Table | SeriesCollection, spec: DataSpec, scaler: Scaler | None = None
+    table: Table | SeriesCollection,
+    spec: DataSpec,
+    scaler: Scaler | None = None,
+    advise: bool = True,
 ) -> SeriesData:
     """Split and scale an already read table, or a collection of series (each split on its
-    own by the chronological rule); `scaler` reuses saved statistics when given."""
+    own by the chronological rule); `scaler` reuses saved statistics when given. `advise`:
+    refusals name train's flags that help (eval and plot have none of them)."""
     if spec.context_points < 1:
         raise TsvqError(f"context_points must be a positive integer, got {spec.context_points}")
-    data = as_collection(table)
+    data, filled = fill_gaps(as_collection(table), spec.missing)
     cols = select_columns(list(data.columns), spec.dset, spec.features, spec.target)
     n_vars = len(cols)
     if spec.channel is not None:
@@ -242,12 +245,13 @@ def prepare(
         cols = [cols[spec.channel]]
     names = [data.columns[i] for i in cols]
     rule, several = split_rule(spec.dset), len(data) > 1
-    bounds = [split_bounds(n, rule, spec.context_points, several) for n in data.lengths]
+    bounds = [split_bounds(n, rule, spec.context_points, several, advise) for n in data.lengths]
     if several and all(b["train"][1] - b["train"][0] < spec.context_points for b in bounds):
         raise TsvqError(
             f"none of the {len(data)} series is long enough for a window of context_points="
             f"{spec.context_points} in each split (the longest has {max(data.lengths)} rows, "
-            "cut 70/10/20); use a shorter --context_points or longer series"
+            "cut 70/10/20)"
+            + ("; use a shorter --context_points or longer series" if advise else "")
         )
     if scaler is None:
         train = [
@@ -257,11 +261,14 @@ def prepare(
         scaler = Scaler.fit(spec.scaler, train[0] if len(train) == 1 else np.concatenate(train))
     if not several:  # one series: the splits are views of its scaled rows
         scaled = scaler.transform(data.series[0][:, cols])
-        _check_scaled(scaled, scaler, names)
+        _check_scaled(scaled, scaler, names, advise)
         splits = {name: scaled[a:b] for name, (a, b) in bounds[0].items()}
         offsets = None
     else:
-        splits, offsets = _stack(data, cols, bounds, scaler, names)
+        splits, offsets = _stack(data, cols, bounds, scaler, names, advise)
+    masks = None
+    if filled is not None and any(f[:, cols].any() for f in filled):
+        masks = _parts([f[:, cols] for f in filled], bounds)
     return SeriesData(
         spec=spec,
         splits=splits,
@@ -274,7 +281,31 @@ def prepare(
         offsets=offsets,
         names=data.names if several else (),
         part_starts={k: [b[k][0] for b in bounds] for k in SPLITS} if several else {},
+        filled=masks,
     )
+
+
+def fill_gaps(
+    data: SeriesCollection, missing: str
+) -> tuple[SeriesCollection, list[np.ndarray] | None]:
+    """`--missing interpolate`: each series' gaps filled along time (`gaps.fill_series`), and
+    where (bool [T_i, C] each); else the collection as it is and None."""
+    if missing != "interpolate":
+        return data, None
+    pairs = [fill_series(s, data.columns, n) for s, n in zip(data.series, data.names, strict=True)]
+    series = tuple(p[0] for p in pairs)
+    return dataclasses.replace(data, series=series), [p[1] for p in pairs]
+
+
+def _parts(rows: list[np.ndarray], bounds: list[dict[str, tuple[int, int]]]) -> dict:
+    """Each split's part of every series' `rows`, one after the other (as `_stack` lays out
+    the values)."""
+    return {
+        split: np.concatenate(
+            [r[b[split][0] : b[split][1]] for r, b in zip(rows, bounds, strict=True)]
+        )
+        for split in SPLITS
+    }
 
 
 def as_collection(table: Table | SeriesCollection) -> SeriesCollection:
@@ -292,6 +323,7 @@ def _stack(
     bounds: list[dict[str, tuple[int, int]]],
     scaler: Scaler,
     names: list[str],
+    advise: bool = True,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Each split's scaled parts of every series, one after the other, and where each starts."""
     splits, offsets = {}, {}
@@ -301,7 +333,7 @@ def _stack(
             for s, b in zip(data.series, bounds, strict=True)
         ]
         for part in parts:
-            _check_scaled(part, scaler, names)
+            _check_scaled(part, scaler, names, advise)
         offsets[split] = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
         splits[split] = np.concatenate(parts)
     return splits, offsets
@@ -349,6 +381,28 @@ def series_batches(
         idx = order[b * batch_size : (b + 1) * batch_size]
         batch = views[idx // n_channels, idx % n_channels]  # gathers a copy [B, T]
         yield torch.from_numpy(np.ascontiguousarray(batch))
+
+
+def keep_batches(
+    data: SeriesData,
+    split: str,
+    batch_size: int,
+    order: np.ndarray | None = None,
+    max_batches: int | None = None,
+) -> Iterator[torch.Tensor | None]:
+    """Beside `series_batches` (the same arguments, the same series): float [B, T], 0 where a
+    value was filled (`--missing interpolate`), 1 elsewhere; None for every batch when no value
+    of the data was filled."""
+    views, n_channels = data.filled_windows(split), data.n_channels
+    n = len(order) if order is not None else data.n_windows(split) * n_channels
+    for b in range(count_batches(n, batch_size, max_batches)):
+        if views is None:
+            yield None
+            continue
+        idx = order[b * batch_size : (b + 1) * batch_size] if order is not None else None
+        if idx is None:
+            idx = np.arange(b * batch_size, min(n, (b + 1) * batch_size))
+        yield torch.from_numpy(~views[idx // n_channels, idx % n_channels]).float()
 
 
 def window_chunks(data: SeriesData, split: str, max_values: int) -> Iterator[np.ndarray]:

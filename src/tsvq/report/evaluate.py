@@ -11,7 +11,7 @@ import torch
 
 from tsvq.data import windows
 from tsvq.data.registry import locate
-from tsvq.data.table import read_table
+from tsvq.data.userfile import read_series
 from tsvq.data.windows import SPLITS, Scaler, SeriesData, Split, prepare
 from tsvq.errors import TsvqError
 from tsvq.model.quantizer import perplexity_of
@@ -74,7 +74,7 @@ def load_split_data(
     spec, source = tok.data.spec, tok.run.source
     if data_path is not None and spec.dset != "custom":
         raise TsvqError(
-            f"--data_path is for a tokenizer trained on --dset custom; "
+            f"--data_path is for a tokenizer trained on a file of its own (custom data); "
             f"{source or 'this one'} was trained on {spec.dset} (use --root_path)"
         )
     # one rule (registry.locate): a path typed is read as it is now; else the recorded file
@@ -82,7 +82,7 @@ def load_split_data(
     if root_path is not None or data_path is not None:
         spec = replace(spec, root_path=root_path, data_path=str(path))
     try:
-        data = prepare(read_table(path, spec.dset, sha256), spec, scaler=tok.scaler)
+        data = prepare(read_series(path, spec, sha256), spec, scaler=tok.scaler, advise=False)
     except TsvqError as exc:
         if not source or source in str(exc):
             raise

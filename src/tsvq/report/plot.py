@@ -158,15 +158,17 @@ def plot_reconstructions(
     split: Split = "test",
     channels: list[str] | None = None,
     data: SeriesData | None = None,
+    source: tuple[str | None, str | None] = (None, None),
 ) -> list[Path]:
     """A few windows of the split (original units) drawn over their reconstructions,
     and the histogram of code usage over the whole split.
 
     `channels`: names or indices to draw; by default the target column and the first others,
-    up to four in all. `data`: another dataset (`zero_shot.foreign_data`), else its own.
+    up to four in all. `data`: another dataset (`zero_shot.foreign_data`), else its own, read
+    from `source`: (root_path, data_path) as `load_split_data` takes them.
     """
     plt = _pyplot()
-    data = data if data is not None else load_split_data(tok)
+    data = data if data is not None else load_split_data(tok, *source)
     model, cfg = tok.model, tok.cfg
     views = data.windows(split)
     series = pass_size(model, None, views.shape[0], data.n_channels * cfg.context_points)
@@ -253,7 +255,9 @@ def plot_run(
 ) -> list[Path]:
     """Every plot of a run into `out` (default: `{checkpoint}_plots` beside it): loss curves
     when its history is beside it, reconstructions and code usage (of `dset`, zero-shot, when
-    given: `zero_shot.foreign_data`). Everything is checked before the first file is written."""
+    given: `zero_shot.foreign_data`; else of its own data, from `root_path` / `data_path` where
+    it moved or its source does not record it). Everything is checked before the first file
+    is written."""
     _pyplot()  # an optional extra: say what to install before anything else
     out = out if out is not None else ckpt.with_name(ckpt.stem + "_plots")
     if out.exists() and not out.is_dir():
@@ -269,7 +273,7 @@ def plot_run(
     if dset is not None:
         data, said = foreign_data(tok, dset, root_path, data_path)
         say(said.line())
-    paths = plot_reconstructions(tok, out, split, channels, data)
+    paths = plot_reconstructions(tok, out, split, channels, data, (root_path, data_path))
     if history.is_file():
         paths.insert(0, plot_history(history, out))
     else:

@@ -29,7 +29,7 @@ from tsvq.checks import at, parse
 from tsvq.config import TrainConfig
 from tsvq.data.record import DataRecord
 from tsvq.data.registry import CUSTOM
-from tsvq.data.windows import DataSpec
+from tsvq.data.spec import SPEC_FIELDS_SINCE_21, DataSpec
 from tsvq.errors import TsvqError
 from tsvq.model.memory import check_fits
 from tsvq.model.vqvae import ARCHITECTURE, VQVAE, ModelConfig
@@ -111,7 +111,8 @@ def _data(d: dict[str, Any], where: str, model: ModelConfig) -> DataRecord:
     names = tuple(DataSpec.__dataclass_fields__)  # its `scaler` is the fitted scaler's kind
     beside = parse(Beside, {k: v for k, v in d.items() if k == "scaler" or k not in names}, where)
     spec_fields = {k: v for k, v in d.items() if k in names}
-    spec = parse(DataSpec, {**spec_fields, "scaler": beside.scaler.kind}, where, names)
+    stated = tuple(n for n in names if n not in SPEC_FIELDS_SINCE_21)  # older records lack these
+    spec = parse(DataSpec, {**spec_fields, "scaler": beside.scaler.kind}, where, stated)
     t = model.context_points
     rules = (  # what the record says beside the model; DataRecord checks its own parts
         (

@@ -23,6 +23,7 @@ from tsvq.files import write_failed, write_with
 from tsvq.tokens.gaps import Missing
 from tsvq.tokens.npz import check_against, read_tokens
 from tsvq.tokens.tokenizer import Tokenizer, origin_of
+from tsvq.tokens.whole import encode_whole, recorded_columns, whole_read
 from tsvq.tokens.writer import TokensWriter, header
 
 # Values (windows x channels x time steps) per chunk of a streamed encode: with the CSV text
@@ -81,12 +82,16 @@ def encode_csv(
             f"--context_points {t} must be a multiple of patch_size {p}: the nearest "
             f"are {f'{t // p * p} or ' if t > p else ''}{(t // p + 1) * p}"
         )
-    layout = scan(path, dset, sha256=sha256)
     spec = tok.data.spec
+    if dset == CUSTOM == spec.dset and whole_read(path, spec):
+        return encode_whole(tok, path, split, stride, t, missing, out, batch_size, sha256)
+    layout = scan(path, dset, sha256=sha256)
     if dset == spec.dset and dset != CUSTOM:
         cols = select_columns(layout.columns, dset, spec.features, spec.target)
         if spec.channel is not None:
             cols = [cols[spec.channel]]
+    elif dset == spec.dset:  # the columns the run chose from a file of its kind
+        cols = [layout.columns.index(c) for c in recorded_columns(layout.columns, spec, path)]
     else:
         cols = list(range(len(layout.columns)))
     names = [layout.columns[i] for i in cols]
@@ -183,7 +188,8 @@ def decode_file(
     tokens = read_tokens(tokens_path)
     check_against(tokens, tok, str(tokens_path), source)
     x = tok.decode(tokens.encoded(), batch_size=batch_size)
-    extra = {k: v for k, v in (("mask", tokens.mask), ("index", tokens.index)) if v is not None}
+    kept = (("mask", tokens.mask), ("index", tokens.index), ("series", tokens.series))
+    extra = {k: v for k, v in kept if v is not None}
     write_npz(out, {"x": x, "start": tokens.start, "columns": np.asarray(tokens.columns), **extra})
     return x.shape
 

@@ -15,8 +15,9 @@ from tsvq.tokens.tokenizer import Tokenizer
 EXPORT_FILES = frozenset({constants.CONFIG_NAME, constants.SAFETENSORS_SINGLE_FILE, "README.md"})
 
 
-def export(tok: Tokenizer, out: str | os.PathLike[str]) -> Path:
-    """Write `tok` to folder `out` (config.json, model.safetensors, README.md model card).
+def export(tok: Tokenizer, out: str | os.PathLike[str], figures: str | None = None) -> Path:
+    """Write `tok` to folder `out` (config.json, model.safetensors, README.md model card, which
+    states `figures`, the test figures, when given).
 
     The folder is filled under a temporary name and renamed into place, so a failure leaves
     no partial folder. An existing folder is replaced only if it holds a previous export and
@@ -25,7 +26,7 @@ def export(tok: Tokenizer, out: str | os.PathLike[str]) -> Path:
     final = Path(out)
     _check_replaceable(final)
     with atomic_dir(final) as tmp:
-        tok.save_pretrained(tmp)
+        tok.save_pretrained(tmp, figures)
     return final
 
 

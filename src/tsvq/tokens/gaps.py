@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 import torch
 
+# what `encode(missing=...)` accepts: the same choice as training's --missing
+from tsvq.data.gaps import MISSING as MISSING
+from tsvq.data.gaps import Missing as Missing
 from tsvq.errors import TsvqError
-
-Missing = Literal["error", "interpolate"]  # what `encode(missing=...)` accepts
-MISSING = get_args(Missing)
 
 
 def fill_linear(series: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -67,6 +67,7 @@ class Tokens:
     version: int
     length: int | None = None
     index: np.ndarray | None = None
+    series: np.ndarray | None = None  # [n] each window's series, in a file of several
 
     def encoded(self) -> Encoded:
         cf = self.context_points // self.n_tokens
@@ -118,6 +119,7 @@ def read_tokens(path: str | Path) -> Tokens:
         version=version,
         length=_length(p, a),
         index=a.get("index"),
+        series=a.get("series"),
     )
 
 

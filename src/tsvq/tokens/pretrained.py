@@ -19,7 +19,7 @@ import json
 import re
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,9 @@ from safetensors.torch import save_file
 
 from tsvq import trust
 from tsvq.checks import NonNegative, at, parse, parse_json
+from tsvq.data.gaps import Missing
 from tsvq.data.record import DataRecord, ScalerFields
-from tsvq.data.windows import DataSpec, Features
+from tsvq.data.spec import SPEC_FIELDS_SINCE_21, DataSpec, Features
 from tsvq.errors import TsvqError, one_line
 from tsvq.model.memory import check_fits
 from tsvq.model.vqvae import ARCHITECTURE, VQVAE, ModelConfig
@@ -39,7 +40,6 @@ from tsvq.reach import hub_unreachable, not_there
 from tsvq.run import checkpoint
 from tsvq.run.record import RunInfo
 from tsvq.tokens import catalog
-from tsvq.tokens.channels import describe_columns
 
 CONFIG, WEIGHTS = constants.CONFIG_NAME, constants.SAFETENSORS_SINGLE_FILE
 # Tensor names in model.safetensors: the model's own, under "model." as exports always had them.
@@ -65,6 +65,12 @@ class FolderData:
     channel: int | None
     columns: list[str]
     scaler: ScalerFields
+    # how a user's own file is read (`DataSpec`'s fields of the same names; absent: the default)
+    value_columns: list[str] | None = None
+    exclude_columns: list[str] | None = None
+    id_column: str | None = None
+    timestamp_column: str | None = None
+    missing: Missing = "error"
 
 
 @dataclass(frozen=True)
@@ -133,7 +139,21 @@ def from_folder(folder: Path, where: str | None = None) -> Parts:
     d = config.data
     with at(f"{w}['data']"):
         t = cfg.context_points
-        spec = DataSpec(d.dset, None, None, t, d.scaler.kind, d.features, d.target, d.channel)
+        spec = DataSpec(
+            d.dset,
+            None,
+            None,
+            t,
+            d.scaler.kind,
+            d.features,
+            d.target,
+            d.channel,
+            tuple(d.value_columns) if d.value_columns is not None else None,
+            tuple(d.exclude_columns or ()),
+            d.id_column,
+            d.timestamp_column,
+            d.missing,
+        )
         n = None if d.channel is not None else len(d.columns)
         data = DataRecord(spec, d.scaler.build(), tuple(d.columns), n)
     check_fits(cfg, 1, training=False, where=f"{w}: ")
@@ -276,7 +296,16 @@ def kept(data: DataRecord) -> dict[str, Any]:
         "channel": spec.channel,
         "columns": list(data.columns),
         "scaler": scaler.to_dict(),
+        **{
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in asdict(spec).items()
+            if k in SPEC_FIELDS_SINCE_21 and v != DEFAULT_READ[k]
+        },
     }
+
+
+# how a file is read by default: a folder states only what differs, so older folders match
+DEFAULT_READ = {f.name: f.default for f in fields(DataSpec) if f.name in SPEC_FIELDS_SINCE_21}
 
 
 def push(
@@ -298,45 +327,3 @@ def push(
             repo_id=repo_id, folder_path=tmp, revision=revision, commit_message=commit_message
         )
     return str(getattr(info, "commit_url", info))
-
-
-def model_card(cfg: ModelConfig, data: DataRecord, run: RunInfo, fingerprint: str) -> str:
-    """README.md of an exported folder: what the tokenizer is and how to load it."""
-    spec = data.spec
-    trained = f"{spec.dset} ({describe_columns(list(data.columns))}; features {spec.features}"
-    trained += f", channel {spec.channel})" if spec.channel is not None else ")"
-    return "\n".join(
-        [
-            "---",
-            "library_name: tsvq",
-            "tags:",
-            "- time-series",
-            "- tokenizer",
-            "- vq-vae",
-            "---",
-            "",
-            "# tsvq tokenizer",
-            "",
-            f"A VQ-VAE tokenizer for time series trained with tsvq on {trained}"
-            + (f", best epoch {run.epoch + 1}." if run.epoch is not None else "."),
-            "",
-            f"- windows of {cfg.context_points} steps (any multiple of {cfg.patch_size} encodes), "
-            f"patches of {cfg.patch_size}, one token per {cfg.compression_factor} steps",
-            f"- {cfg.num_embeddings} codes of dimension {cfg.embedding_dim}; RevIN "
-            f"{'on' if cfg.revin else 'off'}; scaler {spec.scaler}",
-            f"- fingerprint {fingerprint} (tokens files name the tokenizer that wrote them)",
-            "",
-            "```python",
-            "from tsvq import Tokenizer",
-            "",
-            'tok = Tokenizer.from_pretrained("THIS_FOLDER_OR_REPO")',
-            "enc = tok.encode(x)      # x: [B, T, C] in original units -> enc.codes [B, C, T / "
-            f"{cfg.compression_factor}]",
-            "x_hat = tok.decode(enc)  # back to [B, T, C] in original units",
-            "```",
-            "",
-            "`config.json` holds the model's configuration and the training data's description "
-            "(channels, scaler); `model.safetensors` the weights.",
-            "",
-        ]
-    )

@@ -24,6 +24,7 @@ from tsvq.errors import TsvqError
 from tsvq.model.vqvae import VQVAE, ModelConfig
 from tsvq.run.record import RunInfo
 from tsvq.tokens import channels, frames, inputs, passes, pretrained, ragged, shapes
+from tsvq.tokens.card import model_card
 from tsvq.tokens.encoded import Encoded
 from tsvq.tokens.gaps import Missing
 from tsvq.tokens.pretrained import DIGEST_KEY
@@ -107,7 +108,7 @@ class Tokenizer:
         """
         return cls(*pretrained.read(path, hub_kwargs)).to(device)
 
-    def save_pretrained(self, folder: str | Path) -> Path:
+    def save_pretrained(self, folder: str | Path, figures: str | None = None) -> Path:
         """Write `config.json`, `model.safetensors` and a `README.md` model card, as the Hugging
         Face convention has them (`tsvq export` writes them atomically: all or nothing).
 
@@ -115,12 +116,14 @@ class Tokenizer:
         ----------
         folder : str or Path
             Created if needed.
+        figures : str, optional
+            The test figures the model card states (`tsvq export` measures them).
 
         Returns
         -------
         Path
         """
-        card = pretrained.model_card(self.cfg, self.data, self.run, self.fingerprint)
+        card = model_card(self.cfg, self.data, self.run, self.fingerprint, figures)
         return pretrained.write(folder, self.model, self.data, self.run, card)
 
     def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:

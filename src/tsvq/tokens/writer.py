@@ -70,8 +70,13 @@ OPTIONAL = {
         ("n",),
         "[n] the index label (a time stamp) of each window's first step (version 4)",
     ),
+    "series": (
+        "U",
+        ("n",),
+        "[n] the series of each window, in a file of several (start counts its rows) (version 4)",
+    ),
 }
-NEW_IN_4 = ("length", "index")
+NEW_IN_4 = ("length", "index", "series")
 DIGEST = "digest"  # version 3: trust's {field: digest} of FIELDS and OPTIONAL, as JSON
 FIELD_DIGESTS = "field_digests"  # version 2's "name=digest" list, beside its whole-file digest
 # Written for the reader's information only; decode never uses them.
@@ -185,7 +190,7 @@ def header(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The small fields of a tokens file (everything but the streamed per-window arrays):
-    `extra` holds the version 4 fields that apply (`length`, `index`), if any."""
+    `extra` holds the version 4 fields that apply (`length`, `index`, `series`), if any."""
     extra = {name: v for name, v in (extra or {}).items() if v is not None}
     return {
         "format": FORMAT,

@@ -8,6 +8,7 @@ outputs (`open_outputs`), then loops over epochs: one epoch of training and vali
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +20,13 @@ import numpy as np
 import torch
 
 from tsvq.config import TrainConfig
-from tsvq.data.windows import SeriesData, count_batches, epoch_order, series_batches
+from tsvq.data.windows import (
+    SeriesData,
+    count_batches,
+    epoch_order,
+    keep_batches,
+    series_batches,
+)
 from tsvq.errors import TrainingDiverged, TrainingInterrupted, TsvqError
 from tsvq.files import write_text
 from tsvq.model.quantizer import perplexity_of
@@ -202,6 +209,7 @@ def run_training_epoch(
         desc=f"epoch {epoch}",
         tick=run.tick,
         forward=steps,
+        keeps=keep_batches(data, "train", tcfg.batch_size, order, n),
     )
     run.scheduler.step()
     return stats
@@ -223,6 +231,7 @@ def run_validation(run: Run, data: SeriesData, steps: Steps | None = None) -> Ep
             desc="valid",
             tick=run.tick,
             forward=steps,
+            keeps=keep_batches(data, "val", batch_size, run.val_order),
         )
 
 
@@ -237,24 +246,30 @@ def run_epoch(
     desc: str = "",
     tick: Callable[[], None] | None = None,
     forward: Callable[[torch.Tensor, bool], tuple[torch.Tensor, torch.Tensor, Any]] | None = None,
+    keeps: Iterator[torch.Tensor | None] | None = None,
 ) -> EpochStats:
-    """One pass over `batches`; trains when `step` (which applies a loss) is given.
+    """One pass over `batches`; trains when `step` (which applies a loss) is given. `keeps`,
+    beside the batches, says which values of each the loss keeps (`keep_batches`; None: all).
 
     `tick` is called after every batch (the CPU thread governor); `forward(x, training)`
-    computes the losses when given (`Steps`: eager or compiled), else `losses` eagerly.
+    computes the losses when given (`Steps`: eager or compiled) for a batch without a gap mask,
+    else `losses` eagerly.
     """
     k = core.cfg.num_embeddings
     # [loss*n, vq*n, recon*n, n, sum of batch perplexities, batches] on the device: no sync
     totals = torch.zeros(6, dtype=torch.float64, device=device)
     counts = torch.zeros(k, dtype=torch.float64, device=device)
     show = is_main() and show_progress()
-    for x in tqdm(batches, total=n_batches, desc=desc, leave=False, disable=not show):
+    pairs = zip(batches, keeps if keeps is not None else itertools.repeat(None))  # noqa: B905
+    for x, keep in tqdm(pairs, total=n_batches, desc=desc, leave=False, disable=not show):
         x = x.to(device, non_blocking=True)
+        if keep is not None:
+            keep = keep.to(device, non_blocking=True)
         with autocast(device, dtype):
-            if forward is not None:
+            if forward is not None and keep is None:  # compiled or eager, without a gap mask
                 recon, vq, out = forward(x, step is not None)
             else:
-                recon, vq, out = losses(model if step else core, x)
+                recon, vq, out = losses(model if step else core, x, keep)
         loss = recon + vq
         if step is not None:
             step(loss)

@@ -116,11 +116,18 @@ def data_record(data: SeriesData) -> DataRecord:
     return DataRecord(spec, data.scaler, tuple(data.columns), data.n_vars, rule, data.sha256)
 
 
-def losses(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Any]:
-    """(recon, vq) in the specification's units for a batch [N, T], and the model output."""
+def losses(
+    model: torch.nn.Module, x: torch.Tensor, keep: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, Any]:
+    """(recon, vq) in the specification's units for a batch [N, T], and the model output.
+
+    `keep` [N, T] (`--missing interpolate`) is 0 where a value was filled: its error leaves the
+    reconstruction sum, which stays a sum per series (the units of data without gaps).
+    """
     out = model(x)
     n = x.shape[0]
-    recon = (out.recon.float() - out.target.float()).pow(2).sum() / n
+    err = (out.recon.float() - out.target.float()).pow(2)
+    recon = (err if keep is None else err * keep).sum() / n
     core = cast(VQVAE, getattr(model, "module", model))  # under DDP the VQVAE is model.module
     vq = out.vq_loss * core.cfg.n_patches  # per-series units
     return recon, vq, out
