@@ -90,6 +90,7 @@ COVERED = {
     "quantizer_step.py": "test_quantizer_step",
     "ragged_encode.py": "test_ragged_encode",
     "rate_distortion.py": "test_rate_distortion",
+    "rowfile.py": "test_rowfile",
     "scale.py": "test_scale",
     "time_to_quality.py": "test_time_to_quality",
     "tokenizer_reach.py": "test_tokenizer_reach",
@@ -581,3 +582,24 @@ def test_rate_distortion(tmp_path: Path, run):
         assert close(mse, r["mse"], 5e-5) and close(base, r["baseline_mse"], 5e-5)
         assert close(gain, 100 * (1 - mse / base), 1)
     assert run("rate_distortion.py", "--results", results, "--table", cwd=tmp_path) == table
+
+
+def test_rowfile(tmp_path: Path, run):
+    """The rows' file shared by quality.py, rate_distortion.py and time_to_quality.py: rows
+    kept at different times print as one table, in their order, each gain from its own
+    baseline; no file yet, the table is its header and note alone."""
+    cell = {"dset": "etth1", "channels": "0", "steps": "2/128", "epochs": 1, "seed": 2021}
+    cell |= {"codes_used": 9, "flags": "", "baseline_mse": 0.5}
+    rows = [
+        cell | {"codebook_size": 64, "compression_factor": 8, "bits_per_value": 0.75, "mse": 0.4},
+        cell | {"codebook_size": 16, "compression_factor": 8, "bits_per_value": 0.5, "mse": 0.6},
+    ]
+    results = tmp_path / "rd.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    table = run("rate_distortion.py", "--results", results, "--table", cwd=tmp_path)
+    lines = table.splitlines()
+    assert lines[0].startswith("dataset  channels") and lines[-1].startswith("bits/value:")
+    body = [s.split() for s in lines[1:-1]]
+    assert [(c[2], c[10]) for c in body] == [("16", "-20%"), ("64", "20%")]  # by bits per value
+    empty = run("rate_distortion.py", "--results", tmp_path / "none.jsonl", "--table", cwd=tmp_path)
+    assert empty.splitlines() == [lines[0], lines[-1]]
