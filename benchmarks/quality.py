@@ -26,11 +26,12 @@ import argparse
 import contextlib
 import csv
 import io
-import json
 import math
 import tempfile
 import time
 from pathlib import Path
+
+import rowfile
 
 from tsvq import Tokenizer
 from tsvq.cli import main as tsvq_main
@@ -146,18 +147,18 @@ def table(rows: list[dict]) -> str:
         f"{'bits':>6}{'best':>5}"
         f"{'by recon':>9}{'by loss':>8}{'VQ 1st':>10}{'VQ last':>10}"
     )
-    lines = [head]
+    body = []
     key = ("dset", "channels", "epochs", "steps", "flags", "seed", "variant")
-    for r in sorted(rows, key=lambda r: tuple(str(r[k]) for k in key)):
+    for r in rowfile.sorted_by(rows, key):
         name = (r["variant"] + (" " + r["flags"] if r["flags"] else ""))[:21]
-        lines.append(
+        body.append(
             f"{r['dset']:<9}{r['channels']:<9}{name:<22}{r['seed']:>5}{r['epochs']:>4}"
             f"{r['steps']!s:>10}{r['mse']:>8.4f}{r['mse_last']:>9.4f}{_baseline_cells(r)}"
             f"{r['codes_used']:>5}/{r['codebook_size']:<3}{r['perplexity']:>7.1f}"
             f"{math.log2(r['perplexity']):>6.2f}{r['best_epoch']:>5}{r['best_by_recon']:>9}"
             f"{r['best_by_loss']:>8}{r['valid_vq_first']:>10.2f}{r['valid_vq_last']:>10.2f}"
         )
-    lines.append(
+    note = (
         "MSE: test split, per element, RevIN space; baseline: k-means with the model's K on "
         "raw compression_factor-step segments, the same windows; gain: MSE below it, in "
         "percent (negative: the network does worse than the codebook alone); best: the "
@@ -165,14 +166,13 @@ def table(rows: list[dict]) -> str:
         "rule picks; VQ: validation VQ term per series; steps: training batches per epoch, "
         "N/M where --max_steps_per_epoch bounds an epoch of M (validation too)"
     )
-    return "\n".join(lines)
+    return rowfile.layout(head, body, note)
 
 
 def _baseline_cells(r: dict) -> str:
     if "baseline_mse" not in r:  # a row written before the baseline was measured
         return f"{'-':>9}{'-':>6}"
-    gain = 100 * (1 - r["mse"] / r["baseline_mse"])
-    return f"{r['baseline_mse']:>9.4f}{gain:>5.0f}%"
+    return f"{r['baseline_mse']:>9.4f}{rowfile.gain(r['mse'], r['baseline_mse']):>5.0f}%"
 
 
 def main() -> None:
@@ -190,10 +190,9 @@ def main() -> None:
         default=FIT_SEGMENTS,
         help="training segments the baseline codebook is fitted on",
     )
-    p.add_argument("--results", default=None, help="JSON lines file the rows are appended to")
-    p.add_argument("--table", action="store_true", help="only print the table of --results")
+    rowfile.add_args(p)
     args = p.parse_args()
-    results = Path(args.results) if args.results else None
+    results = rowfile.results_of(args)
     BASELINE_SEGMENTS[0] = args.baseline_segments
     rows: list[dict] = []
     if not args.table:
@@ -210,14 +209,8 @@ def main() -> None:
                         args.flags.split(),
                         Path(tmp),
                     )
-                print(json.dumps(row), flush=True)
-                rows.append(row)
-                if results:
-                    with results.open("a") as f:
-                        f.write(json.dumps(row) + "\n")
-    if results and results.exists():
-        rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    print(table(rows))
+                rowfile.keep(row, rows, results)
+    print(table(rowfile.gathered(rows, results)))
 
 
 if __name__ == "__main__":

@@ -18,11 +18,11 @@ times print as one table, sorted by bits per value.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
 import quality
+import rowfile
 
 from tsvq.report.baseline import FIT_SEGMENTS
 
@@ -33,22 +33,22 @@ def table(rows: list[dict]) -> str:
         f"{'ep':>4}{'seed':>5}{'tsvq MSE':>10}{'baseline':>10}{'gain':>7}{'codes':>10}"
         f"  flags"
     )
-    lines = [head]
+    body = []
     for r in sorted(rows, key=order):
-        gain = 100 * (1 - r["mse"] / r["baseline_mse"])
-        lines.append(
+        gain = rowfile.gain(r["mse"], r["baseline_mse"])
+        body.append(
             f"{r['dset']:<9}{r['channels']:<9}{r['codebook_size']:>6}{r['compression_factor']:>7}"
             f"{r['bits_per_value']:>11.3f}{r['steps']!s:>10}{r['epochs']:>4}{r['seed']:>5}"
             f"{r['mse']:>10.4f}{r['baseline_mse']:>10.4f}{gain:>6.0f}%"
             f"{r['codes_used']:>6}/{r['codebook_size']:<4}  {r['flags']}"
         )
-    lines.append(
+    note = (
         "bits/value: log2(K) / factor; tsvq MSE: the best checkpoint on the test split, per "
         "element in RevIN space; baseline: k-means with K codes on raw factor-step segments, "
         "the same windows and bits; gain: tsvq below the baseline, in percent; steps: "
         "training batches per epoch, N/M where --max_steps_per_epoch bounds an epoch of M"
     )
-    return "\n".join(lines)
+    return rowfile.layout(head, body, note)
 
 
 def order(r: dict) -> tuple:
@@ -72,10 +72,9 @@ def main() -> None:
         default=FIT_SEGMENTS,
         help="training segments each baseline codebook is fitted on",
     )
-    p.add_argument("--results", default=None, help="JSON lines file the rows are appended to")
-    p.add_argument("--table", action="store_true", help="only print the table of --results")
+    rowfile.add_args(p)
     args = p.parse_args()
-    results = Path(args.results) if args.results else None
+    results = rowfile.results_of(args)
     quality.BASELINE_SEGMENTS[0] = args.baseline_segments
     rows: list[dict] = []
     if not args.table:
@@ -96,14 +95,8 @@ def main() -> None:
                         )
                     row["compression_factor"] = cf
                     row["flags"] = args.flags
-                    print(json.dumps(row), flush=True)
-                    rows.append(row)
-                    if results:
-                        with results.open("a") as f:
-                            f.write(json.dumps(row) + "\n")
-    if results and results.exists():
-        rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    print(table(rows))
+                    rowfile.keep(row, rows, results)
+    print(table(rowfile.gathered(rows, results)))
 
 
 if __name__ == "__main__":

@@ -20,14 +20,13 @@ MSE: per element in the model's space (RevIN), as `tsvq eval` reports it. A boun
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
+import rowfile
 import torch
 from original_trainer import BaselineVQVAE, baseline_step
 
@@ -241,9 +240,9 @@ def table(rows: list[dict]) -> str:
         f"{'baseline':>10}{'passed at step':>16}{'s':>8}{'best val':>10}"
         f"{'test ep 3':>10}{'test last':>10}{'gain':>7}{'base test':>10}"
     )
-    lines = [head]
+    body = []
     key = ("dset", "channels", "epochs", "steps", "flags", "formulation", "seed")
-    for r in sorted(rows, key=lambda r: tuple(str(r[k]) for k in key)):
+    for r in rowfile.sorted_by(rows, key):
         name = (r["formulation"] + (" " + r["flags"] if r["flags"] else ""))[:25]
         passed = (
             f"{r['passed_step']:,}"
@@ -253,21 +252,21 @@ def table(rows: list[dict]) -> str:
         secs = f"{r['passed_seconds']:.0f}" if r["passed_seconds"] is not None else "-"
         last = r["test"][str(r["epochs"])]
         e3 = r["test"].get("3")
-        gain = 100 * (1 - last / r["baseline_test"])
-        lines.append(
+        gain = rowfile.gain(last, r["baseline_test"])
+        body.append(
             f"{r['dset']:<9}{r['channels']:<9}{name:<26}{r['seed']:>5}{r['epochs']:>4}"
             f"{r['steps']:>10}{r['baseline_val']:>10.4f}{passed:>16}{secs:>8}"
             f"{r['best_val']:>10.4f}{(f'{e3:.4f}' if e3 is not None else '-'):>10}"
             f"{last:>10.4f}{gain:>6.0f}%{r['baseline_test']:>10.4f}"
         )
-    lines.append(
+    note = (
         "baseline: k-means with the model's K on raw compression_factor-step segments, MSE on "
         "the probed validation series; passed at step: the first probe below it, and the "
         "training seconds up to it (shared CPU); test ep 3 / last: the model after that "
         "epoch on the whole test split; gain: test last below base test (the baseline on the "
         "test split), in percent; steps: N/M where --max_steps_per_epoch bounds an epoch of M"
     )
-    return "\n".join(lines)
+    return rowfile.layout(head, body, note)
 
 
 def main() -> None:
@@ -288,24 +287,16 @@ def main() -> None:
         default=FIT_SEGMENTS,
         help="training segments the baseline codebook is fitted on",
     )
-    p.add_argument("--results", default=None, help="JSON lines file the rows are appended to")
-    p.add_argument("--table", action="store_true", help="only print the table of --results")
+    rowfile.add_args(p)
     p.add_argument("--verbose", action="store_true", help="print each probe on stderr")
     args = p.parse_args()
-    results = Path(args.results) if args.results else None
+    results = rowfile.results_of(args)
     rows: list[dict] = []
     if not args.table:
         for seed in args.seeds:
             for formulation in args.formulations:
-                row = measure(args, formulation, seed)
-                print(json.dumps({k: v for k, v in row.items() if k != "curve"}), flush=True)
-                rows.append(row)
-                if results:
-                    with results.open("a") as f:
-                        f.write(json.dumps(row) + "\n")
-    if results and results.exists():
-        rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    print(table(rows))
+                rowfile.keep(measure(args, formulation, seed), rows, results, hide=("curve",))
+    print(table(rowfile.gathered(rows, results)))
 
 
 if __name__ == "__main__":

@@ -81,6 +81,7 @@ COVERED = {
     "data_door.py": "test_data_door",
     "deps.py": "test_deps",
     "encode_speed.py": "test_encode_speed",
+    "finetune.py": "test_finetune",
     "forecast.py": "test_forecast",
     "forecast_baselines.py": "test_forecast_baselines",
     "gpu.py": "test_gpu_on_cpu",
@@ -91,11 +92,13 @@ COVERED = {
     "quantizer_step.py": "test_quantizer_step",
     "ragged_encode.py": "test_ragged_encode",
     "rate_distortion.py": "test_rate_distortion",
+    "rowfile.py": "test_rowfile",
     "scale.py": "test_scale",
     "time_to_quality.py": "test_time_to_quality",
     "tokenizer_reach.py": "test_tokenizer_reach",
     "train_speed.py": "test_train_speed",
     "vq_diagnostics.py": "test_vq_diagnostics",
+    "zero_shot.py": "test_zero_shot",
 }
 
 
@@ -639,3 +642,24 @@ def test_finetune(run, tiny_pooled: Path, tmp_path: Path) -> None:
     series, kmeans, scratch, tuned, ratio = numbers(row.replace("etth1", ""))
     assert series == 7 and 0 < kmeans < 2 and scratch > 0 and tuned > 0
     assert ratio == pytest.approx(tuned / scratch, abs=0.01)
+
+
+def test_rowfile(tmp_path: Path, run):
+    """The rows' file shared by quality.py, rate_distortion.py and time_to_quality.py: rows
+    kept at different times print as one table, in their order, each gain from its own
+    baseline; no file yet, the table is its header and note alone."""
+    cell = {"dset": "etth1", "channels": "0", "steps": "2/128", "epochs": 1, "seed": 2021}
+    cell |= {"codes_used": 9, "flags": "", "baseline_mse": 0.5}
+    rows = [
+        cell | {"codebook_size": 64, "compression_factor": 8, "bits_per_value": 0.75, "mse": 0.4},
+        cell | {"codebook_size": 16, "compression_factor": 8, "bits_per_value": 0.5, "mse": 0.6},
+    ]
+    results = tmp_path / "rd.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    table = run("rate_distortion.py", "--results", results, "--table", cwd=tmp_path)
+    lines = table.splitlines()
+    assert lines[0].startswith("dataset  channels") and lines[-1].startswith("bits/value:")
+    body = [s.split() for s in lines[1:-1]]
+    assert [(c[2], c[10]) for c in body] == [("16", "-20%"), ("64", "20%")]  # by bits per value
+    empty = run("rate_distortion.py", "--results", tmp_path / "none.jsonl", "--table", cwd=tmp_path)
+    assert empty.splitlines() == [lines[0], lines[-1]]
