@@ -1012,7 +1012,7 @@ CASES.update(
         ),
         "eval zero-shot of a tokenizer trained without RevIN": Case(
             ("eval", "--checkpoint", "{tmp}/tok", "--dset", "etth2"),
-            "was trained without RevIN (--revin 0)",
+            "was trained without RevIN (tsvq train --revin 0)",
             _exported(lambda d: None, revin=False),
             kind="incompatible combination",
         ),
@@ -1129,7 +1129,7 @@ CASES.update(
         ),
         "train long file with timestamps unsorted within an id": Case(
             (*USER, "--id_column", "item_id"),
-            "series 'b': timestamps go backwards at its row 2",
+            "series 'b': timestamps go backwards at its row 3 (2021-01-01T01:00:00.000000 after",
             _put("u.csv", _long([("a", 200), ("b", 200)], swap_in="b")),
             kind="user file",
         ),
@@ -1224,9 +1224,18 @@ def _check(case: Case, tmp_path: Path, run_cli, tree, evil: type) -> None:
     assert "Traceback" not in err
     assert _fill(case.needle, tmp_path) in err, err
     assert tree(tmp_path) == before, "a file was written (or a planted payload ran)"
-    # a flag the user typed may be echoed (an unknown one is named so); any other must exist
-    foreign = _flags_named(err) - _flags_of(case.argv) - _flags_named(" ".join(case.argv))
+    # a flag the user typed may be echoed (an unknown one is named so); any other must exist:
+    # in the command's own words, or in a command it suggests (`tsvq train --init ...`)
+    said = err.split(": error: ", 1)[-1]  # after the program's name
+    for cmd, words in SUGGESTED.findall(said):
+        wrong = _flags_named(words) - _flags_of((cmd, *words.split()))
+        assert not wrong, f"suggests tsvq {cmd} with flags it lacks: {sorted(wrong)}: {err}"
+    own = SUGGESTED.sub("", said)
+    foreign = _flags_named(own) - _flags_of(case.argv) - _flags_named(" ".join(case.argv))
     assert not foreign, f"names flags {case.argv[0]} does not have: {sorted(foreign)}: {err}"
+
+
+SUGGESTED = re.compile(r"\btsvq ([a-z]+)((?: [^ ;)`]+)*)")  # a command a message suggests
 
 
 def _flags_named(err: str) -> set[str]:

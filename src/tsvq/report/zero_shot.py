@@ -56,8 +56,9 @@ def foreign_data(
     where = tok.run.source or "this tokenizer"
     if not tok.cfg.revin:
         raise TsvqError(
-            f"--dset {dset}: {where} was trained without RevIN (--revin 0), so it knows only the "
-            "scale of its own training data; evaluate it on that (leave out --dset), or "
+            f"--dset {dset}: {where} was trained without RevIN (tsvq train --revin 0), so it "
+            "knows only the scale of its own training data; evaluate it on that (leave out "
+            "--dset), or "
             f"fine-tune it on {dset} (tsvq train --init {where} --dset {dset})"
         )
     if dset == CUSTOM and data_path is None:
