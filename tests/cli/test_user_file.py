@@ -45,11 +45,13 @@ def _panel(lengths: tuple[int, ...] = (90, 140, 200), seed: int = 3) -> pd.DataF
     return pd.concat(parts, ignore_index=True)
 
 
+def _train_argv(data: Path, out: Path, *flags: str) -> list[str]:
+    where = ["--dset", "custom", "--data_path", str(data), "--save_path", str(out)]
+    return ["train", *where, *FLAGS_CLI, *flags]
+
+
 def _train(run_cli, data: Path, out: Path, *flags: str) -> tuple[str, Path]:
-    rc, stdout, err = run_cli(
-        ["train", "--dset", "custom", "--data_path", str(data), "--save_path", str(out)]
-        + [*FLAGS_CLI, *flags]
-    )
+    rc, stdout, err = run_cli(_train_argv(data, out, *flags))
     assert rc == 0, err
     stem = tsvq_stem(data)
     return stdout, out / "custom" / stem / f"vqvae_{stem}_{TAIL}.pth"
@@ -142,18 +144,7 @@ def test_a_wide_file_with_a_label_column_trains_with_exclude(tmp_path: Path, run
     frame["state"] = np.where(frame["load"] > 0, "on", "off")
     csv = tmp_path / "plant.csv"
     frame.to_csv(csv)
-    rc, _, err = run_cli(
-        [
-            "train",
-            "--dset",
-            "custom",
-            "--data_path",
-            str(csv),
-            "--save_path",
-            str(tmp_path),
-            *FLAGS_CLI,
-        ]
-    )
+    rc, _, err = run_cli(_train_argv(csv, tmp_path))
     assert rc == 2 and "'state'" in err and "--exclude" in err and "--columns" in err
     _, ckpt = _train(run_cli, csv, tmp_path / "cli", "--columns", "temp,load", "--exclude", "state")
     tok = tsvq.fit(frame, tmp_path / "api", columns=["temp", "load"], threads=1, **FLAGS)
@@ -226,18 +217,7 @@ def test_weekly_series_with_gaps_train_with_missing_interpolate(tmp_path: Path, 
     frame.loc[[20, 21, 22, 150, 299], "cases"] = np.nan  # gaps, one at the end
     csv = tmp_path / "flu.csv"
     frame.to_csv(csv, index=False)
-    rc, _, err = run_cli(
-        [
-            "train",
-            "--dset",
-            "custom",
-            "--data_path",
-            str(csv),
-            "--save_path",
-            str(tmp_path),
-            *FLAGS_CLI,
-        ]
-    )
+    rc, _, err = run_cli(_train_argv(csv, tmp_path))
     assert rc == 2 and "a blank cell" in err and "--missing interpolate" in err
     _, ckpt = _train(run_cli, csv, tmp_path / "cli", "--missing", "interpolate")
     tsvq.fit(frame.set_index("week"), tmp_path / "api", missing="interpolate", threads=1, **FLAGS)
