@@ -177,7 +177,8 @@ REFUSALS = {
     ),
     "train: a tokenizer without RevIN": (
         "train --checkpoint {norevin} --context_points 96 --save_path {tmp}/o",
-        "this tokenizer was trained without RevIN (--revin 0); train one with --revin 1",
+        "this tokenizer was trained without RevIN (tsvq train --revin 0); "
+        "train one with tsvq train --revin 1",
     ),
     "train: a horizon too long for the data": (
         "train --checkpoint {tok} --context_points 96 --horizon 200 --save_path {tmp}/o",

@@ -1016,6 +1016,12 @@ CASES.update(
             _exported(lambda d: None, revin=False),
             kind="incompatible combination",
         ),
+        "forecast train on a tokenizer trained without RevIN": Case(
+            ("forecast", "train", "--checkpoint", "{tmp}/tok", "--context_points", "96"),
+            "was trained without RevIN (tsvq train --revin 0); train one with tsvq train --revin 1",
+            _exported(lambda d: None, revin=False),
+            kind="incompatible combination",
+        ),
         "eval zero-shot on custom without data_path": Case(
             ("eval", "--checkpoint", "{tmp}/tok", "--dset", "custom"),
             "--dset custom needs --data_path",

@@ -48,7 +48,7 @@ def check_tokenizer(tok: Tokenizer) -> None:
     if not tok.cfg.revin:
         raise TsvqError(
             "the forecaster reads each context in its own RevIN space, but this tokenizer was "
-            "trained without RevIN (--revin 0); train one with --revin 1"
+            "trained without RevIN (tsvq train --revin 0); train one with tsvq train --revin 1"
         )
 
 
