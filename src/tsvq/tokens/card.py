@@ -38,12 +38,18 @@ def trained_on(data: DataRecord) -> str:
 
 
 def model_card(
-    cfg: ModelConfig, data: DataRecord, run: RunInfo, fingerprint: str, figures: str | None = None
+    cfg: ModelConfig,
+    data: DataRecord,
+    run: RunInfo,
+    fingerprint: str,
+    figures: str | None = None,
+    trained: str | None = None,
 ) -> str:
     """README.md of an exported folder; `figures`: its test figures in words (None: not
-    measured)."""
+    measured); `trained`: what it was trained on in words (None: `trained_on(data)`, which
+    sees a pool of series given in memory as one custom dataset)."""
     spec = data.spec
-    trained = trained_on(data)
+    trained = trained or trained_on(data)
     return "\n".join(
         [
             "---",
