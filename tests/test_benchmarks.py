@@ -639,9 +639,10 @@ def test_finetune(run, tiny_pooled: Path, tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     row = next(line for line in out.splitlines() if line.startswith("| etth1 |"))
-    series, kmeans, scratch, tuned, ratio = numbers(row.replace("etth1", ""))
-    assert series == 7 and 0 < kmeans < 2 and scratch > 0 and tuned > 0
+    series, kmeans, scratch, tuned, ratio, kept, kept_ratio = numbers(row.replace("etth1", ""))
+    assert series == 7 and 0 < kmeans < 2 and scratch > 0 and tuned > 0 and kept > 0
     assert ratio == pytest.approx(tuned / scratch, abs=0.01)
+    assert kept_ratio == pytest.approx(kept / scratch, abs=0.01)
 
 
 def test_rowfile(tmp_path: Path, run):

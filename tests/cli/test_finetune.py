@@ -15,16 +15,18 @@ from tsvq.config import TrainConfig
 from tsvq.data.windows import DataSpec, load
 from tsvq.model.vqvae import VQVAE, ModelConfig
 from tsvq.tokens.tokenizer import Tokenizer
-from tsvq.train.start import COUNTERS, begin
+from tsvq.train.start import COUNTERS, begin, sample_latents
 
 NAME = "vqvae_cw96_ps16_ed32_cf4_cb256_model1"
 
 
 def test_the_start_is_the_tokenizer(tiny_run: Path) -> None:
-    """`begin` (what setup runs before the first step) gives the tokenizer's weights and
-    codebook exactly, on other data; the quantizer's counters start afresh."""
+    """`begin` (what setup runs before the first step) gives the tokenizer's weights and, with
+    `codebook_init="uniform"`, its codebook exactly, on other data; the quantizer's counters
+    start afresh."""
     tok = Tokenizer.from_pretrained(tiny_run)
-    cfg = ModelConfig(context_points=192, seed=2021)  # another window: the model is patch-wise
+    # another window (the model is patch-wise); the codebook kept as it is
+    cfg = ModelConfig(context_points=192, seed=2021, codebook_init="uniform")
     start = pretrained_start(str(tiny_run), cfg)
     assert start.fingerprint == tok.fingerprint
     data = load(DataSpec("etth2", None, None, 192))
@@ -38,6 +40,35 @@ def test_the_start_is_the_tokenizer(tiny_run: Path) -> None:
             assert torch.equal(ours[k], v), k
     assert int(ours["quantizer.step"]) == 0 and not core.quantizer.needs_init
     assert int(theirs["quantizer.step"]) > 0  # the tokenizer's own count, not carried over
+
+
+def test_the_codebook_is_refitted_to_the_new_data(tiny_run: Path) -> None:
+    """With the default `codebook_init="kmeans"` the network is the tokenizer's and its codebook
+    moves by Lloyd's iterations onto the new data's encoder outputs: they quantize closer to it
+    than to the tokenizer's codebook."""
+    tok = Tokenizer.from_pretrained(tiny_run)
+    cfg = ModelConfig(context_points=192, seed=2021)
+    data = load(DataSpec("illness", None, None, 192))
+    core = VQVAE(cfg)
+    begin(
+        core,
+        data,
+        TrainConfig(init="pretrained", init_from=str(tiny_run)),
+        pretrained_start(str(tiny_run), cfg).state,
+    )
+    theirs, ours = tok.model.state_dict(), core.state_dict()
+    for k, v in theirs.items():
+        if k not in (*COUNTERS, "quantizer.codebook", "quantizer.ema_sum", "quantizer.ema_count"):
+            assert torch.equal(ours[k], v), k
+    with torch.no_grad():
+        z = sample_latents(core, data, seed=5)  # other draws than the refit's
+
+        def distortion(codebook: torch.Tensor) -> float:
+            return float(torch.cdist(z, codebook.float()).min(dim=1).values.pow(2).mean())
+
+        before = distortion(theirs["quantizer.codebook"])
+        after = distortion(core.quantizer.codebook)
+    assert after < 0.9 * before, (before, after)
 
 
 def test_train_init_records_its_start_and_resumes(

@@ -200,7 +200,8 @@ def _codebook_args(p: argparse.ArgumentParser) -> None:
         default="kmeans",
         choices=CODEBOOK_INITS,
         help="kmeans on the encoder outputs of a random sample of training series "
-        "before the first step, or the original uniform",
+        "before the first step (under --init TOKENIZER: refit its codebook so), or the "
+        "original uniform (under --init: its codebook as it is)",
     )
     g.add_argument(
         "--dead_code_restart",

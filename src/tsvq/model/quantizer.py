@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tsvq.model.kmeans import kmeans
+from tsvq.model.kmeans import kmeans, lloyd
 from tsvq.runtime.distributed import all_reduce_sum, broadcast
 
 Quantizer = Literal["vq", "ema"]
@@ -219,6 +219,22 @@ class VectorQuantizer(nn.Module):
             self.ema_sum.copy_(self.codebook.data)
         self.initialized.fill_(True)
         self.needs_init = False
+
+    @torch.no_grad()
+    def refit(self, flat: torch.Tensor) -> None:
+        """Lloyd's iterations from the codebook it holds (a trained tokenizer's) on encoder
+        outputs `flat` [n, D] of new data: each code moves to the mean of the vectors it now
+        takes, a code that takes none onto one of them."""
+        gen = self._generator(salt=2)
+        sample = flat.float()
+        if flat.shape[0] > KMEANS_SAMPLES:
+            sample = sample[torch.randperm(flat.shape[0], generator=gen)[:KMEANS_SAMPLES]]
+        start = self.codebook.data.float().cpu()
+        centroids = lloyd(sample.cpu(), start, KMEANS_ITERS, gen)
+        self.codebook.data.copy_(broadcast(centroids.to(self.codebook.device)))
+        if self.ema:
+            self.ema_count.fill_(1.0)
+            self.ema_sum.copy_(self.codebook.data)
 
     @torch.no_grad()
     def _restart_dead(self, flat: torch.Tensor) -> None:

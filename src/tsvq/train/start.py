@@ -1,7 +1,11 @@
 """How a new run starts: the network as the raw-segment codebook, the codebook from the data.
 
 `begin` runs once, before the first step of a run that is not resumed. A fine-tuned run
-(`init="pretrained"`) starts from a trained tokenizer's weights and codebook. With `init="segments"`
+(`init="pretrained"`) starts from a trained tokenizer's weights and codebook; with
+`codebook_init="kmeans"` (the default) the codebook is then refitted to the new data: Lloyd's
+iterations from the tokenizer's codes on the encoder's outputs of a random sample of training
+series, so codes the new data does not use move to where it lies (`"uniform"` keeps it as it
+was). With `init="segments"`
 the encoder and decoder pass each token's time steps through unchanged
 (`model.segment_start`), and with `codebook_init="kmeans"` the codebook is k-means of the
 encoder's outputs on a random sample of training series, drawn from the whole split (not the
@@ -33,12 +37,15 @@ def begin(
 ) -> None:
     """Set up the start of a new run on `core` (in place, before the optimizer sees it):
     `start`, a trained model's state (`init="pretrained"`, its shapes checked by the caller),
-    gives its weights and codebook; else the segment start and the k-means codebook."""
+    gives its weights and codebook (refitted to `data` under codebook_init="kmeans"); else the
+    segment start and the k-means codebook."""
     if tcfg.init == "pretrained" and start is None:
         raise TsvqError(f"init='pretrained' ({tcfg.init_from}) needs the tokenizer's weights")
     if start is not None:
         kept = {k: v for k, v in start.items() if k not in COUNTERS}
         core.load_state_dict({**core.state_dict(), **kept})  # strict: every name, every shape
+        if core.cfg.codebook_init == "kmeans":
+            core.quantizer.refit(sample_latents(core, data, tcfg.seed))
         return
     if tcfg.init == "segments" and segment_start_fits(core.cfg):
         segment_start(core)
