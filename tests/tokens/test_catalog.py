@@ -126,3 +126,12 @@ def test_every_shipped_tokenizer_of_this_checkout_loads() -> None:
         assert tok.run.source == name
         card = catalog.card_figures(catalog.folder(name) / catalog.CARD)
         assert card.test_mse is not None and card.baseline_mse is not None, name
+
+
+def test_the_shipped_tokenizers_stay_small() -> None:
+    """The issue's bound: the shipped folders add at most 5 MB to the wheel, each a few hundred
+    KB (config, weights and card)."""
+    folders = [catalog.folder(name) for name in catalog.names()]
+    sizes = {f.name: sum(p.stat().st_size for p in f.iterdir()) for f in folders}
+    assert sum(sizes.values()) <= 5_000_000, sizes
+    assert all(size <= 1_000_000 for size in sizes.values()), sizes
