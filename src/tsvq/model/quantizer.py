@@ -208,29 +208,31 @@ class VectorQuantizer(nn.Module):
         """The codebook as k-means (k-means++ start) of encoder outputs `flat` [n, D] (at most
         KMEANS_SAMPLES of them, drawn at random), on every process the vectors of process 0."""
         gen = self._generator(salt=1)
-        sample = flat.float()
-        if flat.shape[0] > KMEANS_SAMPLES:
-            sample = sample[torch.randperm(flat.shape[0], generator=gen)[:KMEANS_SAMPLES]]
+        sample = self._sample(flat, gen)
         seed = int(torch.randint(2**62, (1,), generator=gen))
-        centroids = kmeans(sample.cpu(), self.num_embeddings, KMEANS_ITERS, seed)
-        self.codebook.data.copy_(broadcast(centroids.to(self.codebook.device)))
-        if self.ema:
-            self.ema_count.fill_(1.0)
-            self.ema_sum.copy_(self.codebook.data)
+        self._install(kmeans(sample, self.num_embeddings, KMEANS_ITERS, seed))
         self.initialized.fill_(True)
         self.needs_init = False
 
     @torch.no_grad()
     def refit(self, flat: torch.Tensor) -> None:
         """Lloyd's iterations from the codebook it holds (a trained tokenizer's) on encoder
-        outputs `flat` [n, D] of new data: each code moves to the mean of the vectors it now
-        takes, a code that takes none onto one of them."""
+        outputs `flat` [n, D] of new data (sampled as `initialise` samples them): each code
+        moves to the mean of the vectors it now takes, a code that takes none onto one of them."""
         gen = self._generator(salt=2)
+        sample = self._sample(flat, gen)
+        self._install(lloyd(sample, self.codebook.data.float().cpu(), KMEANS_ITERS, gen))
+
+    def _sample(self, flat: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """At most KMEANS_SAMPLES rows of `flat`, drawn at random, as float32 on the CPU."""
         sample = flat.float()
         if flat.shape[0] > KMEANS_SAMPLES:
             sample = sample[torch.randperm(flat.shape[0], generator=gen)[:KMEANS_SAMPLES]]
-        start = self.codebook.data.float().cpu()
-        centroids = lloyd(sample.cpu(), start, KMEANS_ITERS, gen)
+        return sample.cpu()
+
+    def _install(self, centroids: torch.Tensor) -> None:
+        """The codebook (and the moving averages under EMA) set to `centroids`, on every process
+        process 0's."""
         self.codebook.data.copy_(broadcast(centroids.to(self.codebook.device)))
         if self.ema:
             self.ema_count.fill_(1.0)
