@@ -56,6 +56,9 @@ class Recipe:
     # the datasets' shares of the batches (`tsvq.data.pool`): 0, about equal, scored better
     # than the natural shares (1) and 0.5 for the generalist (docs/quality.md)
     mix: float = 0.0
+    weights: tuple[tuple[str, float], ...] = ()  # a dataset's repeats multiplied on top
+    aggregate: tuple[int, ...] = (1,)  # block-mean copies of every series (`tsvq.data.pool`)
+    synthetic: int = 0  # random smooth series added as one more dataset (`tsvq.data.synthetic`)
 
 
 RECIPES = {
@@ -79,6 +82,7 @@ LICENSES = {
     "no data license stated",
     "illness": "CDC ILINet (US public domain), Autoformer's copy; no license stated by the "
     "copy's source",
+    "synthetic": "random smooth series made by `tsvq.data.synthetic` (seed 0)",
 }
 
 
@@ -88,9 +92,15 @@ def main(argv: list[str] | None = None) -> int:
         recipe = RECIPES[args.name] if args.dsets is None else Recipe(tuple(args.dsets.split(",")))
         if args.mix is not None:
             recipe = replace(recipe, mix=args.mix)
+        if args.weight:
+            recipe = replace(recipe, weights=tuple(args.weight))
+        if args.aggregate is not None:
+            recipe = replace(recipe, aggregate=args.aggregate)
+        if args.synthetic is not None:
+            recipe = replace(recipe, synthetic=args.synthetic)
         out = Path(args.out) if args.out else SHIPPED / args.name
         run(args, recipe, out)
-    except TsvqError as exc:
+    except (TsvqError, ValueError) as exc:  # the pool's arguments: ValueError
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -104,6 +114,21 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--mix", type=float, help="datasets' shares: 1 natural, 0 equal (default: the recipe's)"
     )
+    p.add_argument(
+        "--weight",
+        action="append",
+        type=_weight,
+        default=[],
+        metavar="DSET=W",
+        help="multiply a dataset's repeats by W (repeat the flag for others)",
+    )
+    p.add_argument(
+        "--aggregate",
+        type=_factors,
+        metavar="A,B,...",
+        help="add block-mean copies of every series at these factors (default: the recipe's)",
+    )
+    p.add_argument("--synthetic", type=int, help="add N random smooth series as a dataset")
     p.add_argument("--codes", type=int, default=256, help="codebook size (the spec's: 256)")
     p.add_argument("--out", help=f"folder to write (default: {SHIPPED}/NAME)")
     p.add_argument("--epochs", type=int, default=EPOCHS)
@@ -140,7 +165,9 @@ def flags(args: argparse.Namespace, recipe: Recipe) -> dict[str, object]:
 
 def run(args: argparse.Namespace, recipe: Recipe, out: Path) -> None:
     work = Path(args.work)
-    series, parts = training_pool(recipe.dsets, CONTEXT, recipe.mix)
+    series, parts = training_pool(
+        recipe.dsets, CONTEXT, recipe.mix, dict(recipe.weights), recipe.aggregate, recipe.synthetic
+    )
     keywords = flags(args, recipe)
     t0 = time.perf_counter()
     tok = tsvq.fit(series, work / "runs" / args.name, **keywords)
@@ -201,12 +228,25 @@ def figures_card(
         "70/10/20 of the rows), scaled by its own training split, each channel a series of "
         "its own (no window spans two series), each dataset's series repeated as the mix "
         f"{recipe.mix:g} says (`tsvq.data.pool`: 1 keeps the natural shares of the batches, 0 "
-        "gives each dataset about the same). `tsvq.fit` holds out the last 10% of each "
+        "gives each dataset about the same)"
+        + "".join(f", {d}'s times {w:g}" for d, w in recipe.weights)
+        + (
+            f", with block-mean copies of every series at factors "
+            f"{', '.join(str(a) for a in recipe.aggregate if a > 1)} (as if sampled that many "
+            "times less often)"
+            if any(a > 1 for a in recipe.aggregate)
+            else ""
+        )
+        + ". `tsvq.fit` holds out the last 10% of each "
         "series for validation (it picks the best epoch) and 20% it does not train on.",
         "",
-        "| dataset | training rows | channels | repeats | file sha256 |",
-        "|---|---:|---:|---:|---|",
-        *(f"| {p.dset} | {p.rows} | {p.channels} | {p.repeats} | `{p.sha256}` |" for p in parts),
+        "| dataset | training rows | channels | repeats | block means | file sha256 |",
+        "|---|---:|---:|---:|---|---|",
+        *(
+            f"| {p.dset} | {p.rows} | {p.channels} | {p.repeats} | "
+            f"{', '.join(map(str, p.aggregates))} | `{p.sha256}` |"
+            for p in parts
+        ),
         "",
         "Licenses and attribution: "
         + "; ".join(sorted({f"{_family(p.dset)}: {LICENSES[_family(p.dset)]}" for p in parts}))
@@ -238,6 +278,23 @@ def figures_card(
         )
     lines.append("")
     return "\n".join(lines)
+
+
+def _weight(text: str) -> tuple[str, float]:
+    dset, sep, value = text.partition("=")
+    try:
+        return dset, float(value) if sep else float("nan")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not DSET=W with W a number") from None
+
+
+def _factors(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(a) for a in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not whole numbers, comma-separated"
+        ) from None
 
 
 def _family(dset: str) -> str:

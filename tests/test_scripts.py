@@ -72,6 +72,14 @@ def test_a_tiny_pretrained_tokenizer_is_a_folder_any_tokenizer_reads(
     [
         (["nosuch"], "NAME 'nosuch' is not one of ett, general, ett-f8"),
         (["x", "--dsets", "nosuch", "--out", "x"], "nosuch"),
+        (
+            ["x", "--dsets", "etth1", "--weight", "weather=2", "--out", "x"],
+            "weight for 'weather': not one of the pool's etth1",
+        ),
+        (["x", "--dsets", "etth1", "--weight", "etth1=-1", "--out", "x"], "must be above 0"),
+        (["x", "--dsets", "etth1", "--weight", "etth1=two", "--out", "x"], "not DSET=W"),
+        (["x", "--dsets", "etth1", "--aggregate", "1,0", "--out", "x"], "whole numbers >= 1"),
+        (["x", "--dsets", "etth1", "--aggregate", "1,x", "--out", "x"], "whole numbers"),
     ],
 )
 def test_a_name_or_dataset_it_does_not_know_is_one_line_exit_2(

@@ -46,3 +46,50 @@ def test_a_mix_outside_0_to_1_is_refused() -> None:
     for mix in (-0.1, 1.5):
         with pytest.raises(ValueError, match=f"mix must be in \\[0, 1\\], not {mix}"):
             training_pool(["etth1"], 96, mix=mix)
+
+
+def test_a_weight_multiplies_one_datasets_repeats_and_bad_weights_are_refused() -> None:
+    _, equal = training_pool(["etth1", "ettm1"], 96, mix=0.0)
+    series, parts = training_pool(["etth1", "ettm1"], 96, mix=0.0, weights={"ettm1": 2.5})
+    # round(1 x 2.5) = 2 (half to even), etth1 untouched
+    assert [p.repeats for p in parts] == [equal[0].repeats, 2]
+    assert sum(s["item_id"].startswith("ettm1/") for s in series) == 2 * 7
+    for weights, words in (
+        ({"weather": 2.0}, "weight for 'weather': not one of the pool's etth1"),
+        ({"etth1": 0.0}, "weight for 'etth1' must be above 0, not 0.0"),
+        ({"etth1": float("nan")}, "weight for 'etth1' must be above 0, not nan"),
+    ):
+        with pytest.raises(ValueError, match=words):
+            training_pool(["etth1"], 96, weights=weights)
+
+
+def test_aggregate_adds_block_means_of_every_series_and_drops_too_short_copies() -> None:
+    (plain, *_), _ = training_pool(["etth1"], 96)
+    series, parts = training_pool(["etth1", "illness"], 96, aggregate=(1, 3, 8))
+    # illness: 676 training rows; at factor 8 its copy (84 values) is under two windows
+    assert [p.aggregates for p in parts] == [(1, 3, 8), (1, 3)]
+    ids = [s["item_id"] for s in series]
+    assert ids[:8] == [*(f"etth1/{c}" for c in benchmark("etth1", 96).columns), "etth1/HUFL@3"]
+    assert "illness/OT@3" in ids and not any(i.startswith("illness/") and "@8" in i for i in ids)
+    third = series[7]["target"]
+    raw = np.asarray(plain["target"], dtype=np.float64)
+    assert third.dtype == np.float32 and len(third) == len(raw) // 3
+    np.testing.assert_allclose(third[:5], [raw[3 * i : 3 * i + 3].mean() for i in range(5)], 1e-6)
+    np.testing.assert_allclose(
+        third[-1], raw[3 * (len(raw) // 3) - 3 : 3 * (len(raw) // 3)].mean(), 1e-6
+    )
+    for bad in ((), (0,), (2.5,), (True,)):
+        with pytest.raises(ValueError, match="aggregate factors must be whole numbers >= 1"):
+            training_pool(["etth1"], 96, aggregate=bad)
+
+
+def test_synthetic_series_join_the_pool_as_a_dataset_of_their_own() -> None:
+    series, parts = training_pool(["etth1"], 96, mix=0.0, synthetic=10)
+    assert parts[-1].dset == "synthetic" and (parts[-1].rows, parts[-1].channels) == (2000, 10)
+    # equal shares: etth1's 8,640 x 7 values against 2,000 x 10 -> synthetic repeated 3 times
+    assert parts[-1].repeats == round(8640 * 7 / 20000) and parts[-1].sha256 is None
+    made = [s for s in series if s["item_id"].startswith("synthetic/")]
+    assert len(made) == 10 * parts[-1].repeats and made[0]["item_id"] == "synthetic/s0"
+    again, _ = training_pool(["etth1"], 96, mix=0.0, synthetic=10)
+    for a, b in zip(series, again, strict=True):  # deterministic
+        np.testing.assert_array_equal(a["target"], b["target"])

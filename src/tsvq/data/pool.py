@@ -11,19 +11,28 @@ of the batches is its share of the windows (weather's 21 channels of 36,887 rows
 illness's 7 of 966 a hundredfold). With `mix=a` every series of dataset d is repeated
 round((n_max / n_d) ** (1 - a)) times, n_d its training values (rows x channels): a = 1 keeps
 the natural shares, a = 0 gives every dataset about the same share, a = 0.5 is between
-(shares proportional to the square root of the size).
+(shares proportional to the square root of the size). `weights` multiplies one dataset's
+repeats on top (a dataset the mix leaves short of codes).
+
+`aggregate` adds coarser copies of every series: with factor a, the means of consecutive
+blocks of a values (a remainder shorter than a is dropped), as if the data had been sampled a
+times less often; a copy shorter than two windows is left out. Hourly data seen at 4-hourly
+and daily resolutions carries the smooth shapes weekly and monthly data are made of.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from tsvq.data.registry import resolve_path
+from tsvq.data.synthetic import smooth_series
 from tsvq.data.table import read_table
 from tsvq.data.windows import DataSpec, SeriesData, prepare
+
+SYNTHETIC_LENGTH = 2000
 
 
 @dataclass(frozen=True)
@@ -34,7 +43,8 @@ class PoolPart:
     rows: int
     channels: int
     sha256: str | None
-    repeats: int = 1  # how many times each of its series is in the pool (`mix`)
+    repeats: int = 1  # how many times each of its series is in the pool (`mix`, `weights`)
+    aggregates: tuple[int, ...] = (1,)  # the block-mean factors of its series in the pool
 
 
 def benchmark(dset: str, context_points: int) -> SeriesData:
@@ -45,25 +55,58 @@ def benchmark(dset: str, context_points: int) -> SeriesData:
 
 
 def training_pool(
-    dsets: Sequence[str], context_points: int, mix: float = 1.0
+    dsets: Sequence[str],
+    context_points: int,
+    mix: float = 1.0,
+    weights: Mapping[str, float] | None = None,
+    aggregate: Sequence[int] = (1,),
+    synthetic: int = 0,
 ) -> tuple[list[dict[str, object]], list[PoolPart]]:
     """The training split of every dataset in `dsets`, one series per channel, as `tsvq.fit`
-    takes a list of series (`{"target": [T], "item_id": "dset/column"}`, a repeat's id ending
-    in `#k`), each dataset's series repeated as `mix` says, and what each dataset gave."""
+    takes a list of series (`{"target": [T], "item_id": "dset/column"}`, a block-mean copy's id
+    ending in `@a`, a repeat's in `#k`), each dataset's series repeated as `mix` and `weights`
+    say, and what each dataset gave. `synthetic` adds that many random smooth series
+    (`data.synthetic`, 2,000 steps each) as one more dataset of the pool, "synthetic"."""
     if not 0.0 <= mix <= 1.0:
         raise ValueError(f"mix must be in [0, 1], not {mix}")
+    weights = dict(weights or {})
+    for dset, w in weights.items():
+        if dset not in dsets:
+            raise ValueError(f"weight for {dset!r}: not one of the pool's {', '.join(dsets)}")
+        if not w > 0:
+            raise ValueError(f"weight for {dset!r} must be above 0, not {w}")
+    if not aggregate or any(isinstance(a, bool) or int(a) != a or a < 1 for a in aggregate):
+        raise ValueError(f"aggregate factors must be whole numbers >= 1, not {list(aggregate)}")
+    factors = tuple(dict.fromkeys(int(a) for a in aggregate))
     trains = {}
     for dset in dsets:
         data = benchmark(dset, context_points)
-        trains[dset] = (data, data.splits["train"])  # [rows, C], scaled by its own statistics
-    largest = max(train.size for _, train in trains.values())
+        # [rows, C], scaled by its own statistics
+        trains[dset] = (data.columns, data.splits["train"], data.sha256)
+    if synthetic:
+        made = smooth_series(synthetic, SYNTHETIC_LENGTH)
+        trains["synthetic"] = ([f"s{i}" for i in range(synthetic)], np.stack(made, 1), None)
+    largest = max(train.size for _, train, _ in trains.values())
     series: list[dict[str, object]] = []
     parts = []
-    for dset, (data, train) in trains.items():
-        repeats = max(1, round((largest / train.size) ** (1.0 - mix)))
+    for dset, (columns, train, sha256) in trains.items():
+        natural = (largest / train.size) ** (1.0 - mix)
+        repeats = max(1, round(natural * weights.get(dset, 1.0)))
+        kept = tuple(a for a in factors if train.shape[0] // a >= 2 * context_points)
         for k in range(repeats):
-            for i, column in enumerate(data.columns):
-                item = f"{dset}/{column}" + (f"#{k}" if k else "")
-                series.append({"target": np.ascontiguousarray(train[:, i]), "item_id": item})
-        parts.append(PoolPart(dset, train.shape[0], train.shape[1], data.sha256, repeats))
+            for a in kept:
+                for i, column in enumerate(columns):
+                    item = f"{dset}/{column}" + (f"@{a}" if a > 1 else "") + (f"#{k}" if k else "")
+                    series.append({"target": block_mean(train[:, i], a), "item_id": item})
+        parts.append(PoolPart(dset, train.shape[0], train.shape[1], sha256, repeats, kept))
     return series, parts
+
+
+def block_mean(values: np.ndarray, factor: int) -> np.ndarray:
+    """The means of consecutive blocks of `factor` values (a shorter remainder dropped), as a
+    contiguous float32 array; `factor` 1 is the values themselves."""
+    if factor == 1:
+        return np.ascontiguousarray(values)
+    n = values.shape[0] // factor
+    blocks = values[: n * factor].astype(np.float64).reshape(n, factor)
+    return blocks.mean(axis=1).astype(values.dtype)
