@@ -94,6 +94,7 @@ COVERED = {
     "rate_distortion.py": "test_rate_distortion",
     "rowfile.py": "test_rowfile",
     "scale.py": "test_scale",
+    "segment_errors.py": "test_segment_errors",
     "time_to_quality.py": "test_time_to_quality",
     "tokenizer_reach.py": "test_tokenizer_reach",
     "train_speed.py": "test_train_speed",
@@ -630,6 +631,29 @@ def test_zero_shot(run, tiny_pooled: Path, tmp_path: Path) -> None:
     assert mse == own and local_ratio == 1.0 and own_ratio == ratio  # the same tokenizer twice
     figures = json.loads((tmp_path / "z.json").read_text())
     assert figures[0]["tiny"]["mse"] == pytest.approx(mse, abs=1e-4)
+
+
+def test_segment_errors(run, tiny_pooled: Path, tmp_path: Path, data_dir: Path) -> None:
+    from tsvq.report.scores import kmeans_score, target_data, tokenizer_score
+    from tsvq.tokens.tokenizer import Tokenizer
+
+    out = run(
+        "segment_errors.py", "--dset", "etth1", "--tokenizer", f"tiny={tiny_pooled}", cwd=tmp_path
+    )
+    tables = [t for t in out.split("\n\n") if t.startswith("| ")]
+    assert [t.split(" ", 2)[1] for t in tables] == ["rise", "amplitude"]
+    data = target_data("etth1", 96)
+    kmeans = kmeans_score(data, 8, 4).mse
+    tiny = tokenizer_score(Tokenizer.from_pretrained(tiny_pooled), data).mse
+    for t in tables:
+        rows = [numbers(line.split("|", 2)[2]) for line in t.splitlines()[2:]]
+        *bins, whole = rows
+        assert len(bins) == 5 and whole[0] == 2881 * 7 * 96 / 4  # every test segment
+        assert sum(b[0] for b in bins) == whole[0]
+        for col in (1, 2):  # the bins add up to the MSE
+            assert sum(b[col] for b in bins) == pytest.approx(whole[col], abs=5e-5)
+        assert whole[1] == pytest.approx(kmeans, abs=5e-6)
+        assert whole[2] == pytest.approx(tiny, abs=5e-6)
 
 
 def test_finetune(run, tiny_pooled: Path, tmp_path: Path) -> None:
