@@ -65,19 +65,20 @@ def test_a_weight_multiplies_one_datasets_repeats_and_bad_weights_are_refused() 
 
 def test_aggregate_adds_block_means_of_every_series_and_drops_too_short_copies() -> None:
     (plain, *_), _ = training_pool(["etth1"], 96)
-    series, parts = training_pool(["etth1", "illness"], 96, aggregate=(1, 3, 8))
-    # illness: 676 training rows; at factor 8 its copy (84 values) is under two windows
-    assert [p.aggregates for p in parts] == [(1, 3, 8), (1, 3)]
+    series, parts = training_pool(["etth1", "ettm1"], 96, aggregate=(1, 3, 64))
+    # etth1: 8,640 training rows; at factor 64 its copy (135 values) is under two windows,
+    # ettm1's (34,560 rows: 540 values) is not
+    assert [p.aggregates for p in parts] == [(1, 3), (1, 3, 64)]
     ids = [s["item_id"] for s in series]
     assert ids[:8] == [*(f"etth1/{c}" for c in benchmark("etth1", 96).columns), "etth1/HUFL@3"]
-    assert "illness/OT@3" in ids and not any(i.startswith("illness/") and "@8" in i for i in ids)
+    assert "ettm1/OT@64" in ids and not any(i.startswith("etth1/") and "@64" in i for i in ids)
+    assert len(series) == 7 * 2 + 7 * 3
     third = series[7]["target"]
     raw = np.asarray(plain["target"], dtype=np.float64)
-    assert third.dtype == np.float32 and len(third) == len(raw) // 3
+    n = len(raw) // 3
+    assert third.dtype == np.float32 and len(third) == n
     np.testing.assert_allclose(third[:5], [raw[3 * i : 3 * i + 3].mean() for i in range(5)], 1e-6)
-    np.testing.assert_allclose(
-        third[-1], raw[3 * (len(raw) // 3) - 3 : 3 * (len(raw) // 3)].mean(), 1e-6
-    )
+    np.testing.assert_allclose(third[-1], raw[3 * n - 3 : 3 * n].mean(), 1e-6)
     for bad in ((), (0,), (2.5,), (True,)):
         with pytest.raises(ValueError, match="aggregate factors must be whole numbers >= 1"):
             training_pool(["etth1"], 96, aggregate=bad)
