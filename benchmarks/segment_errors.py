@@ -21,15 +21,13 @@ import argparse
 import numpy as np
 import torch
 
-from tsvq.data.windows import SeriesData, window_chunks
-from tsvq.model.kmeans import nearest
-from tsvq.model.revin import normalize
-from tsvq.report.baseline import fit_codebook
+from tsvq.data.windows import SeriesData
+from tsvq.report.baseline import fit_codebook, model_space, segment_errors
+from tsvq.report.evaluate import ERRORS, chunk_errors, window_chunks
 from tsvq.report.scores import target_data
 from tsvq.tokens.tokenizer import Tokenizer
 
 QUANTILES = (0.5, 0.8, 0.95, 0.99)
-CHUNK_VALUES = 1 << 22
 
 
 def main() -> None:
@@ -69,20 +67,22 @@ def split_errors(
     data: SeriesData, codebook: torch.Tensor, columns: dict[str, Tokenizer]
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The test split's segments [S, cf] in RevIN space and each column's squared error per
-    segment [S] (float64): k-means first, then every tokenizer."""
+    segment [S] (float64): k-means first (`report.baseline`), then every tokenizer (its
+    per-element errors as `tsvq eval` computes them: `report.evaluate.chunk_errors`)."""
     cf = codebook.shape[1]
     parts: dict[str, list[torch.Tensor]] = {"k-means": [], **{k: [] for k in columns}}
     segs = []
-    for chunk in window_chunks(data, "test", CHUNK_VALUES):  # [b, C, T], scaled
-        x = torch.from_numpy(chunk.reshape(-1, chunk.shape[-1]))
-        xn, _ = normalize(x)
-        seg = xn.reshape(-1, cf)
-        segs.append(seg)
-        parts["k-means"].append((seg - codebook[nearest(seg, codebook)]).double().pow(2).sum(1))
+    for chunk in window_chunks(data, "test"):  # [b, C, T], scaled
+        x = torch.from_numpy(chunk)
+        b, c, t = x.shape
+        xm = model_space(x.reshape(b * c, t), revin=True)
+        segs.append(xm.reshape(-1, cf))
+        parts["k-means"].append(segment_errors(codebook, xm))
         for label, tok in columns.items():
-            r = tok.model.float()(x)
-            err = (r.recon.float() - r.target.float()).double().pow(2)
-            parts[label].append(err.reshape(-1, cf).sum(1))
+            errors = {k: torch.empty(b * c, t, dtype=torch.float64) for k in ERRORS}
+            counts = torch.zeros(tok.cfg.num_embeddings, dtype=torch.float64)
+            chunk_errors(tok.model, x, data.scaler, b * c, errors, counts)
+            parts[label].append(errors["se"].reshape(-1, cf).sum(dim=1))
     return torch.cat(segs), {k: torch.cat(v) for k, v in parts.items()}
 
 

@@ -90,17 +90,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     try:
         recipe = RECIPES[args.name] if args.dsets is None else Recipe(tuple(args.dsets.split(",")))
-        if args.mix is not None:
-            recipe = replace(recipe, mix=args.mix)
-        if args.weight:
-            recipe = replace(recipe, weights=tuple(args.weight))
-        if args.aggregate is not None:
-            recipe = replace(recipe, aggregate=args.aggregate)
-        if args.synthetic is not None:
-            recipe = replace(recipe, synthetic=args.synthetic)
+        given = {
+            "mix": args.mix,
+            "weights": tuple(args.weight) or None,
+            "aggregate": args.aggregate,
+            "synthetic": args.synthetic,
+        }
+        recipe = replace(recipe, **{k: v for k, v in given.items() if v is not None})
         out = Path(args.out) if args.out else SHIPPED / args.name
         run(args, recipe, out)
-    except (TsvqError, ValueError) as exc:  # the pool's arguments: ValueError
+    except TsvqError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -31,6 +31,7 @@ from tsvq.data.registry import resolve_path
 from tsvq.data.synthetic import smooth_series
 from tsvq.data.table import read_table
 from tsvq.data.windows import DataSpec, SeriesData, prepare
+from tsvq.errors import TsvqError
 
 SYNTHETIC_LENGTH = 2000
 
@@ -68,15 +69,15 @@ def training_pool(
     say, and what each dataset gave. `synthetic` adds that many random smooth series
     (`data.synthetic`, 2,000 steps each) as one more dataset of the pool, "synthetic"."""
     if not 0.0 <= mix <= 1.0:
-        raise ValueError(f"mix must be in [0, 1], not {mix}")
+        raise TsvqError(f"mix must be in [0, 1], not {mix}")
     weights = dict(weights or {})
     for dset, w in weights.items():
         if dset not in dsets:
-            raise ValueError(f"weight for {dset!r}: not one of the pool's {', '.join(dsets)}")
+            raise TsvqError(f"weight for {dset!r}: not one of the pool's {', '.join(dsets)}")
         if not w > 0:
-            raise ValueError(f"weight for {dset!r} must be above 0, not {w}")
+            raise TsvqError(f"weight for {dset!r} must be above 0, not {w}")
     if not aggregate or any(isinstance(a, bool) or int(a) != a or a < 1 for a in aggregate):
-        raise ValueError(f"aggregate factors must be whole numbers >= 1, not {list(aggregate)}")
+        raise TsvqError(f"aggregate factors must be whole numbers >= 1, not {list(aggregate)}")
     factors = tuple(dict.fromkeys(int(a) for a in aggregate))
     trains = {}
     for dset in dsets:

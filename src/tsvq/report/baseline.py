@@ -106,12 +106,17 @@ def series_errors(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed squared errors [N] (float64) of the codebook and of the window mean on series
     `x` [N, T] (scaled, as the model takes them), each in the model's space."""
-    segment = codebook.shape[1]
     xm = model_space(x, revin)
-    seg = xm.reshape(-1, segment)  # [N*T/segment, segment]
-    code = (seg - codebook[nearest(seg, codebook)]).double().pow(2).reshape(x.shape[0], -1)
+    code = segment_errors(codebook, xm).reshape(x.shape[0], -1)
     mean = (xm - xm.mean(dim=-1, keepdim=True)).double().pow(2)
     return code.sum(dim=1), mean.sum(dim=1)
+
+
+def segment_errors(codebook: torch.Tensor, xm: torch.Tensor) -> torch.Tensor:
+    """Summed squared error [N * T / segment] (float64) of each segment of model-space series
+    `xm` [N, T] against its nearest code, segment by segment in order."""
+    seg = xm.reshape(-1, codebook.shape[1])  # [N*T/segment, segment]
+    return (seg - codebook[nearest(seg, codebook)]).double().pow(2).sum(dim=1)
 
 
 def score(
