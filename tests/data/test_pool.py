@@ -79,6 +79,9 @@ def test_aggregate_adds_block_means_of_every_series_and_drops_too_short_copies()
     assert third.dtype == np.float32 and len(third) == n
     np.testing.assert_allclose(third[:5], [raw[3 * i : 3 * i + 3].mean() for i in range(5)], 1e-6)
     np.testing.assert_allclose(third[-1], raw[3 * n - 3 : 3 * n].mean(), 1e-6)
+    # a context longer than half of etth1's training rows: the series stay, no copy does
+    short, parts = training_pool(["etth1"], 8640 // 2 + 16, aggregate=(1, 2))
+    assert parts[0].aggregates == (1,) and len(short) == 7
     for bad in ((), (0,), (2.5,), (True,)):
         with pytest.raises(ValueError, match="aggregate factors must be whole numbers >= 1"):
             training_pool(["etth1"], 96, aggregate=bad)

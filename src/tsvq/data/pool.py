@@ -93,7 +93,8 @@ def training_pool(
     for dset, (columns, train, sha256) in trains.items():
         natural = (largest / train.size) ** (1.0 - mix)
         repeats = max(1, round(natural * weights.get(dset, 1.0)))
-        kept = tuple(a for a in factors if train.shape[0] // a >= 2 * context_points)
+        # a series itself is always kept, as before `aggregate`; a coarser copy only if long
+        kept = tuple(a for a in factors if a == 1 or train.shape[0] // a >= 2 * context_points)
         for k in range(repeats):
             for a in kept:
                 for i, column in enumerate(columns):
