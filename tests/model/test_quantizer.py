@@ -35,6 +35,16 @@ def test_nearest_code_and_losses_match_the_definitions():
     torch.testing.assert_close(out.quantized.detach().permute(0, 2, 1).reshape(-1, 8), q)
 
 
+def test_nearest_takes_the_first_of_equally_near_codes_as_argmin_does():
+    # duplicated codes and rows exactly between two codes: the original's argmin picks the
+    # lowest index; so must the faster reduction nearest uses
+    vq = VectorQuantizer(6, 2, 0.25, quantizer="vq", codebook_init="uniform")
+    vq.codebook.data = torch.tensor([[1.0, 0], [0, 1], [1, 0], [-1, 0], [0, 1], [0, -1]])
+    flat = torch.tensor([[1.0, 0], [0, 1], [0.5, 0.5], [0, 0], [-1, 0], [0.0, -3]])
+    brute = ((flat[:, None, :] - vq.codebook.detach()[None]) ** 2).sum(-1).argmin(1)
+    assert vq.nearest(flat).tolist() == brute.tolist() == [0, 1, 0, 0, 3, 5]
+
+
 def test_straight_through_gradient_reaches_the_encoder_and_codebook():
     vq = VectorQuantizer(16, 8, 0.25, quantizer="vq", codebook_init="uniform")
     z = _z().requires_grad_(True)

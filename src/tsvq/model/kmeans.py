@@ -23,7 +23,7 @@ def nearest(x: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
     sq = (centroids * centroids).sum(dim=1)
     step = max(MIN_ROWS, CHUNK_ENTRIES // max(1, centroids.shape[0]))
     parts = [
-        torch.addmm(sq, x[i : i + step], centroids.t(), alpha=-2.0).argmin(dim=1)
+        torch.addmm(sq, x[i : i + step], centroids.t(), alpha=-2.0).min(dim=1).indices
         for i in range(0, x.shape[0], step)
     ]
     return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
