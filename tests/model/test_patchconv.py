@@ -6,8 +6,17 @@ import pytest
 import torch
 from torch import nn
 
+from tsvq.model import patchconv
 from tsvq.model.patchconv import PatchConv1d, PatchConvTranspose1d, run_flat
 from tsvq.model.vqvae import VQVAE, ModelConfig
+
+
+@pytest.fixture(autouse=True, params=[True, False], ids=["bands", "dense"])
+def cpu_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Every test on both CPU paths: banded runs and one dense product per layer (a machine
+    picks one by its CPU; both must be the same convolution)."""
+    monkeypatch.setattr(patchconv, "CPU_BANDS", request.param)
+    return request.param
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
@@ -82,10 +91,34 @@ def test_bf16_autocast_stays_close_to_fp32():
 
 
 def test_state_dict_holds_parameters_only():
-    """The band indices are rebuilt from the configuration, never saved."""
+    """The tap tables are rebuilt from the configuration, never saved."""
     model = VQVAE(ModelConfig())
     state = model.state_dict()
-    assert not any("run_index" in k for k in state)
+    assert not any("taps" in k for k in state)
     convs = [m for m in model.modules() if isinstance(m, nn.Conv1d | nn.ConvTranspose1d)]
     assert sum(p.numel() for m in convs for p in m.parameters()) + 256 * 32 == 78_369
     VQVAE(ModelConfig()).load_state_dict(state)  # strict
+
+
+def test_the_two_paths_agree_in_bf16_training_step():
+    """Banded runs and the dense product give the same bf16 forward and fp32 kernel gradients
+    to bf16's rounding (the dense path multiplies the band's zeros too)."""
+    torch.manual_seed(0)
+    model = VQVAE(ModelConfig(context_points=64))
+    x = torch.randn(32, 16)
+    results = []
+    for bands in (True, False):
+        patchconv.CPU_BANDS = bands
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = run_flat(model.decoder, run_flat(model.encoder, x))
+        out.float().square().sum().backward()
+        results.append(
+            (out.float(), [p.grad.clone() for p in model.parameters() if p.grad is not None])
+        )
+    (a, ga), (b, gb) = results
+    torch.testing.assert_close(a, b, atol=2e-2, rtol=2e-2)
+    assert len(ga) == len(gb) > 0
+    for u, v in zip(ga, gb, strict=True):
+        assert u.dtype == torch.float32
+        torch.testing.assert_close(u, v, atol=5e-2 * float(v.abs().max()), rtol=5e-2)

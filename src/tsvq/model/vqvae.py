@@ -130,9 +130,11 @@ class ResidualStack(nn.Module):
         return torch.relu(x)
 
     def flat_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The same on position-major [N, L*C] (see patchconv)."""
+        """The same on position-major [N, L*C] (see patchconv), relu(x) computed once per
+        block for the skip and the block's own first ReLU (one pass forward and back less)."""
         for block in self.blocks:
-            x = torch.relu(x) + run_flat(cast(nn.Sequential, block), x)
+            r = torch.relu(x)
+            x = r + run_flat(list(cast(nn.Sequential, block))[1:], r)
         return torch.relu(x)
 
 
