@@ -14,6 +14,11 @@ the first guesses FIRST_SAVING and FIRST_COMPILE_S. Steps left count every remai
 forward pass alone). A partial last batch runs eagerly (one graph per mode, no recompiling for
 its shape); the one-off k-means start runs eagerly on the first batch.
 
+After compiling, `auto` times the compiled training steps too: where they are no faster than
+the eager ones (a CPU with AMX, where the eager step is dense matrix products and the compiled
+graph's own kernels lose), training goes back to eager for the rest of the run in one line, and
+the figures it records keep the next run of the shape eager from the start.
+
 A machine where compilation fails (no C compiler, say) trains on eagerly after one line.
 """
 
@@ -137,6 +142,7 @@ class Steps:
     compiled_at: int = -1  # the number of eager intervals when the step was compiled
     valid_compiled: bool = False
     compiled_step_s: float = math.nan
+    train_eager: bool = False  # auto measured the compiled training step slower: eager again
 
     def __call__(self, x: torch.Tensor, training: bool) -> Losses:
         """(recon, vq, output) of batch `x` (`losses`), through the compiled step when one is
@@ -148,7 +154,7 @@ class Steps:
             self.last = None  # validation between training calls is no training step's time
         fn = self.compiled
         whole = x.shape[0] == self.batch_size and not self.core.quantizer.needs_init
-        if fn is None or not whole or self.failed:
+        if fn is None or not whole or self.failed or (training and self.train_eager):
             return losses(model, x)
         t = time.perf_counter()
         try:
@@ -217,6 +223,23 @@ class Steps:
         elif done == 1 + WARM_UP + TIMED and math.isnan(self.compiled_step_s):
             self.compiled_step_s = sum(self.intervals[-TIMED:]) / TIMED
             self._record()
+            self._keep_or_leave()
+
+    def _keep_or_leave(self) -> None:
+        """`auto` only: a compiled training step measured no faster than the eager one goes
+        back to eager for the rest of the run (validation stays compiled: a forward pass alone
+        gained on every CPU measured); the figures just recorded keep the next run eager."""
+        if self.choice != "auto" or math.isnan(self.eager_step_s):
+            return
+        slower = self.compiled_step_s >= self.eager_step_s
+        if not bool(broadcast(torch.tensor([int(slower)]))[0]):  # process 0's, for all
+            return
+        self.train_eager = True
+        self.log(
+            f"Compile (auto): training back to eager, the compiled step measured "
+            f"{self.compiled_step_s * 1e3:.1f} ms against {self.eager_step_s * 1e3:.1f} ms "
+            "eager (validation stays compiled)"
+        )
 
     def _record(self) -> None:
         """This run's figures for the next (process 0), once both graphs compiled and both
