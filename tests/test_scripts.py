@@ -38,6 +38,7 @@ def test_a_tiny_pretrained_tokenizer_is_a_folder_any_tokenizer_reads(
         tmp_path,
         *("tiny", "--dsets", "etth1,etth2", "--epochs", "1", "--steps", "2", "--codes", "8"),
         *("--score", "etth1", "--out", str(out), "--work", str(tmp_path / "work")),
+        *("--ema_decay", "0.8"),
     )
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == [
@@ -58,7 +59,9 @@ def test_a_tiny_pretrained_tokenizer_is_a_folder_any_tokenizer_reads(
     )
     printed = re.search(r"etth1: tsvq ([\d.]+)  k-means ([\d.]+)", proc.stdout)
     assert printed
+    assert tok.cfg.ema_decay == 0.8  # the flag over the fast recipe's 0.7, and the card says so
     card = (out / "README.md").read_text(encoding="utf-8")
+    assert '"ema_decay": 0.8' in card
     assert f"| etth1 | yes | 2881 | {printed.group(1)} | {printed.group(2)} |" in card
     assert "| etth2 | 8640 | 7 |" in card and "CC BY-ND 4.0" in card
     figures = catalog.card_figures(out / "README.md")
@@ -80,6 +83,7 @@ def test_a_tiny_pretrained_tokenizer_is_a_folder_any_tokenizer_reads(
         (["x", "--dsets", "etth1", "--weight", "etth1=two", "--out", "x"], "not DSET=W"),
         (["x", "--dsets", "etth1", "--aggregate", "1,0", "--out", "x"], "whole numbers >= 1"),
         (["x", "--dsets", "etth1", "--aggregate", "1,x", "--out", "x"], "whole numbers"),
+        (["x", "--dsets", "etth1", "--ema_decay", "1.5", "--out", "x"], "ema_decay"),
     ],
 )
 def test_a_name_or_dataset_it_does_not_know_is_one_line_exit_2(
