@@ -168,17 +168,19 @@ class _Banded(nn.Module):
     dilation: tuple[int, ...]
     output_padding: tuple[int, ...]
     groups: int
+    transposed: bool  # nn.ConvTranspose1d's own flag (False for nn.Conv1d)
     weight: torch.Tensor
     bias: torch.Tensor | None
     taps: torch.Tensor
 
-    def _init_band(self, length_in: int, transposed: bool) -> None:
+    def _init_band(self, length_in: int) -> None:
         if isinstance(self.padding, str):
             raise ValueError(f"patch convolutions take integer padding, got {self.padding!r}")
         (k,), (s,), (p,) = self.kernel_size, self.stride, self.padding
         c_in, c_out = self.in_channels, self.out_channels
         if self.groups != 1 or self.dilation != (1,):
             raise ValueError("patch convolutions support groups=1, dilation=1 only")
+        transposed = self.transposed
         if transposed:
             length_out = (length_in - 1) * s - 2 * p + k + self.output_padding[0]
         else:
@@ -187,7 +189,6 @@ class _Banded(nn.Module):
             raise ValueError(f"a kernel-{k} stage leaves no positions of {length_in}")
         self.length_in, self.length_out = length_in, length_out
         self.pointwise = not transposed and k == 1 and s == 1 and p == 0
-        self.transposed = transposed
         self.runs: tuple[Run, ...] = ()
         if self.pointwise or self.weight.is_meta:  # a linear map per position, or a skeleton
             return
@@ -239,7 +240,7 @@ class PatchConv1d(_Banded, nn.Conv1d):
         bias: bool = True,
     ) -> None:
         nn.Conv1d.__init__(self, c_in, c_out, kernel, stride=stride, padding=padding, bias=bias)
-        self._init_band(length, transposed=False)
+        self._init_band(length)
 
 
 class PatchConvTranspose1d(_Banded, nn.ConvTranspose1d):
@@ -259,7 +260,7 @@ class PatchConvTranspose1d(_Banded, nn.ConvTranspose1d):
         nn.ConvTranspose1d.__init__(
             self, c_in, c_out, kernel, stride=stride, padding=padding, bias=bias
         )
-        self._init_band(length, transposed=True)
+        self._init_band(length)
 
 
 def run_flat(layers: Iterable[nn.Module], x: torch.Tensor) -> torch.Tensor:
