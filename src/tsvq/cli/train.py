@@ -317,7 +317,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         choices=COMPILE_CHOICES,
         help="compile the training and validation steps (torch.compile): auto when the run's "
         "steps times the time compiling saves per step exceed the compile cost (timed on "
-        "the first steps, one line says why), 1 always, 0 never",
+        "the first steps, one line says why; where the compiled steps then prove no faster, "
+        "training goes back to eager, in one line), 1 always, 0 never",
     )
     g.add_argument(
         "--resume",
