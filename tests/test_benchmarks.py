@@ -33,10 +33,10 @@ def bench(repo: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def run(bench: Path, subprocess_env) -> Callable[..., str]:
-    """`run(script, *args, cwd=...)`: `python benchmarks/script args` in a fresh process: its
-    stdout; exit status 0 required."""
+    """`run(script, *args, cwd=..., status=0)`: `python benchmarks/script args` in a fresh
+    process, its exit status required: its stdout (and its stderr, for a status other than 0)."""
 
-    def run_script(script: str, *args: object, cwd: Path) -> str:
+    def run_script(script: str, *args: object, cwd: Path, status: int = 0) -> str:
         proc = subprocess.run(
             [sys.executable, str(bench / script), *map(str, args)],
             cwd=cwd,
@@ -45,12 +45,12 @@ def run(bench: Path, subprocess_env) -> Callable[..., str]:
             text=True,
             timeout=600,
         )
-        assert proc.returncode == 0, (
-            f"{script} exited with status {proc.returncode}\n"
+        assert proc.returncode == status, (
+            f"{script} exited with status {proc.returncode}, not {status}\n"
             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
         )
         assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
-        return proc.stdout
+        return proc.stdout if status == 0 else proc.stdout + proc.stderr
 
     return run_script
 
@@ -631,6 +631,43 @@ def test_zero_shot(run, tiny_pooled: Path, tmp_path: Path) -> None:
     assert mse == own and local_ratio == 1.0 and own_ratio == ratio  # the same tokenizer twice
     figures = json.loads((tmp_path / "z.json").read_text())
     assert figures[0]["tiny"]["mse"] == pytest.approx(mse, abs=1e-4)
+
+
+def test_zero_shot_refit_column(run, tiny_pooled: Path, tmp_path: Path, data_dir: Path) -> None:
+    """The refit column is the tokenizer's network with a codebook refitted on the dataset's
+    own training split: computed here the way `tsvq train --init` starts, it gives the figure,
+    and the shipped column stays the file's own (the refit does not leak into it)."""
+    from tsvq.report.scores import target_data, tokenizer_score
+    from tsvq.tokens.tokenizer import Tokenizer
+    from tsvq.train.start import sample_latents
+
+    out = run(
+        "zero_shot.py",
+        *("--tokenizer", f"tiny={tiny_pooled}", "--refit", "tiny", "--dsets", "etth1"),
+        *("--work", tmp_path, "--json", tmp_path / "z.json"),
+        cwd=tmp_path,
+    )
+    assert "| tiny refit (x k-means) |" in out
+    figures = json.loads((tmp_path / "z.json").read_text())[0]
+    data = target_data("etth1", 96)
+    tok = Tokenizer.from_pretrained(tiny_pooled)
+    assert figures["tiny"]["mse"] == pytest.approx(tokenizer_score(tok, data).mse, rel=1e-6)
+    before = tok.model.quantizer.codebook.detach().clone()
+    tok.model.quantizer.refit(sample_latents(tok.model, data, seed=0))
+    assert not torch.equal(before, tok.model.quantizer.codebook)
+    refit = tokenizer_score(tok, data).mse
+    assert figures["tiny refit"]["mse"] == pytest.approx(refit, rel=1e-6)
+    assert figures["tiny refit"]["mse"] != pytest.approx(figures["tiny"]["mse"], rel=1e-3)
+
+
+def test_zero_shot_refit_needs_a_tokenizer_label(run, tiny_pooled: Path, tmp_path: Path) -> None:
+    out = run(
+        "zero_shot.py",
+        *("--tokenizer", f"tiny={tiny_pooled}", "--refit", "other", "--dsets", "etth1"),
+        cwd=tmp_path,
+        status=2,
+    )
+    assert "--refit other: not a --tokenizer label (tiny)" in out
 
 
 def test_segment_errors(run, tiny_pooled: Path, tmp_path: Path, data_dir: Path) -> None:
