@@ -700,10 +700,27 @@ def test_finetune(run, tiny_pooled: Path, tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     row = next(line for line in out.splitlines() if line.startswith("| etth1 |"))
-    series, kmeans, scratch, tuned, ratio, kept, kept_ratio = numbers(row.replace("etth1", ""))
-    assert series == 7 and 0 < kmeans < 2 and scratch > 0 and tuned > 0 and kept > 0
-    assert ratio == pytest.approx(tuned / scratch, abs=0.01)
-    assert kept_ratio == pytest.approx(kept / scratch, abs=0.01)
+    series, kmeans, scratch, *runs = numbers(row.replace("etth1", ""))
+    assert series == 7 and 0 < kmeans < 2 and scratch > 0 and len(runs) == 6
+    for mse, ratio in zip(runs[::2], runs[1::2], strict=True):  # refit, fine-tuned, kept
+        assert mse > 0 and ratio == pytest.approx(mse / scratch, abs=0.01)
+    assert "lr 0.001" in out  # the recipe's
+
+
+def test_finetune_lr(run, tiny_pooled: Path, tmp_path: Path) -> None:
+    """--lr reaches the runs: another rate, other fine-tuned figures; the refit, which takes
+    no step, the same; a rate of 0 is refused."""
+    common = ("--init", tiny_pooled, "--dsets", "etth1", "--steps", "2", "--work", tmp_path)
+    rows = {}
+    for lr in ("0.001", "0.1"):
+        out = run("finetune.py", *common, "--lr", lr, cwd=tmp_path)
+        assert f"lr {float(lr):g} " in out
+        row = next(line for line in out.splitlines() if line.startswith("| etth1 |"))
+        rows[lr] = numbers(row.replace("etth1", ""))
+    assert rows["0.001"][3] == rows["0.1"][3]  # the refit: no step
+    assert rows["0.001"][5] != rows["0.1"][5]  # fine-tuned
+    refused = run("finetune.py", *common, "--lr", "0", cwd=tmp_path, status=2)
+    assert "--lr must be above 0, not 0.0" in refused
 
 
 def test_rowfile(tmp_path: Path, run):
