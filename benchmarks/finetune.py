@@ -78,9 +78,8 @@ def keywords_for(name: str) -> dict:
     from tsvq.tokens.tokenizer import Tokenizer
 
     cfg = Tokenizer.from_pretrained(name).cfg
-    args = argparse.Namespace(factor=cfg.compression_factor, codes=cfg.num_embeddings)
-    args.epochs, args.steps = 1, None
-    keywords = pretrain.flags(args, pretrain.Recipe(()))
+    args = argparse.Namespace(factor=cfg.compression_factor, epochs=1, steps=None)
+    keywords = pretrain.flags(args, pretrain.Recipe((), codes=cfg.num_embeddings))
     return keywords
 
 

@@ -2,11 +2,12 @@
 
     python scripts/pretrain.py ett        # -> src/tsvq/tokens/shipped/ett/
     python scripts/pretrain.py general
+    python scripts/pretrain.py general-512   # the generalist with 512 codes
     python scripts/pretrain.py local-weather --dsets weather --out runs/pretrain/local/weather
 
-NAME is one of RECIPES (its datasets and compression factor), or any label with --dsets (a
-tokenizer of the same recipe and budget on other data: the per-dataset models and the
-held-out generalist of the zero-shot table). The training data is the training split of
+NAME is one of RECIPES (its datasets, compression factor and codebook size), or any label
+with --dsets (a tokenizer of the same recipe and budget on other data: the per-dataset models
+and the held-out generalist of the zero-shot table). The training data is the training split of
 each dataset (its own split rule, scaled by its own training split, each channel a series:
 `data.pool`), trained through `tsvq.fit` (the `tsvq train` loop) with the fast recipe
 (`tsvq/recipes/fast.json`) and the fixed budget below. The folder is written as
@@ -60,6 +61,7 @@ class Recipe:
     aggregate: tuple[int, ...] = (1,)  # block-mean copies of every series (`tsvq.data.pool`)
     synthetic: int = 0  # random smooth series added as one more dataset (`tsvq.data.synthetic`)
     ema_decay: float | None = None  # the codebook EMA's decay instead of the fast recipe's
+    codes: int = 256  # the codebook's size (the specification's 256)
 
 
 RECIPES = {
@@ -68,6 +70,9 @@ RECIPES = {
     # moves a code less; 0.9, 0.97 and 0.99 scored better on all seven test splits, 0.97 best
     # (docs/quality.md)
     "general": Recipe(BENCHMARKS, ema_decay=0.97),
+    # the same with twice the codes (9 bits a token, 2.25 a value): seven datasets share one
+    # codebook, and at 256 codes illness stayed 31% behind its own model (docs/quality.md)
+    "general-512": Recipe(BENCHMARKS, ema_decay=0.97, codes=512),
     "ett-f8": Recipe(ETT, compression_factor=8),  # measured level with k-means: not shipped
 }
 
@@ -100,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             "aggregate": args.aggregate,
             "synthetic": args.synthetic,
             "ema_decay": args.ema_decay,
+            "codes": args.codes,
         }
         recipe = replace(recipe, **{k: v for k, v in given.items() if v is not None})
         out = Path(args.out) if args.out else SHIPPED / args.name
@@ -136,7 +142,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--ema_decay", type=float, help="the codebook EMA's decay (default: the recipe's)"
     )
-    p.add_argument("--codes", type=int, default=256, help="codebook size (the spec's: 256)")
+    p.add_argument(
+        "--codes", type=int, help="codebook size (default: the recipe's; the spec's 256)"
+    )
     p.add_argument("--out", help=f"folder to write (default: {SHIPPED}/NAME)")
     p.add_argument("--epochs", type=int, default=EPOCHS)
     p.add_argument("--steps", type=int, default=STEPS, help="training batches per epoch")
@@ -156,7 +164,7 @@ def flags(args: argparse.Namespace, recipe: Recipe) -> dict[str, object]:
         **fast,
         "context_points": CONTEXT,
         "compression_factor": args.factor or recipe.compression_factor,
-        "num_embeddings": args.codes,
+        "num_embeddings": recipe.codes,
         **({"ema_decay": recipe.ema_decay} if recipe.ema_decay is not None else {}),
         "scaler": "standard",  # ~identity: the pool is scaled dataset by dataset already
         "batch_size": BATCH,

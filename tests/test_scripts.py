@@ -73,7 +73,7 @@ def test_a_tiny_pretrained_tokenizer_is_a_folder_any_tokenizer_reads(
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["nosuch"], "NAME 'nosuch' is not one of ett, general, ett-f8"),
+        (["nosuch"], "NAME 'nosuch' is not one of ett, general, general-512, ett-f8"),
         (["x", "--dsets", "nosuch", "--out", "x"], "nosuch"),
         (
             ["x", "--dsets", "etth1", "--weight", "weather=2", "--out", "x"],
