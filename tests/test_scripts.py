@@ -3,7 +3,9 @@ figures are the ones printed, the digest printed the file's; bad names are one l
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import json
 import re
 import subprocess
 import sys
@@ -93,3 +95,30 @@ def test_a_name_or_dataset_it_does_not_know_is_one_line_exit_2(
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert says in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_each_shipped_tokenizer_is_what_its_recipe_makes(repo: Path) -> None:
+    """Every shipped tokenizer named by a recipe records, in its card, the `tsvq.fit` keywords
+    that recipe gives now (a recipe changed without retraining, or a file trained with other
+    settings, fails here), and its config holds the recipe's codebook size and factor."""
+    sys.path.insert(0, str(repo / "scripts"))
+    try:
+        import pretrain
+    finally:
+        sys.path.remove(str(repo / "scripts"))
+    names = [n.removeprefix(catalog.PREFIX) for n in catalog.names()]
+    assert {"ett", "general", "general-512"} <= set(names)
+    for short in names:
+        recipe = pretrain.RECIPES[short]
+        args = argparse.Namespace(factor=None, epochs=pretrain.EPOCHS, steps=pretrain.STEPS)
+        card = (catalog.folder(catalog.PREFIX + short) / catalog.CARD).read_text()
+        found = re.search(r"`tsvq\.fit` keywords: `(\{.*?\})`", card)
+        assert found, short
+        assert json.loads(found.group(1)) == json.loads(json.dumps(pretrain.flags(args, recipe))), (
+            short
+        )
+        cfg = Tokenizer.from_pretrained(catalog.PREFIX + short).cfg
+        assert (cfg.num_embeddings, cfg.compression_factor) == (
+            recipe.codes,
+            recipe.compression_factor,
+        ), short
