@@ -64,9 +64,8 @@ def main() -> None:
         refit = tokenizer_score(refitted(args.init, data), data).mse
         tuned = tokenizer_score(tsvq.fit(series, init=args.init, **keywords), data).mse
         kept = tsvq.fit(series, init=args.init, codebook_init="uniform", **keywords)
-        cells = [
-            f"{m:.4f} | {m / scratch:.2f}" for m in (refit, tuned, tokenizer_score(kept, data).mse)
-        ]
+        kept_mse = tokenizer_score(kept, data).mse
+        cells = [f"{m:.4f} | {m / scratch:.2f}" for m in (refit, tuned, kept_mse)]
         print(
             f"| {dset} | {len(series)} | {k.mse:.4f} | {scratch:.4f} | {' | '.join(cells)} |",
             flush=True,
@@ -78,9 +77,10 @@ def keywords_for(name: str) -> dict:
     from tsvq.tokens.tokenizer import Tokenizer
 
     cfg = Tokenizer.from_pretrained(name).cfg
-    args = argparse.Namespace(factor=cfg.compression_factor, epochs=1, steps=None)
-    keywords = pretrain.flags(args, pretrain.Recipe((), codes=cfg.num_embeddings))
-    return keywords
+    recipe = pretrain.Recipe(
+        (), compression_factor=cfg.compression_factor, codes=cfg.num_embeddings
+    )
+    return pretrain.flags(argparse.Namespace(epochs=1, steps=None), recipe)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ BENCHMARKS = (*ETT, "weather", "exchange", "illness")
 
 @dataclass(frozen=True)
 class Recipe:
-    """What a shipped tokenizer is trained on, and at which compression factor."""
+    """What a shipped tokenizer is trained on, at which compression factor and codebook size."""
 
     dsets: tuple[str, ...]
     compression_factor: int = 4
@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             "synthetic": args.synthetic,
             "ema_decay": args.ema_decay,
             "codes": args.codes,
+            "compression_factor": args.factor,
         }
         recipe = replace(recipe, **{k: v for k, v in given.items() if v is not None})
         out = Path(args.out) if args.out else SHIPPED / args.name
@@ -163,7 +164,7 @@ def flags(args: argparse.Namespace, recipe: Recipe) -> dict[str, object]:
     return {
         **fast,
         "context_points": CONTEXT,
-        "compression_factor": args.factor or recipe.compression_factor,
+        "compression_factor": recipe.compression_factor,
         "num_embeddings": recipe.codes,
         **({"ema_decay": recipe.ema_decay} if recipe.ema_decay is not None else {}),
         "scaler": "standard",  # ~identity: the pool is scaled dataset by dataset already

@@ -110,7 +110,7 @@ def test_each_shipped_tokenizer_is_what_its_recipe_makes(repo: Path) -> None:
     assert {"ett", "general", "general-512"} <= set(names)
     for short in names:
         recipe = pretrain.RECIPES[short]
-        args = argparse.Namespace(factor=None, epochs=pretrain.EPOCHS, steps=pretrain.STEPS)
+        args = argparse.Namespace(epochs=pretrain.EPOCHS, steps=pretrain.STEPS)
         card = (catalog.folder(catalog.PREFIX + short) / catalog.CARD).read_text()
         found = re.search(r"`tsvq\.fit` keywords: `(\{.*?\})`", card)
         assert found, short
