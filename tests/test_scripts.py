@@ -77,6 +77,7 @@ def test_a_tiny_pretrained_tokenizer_is_a_folder_any_tokenizer_reads(
     [
         (["nosuch"], "NAME 'nosuch' is not one of ett, general, general-512, ett-f8"),
         (["x", "--dsets", "nosuch", "--out", "x"], "nosuch"),
+        (["x", "--dsets", "etth1", "--factor", "0", "--out", "x"], "must be >= 1, got 0"),
         (
             ["x", "--dsets", "etth1", "--weight", "weather=2", "--out", "x"],
             "weight for 'weather': not one of the pool's etth1",
